@@ -1,0 +1,99 @@
+"""Every setting of Pulse, read from ``PULSE_*`` environment variables at start-up.
+
+The defaults run on one machine with nothing installed: a SQLite file, the
+in-process worker and the outbox channel. Nothing here is read at import time;
+call ``load_settings()`` where a process starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "change-me-pulse-development-secret"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or wrong; the message names the variable and says what to do."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PULSE_", extra="ignore", env_file=None)
+
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    database_url: str = "sqlite:///./pulse.db"
+    # "inprocess" runs tasks and the scheduler inside the API process (pulse run);
+    # "celery" hands them to Celery workers through the broker.
+    worker: Literal["inprocess", "celery"] = "inprocess"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str | None = None  # rate limits and token buckets; in-memory when unset
+    public_url: str = "http://127.0.0.1:8000"  # how customers and providers reach us
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # "system" is wall time; "database" keeps a shared, movable clock in the
+    # database so tests and the demo can move time for every process at once.
+    clock: Literal["system", "database"] = "system"
+    tick_seconds: float = Field(default=5.0, gt=0)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+
+    # Channels. A channel without credentials is unavailable.
+    email_channel: Literal["outbox", "sendgrid", "smtp"] = "outbox"
+    sms_channel: Literal["outbox", "twilio"] = "outbox"
+    outbox_dir: Path = Path("./outbox")
+    email_from: str = "Pulse <surveys@pulse.localhost>"
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_base_url: str = "https://api.sendgrid.com"
+    sendgrid_webhook_public_key: str | None = None  # base64 DER ECDSA key from SendGrid
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_base_url: str | None = None  # set to point the SDK at a fake
+    sms_mps: float = Field(default=1.0, gt=0)  # messages per second per sender (long code: 1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @model_validator(mode="after")
+    def _no_default_secret_outside_development(self) -> Settings:
+        if (
+            self.environment != "development"
+            and self.secret_key.get_secret_value() == DEFAULT_SECRET_KEY
+        ):
+            raise ValueError(
+                "PULSE_SECRET_KEY is the development default; set a long random value "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment; raise ``SettingsError`` naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            location = [str(part) for part in error["loc"] if part != "__root__"]
+            name = "PULSE_" + location[0].upper() if location else "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("Invalid Pulse settings:\n  " + "\n  ".join(problems)) from None
