@@ -1,0 +1,35 @@
+"""The FastAPI application. ``create_app`` builds it from settings; nothing happens at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routers import accounts, contacts, health, keys, team
+from dispatcher.runtime import Runtime, build_runtime
+from dispatcher.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or (runtime.settings if runtime else load_settings())
+    runtime = runtime or build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        runtime.close()
+
+    app = FastAPI(
+        title="Pulse",
+        version="0.1.0",
+        description="Multichannel survey dispatch: NPS, CSAT and CES over email, SMS and in-app.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for module in (health, contacts, accounts, team, keys):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,195 @@
+"""The `pulse` command: run the service, start workers, migrate, import, manage keys."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from campaigns.access.models import Role
+from dispatcher.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="Pulse: multichannel survey dispatch.", no_args_is_help=True, add_completion=False)
+import_app = typer.Typer(help="Import contacts or accounts from a CSV file.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(keys_app, name="keys")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        fail(f"{exc}\nFix the variable(s) above and run the command again.")
+
+
+def _migrate(settings: Settings) -> str | None:
+    from campaigns.migrate import current_revision, upgrade
+
+    try:
+        upgrade(settings.database_url)
+        return current_revision(settings.database_url)
+    except Exception as exc:  # a wrong URL or an unreachable server: say which and what to do
+        fail(f"could not migrate the database at PULSE_DATABASE_URL ({exc.__class__.__name__}: {str(exc).splitlines()[0]}).\n"
+             "Check that the server is running and the URL is right.")
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    settings = settings_or_exit()
+    revision = _migrate(settings)
+    console.print(f"database at revision [bold]{revision}[/]")
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    demo: Annotated[bool, typer.Option(help="seed a demo base and run a campaign on an accelerated clock")] = False,
+) -> None:
+    """Run the API with an in-process worker and scheduler: one process, nothing else needed."""
+    import uvicorn
+
+    overrides: dict[str, object] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    if demo:
+        overrides["clock"] = "database"
+    try:
+        settings = load_settings(**overrides)
+    except SettingsError as exc:
+        fail(str(exc))
+    _migrate(settings)
+
+    from api.app import create_app
+    from dispatcher.runtime import build_runtime
+
+    runtime = build_runtime(settings)
+    first_key = _first_admin_key(runtime)
+    if demo:
+        from dispatcher.demo import seed_demo
+
+        seed_demo(runtime, console=console)
+    url = f"http://{settings.host}:{settings.port}"
+    console.print(f"\n[bold green]Pulse is running[/] at {url}  (API docs: {url}/docs, outbox: {url}/outbox)")
+    if first_key:
+        console.print(f"First admin API key (shown once, keep it): [bold]{first_key}[/]")
+        console.print(f"Try: curl -H 'Authorization: Bearer {first_key}' {url}/v1/contacts\n")
+    uvicorn.run(create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_level="info")
+
+
+def _first_admin_key(runtime: object) -> str | None:
+    from campaigns.access.service import count_active_keys, create_key
+    from dispatcher.runtime import Runtime
+
+    assert isinstance(runtime, Runtime)
+    with runtime.sessions() as session, session.begin():
+        if count_active_keys(session):
+            return None
+        return create_key(session, role=Role.ADMIN, name="first admin key", now=runtime.clock.now()).token
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
+    loglevel: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Start a Celery worker (production: PULSE_WORKER=celery and a broker)."""
+    from dispatcher.celery_app import make_celery
+
+    celery = make_celery(settings_or_exit())
+    celery.worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"])
+
+
+@app.command()
+def beat(loglevel: Annotated[str, typer.Option()] = "info") -> None:
+    """Start Celery beat, which runs the scheduler tick (run exactly one)."""
+    from dispatcher.celery_app import make_celery
+
+    settings = settings_or_exit()
+    celery = make_celery(settings)
+    schedule_file = Path(settings.outbox_dir).parent / ".celerybeat-schedule"
+    celery.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule_file}"])
+
+
+def _import(kind: str, file: Path) -> None:
+    from campaigns.people.csv_import import CsvRejected, import_csv
+    from dispatcher.runtime import build_runtime
+
+    if not file.exists():
+        fail(f"{file} does not exist")
+    settings = settings_or_exit()
+    runtime = build_runtime(settings)
+    size = file.stat().st_size
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]:,} rows"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress, runtime.sessions() as session, file.open("rb") as stream:
+        task = progress.add_task(f"importing {kind}", total=size, rows=0)
+        try:
+            result = import_csv(
+                session, stream, kind=kind, now=runtime.clock.now(),  # type: ignore[arg-type]
+                progress=lambda done, rows: progress.update(task, completed=done, rows=rows),
+            )
+            progress.update(task, description="committing")
+            session.commit()
+        except CsvRejected as exc:
+            session.rollback()
+            fail(f"{file}: {exc}. Nothing was imported.")
+        progress.update(task, completed=size, description=f"imported {kind}")
+    console.print(f"[green]{result.inserted:,} inserted, {result.updated:,} updated[/], {len(result.errors):,} row errors")
+    if result.errors:
+        table = Table("row", "external id", "field", "reason", title="Rows not imported (fix them and import the file again)")
+        for error in result.errors[:50]:
+            table.add_row(str(error.row), error.external_id or "", error.field, error.reason)
+        console.print(table)
+        if len(result.errors) > 50:
+            console.print(f"... and {len(result.errors) - 50:,} more")
+    runtime.close()
+
+
+@import_app.command("contacts")
+def import_contacts(file: Annotated[Path, typer.Argument(help="CSV with a header: external_id, account_external_id, name, email, phone, ...")]) -> None:
+    """Insert or update contacts by external id."""
+    _import("contacts", file)
+
+
+@import_app.command("accounts")
+def import_accounts(file: Annotated[Path, typer.Argument(help="CSV with a header: external_id, name, segment, tier, ...")]) -> None:
+    """Insert or update accounts by external id."""
+    _import("accounts", file)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="admin, ops, marketer or viewer")],
+    name: Annotated[str, typer.Option(help="what the key is for")] = "",
+) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    from campaigns.access.service import create_key
+    from dispatcher.runtime import build_runtime
+
+    runtime = build_runtime(settings_or_exit())
+    with runtime.sessions() as session, session.begin():
+        new = create_key(session, role=role, name=name or f"{role.value} key", now=runtime.clock.now())
+    console.print(f"{role.value} key (shown once, keep it): ", end="")
+    print(new.token, file=sys.stdout, flush=True)
+    runtime.close()
+
+
+if __name__ == "__main__":
+    app()

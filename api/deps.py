@@ -1,0 +1,66 @@
+"""Request dependencies: the runtime, a database session, the caller's API key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError
+from campaigns.access.models import ApiKey, Role
+from campaigns.access.service import verify_key
+from dispatcher.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """A session for this request. Routes that write call ``commit()`` before answering,
+    so nothing is acknowledged before it is stored; anything left uncommitted is rolled back."""
+    with runtime.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer pulse_...`")
+
+
+def _caller(
+    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> ApiKey:
+    if credentials is None:
+        raise ApiError(401, "unauthorized", "missing API key: send `Authorization: Bearer <key>`", headers={"WWW-Authenticate": "Bearer"})
+    key = verify_key(session, credentials.credentials)
+    if key is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    return key
+
+
+def require(*roles: Role) -> object:
+    """A dependency that lets through only keys with one of ``roles``."""
+    allowed = {r.value for r in roles}
+
+    def check(key: Annotated[ApiKey, Depends(_caller)]) -> ApiKey:
+        if key.role not in allowed:
+            names = ", ".join(sorted(allowed))
+            raise ApiError(403, "forbidden", f"a {key.role} key may not do this; it needs one of: {names}")
+        return key
+
+    return Depends(check)
+
+
+READ = (Role.ADMIN, Role.OPS, Role.VIEWER)
+WRITE = (Role.ADMIN, Role.OPS)
+Reader = Annotated[ApiKey, require(*READ)]
+Writer = Annotated[ApiKey, require(*WRITE)]
+Admin = Annotated[ApiKey, require(Role.ADMIN)]

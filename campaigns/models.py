@@ -1,0 +1,10 @@
+"""Every mapped table, imported in one place for Alembic and for tests."""
+
+from __future__ import annotations
+
+from campaigns.access.models import ApiKey, Role
+from campaigns.db import Base
+from campaigns.people.models import Account, Contact, TeamMember
+from campaigns.timekeeping import ClockState
+
+__all__ = ["Account", "ApiKey", "Base", "ClockState", "Contact", "Role", "TeamMember"]

@@ -1,0 +1,140 @@
+"""Turning one incoming row (a CSV line or a JSON item) into clean column values.
+
+Only the fields present in the row are returned, so an upsert changes exactly
+what the row names and leaves every other column as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from campaigns.people.fields import (
+    FieldError,
+    clean_date,
+    clean_datetime,
+    clean_email,
+    clean_external_id,
+    clean_locale,
+    clean_phone,
+    clean_text,
+    clean_timezone,
+)
+
+ATTRIBUTE_PREFIX = "attr."
+
+CONTACT_FIELDS = (
+    "external_id", "account_external_id", "name", "email", "phone", "role",
+    "locale", "timezone", "last_seen_at", "attributes",
+)
+ACCOUNT_FIELDS = (
+    "external_id", "name", "segment", "tier", "plan", "lifecycle_stage",
+    "created_on", "renewal_on", "owner_email", "attributes",
+)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _attributes(raw: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``attributes`` from JSON, or ``attr.<name>`` columns from CSV (blank cells skipped)."""
+    found: dict[str, Any] = {}
+    given = False
+    if "attributes" in raw and raw["attributes"] is not None:
+        if not isinstance(raw["attributes"], Mapping):
+            raise FieldError("attributes", "must be an object of names to values")
+        found.update(raw["attributes"])
+        given = True
+    for key, value in raw.items():
+        if key.startswith(ATTRIBUTE_PREFIX):
+            given = True
+            if not _blank(value):
+                found[key[len(ATTRIBUTE_PREFIX):]] = value.strip() if isinstance(value, str) else value
+    return found if given else None
+
+
+def _as_date(value: Any, field: str) -> date:
+    return value if isinstance(value, date) and not isinstance(value, datetime) else clean_date(str(value), field)
+
+
+def _as_datetime(value: Any, field: str) -> datetime:
+    return value if isinstance(value, datetime) else clean_datetime(str(value), field)
+
+
+def clean_contact_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    """Clean values and every error found in the row (all of them, not just the first)."""
+    values: dict[str, Any] = {}
+    errors: list[FieldError] = []
+
+    def check(field: str, clean: Any) -> None:
+        if field not in raw:
+            return
+        value = raw[field]
+        try:
+            values[field] = None if _blank(value) else clean(value)
+        except FieldError as exc:
+            errors.append(exc)
+
+    try:
+        values["external_id"] = clean_external_id(str(raw.get("external_id") or ""))
+    except FieldError as exc:
+        errors.append(exc)
+    check("account_external_id", lambda v: clean_text(str(v), "account_external_id", 200))
+    check("name", lambda v: clean_text(str(v), "name", 300))
+    check("email", lambda v: clean_email(str(v)))
+    check("phone", lambda v: clean_phone(str(v)))
+    check("role", lambda v: clean_text(str(v), "role", 100))
+    check("locale", lambda v: clean_locale(str(v)))
+    check("timezone", lambda v: clean_timezone(str(v)))
+    check("last_seen_at", lambda v: _as_datetime(v, "last_seen_at"))
+    # Blank locale or timezone means "the default", not "nothing".
+    for field, default in (("locale", "en"), ("timezone", "UTC")):
+        if field in values and values[field] is None:
+            values[field] = default
+    try:
+        attributes = _attributes(raw)
+        if attributes is not None:
+            values["attributes"] = attributes
+    except FieldError as exc:
+        errors.append(exc)
+    return values, errors
+
+
+def clean_account_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    values: dict[str, Any] = {}
+    errors: list[FieldError] = []
+
+    def check(field: str, clean: Any) -> None:
+        if field not in raw:
+            return
+        value = raw[field]
+        try:
+            values[field] = None if _blank(value) else clean(value)
+        except FieldError as exc:
+            errors.append(exc)
+
+    try:
+        values["external_id"] = clean_external_id(str(raw.get("external_id") or ""))
+    except FieldError as exc:
+        errors.append(exc)
+    check("name", lambda v: clean_text(str(v), "name", 300))
+    for field in ("segment", "tier", "plan", "lifecycle_stage"):
+        check(field, lambda v, f=field: clean_text(str(v), f, 100))
+    check("created_on", lambda v: _as_date(v, "created_on"))
+    check("renewal_on", lambda v: _as_date(v, "renewal_on"))
+    check("owner_email", lambda v: clean_email(str(v), "owner_email"))
+    try:
+        attributes = _attributes(raw)
+        if attributes is not None:
+            values["attributes"] = attributes
+    except FieldError as exc:
+        errors.append(exc)
+    if "lifecycle_stage" in values and values["lifecycle_stage"]:
+        values["lifecycle_stage"] = values["lifecycle_stage"].lower()
+    return values, errors
+
+
+def unknown_columns(columns: list[str], known: tuple[str, ...]) -> list[str]:
+    return [c for c in columns if c not in known and not c.startswith(ATTRIBUTE_PREFIX)]

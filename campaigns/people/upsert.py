@@ -1,0 +1,207 @@
+"""Bulk upsert of accounts and contacts by external id.
+
+Rows are cleaned one by one; a bad row is reported (row number, field, reason)
+and every good row is stored. Writes go out in batches with one
+``INSERT ... ON CONFLICT (external_id) DO UPDATE`` per batch, on SQLite and
+PostgreSQL alike. The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from campaigns.people.fields import FieldError
+from campaigns.people.models import Account, Contact, TeamMember
+from campaigns.people.rows import clean_account_row, clean_contact_row
+
+BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # 1-based data row (CSV: the header is row 0) or list index + 1 for JSON
+    external_id: str | None
+    field: str
+    reason: str
+
+
+@dataclass
+class UpsertResult:
+    inserted: int = 0
+    updated: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.inserted + self.updated + len({e.row for e in self.errors})
+
+    def add(self, other: UpsertResult) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.errors.extend(other.errors)
+
+
+def _insert(session: Session, model: type[Any]) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def _batches(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> Iterator[list[tuple[int, Mapping[str, Any]]]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, BATCH_SIZE)):
+        yield batch
+
+
+def _write(session: Session, model: type[Any], inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+    """Updates by primary key; inserts as upserts, so a row that appeared meanwhile is updated.
+
+    Statements are grouped by their set of columns (CSV rows all share one), so
+    each group goes out as one executemany.
+    """
+    for rows, write in ((inserts, _upsert_statement), (updates, _update_statement)):
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(tuple(sorted(row)), []).append(row)
+        for columns, group in groups.items():
+            session.execute(write(session, model, columns), group)
+
+
+def _upsert_statement(session: Session, model: type[Any], columns: tuple[str, ...]) -> Any:
+    stmt = _insert(session, model)
+    updatable = [c for c in columns if c not in ("external_id", "created_at")]
+    return stmt.on_conflict_do_update(index_elements=["external_id"], set_={c: stmt.excluded[c] for c in updatable})
+
+
+def _update_statement(session: Session, model: type[Any], columns: tuple[str, ...]) -> Any:
+    return update(model)
+
+
+def _merge(
+    session: Session,
+    model: type[Any],
+    cleaned: list[tuple[int, dict[str, Any]]],
+    result: UpsertResult,
+    resolve: Callable[[list[tuple[int, dict[str, Any]]]], list[tuple[int, dict[str, Any]]]],
+    defaults: Mapping[str, Any],
+    required_on_insert: tuple[str, ...],
+    now: datetime,
+) -> None:
+    cleaned = resolve(cleaned)
+    # Later rows for the same external id win; one statement may not touch a row twice.
+    latest: dict[str, tuple[int, dict[str, Any]]] = {}
+    for number, values in cleaned:
+        previous = latest.get(values["external_id"])
+        merged = {**previous[1], **values} if previous else values
+        if previous and "attributes" in previous[1] and "attributes" in values:
+            merged["attributes"] = {**previous[1]["attributes"], **values["attributes"]}
+        latest[values["external_id"]] = (number, merged)
+    if not latest:
+        return
+    existing = {
+        row.external_id: (row.id, row.attributes)
+        for row in session.execute(
+            select(model.external_id, model.id, model.attributes).where(model.external_id.in_(list(latest)))
+        )
+    }
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for external_id, (number, values) in latest.items():
+        if external_id in existing:
+            row_id, attributes = existing[external_id]
+            if "attributes" in values:
+                values["attributes"] = {**(attributes or {}), **values["attributes"]}
+            values = {k: v for k, v in values.items() if k != "external_id"}
+            values["id"] = row_id
+            values["updated_at"] = now
+            updates.append(values)
+            result.updated += 1
+        else:
+            missing = [f for f in required_on_insert if not values.get(f)]
+            if missing:
+                result.errors.append(RowError(number, external_id, missing[0], f"is required for a new {model.__tablename__[:-1]}"))
+                continue
+            inserts.append({**defaults, **values, "created_at": now, "updated_at": now})
+            result.inserted += 1
+    _write(session, model, inserts, updates)
+
+
+def upsert_contacts(
+    session: Session, rows: Iterable[tuple[int, Mapping[str, Any]]], *, now: datetime
+) -> UpsertResult:
+    """Insert or update contacts by external id. ``rows`` are (row number, raw values)."""
+    result = UpsertResult()
+    for batch in _batches(rows):
+        cleaned = _clean(batch, clean_contact_row, result)
+
+        def resolve(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+            wanted = {v["account_external_id"] for _, v in items if v.get("account_external_id")}
+            accounts = _lookup(session, Account.external_id, Account.id, wanted)
+            kept = []
+            for number, values in items:
+                if "account_external_id" in values:
+                    account = values.pop("account_external_id")
+                    if account is not None and account not in accounts:
+                        result.errors.append(RowError(number, values["external_id"], "account_external_id", f"no account with external id {account!r}; import accounts first"))
+                        continue
+                    values["account_id"] = accounts.get(account) if account else None
+                kept.append((number, values))
+            return kept
+
+        _merge(session, Contact, cleaned, result, resolve, {"locale": "en", "timezone": "UTC", "attributes": {}}, (), now)
+    return result
+
+
+def upsert_accounts(
+    session: Session, rows: Iterable[tuple[int, Mapping[str, Any]]], *, now: datetime
+) -> UpsertResult:
+    """Insert or update accounts by external id; ``owner_email`` names a team member."""
+    result = UpsertResult()
+    for batch in _batches(rows):
+        cleaned = _clean(batch, clean_account_row, result)
+
+        def resolve(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+            wanted = {v["owner_email"] for _, v in items if v.get("owner_email")}
+            owners = _lookup(session, TeamMember.email, TeamMember.id, wanted)
+            kept = []
+            for number, values in items:
+                if "owner_email" in values:
+                    email = values.pop("owner_email")
+                    if email is not None and email not in owners:
+                        result.errors.append(RowError(number, values["external_id"], "owner_email", f"no team member with email {email!r}; add them with POST /v1/team first"))
+                        continue
+                    values["owner_id"] = owners.get(email) if email else None
+                kept.append((number, values))
+            return kept
+
+        _merge(session, Account, cleaned, result, resolve, {"attributes": {}}, ("name",), now)
+    return result
+
+
+def _lookup(session: Session, key: Any, value: Any, wanted: set[str]) -> dict[str, int]:
+    if not wanted:
+        return {}
+    return {row[0]: row[1] for row in session.execute(select(key, value).where(key.in_(wanted)))}
+
+
+def _clean(
+    batch: list[tuple[int, Mapping[str, Any]]],
+    clean: Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[FieldError]]],
+    result: UpsertResult,
+) -> list[tuple[int, dict[str, Any]]]:
+    cleaned = []
+    for number, raw in batch:
+        values, errors = clean(raw)
+        if errors:
+            external_id = values.get("external_id") or (str(raw.get("external_id") or "") or None)
+            result.errors.extend(RowError(number, external_id, e.field, e.reason) for e in errors)
+            continue
+        cleaned.append((number, values))
+    return cleaned

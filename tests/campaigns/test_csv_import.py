@@ -1,0 +1,93 @@
+"""Streaming CSV import: bad rows reported, good rows kept, bad files leave nothing."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaigns.people.csv_import import CsvRejected, import_csv
+from campaigns.people.models import Contact
+from dispatcher.runtime import Runtime
+from tests import factories
+
+HEADER = "external_id,account_external_id,name,email,phone,role,locale,timezone,attr.seats\n"
+
+
+def csv_bytes(text: str) -> io.BytesIO:
+    return io.BytesIO(text.encode())
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Contact)) or 0
+
+
+def test_each_bad_row_is_reported_with_row_field_and_reason(runtime: Runtime, session: Session) -> None:
+    factories.account(session, external_id="acme")
+    session.commit()
+    text = HEADER + "\n".join([
+        "c1,acme,Ana,ana@example.com,+14155550100,admin,en,America/New_York,5",
+        'c2,acme,"Broken, row",b@example.com',  # too few fields
+        "c3,acme,Cy,not-an-email,,,en,UTC,",
+        "c4,acme,Di,di@example.com,12ab,,en,UTC,",
+        "c5,acme,Ed,ed@example.com,,,en,Moon/Base,",
+        "c6,acme,Fa,fa@example.com,,,zz,UTC,",
+        "c7,ghost,Gu,gu@example.com,,,en,UTC,",
+        "c8,,Ha,ha@example.com,,,de-AT,Europe/Vienna,",
+    ]) + "\n"
+
+    result = import_csv(session, csv_bytes(text), kind="contacts", now=runtime.clock.now())
+    session.commit()
+
+    assert result.inserted == 2
+    assert [(e.row, e.field) for e in result.errors] == [
+        (3, "row"), (4, "email"), (5, "phone"), (6, "timezone"), (7, "locale"), (8, "account_external_id"),
+    ]
+    assert "has 4 fields, the header has 9" in result.errors[0].reason
+    assert sorted(session.scalars(select(Contact.external_id))) == ["c1", "c8"]
+    c1 = session.scalar(select(Contact).where(Contact.external_id == "c1"))
+    assert (c1.timezone, c1.attributes) == ("America/New_York", {"seats": "5"})
+    c8 = session.scalar(select(Contact).where(Contact.external_id == "c8"))
+    assert (c8.locale, c8.account_id) == ("de-AT", None)
+
+
+def test_unknown_column_rejects_the_file_before_writing(runtime: Runtime, session: Session) -> None:
+    with pytest.raises(CsvRejected, match="unknown column.*'emial'"):
+        import_csv(session, csv_bytes("external_id,emial\nc1,a@example.com\n"), kind="contacts", now=runtime.clock.now())
+    session.rollback()
+    assert count(session) == 0
+
+
+def test_binary_file_is_not_csv(runtime: Runtime, session: Session) -> None:
+    xlsx_like = io.BytesIO(b"PK\x03\x04\x14\x00\x06\x00" + bytes(200))
+    with pytest.raises(CsvRejected, match="not CSV"):
+        import_csv(session, xlsx_like, kind="contacts", now=runtime.clock.now())
+
+
+def test_too_many_rows_leave_nothing_written(runtime: Runtime, session: Session) -> None:
+    text = "external_id,email\n" + "".join(f"c{i},c{i}@example.com\n" for i in range(2500))
+    with pytest.raises(CsvRejected, match="more than 2,000 rows") as raised:
+        import_csv(session, csv_bytes(text), kind="contacts", now=runtime.clock.now(), max_rows=2000)
+    assert raised.value.too_large
+    session.rollback()
+    assert count(session) == 0
+
+
+def test_reimport_updates_in_place_and_reports_progress(runtime: Runtime, session: Session) -> None:
+    text = "external_id,email\n" + "".join(f"c{i},c{i}@example.com\n" for i in range(2500))
+    seen: list[tuple[int, int]] = []
+    first = import_csv(session, csv_bytes(text), kind="contacts", now=runtime.clock.now(), progress=lambda b, r: seen.append((b, r)))
+    second = import_csv(session, csv_bytes(text), kind="contacts", now=runtime.clock.now())
+    session.commit()
+    assert (first.inserted, second.updated, count(session)) == (2500, 2500, 2500)
+    assert seen[-1] == (len(text.encode()), 2500)
+    assert [r for _, r in seen[:2]] == [1000, 2000]
+
+
+def test_accounts_import_with_bom_and_blank_lines(runtime: Runtime, session: Session) -> None:
+    text = "\ufeffexternal_id,name,segment,tier,lifecycle_stage,created_on,renewal_on\nA1,Acme,ent,gold,Churned,2024-05-01,2026-12-31\n\nA2,Beta,smb,silver,active,yesterday,\n"
+    result = import_csv(session, csv_bytes(text), kind="accounts", now=runtime.clock.now())
+    assert result.inserted == 1
+    assert [(e.row, e.field) for e in result.errors] == [(4, "created_on")]

@@ -1,0 +1,92 @@
+"""Bulk upsert of accounts and contacts by external id."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaigns.people.models import Account, Contact
+from campaigns.people.upsert import upsert_accounts, upsert_contacts
+from dispatcher.runtime import Runtime
+from tests import factories
+
+
+def rows(*items: dict) -> list[tuple[int, dict]]:
+    return list(enumerate(items, start=1))
+
+
+def test_insert_then_update_by_external_id_makes_no_duplicates(runtime: Runtime, session: Session) -> None:
+    now = runtime.clock.now()
+    first = upsert_contacts(session, rows({"external_id": "c1", "email": "a@example.com", "name": "Ana"}), now=now)
+    again = upsert_contacts(session, rows({"external_id": "c1", "email": "ana@example.com"}), now=now)
+    session.commit()
+
+    assert (first.inserted, first.updated) == (1, 0)
+    assert (again.inserted, again.updated) == (0, 1)
+    assert session.scalar(select(func.count()).select_from(Contact)) == 1
+    contact = session.scalar(select(Contact))
+    assert contact.email == "ana@example.com"
+    assert contact.name == "Ana"  # not named in the second row, so kept
+
+
+def test_new_contact_gets_default_locale_and_timezone(runtime: Runtime, session: Session) -> None:
+    upsert_contacts(session, rows({"external_id": "c1"}), now=runtime.clock.now())
+    contact = session.scalar(select(Contact))
+    assert (contact.locale, contact.timezone) == ("en", "UTC")
+
+
+def test_bad_rows_are_reported_and_good_rows_kept(runtime: Runtime, session: Session) -> None:
+    factories.account(session, external_id="acme")
+    result = upsert_contacts(
+        session,
+        rows(
+            {"external_id": "good", "account_external_id": "acme", "phone": "+4930901820"},
+            {"external_id": "bad-email", "email": "not-an-email"},
+            {"external_id": "bad-phone", "phone": "call me"},
+            {"external_id": "bad-tz", "timezone": "Mars/Olympus"},
+            {"external_id": "bad-locale", "locale": "xx-QQ"},
+            {"external_id": "no-account", "account_external_id": "ghost"},
+        ),
+        now=runtime.clock.now(),
+    )
+    session.commit()
+
+    assert result.inserted == 1
+    assert [(e.row, e.external_id, e.field) for e in result.errors] == [
+        (2, "bad-email", "email"), (3, "bad-phone", "phone"), (4, "bad-tz", "timezone"),
+        (5, "bad-locale", "locale"), (6, "no-account", "account_external_id"),
+    ]
+    assert "ghost" in result.errors[-1].reason
+    assert session.scalars(select(Contact.external_id)).all() == ["good"]
+    assert session.scalar(select(Contact.phone)) == "+4930901820"
+
+
+def test_attributes_merge_and_later_duplicate_rows_win(runtime: Runtime, session: Session) -> None:
+    now = runtime.clock.now()
+    upsert_contacts(session, rows({"external_id": "c1", "attributes": {"plan_seats": 5, "region": "emea"}}), now=now)
+    upsert_contacts(
+        session,
+        rows({"external_id": "c1", "attr.region": "apac"}, {"external_id": "c1", "role": "billing"}),
+        now=now,
+    )
+    contact = session.scalar(select(Contact))
+    assert contact.attributes == {"plan_seats": 5, "region": "apac"}
+    assert contact.role == "billing"
+
+
+def test_account_upsert_links_owner_and_requires_a_name_when_new(runtime: Runtime, session: Session) -> None:
+    owner = factories.team_member(session, email="owner@example.com")
+    result = upsert_accounts(
+        session,
+        rows(
+            {"external_id": "a1", "name": "Acme", "owner_email": "owner@example.com", "renewal_on": "2026-06-30"},
+            {"external_id": "a2"},
+            {"external_id": "a3", "name": "X", "owner_email": "nobody@example.com"},
+        ),
+        now=runtime.clock.now(),
+    )
+    assert result.inserted == 1
+    assert sorted((e.row, e.external_id, e.field) for e in result.errors) == [(2, "a2", "name"), (3, "a3", "owner_email")]
+    account = session.scalar(select(Account))
+    assert account.owner_id == owner.id
+    assert str(account.renewal_on) == "2026-06-30"

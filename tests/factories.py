@@ -1,0 +1,48 @@
+"""Test data builders: the smallest valid rows, with anything overridable."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from campaigns.people.models import Account, Contact, TeamMember
+
+_sequence = itertools.count(1)
+EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def team_member(session: Session, **values: Any) -> TeamMember:
+    n = next(_sequence)
+    member = TeamMember(**{"name": f"CSM {n}", "email": f"csm{n}@example.com", "created_at": EPOCH, **values})
+    session.add(member)
+    session.flush()
+    return member
+
+
+def account(session: Session, **values: Any) -> Account:
+    n = next(_sequence)
+    row = Account(**{
+        "external_id": f"acc-{n}", "name": f"Account {n}", "segment": "smb", "tier": "gold",
+        "plan": "pro", "lifecycle_stage": "active", "created_on": date(2024, 1, 1),
+        "attributes": {}, "created_at": EPOCH, "updated_at": EPOCH, **values,
+    })
+    session.add(row)
+    session.flush()
+    return row
+
+
+def contact(session: Session, **values: Any) -> Contact:
+    n = next(_sequence)
+    if "account" not in values and "account_id" not in values:
+        values["account"] = account(session)
+    row = Contact(**{
+        "external_id": f"c-{n}", "name": f"Contact {n}", "email": f"contact{n}@example.com",
+        "phone": None, "role": "admin", "locale": "en", "timezone": "UTC", "attributes": {},
+        "created_at": EPOCH, "updated_at": EPOCH, **values,
+    })
+    session.add(row)
+    session.flush()
+    return row
