@@ -1,0 +1,119 @@
+"""Email pieces every email adapter shares: unsubscribe headers and the MIME message.
+
+The dispatcher calls ``list_unsubscribe_headers`` and puts the result in
+``OutgoingMessage.headers``; adapters send ``headers`` as given (SendGrid as
+JSON, SMTP and the outbox through ``build_mime_message``), so every transport
+carries the same one-click unsubscribe.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from urllib.parse import urlsplit
+
+from channels.base import OutgoingMessage
+
+# Headers the adapter itself writes from the message's fields; a template or the
+# dispatcher setting them in ``headers`` would produce a second, conflicting copy.
+# (SendGrid refuses the same ones: its Mail Send reference lists them as reserved.)
+RESERVED_HEADERS = frozenset(
+    h.lower()
+    for h in (
+        "From", "To", "Cc", "Bcc", "Subject", "Reply-To", "Date", "Message-ID",
+        "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Received",
+        "DKIM-Signature", "X-SG-ID", "X-SG-EID",
+    )
+)  # fmt: skip
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def list_unsubscribe_headers(https_url: str, mailto: str | None = None) -> dict[str, str]:
+    """``List-Unsubscribe`` (RFC 2369) with one-click ``List-Unsubscribe-Post`` (RFC 8058).
+
+    The HTTPS URL comes first: RFC 8058 one-click needs it, and Gmail and Yahoo
+    require one-click for bulk senders. A mailto (an address or a ``mailto:``
+    URI) is added second for clients that only know mail. Raises ``ValueError``
+    for a URL that is not HTTPS or contains characters a header cannot carry.
+    """
+    parts = urlsplit(https_url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise ValueError(f"the one-click unsubscribe URL must be https, got {https_url!r}")
+    uris = [https_url]
+    if mailto:
+        uris.append(mailto if mailto.lower().startswith("mailto:") else f"mailto:{mailto}")
+    for uri in uris:
+        if any(ch in uri for ch in "<>,\r\n ") or not uri.isascii():
+            raise ValueError(f"{uri!r} must be percent-encoded before it goes in a header")
+    return {
+        "List-Unsubscribe": ", ".join(f"<{uri}>" for uri in uris),
+        "List-Unsubscribe-Post": ONE_CLICK,
+    }
+
+
+def message_id_header(message_id: str, domain: str) -> str:
+    """A globally unique Message-ID that carries our own message id.
+
+    Stable for one message, so a retried send has the same Message-ID and
+    receivers that deduplicate on it show the message once; bounces quote it.
+    """
+    return f"<pulse.{_UNSAFE_ID.sub('_', message_id)}@{domain}>"
+
+
+def sender_domain(email: str) -> str:
+    return email.rpartition("@")[2] or "localhost"
+
+
+def check_headers(headers: Mapping[str, str]) -> None:
+    """Raise ``ValueError`` when a custom header would clash with one the adapter writes."""
+    for name in headers:
+        if name.lower() in RESERVED_HEADERS:
+            raise ValueError(f"the {name} header is set from the message, not in headers")
+
+
+def build_mime_message(
+    message: OutgoingMessage,
+    *,
+    from_email: str,
+    from_name: str | None = None,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """The message as RFC 5322 MIME, placeholders filled in.
+
+    multipart/alternative with text/plain first and text/html second (clients
+    show the last part they understand), or text/plain alone. Headers: From,
+    To with display name, Subject, Date, Message-ID (``message_id_header``),
+    X-Pulse-Message-Id, then ``message.headers`` in their order. Raises
+    ``ValueError`` for a message that cannot be sent as given (no subject, a
+    reserved or multi-line header, an address without "@").
+    """
+    filled = message.materialize()
+    if not filled.subject:
+        raise ValueError("an email needs a subject")
+    check_headers(filled.headers)
+    mime = EmailMessage()
+    mime["From"] = _address(from_email, from_name)
+    mime["To"] = _address(filled.to, filled.to_name)
+    mime["Subject"] = filled.subject
+    mime["Date"] = format_datetime(date or datetime.now(UTC))
+    mime["Message-ID"] = message_id_header(filled.message_id, sender_domain(from_email))
+    mime["X-Pulse-Message-Id"] = filled.message_id
+    for name, value in filled.headers.items():
+        mime[name] = value  # the email package raises ValueError on CR/LF (header injection)
+    mime.set_content(filled.text or "")
+    if filled.html:
+        mime.add_alternative(filled.html, subtype="html")
+    return mime
+
+
+def _address(email: str, name: str | None) -> Address:
+    username, at, domain = email.rpartition("@")
+    if not at or not username or not domain:
+        raise ValueError(f"{email!r} is not an email address")
+    return Address(display_name=name or "", username=username, domain=domain)

@@ -1,0 +1,246 @@
+"""The development channel: every message becomes a file in a folder.
+
+Emails are written as ``.eml`` (the same MIME the SMTP adapter sends, so what
+a developer opens is what a customer would get), SMS as ``.txt`` with the
+segment count a carrier would bill. File names sort by time and are unique:
+``20261123T101500.123456Z-<message_id>-<to>.eml``. A file appears whole or not
+at all (written aside, then renamed), so the API's outbox page never shows
+half a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesHeaderParser, BytesParser
+from pathlib import Path
+from typing import Literal
+
+from channels.base import ChannelError, ErrorKind, OutgoingMessage, SendResult
+from channels.email_headers import build_mime_message
+from channels.sms_encoding import count_segments
+
+Medium = Literal["email", "sms"]
+_EXTENSIONS: dict[str, Medium] = {".eml": "email", ".txt": "sms"}
+_STAMP = "%Y%m%dT%H%M%S.%fZ"
+_NAME = re.compile(r"^(\d{8}T\d{6}\.\d{6}Z)-[A-Za-z0-9._-]+\.(eml|txt)$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxConfig:
+    directory: str | Path
+    medium: Medium = "email"
+    from_email: str = "pulse@localhost"
+    from_name: str | None = None
+    from_number: str = "Pulse"  # SMS sender shown in the .txt file
+
+    def __post_init__(self) -> None:
+        if self.medium not in _EXTENSIONS.values():
+            raise ValueError(f"medium must be email or sms, not {self.medium!r}")
+
+
+@dataclass(frozen=True)
+class OutboxFile:
+    """A file ``send`` would write: its name and its bytes."""
+
+    message_id: str
+    name: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    name: str
+    medium: Medium
+    to: str
+    subject: str | None  # emails only
+    created: datetime  # UTC, from the file name
+    path: Path
+
+
+@dataclass(frozen=True)
+class OutboxDocument:
+    """One outbox file, read for display."""
+
+    entry: OutboxEntry
+    headers: list[tuple[str, str]]
+    text: str | None
+    html: str | None  # emails with an HTML part; show it sandboxed, it is a template's output
+    raw: str
+
+
+class OutboxChannel:
+    """Writes messages as files; names ``outbox_email`` and ``outbox_sms``."""
+
+    max_batch = 500
+
+    def __init__(self, config: OutboxConfig, *, clock: Callable[[], datetime] | None = None):
+        self.config = config
+        self.medium = config.medium
+        self.name = f"outbox_{config.medium}"
+        self.directory = Path(config.directory)
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def build_requests(self, messages: Sequence[OutgoingMessage]) -> list[OutboxFile]:
+        """The files ``send`` would write; messages it would refuse are left out."""
+        files = []
+        for message in messages:
+            try:
+                files.append(self._file(message))
+            except ValueError:
+                continue
+        return files
+
+    def _file(self, message: OutgoingMessage) -> OutboxFile:
+        if message.channel != self.medium:
+            raise ValueError(f"a {message.channel} message cannot go to the {self.name} outbox")
+        now = self._clock().astimezone(UTC)
+        name = f"{now.strftime(_STAMP)}-{_slug(message.message_id)}-{_slug(message.to)}"
+        if self.medium == "email":
+            mime = build_mime_message(
+                message,
+                from_email=self.config.from_email,
+                from_name=self.config.from_name,
+                date=now,
+            )
+            return OutboxFile(message.message_id, f"{name}.eml", mime.as_bytes(policy=policy.SMTP))
+        text = message.materialize().text
+        cost = count_segments(text)
+        lines = [
+            f"To: {message.to}",
+            f"From: {self.config.from_number}",
+            f"Message-Id: {message.message_id}",
+            f"Date: {now.isoformat()}",
+            f"Encoding: {cost.encoding}",
+            f"Segments: {cost.segments}",
+            "",
+            text,
+        ]
+        return OutboxFile(message.message_id, f"{name}.txt", "\n".join(lines).encode("utf-8"))
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """Write one file per message; the provider id is the file name. Never raises."""
+        results = []
+        for message in messages:
+            try:
+                outbox_file = self._file(message)
+            except ValueError as exc:
+                error = ChannelError(ErrorKind.PERMANENT, "invalid_message", str(exc))
+                results.append(SendResult(message.message_id, error=error))
+                continue
+            try:
+                _write_atomically(self.directory, outbox_file.name, outbox_file.content)
+            except (PermissionError, NotADirectoryError, FileExistsError) as exc:
+                error = ChannelError(ErrorKind.MISCONFIGURED, "outbox_unwritable", str(exc))
+                results.append(SendResult(message.message_id, error=error))
+                continue
+            except OSError as exc:  # a full disk, for one, may pass
+                error = ChannelError(ErrorKind.TRANSIENT, "outbox_write_failed", str(exc))
+                results.append(SendResult(message.message_id, error=error))
+                continue
+            cost = count_segments(message.materialize().text) if self.medium == "sms" else None
+            results.append(
+                SendResult(
+                    message.message_id,
+                    provider_message_id=outbox_file.name,
+                    segments=cost.segments if cost else None,
+                    encoding=cost.encoding if cost else None,
+                )
+            )
+        return results
+
+    def close(self) -> None:
+        """Nothing is held open between sends."""
+
+
+def _slug(value: str) -> str:
+    return _UNSAFE.sub("_", value).strip("._")[:64] or "x"
+
+
+def _write_atomically(directory: Path, name: str, content: bytes) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    # Hidden temp file in the same folder, then rename: readers see all or nothing.
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, directory / name)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _entry(path: Path) -> OutboxEntry | None:
+    match = _NAME.match(path.name)
+    if match is None or not path.is_file():
+        return None
+    created = datetime.strptime(match.group(1), _STAMP).replace(tzinfo=UTC)
+    medium = _EXTENSIONS[path.suffix]
+    with path.open("rb") as handle:
+        if medium == "email":
+            headers = BytesHeaderParser(policy=policy.default).parse(handle)
+            to, subject = str(headers.get("To", "")), headers.get("Subject")
+        else:
+            fields = dict(_sms_headers(handle.read().decode("utf-8", "replace"))[0])
+            to, subject = fields.get("To", ""), None
+    return OutboxEntry(path.name, medium, to, None if subject is None else str(subject), created, path)
+
+
+def _sms_headers(raw: str) -> tuple[list[tuple[str, str]], str]:
+    head, _, body = raw.partition("\n\n")
+    pairs = [line.split(": ", 1) for line in head.splitlines() if ": " in line]
+    return [(k, v) for k, v in pairs], body
+
+
+def list_outbox(directory: str | Path, limit: int | None = None) -> list[OutboxEntry]:
+    """The outbox's messages, newest first; a missing folder is an empty outbox."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return []
+    names = sorted((p for p in folder.iterdir() if _NAME.match(p.name)), reverse=True)
+    entries = []
+    for path in names[:limit]:
+        entry = _entry(path)
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def read_outbox_entry(directory: str | Path, name: str) -> OutboxDocument:
+    """One message of the outbox by file name.
+
+    Raises ``ValueError`` for a name that is not an outbox file name (so "../x",
+    absolute paths and hidden files are refused before any file is touched) and
+    ``FileNotFoundError`` when there is no such message.
+    """
+    if not _NAME.match(name) or "/" in name or "\\" in name:
+        raise ValueError(f"{name!r} is not an outbox file name")
+    folder = Path(directory).resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder:
+        raise ValueError(f"{name!r} is not in the outbox")
+    entry = _entry(path)
+    if entry is None:
+        raise FileNotFoundError(name)
+    raw = path.read_bytes()
+    if entry.medium == "sms":
+        headers, body = _sms_headers(raw.decode("utf-8", "replace"))
+        return OutboxDocument(entry, headers, body, None, raw.decode("utf-8", "replace"))
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    return OutboxDocument(
+        entry,
+        [(k, str(v)) for k, v in message.items()],
+        text_part.get_content() if text_part is not None else None,  # type: ignore[attr-defined]
+        html_part.get_content() if html_part is not None else None,  # type: ignore[attr-defined]
+        raw.decode("utf-8", "replace"),
+    )

@@ -1,0 +1,341 @@
+"""Email through SendGrid's v3 Mail Send API, with the official SDK.
+
+Messages that differ only in their recipient and substitutions travel in one
+Mail Send request, one personalization each, so a 10,000-contact invite is ten
+HTTP requests, not 10,000. ``build_requests`` does that grouping and nothing
+else (pure); ``send`` posts the requests over one kept-alive connection and
+maps SendGrid's answer to a ``SendResult`` per message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+from python_http_client.exceptions import HTTPError as SendGridHTTPError
+from sendgrid.helpers.mail import (
+    Category,
+    CustomArg,
+    From,
+    Header,
+    HtmlContent,
+    Mail,
+    Personalization,
+    PlainTextContent,
+    Subject,
+    Substitution,
+    To,
+)
+
+from channels.base import ChannelError, ErrorKind, OutgoingMessage, SendResult
+from channels.email_headers import check_headers
+from channels.sendgrid_http import KeepAliveSendGridClient
+
+# SendGrid's limits for one Mail Send request. Sources: the Mail Send reference
+# (the personalizations, substitutions, custom_args and categories fields in
+# sendgrid-v3.oai.json), its "Errors" page ("limited to 1000 personalizations
+# per API request", "a limit of 1000 total recipients (to + cc + bcc) per
+# request") and the Mail Send overview's limitations ("The total size of your
+# email, including attachments, must be less than 30MB").
+MAX_PERSONALIZATIONS = 1_000
+MAX_RECIPIENTS = 1_000
+MAX_REQUEST_BYTES = 30 * 1024 * 1024
+MAX_SUBSTITUTIONS_BYTES = 10_000  # "may not exceed 10,000 bytes per personalization object"
+MAX_CUSTOM_ARGS_BYTES = 10_000  # "may not exceed 10,000 bytes"
+MAX_CATEGORIES = 10
+MAX_CATEGORY_CHARS = 255
+MESSAGE_ID_ARG = "pulse_message_id"  # custom_arg that the event webhook echoes back
+
+
+@dataclass(frozen=True, kw_only=True)
+class SendGridConfig:
+    api_key: str = field(repr=False)
+    from_email: str
+    from_name: str | None = None
+    base_url: str = "https://api.sendgrid.com"  # the SDK appends /v3/...
+    timeout: float = 10.0  # seconds, for connecting and for the answer
+
+
+@dataclass(frozen=True)
+class MailSendRequest:
+    """One ``POST /v3/mail/send``: its JSON body and whose messages it carries."""
+
+    body: dict[str, Any]
+    message_ids: tuple[str, ...]
+    size: int  # bytes of the JSON body as the SDK serialises it
+
+
+def classify_sendgrid_error(
+    status: int, body: bytes | str | None, headers: Mapping[str, str], *, now: float
+) -> ChannelError:
+    """What a non-2xx Mail Send answer means for every message in that request."""
+    text = _error_text(body) or f"HTTP {status}"
+    code = str(status)
+    if status in (401, 403):
+        return ChannelError(ErrorKind.MISCONFIGURED, code, text)  # key revoked or lacks mail.send
+    if status == 404:
+        return ChannelError(ErrorKind.MISCONFIGURED, code, f"{text} (is base_url right?)")
+    if status == 429:
+        return ChannelError(ErrorKind.TRANSIENT, code, text, retry_after=_retry_after(headers, now))
+    if status >= 500:
+        return ChannelError(ErrorKind.TRANSIENT, code, text)
+    return ChannelError(ErrorKind.PERMANENT, code, text)  # 400 invalid request, 413 too large
+
+
+def _error_text(body: bytes | str | None) -> str:
+    raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+    try:
+        errors = json.loads(raw).get("errors") or []
+        return "; ".join(
+            f"{e['field']}: {e.get('message', '')}" if e.get("field") else str(e.get("message", ""))
+            for e in errors
+        )
+    except (ValueError, AttributeError, TypeError, KeyError):
+        return raw[:500]
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    # X-RateLimit-Reset is the epoch second at which the limit resets.
+    try:
+        reset = float(headers.get("X-RateLimit-Reset") or headers.get("x-ratelimit-reset") or "")
+    except ValueError:
+        return None
+    return max(0.0, reset - now)
+
+
+@dataclass
+class _Chunk:
+    """The messages of one future request, while the plan is being made."""
+
+    size: int
+    members: list[int] = field(default_factory=list)
+    addresses: set[str] = field(default_factory=set)
+
+    def has_room(self, address: str, size: int) -> bool:
+        return (
+            len(self.members) < min(MAX_PERSONALIZATIONS, MAX_RECIPIENTS)
+            and address not in self.addresses
+            and self.size + size <= MAX_REQUEST_BYTES
+        )
+
+    def add(self, index: int, address: str, size: int) -> None:
+        self.members.append(index)
+        self.addresses.add(address)
+        self.size += size
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value).encode("utf-8"))
+
+
+class SendGridChannel:
+    """The ``sendgrid`` email adapter. Thread-compatible, not thread-safe: one per worker."""
+
+    name = "sendgrid"
+    medium = "email"
+    max_batch = MAX_PERSONALIZATIONS
+
+    def __init__(self, config: SendGridConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._clock = clock  # epoch seconds; turns X-RateLimit-Reset into a delay
+        self._sdk = KeepAliveSendGridClient(
+            api_key=config.api_key, host=config.base_url, timeout=config.timeout
+        )
+
+    # -- building ---------------------------------------------------------------------
+
+    def build_requests(self, messages: Sequence[OutgoingMessage]) -> list[MailSendRequest]:
+        """The Mail Send requests ``send`` would make; messages it would refuse are left out."""
+        return [request for request, _ in self._plan(messages)[0]]
+
+    def _plan(
+        self, messages: Sequence[OutgoingMessage]
+    ) -> tuple[list[tuple[MailSendRequest, list[int]]], dict[int, ChannelError]]:
+        refused: dict[int, ChannelError] = {}
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for index, message in enumerate(messages):
+            problem = self._problem(message)
+            if problem is not None:
+                refused[index] = problem
+                continue
+            # Header *names* are part of the key, not values: List-Unsubscribe carries a
+            # per-recipient token, and per-personalization headers are made for exactly that.
+            headers = tuple(message.headers)
+            key = (message.subject, message.text, message.html or "", headers, _categories(message))
+            groups.setdefault(key, []).append(index)
+        plan: list[tuple[MailSendRequest, list[int]]] = []
+        for indices in groups.values():
+            chunks, too_large = self._chunks(messages, indices)
+            plan += [self._request(messages, chunk) for chunk in chunks]
+            for index in too_large:
+                refused[index] = ChannelError(
+                    ErrorKind.PERMANENT, "too_large", f"over SendGrid's {MAX_REQUEST_BYTES} bytes"
+                )
+        return plan, refused
+
+    def _problem(self, message: OutgoingMessage) -> ChannelError | None:
+        """Why SendGrid would refuse this message whatever it travels with, if it would."""
+
+        def refuse(code: str, text: str) -> ChannelError:
+            return ChannelError(ErrorKind.PERMANENT, code, text)
+
+        local, at, domain = message.to.rpartition("@")
+        if not (at and local and domain):
+            return refuse("invalid_recipient", f"{message.to!r} is not an email address")
+        if not message.subject:
+            return refuse("missing_subject", "an email needs a subject")
+        if not message.text and not message.html:
+            return refuse("empty_content", "an email needs a text or an HTML part")
+        try:
+            check_headers(message.headers)
+        except ValueError as exc:
+            return refuse("reserved_header", str(exc))
+        if _json_size(dict(message.substitutions)) > MAX_SUBSTITUTIONS_BYTES:
+            return refuse("substitutions_too_large", f"over {MAX_SUBSTITUTIONS_BYTES} bytes")
+        if _json_size(self._custom_args(message)) > MAX_CUSTOM_ARGS_BYTES:
+            return refuse("custom_args_too_large", f"over {MAX_CUSTOM_ARGS_BYTES} bytes")
+        return None
+
+    @staticmethod
+    def _custom_args(message: OutgoingMessage) -> dict[str, str]:
+        custom_args = {key: str(value) for key, value in message.custom_args.items()}
+        return {**custom_args, MESSAGE_ID_ARG: message.message_id}
+
+    def _chunks(
+        self, messages: Sequence[OutgoingMessage], indices: list[int]
+    ) -> tuple[list[list[int]], list[int]]:
+        """Split one group into requests within SendGrid's limits; also who fits in none.
+
+        First fit: a recipient goes into the first request with room that does not
+        already hold the same address (SendGrid refuses a request that names an
+        address twice). Sizes are upper bounds: every header counted per recipient.
+        """
+        first = messages[indices[0]]
+        base = _json_size(self._mail(first, [], first.materialize().headers).get())
+        chunks: list[_Chunk] = []
+        too_large: list[int] = []
+        for index in indices:
+            message = messages[index]
+            size = _json_size(self._personalization(message, message.materialize().headers).get())
+            size += 2  # the ", " between personalizations
+            if base + size > MAX_REQUEST_BYTES:
+                too_large.append(index)
+                continue
+            address = message.to.lower()
+            chunk = next((c for c in chunks if c.has_room(address, size)), None)
+            if chunk is None:
+                chunk = _Chunk(size=base)
+                chunks.append(chunk)
+            chunk.add(index, address, size)
+        return [chunk.members for chunk in chunks], too_large
+
+    def _request(
+        self, messages: Sequence[OutgoingMessage], indices: list[int]
+    ) -> tuple[MailSendRequest, list[int]]:
+        filled = [dict(messages[i].materialize().headers) for i in indices]
+        shared = {k: v for k, v in filled[0].items() if all(h.get(k) == v for h in filled)}
+        personalizations = [
+            self._personalization(messages[i], {k: v for k, v in h.items() if k not in shared})
+            for i, h in zip(indices, filled)
+        ]
+        body = self._mail(messages[indices[0]], personalizations, shared).get()
+        request = MailSendRequest(
+            body, tuple(messages[i].message_id for i in indices), _json_size(body)
+        )
+        return request, indices
+
+    def _mail(
+        self,
+        message: OutgoingMessage,
+        personalizations: list[Personalization],
+        headers: Mapping[str, str],
+    ) -> Mail:
+        # Subject, text and html keep their placeholders: SendGrid fills them per personalization.
+        mail = Mail(
+            from_email=From(self.config.from_email, self.config.from_name),
+            subject=Subject(message.subject or ""),
+            plain_text_content=PlainTextContent(message.text) if message.text else None,
+            html_content=HtmlContent(message.html) if message.html else None,
+        )  # the SDK orders content text/plain first, as SendGrid requires
+        for index, personalization in enumerate(personalizations):
+            mail.add_personalization(personalization, index=index)  # default index=0 prepends
+        for name, value in headers.items():
+            mail.add_header(Header(name, value))
+        for category in _categories(message):
+            mail.add_category(Category(category))
+        return mail
+
+    def _personalization(
+        self, message: OutgoingMessage, headers: Mapping[str, str]
+    ) -> Personalization:
+        personalization = Personalization()
+        personalization.add_to(To(message.to, message.to_name))
+        for key, value in message.substitutions.items():
+            personalization.add_substitution(Substitution(key, value))
+        for key, value in self._custom_args(message).items():
+            personalization.add_custom_arg(CustomArg(key, value))
+        for name, value in headers.items():
+            personalization.add_header(Header(name, value))
+        return personalization
+
+    # -- sending ----------------------------------------------------------------------
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """One result per message, in order; never raises for a provider error.
+
+        Every message of a request shares its outcome: the request's X-Message-Id
+        on success (events come back per message through ``pulse_message_id``),
+        or the same error. After a 401/403 or a 429, the remaining requests are
+        not attempted and get that same error: they would only fail the same way.
+        """
+        results: list[SendResult | None] = [None] * len(messages)
+        plan, refused = self._plan(messages)
+        for index, error in refused.items():
+            results[index] = SendResult(messages[index].message_id, error=error)
+        stop: ChannelError | None = None
+        for request, indices in plan:
+            provider_id, error = (None, stop) if stop else self._post(request)
+            if error is not None and (error.kind is ErrorKind.MISCONFIGURED or error.code == "429"):
+                stop = error
+            for index in indices:
+                results[index] = SendResult(messages[index].message_id, provider_id, error)
+        return [r for r in results if r is not None]
+
+    def _post(self, request: MailSendRequest) -> tuple[str | None, ChannelError | None]:
+        try:
+            response = self._sdk.send(request.body)
+        except SendGridHTTPError as exc:
+            headers = exc.headers or {}
+            return None, classify_sendgrid_error(
+                exc.status_code, exc.body, headers, now=self._clock()
+            )
+        except urllib3.exceptions.TimeoutError as exc:
+            # The request may have been accepted: "timeout" tells the dispatcher the outcome is unknown.
+            return None, ChannelError(
+                ErrorKind.TRANSIENT, "timeout", f"no answer in {self.config.timeout}s: {exc}"
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            return None, ChannelError(
+                ErrorKind.TRANSIENT, "connection_error", str(exc) or type(exc).__name__
+            )
+        return response.headers.get("X-Message-Id"), None
+
+    def close(self) -> None:
+        """Close pooled connections; the next ``send`` opens a new one."""
+        self._sdk.close()
+
+
+def _categories(message: OutgoingMessage) -> tuple[str, ...]:
+    """Distinct categories in order, each cut to 255 characters, at most 10.
+
+    Categories are reporting labels; cutting a long campaign name is better than
+    refusing to send a survey because of it.
+    """
+    seen: dict[str, None] = {}
+    for category in message.categories:
+        seen.setdefault(category[:MAX_CATEGORY_CHARS], None)
+    return tuple(list(seen)[:MAX_CATEGORIES])
