@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
 from api.routers import accounts, contacts, health, keys, team
 from dispatcher.runtime import Runtime, build_runtime
 from dispatcher.settings import Settings, load_settings
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
     for module in (health, contacts, accounts, team, keys):
         app.include_router(module.router)
     return app

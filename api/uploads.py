@@ -12,17 +12,13 @@ from campaigns.people.csv_import import CsvRejected, import_csv
 from campaigns.people.upsert import UpsertResult
 from dispatcher.runtime import Runtime
 
-MAX_UPLOAD_BYTES = 1 << 30  # 1 GiB: a million contact rows with attributes fits well within it
 
 
 def import_upload(
-    runtime: Runtime, session: Session, upload: UploadFile, *, kind: Literal["contacts", "accounts"], declared_length: int | None
+    runtime: Runtime, session: Session, upload: UploadFile, *, kind: Literal["contacts", "accounts"]
 ) -> UpsertResult:
     """Import an uploaded CSV; commits on success, keeps nothing if the file is rejected."""
-    if declared_length is not None and declared_length > MAX_UPLOAD_BYTES:
-        raise ApiError(413, "upload_too_large", f"the upload is larger than {MAX_UPLOAD_BYTES >> 20} MiB; split the file")
-    if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
-        raise ApiError(413, "upload_too_large", f"the file is larger than {MAX_UPLOAD_BYTES >> 20} MiB; split the file")
+    # Oversized bodies never get here: api.limits refuses them while they arrive.
     name = (upload.filename or "").lower()
     if name.endswith((".xlsx", ".xls", ".numbers", ".ods", ".json", ".zip")):
         raise ApiError(415, "not_csv", f"{upload.filename} is not a CSV file; export it as CSV (UTF-8) and upload that")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, UploadFile
+from fastapi import APIRouter, Query, UploadFile
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
 from api.schemas.people import AccountBulk, AccountOut, AccountPage, UpsertOut
@@ -26,9 +26,8 @@ def bulk_upsert(body: AccountBulk, runtime: RuntimeDep, session: SessionDep, _: 
 @router.post("/import", response_model=UpsertOut, summary="Insert or update accounts from a CSV file")
 def import_accounts(
     file: UploadFile, runtime: RuntimeDep, session: SessionDep, _: Writer,
-    content_length: Annotated[int | None, Header()] = None,
 ) -> UpsertOut:
-    return UpsertOut.of(import_upload(runtime, session, file, kind="accounts", declared_length=content_length))
+    return UpsertOut.of(import_upload(runtime, session, file, kind="accounts"))
 
 
 @router.get("", response_model=AccountPage)

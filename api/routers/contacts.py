@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, UploadFile
+from fastapi import APIRouter, Query, Response, UploadFile
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
 from api.schemas.people import ContactBulk, ContactChanges, ContactOut, ContactPage, UpsertOut
@@ -27,9 +27,8 @@ def bulk_upsert(body: ContactBulk, runtime: RuntimeDep, session: SessionDep, _: 
 @router.post("/import", response_model=UpsertOut, summary="Insert or update contacts from a CSV file (up to 1,000,000 rows)")
 def import_contacts(
     file: UploadFile, runtime: RuntimeDep, session: SessionDep, _: Writer,
-    content_length: Annotated[int | None, Header()] = None,
 ) -> UpsertOut:
-    return UpsertOut.of(import_upload(runtime, session, file, kind="contacts", declared_length=content_length))
+    return UpsertOut.of(import_upload(runtime, session, file, kind="contacts"))
 
 
 @router.get("", response_model=ContactPage)
