@@ -263,9 +263,10 @@ class SendGridChannel:
         )  # the SDK orders content text/plain first, as SendGrid requires
         for index, personalization in enumerate(personalizations):
             mail.add_personalization(personalization, index=index)  # default index=0 prepends
-        for name, value in headers.items():
+        # Mail.add_header and add_category insert at the front: add in reverse to keep order.
+        for name, value in reversed(headers.items()):
             mail.add_header(Header(name, value))
-        for category in _categories(message):
+        for category in reversed(_categories(message)):
             mail.add_category(Category(category))
         return mail
 
@@ -291,6 +292,9 @@ class SendGridChannel:
         on success (events come back per message through ``pulse_message_id``),
         or the same error. After a 401/403 or a 429, the remaining requests are
         not attempted and get that same error: they would only fail the same way.
+        Network failures are TRANSIENT with a code that says what is known:
+        "connection_error" (nothing was sent), "timeout" and "connection_lost"
+        (sent, outcome unknown: SendGrid may have accepted it).
         """
         results: list[SendResult | None] = [None] * len(messages)
         plan, refused = self._plan(messages)
@@ -313,20 +317,27 @@ class SendGridChannel:
             return None, classify_sendgrid_error(
                 exc.status_code, exc.body, headers, now=self._clock()
             )
-        except urllib3.exceptions.TimeoutError as exc:
-            # The request may have been accepted: "timeout" tells the dispatcher the outcome is unknown.
-            return None, ChannelError(
-                ErrorKind.TRANSIENT, "timeout", f"no answer in {self.config.timeout}s: {exc}"
-            )
+        except (
+            urllib3.exceptions.NewConnectionError,
+            urllib3.exceptions.ConnectTimeoutError,
+        ) as exc:
+            # Never connected, so nothing was sent (NewConnectionError is a ConnectTimeoutError).
+            return None, _transient("connection_error", exc)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            # Sent, no answer: SendGrid may have accepted it; the dispatcher treats this as unknown.
+            return None, _transient("timeout", exc)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            return None, ChannelError(
-                ErrorKind.TRANSIENT, "connection_error", str(exc) or type(exc).__name__
-            )
+            # Dropped while sending or answering: the outcome is unknown too.
+            return None, _transient("connection_lost", exc)
         return response.headers.get("X-Message-Id"), None
 
     def close(self) -> None:
         """Close pooled connections; the next ``send`` opens a new one."""
         self._sdk.close()
+
+
+def _transient(code: str, exc: BaseException) -> ChannelError:
+    return ChannelError(ErrorKind.TRANSIENT, code, str(exc) or type(exc).__name__)
 
 
 def _categories(message: OutgoingMessage) -> tuple[str, ...]:

@@ -173,6 +173,7 @@ class SendGridFake:
         self._stalls: list[float] = []
         self._sockets: set[socket.socket] = set()
         self.connections_opened = 0
+        self.received = 0  # every Mail Send request, answered 202 or not
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -183,7 +184,10 @@ class SendGridFake:
         self._server = _Server(self._address, handler)
         self._stopping.clear()
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sendgrid-fake", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how long stop() waits for the loop to notice
+            name="sendgrid-fake",
+            daemon=True,
         )
         self._thread.start()
         return self.base_url
@@ -252,6 +256,7 @@ class SendGridFake:
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {
+                "received": self.received,
                 "requests": len(self._requests),
                 "personalizations": sum(len(r.body["personalizations"]) for r in self._requests),
                 "rejected": len(self._rejected),
@@ -265,6 +270,7 @@ class SendGridFake:
     ) -> tuple[int, dict[str, str], Any]:
         """(status, extra headers, JSON answer or None) for one request."""
         with self._lock:
+            self.received += 1
             stall = self._stalls.pop(0) if self._stalls else 0.0
             failure = self._failures.pop(0) if self._failures else None
         if stall:
