@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from jinja2 import TemplateError, TemplateSyntaxError, meta
+from jinja2 import TemplateError, TemplateSyntaxError, meta, nodes
 
 from templates.context import as_mapping, context_names
 from templates.environment import compile_source, sandbox
@@ -39,7 +39,8 @@ def validate_source(
         except TemplateSyntaxError as exc:
             errors.append(f"{part}: line {exc.lineno}: {exc.message}")
             continue
-        for name in sorted(meta.find_undeclared_variables(tree) - allowed_names):
+        undeclared = meta.find_undeclared_variables(tree) - _declared_names(tree)
+        for name in sorted(undeclared - allowed_names):
             errors.append(f"{part}: '{name}' is not available in this template")
     if errors or key is None:
         return errors
@@ -54,3 +55,17 @@ def validate_source(
             # A filter given the wrong thing: the editor needs the words, not a 500.
             errors.append(f"{part}: {type(exc).__name__}: {exc}")
     return errors
+
+
+def _declared_names(tree: nodes.Template) -> set[str]:
+    """Names the template defines itself (imports, macros, sets, loops) anywhere.
+
+    Jinja's own analysis treats each block as a scope of its own, so a macro
+    imported at the top of a child template looks undeclared inside its blocks.
+    """
+    names = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    names |= {m.name for m in tree.find_all(nodes.Macro)}
+    names |= {i.target for i in tree.find_all(nodes.Import)}
+    for imported in tree.find_all(nodes.FromImport):
+        names |= {n if isinstance(n, str) else n[1] for n in imported.names}
+    return names
