@@ -15,7 +15,7 @@ from channels.base import OutgoingMessage
 from channels.email_headers import list_unsubscribe_headers
 from channels.sendgrid import SendGridChannel, SendGridConfig
 from tests.fakes.sendgrid_fake import FAKE_API_KEY, SendGridFake
-from tests.fakes.smtp_server import SMTPTestServer, TestCertificates, make_test_certificates
+from tests.fakes.smtp_server import SMTPTestServer, TlsFiles, make_test_certificates
 
 __all__ = [
     "email_message",
@@ -51,14 +51,14 @@ def sendgrid_channel(sendgrid_fake: SendGridFake) -> Iterator[SendGridChannel]:
 
 
 @pytest.fixture(scope="session")
-def tls_certificates(tmp_path_factory: pytest.TempPathFactory) -> TestCertificates:
+def tls_certificates(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """A throwaway CA (``ca_file``) and a server certificate for localhost and 127.0.0.1."""
     return make_test_certificates(Path(tmp_path_factory.mktemp("tls")))
 
 
 @pytest.fixture
 def smtp_server_factory(
-    tls_certificates: TestCertificates,
+    tls_certificates: TlsFiles,
 ) -> Iterator[Callable[..., SMTPTestServer]]:
     """Start aiosmtpd servers: ``start(starttls=, implicit_tls=, credentials=)``."""
     started: list[SMTPTestServer] = []

@@ -29,7 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
 @dataclass(frozen=True)
-class TestCertificates:
+class TlsFiles:
     ca_file: Path  # trust this (SMTPConfig.ca_file)
     cert_file: Path  # the server's chain, for localhost and 127.0.0.1
     key_file: Path
@@ -40,7 +40,7 @@ class TestCertificates:
         return context
 
 
-def make_test_certificates(directory: Path) -> TestCertificates:
+def make_test_certificates(directory: Path) -> TlsFiles:
     """A certificate authority and a server certificate it signed, valid for a day."""
     now = dt.datetime.now(dt.UTC)
 
@@ -90,7 +90,7 @@ def make_test_certificates(directory: Path) -> TestCertificates:
     server_key = ec.generate_private_key(ec.SECP256R1())
     server = build("localhost", ca.subject, server_key, ca_key)
     pem = serialization.Encoding.PEM
-    paths = TestCertificates(directory / "ca.pem", directory / "server.pem", directory / "key.pem")
+    paths = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "key.pem")
     paths.ca_file.write_bytes(ca.public_bytes(pem))
     paths.cert_file.write_bytes(server.public_bytes(pem) + ca.public_bytes(pem))
     paths.key_file.write_bytes(
@@ -147,7 +147,7 @@ class RecordingHandler:
                 list(envelope.rcpt_tos),
                 envelope.original_content or envelope.content,
                 server.pulse_connection_id,
-                session.ssl is not None,
+                server.transport.get_extra_info("ssl_object") is not None,  # STARTTLS or SMTPS
                 login,
             )
         )
@@ -170,7 +170,7 @@ class SMTPTestServer:
     def __init__(
         self,
         *,
-        certificates: TestCertificates | None = None,
+        certificates: TlsFiles | None = None,
         starttls: bool = False,
         implicit_tls: bool = False,
         credentials: tuple[str, str] | None = None,
