@@ -191,7 +191,9 @@ def _entry(path: Path) -> OutboxEntry | None:
         else:
             fields = dict(_sms_headers(handle.read().decode("utf-8", "replace"))[0])
             to, subject = fields.get("To", ""), None
-    return OutboxEntry(path.name, medium, to, None if subject is None else str(subject), created, path)
+    return OutboxEntry(
+        path.name, medium, to, None if subject is None else str(subject), created, path
+    )
 
 
 def _sms_headers(raw: str) -> tuple[list[tuple[str, str]], str]:

@@ -264,7 +264,7 @@ class SendGridChannel:
         for index, personalization in enumerate(personalizations):
             mail.add_personalization(personalization, index=index)  # default index=0 prepends
         # Mail.add_header and add_category insert at the front: add in reverse to keep order.
-        for name, value in reversed(headers.items()):
+        for name, value in reversed(list(headers.items())):
             mail.add_header(Header(name, value))
         for category in reversed(_categories(message)):
             mail.add_category(Category(category))
@@ -298,11 +298,14 @@ class SendGridChannel:
         """
         results: list[SendResult | None] = [None] * len(messages)
         plan, refused = self._plan(messages)
-        for index, error in refused.items():
-            results[index] = SendResult(messages[index].message_id, error=error)
+        for index, refusal in refused.items():
+            results[index] = SendResult(messages[index].message_id, error=refusal)
         stop: ChannelError | None = None
         for request, indices in plan:
-            provider_id, error = (None, stop) if stop else self._post(request)
+            provider_id: str | None = None
+            error: ChannelError | None = stop
+            if stop is None:
+                provider_id, error = self._post(request)
             if error is not None and (error.kind is ErrorKind.MISCONFIGURED or error.code == "429"):
                 stop = error
             for index in indices:

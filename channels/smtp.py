@@ -49,11 +49,14 @@ class _ConnectionLost(Exception):
         self.error = error
 
 
+def _reply_text(text: bytes | str) -> str:
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+
+
 def classify_smtp_reply(code: int, text: bytes | str) -> ChannelError:
     """A refusal of one message: 5xx is final for it, 4xx may pass later."""
-    reply = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     kind = ErrorKind.PERMANENT if 500 <= code < 600 else ErrorKind.TRANSIENT
-    return ChannelError(kind, str(code), reply)
+    return ChannelError(kind, str(code), _reply_text(text))
 
 
 class SMTPChannel:
@@ -101,9 +104,10 @@ class SMTPChannel:
             try:
                 mime = self._mime(message)
             except ValueError as exc:
-                error = ChannelError(ErrorKind.PERMANENT, "invalid_message", str(exc))
-                results.append(SendResult(message.message_id, error=error))
+                invalid = ChannelError(ErrorKind.PERMANENT, "invalid_message", str(exc))
+                results.append(SendResult(message.message_id, error=invalid))
                 continue
+            error: ChannelError | None
             try:
                 error = self._send_one(message, mime)
             except _ConnectionLost as exc:
@@ -127,8 +131,8 @@ class SMTPChannel:
                 raise _ConnectionLost(classify_smtp_reply(exc.smtp_code, exc.smtp_error)) from exc
             if exc.smtp_code >= 500 and exc.smtp_code != 552:  # 552: this message is too big
                 # The server will not take mail from our sender at all.
-                text = exc.smtp_error.decode("utf-8", "replace")
-                return ChannelError(ErrorKind.MISCONFIGURED, str(exc.smtp_code), text)
+                reply = _reply_text(exc.smtp_error)
+                return ChannelError(ErrorKind.MISCONFIGURED, str(exc.smtp_code), reply)
             return classify_smtp_reply(exc.smtp_code, exc.smtp_error)
         except smtplib.SMTPNotSupportedError as exc:
             # An internationalised address and a server without SMTPUTF8.
@@ -137,9 +141,9 @@ class SMTPChannel:
             return self._refused(exc.smtp_code, exc.smtp_error)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             # The message may or may not have been accepted before the drop.
-            text = f"connection lost: {exc or type(exc).__name__}"
+            lost = f"connection lost: {exc or type(exc).__name__}"
             raise _ConnectionLost(
-                ChannelError(ErrorKind.TRANSIENT, "connection_lost", text)
+                ChannelError(ErrorKind.TRANSIENT, "connection_lost", lost)
             ) from exc
         return None
 
@@ -208,7 +212,7 @@ class SMTPChannel:
     def _connect_error(exc: BaseException) -> ChannelError:
         """Why no connection could be made; the same for every message left."""
         if isinstance(exc, smtplib.SMTPAuthenticationError):
-            text = exc.smtp_error.decode("utf-8", "replace")
+            text = _reply_text(exc.smtp_error)
             return ChannelError(
                 ErrorKind.MISCONFIGURED, str(exc.smtp_code), f"login refused: {text}"
             )
@@ -218,8 +222,7 @@ class SMTPChannel:
             return ChannelError(ErrorKind.MISCONFIGURED, "tls", str(exc))
         if isinstance(exc, smtplib.SMTPResponseException):
             kind = ErrorKind.MISCONFIGURED if exc.smtp_code >= 500 else ErrorKind.TRANSIENT
-            text = exc.smtp_error.decode("utf-8", "replace")
-            return ChannelError(kind, str(exc.smtp_code), text)
+            return ChannelError(kind, str(exc.smtp_code), _reply_text(exc.smtp_error))
         return ChannelError(ErrorKind.TRANSIENT, "connection_error", str(exc) or type(exc).__name__)
 
     def _drop(self) -> None:

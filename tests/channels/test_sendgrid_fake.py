@@ -37,7 +37,7 @@ def post(
     raw: bytes | None = None,
 ) -> tuple[int, dict[str, str], Any]:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
     payload = raw if raw is not None else json.dumps(body).encode()
     connection.request(
         "POST",
@@ -157,7 +157,7 @@ def test_fail_next_answers_the_next_requests_then_stops(sendgrid_fake: SendGridF
 
 def test_connections_are_counted_and_kept_alive(sendgrid_fake: SendGridFake) -> None:
     parts = urlsplit(sendgrid_fake.base_url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=10)
     headers = {"Authorization": f"Bearer {FAKE_API_KEY}", "Content-Type": "application/json"}
     for _ in range(3):
         connection.request("POST", "/v3/mail/send", json.dumps(valid_body()), headers)
@@ -179,7 +179,7 @@ def test_the_command_line_entry_point_serves_and_reports_stats() -> None:
         url = process.stdout.readline().strip()
         assert post(url, valid_body(3))[0] == 202
         parts = urlsplit(url)
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        connection = http.client.HTTPConnection(parts.netloc, timeout=10)
         connection.request("GET", "/__fake__/stats")
         stats = json.loads(connection.getresponse().read())
         connection.close()

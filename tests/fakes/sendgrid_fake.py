@@ -196,7 +196,7 @@ class SendGridFake:
     def base_url(self) -> str:
         assert self._server is not None, "start() first"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def stop(self) -> None:
         """Stop serving; release stalled requests and close kept-alive connections."""
