@@ -44,7 +44,9 @@ from channels.sendgrid_http import KeepAliveSendGridClient
 MAX_PERSONALIZATIONS = 1_000
 MAX_RECIPIENTS = 1_000
 MAX_REQUEST_BYTES = 30 * 1024 * 1024
-MAX_SUBSTITUTIONS_BYTES = 10_000  # "may not exceed 10,000 bytes per personalization object"
+# Substitutions: the Mail Send reference says "may not exceed 10,000 bytes per personalization
+# object"; the older Substitution Tags page says 50,000. We keep to the stricter.
+MAX_SUBSTITUTIONS_BYTES = 10_000
 MAX_CUSTOM_ARGS_BYTES = 10_000  # "may not exceed 10,000 bytes"
 MAX_CATEGORIES = 10
 MAX_CATEGORY_CHARS = 255

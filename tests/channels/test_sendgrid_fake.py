@@ -169,27 +169,27 @@ def test_connections_are_counted_and_kept_alive(sendgrid_fake: SendGridFake) -> 
 
 
 def test_the_command_line_entry_point_serves_and_reports_stats() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.sendgrid_fake", "--port", "0", "--latency", "0.01"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert post(url, valid_body(3))[0] == 202
-        parts = urlsplit(url)
-        connection = http.client.HTTPConnection(parts.netloc, timeout=10)
-        connection.request("GET", "/__fake__/stats")
-        stats = json.loads(connection.getresponse().read())
-        connection.close()
-        assert stats == {
-            "received": 1,
-            "requests": 1,
-            "personalizations": 3,
-            "rejected": 0,
-            "connections": 2,
-        }
-    finally:
-        process.terminate()
-        assert process.wait(timeout=10) == 0
+    command = [
+        sys.executable,
+        "-m",
+        "tests.fakes.sendgrid_fake",
+        "--port",
+        "0",
+        "--latency",
+        "0.01",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().strip()
+            assert post(url, valid_body(3))[0] == 202
+            connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
+            connection.request("GET", "/__fake__/stats")
+            stats = json.loads(connection.getresponse().read())
+            connection.close()
+            assert stats == {
+                "received": 1, "requests": 1, "personalizations": 3, "rejected": 0, "connections": 2,
+            }  # fmt: skip
+        finally:
+            process.terminate()
+            assert process.wait(timeout=10) == 0
