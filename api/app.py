@@ -9,18 +9,30 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routers import accounts, contacts, health, keys, team
+from api.routers import accounts, campaigns, contacts, health, keys, surveys, team
+from dispatcher.inprocess import InProcessWorker
 from dispatcher.runtime import Runtime, build_runtime
+from dispatcher.tasks import attach_queue
 from dispatcher.settings import Settings, load_settings
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None, start_worker: bool | None = None) -> FastAPI:
+    """The app; with the in-process worker (``PULSE_WORKER=inprocess``) it also runs the scheduler."""
     settings = settings or (runtime.settings if runtime else load_settings())
     runtime = runtime or build_runtime(settings)
+    if runtime.queue is None:
+        attach_queue(runtime)
+    if start_worker is None:
+        start_worker = settings.worker == "inprocess"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = InProcessWorker(runtime) if start_worker else None
+        if worker:
+            worker.start()
         yield
+        if worker:
+            worker.stop()
         runtime.close()
 
     app = FastAPI(
@@ -32,6 +44,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    for module in (health, contacts, accounts, team, keys):
+    for module in (health, contacts, accounts, team, keys, campaigns, surveys):
         app.include_router(module.router)
     return app

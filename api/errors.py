@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from campaigns.paging import BadCursor
 from campaigns.people.fields import FieldError
 from campaigns.people.service import NotFound
+from campaigns.programs.service import StateConflict
 
 
 class ApiError(Exception):
@@ -63,6 +64,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse(error_body("not_found", str(exc)), status_code=404)
+
+    @app.exception_handler(StateConflict)
+    async def _conflict(_: Request, exc: StateConflict) -> JSONResponse:
+        return JSONResponse(error_body("state_conflict", str(exc)), status_code=409)
 
     @app.exception_handler(BadCursor)
     async def _cursor(_: Request, exc: BadCursor) -> JSONResponse:

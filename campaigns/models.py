@@ -5,6 +5,20 @@ from __future__ import annotations
 from campaigns.access.models import ApiKey, Role
 from campaigns.db import Base
 from campaigns.people.models import Account, Contact, TeamMember
+from campaigns.programs.models import (
+    Campaign,
+    Episode,
+    IdempotentRequest,
+    InAppPrompt,
+    Message,
+    MessageContent,
+    PlanStep,
+    Response,
+    Suppression,
+)
 from campaigns.timekeeping import ClockState
 
-__all__ = ["Account", "ApiKey", "Base", "ClockState", "Contact", "Role", "TeamMember"]
+__all__ = [
+    "Account", "ApiKey", "Base", "Campaign", "ClockState", "Contact", "Episode", "IdempotentRequest",
+    "InAppPrompt", "Message", "MessageContent", "PlanStep", "Response", "Role", "Suppression", "TeamMember",
+]

@@ -1,4 +1,4 @@
-"""What a running Pulse process holds: settings, database, clock.
+"""What a running Pulse process holds: settings, database, clock, channels, budget, queue.
 
 Built once where a process starts (API, worker, beat, CLI command) from the
 settings; passed down explicitly, never found through globals.
@@ -7,14 +7,20 @@ settings; passed down explicitly, never found through globals.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.db import make_engine, make_session_factory
+from dispatcher.budget import AllowAll, Budget
+from dispatcher.channel_setup import ChannelSet, channel_names
 from dispatcher.clock import Clock, DatabaseClock, SystemClock
+from dispatcher.prompts import DatabasePromptStore
 from dispatcher.settings import Settings
+from dispatcher.work import WorkQueue
+from templates import TemplateRenderer
 
 
 @dataclass
@@ -23,9 +29,30 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock
+    budget: Budget = field(default_factory=AllowAll)
+    queue: WorkQueue | None = None  # set by the process: inline, or Celery
     extras: dict[str, Any] = field(default_factory=dict)
 
+    @cached_property
+    def channels(self) -> ChannelSet:
+        return ChannelSet(self.settings, prompt_store=DatabasePromptStore(self.sessions, self.clock))
+
+    @cached_property
+    def renderer(self) -> TemplateRenderer:
+        return TemplateRenderer()
+
+    @property
+    def available_media(self) -> set[str]:
+        return set(channel_names(self.settings))
+
+    def submit(self, task: str, *args: Any) -> None:
+        if self.queue is None:
+            raise RuntimeError("this process has no work queue; build it with dispatcher.tasks.attach_queue")
+        self.queue.submit(task, *args)
+
     def close(self) -> None:
+        if "channels" in self.__dict__:
+            self.channels.close()
         self.engine.dispose()
 
 

@@ -39,6 +39,16 @@ class Settings(BaseSettings):
     clock: Literal["system", "database"] = "system"
     tick_seconds: float = Field(default=5.0, gt=0)
     batch_size: int = Field(default=500, ge=1, le=10_000)
+    # A message handed to a channel whose result was never recorded (the worker
+    # died) is reported as "unknown" after this long, and never resent.
+    sending_timeout_seconds: float = Field(default=600.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)  # transient failures before a message fails
+    link_ttl_days: int = Field(default=60, ge=1)  # how long survey and unsubscribe links work
+
+    # What customers read: the company that asks, and who signs.
+    company_name: str = "Acme"
+    sender_name: str = "The Acme Customer Success team"
+    support_contact: str = "support@acme.example"
 
     # Channels. A channel without credentials is unavailable.
     email_channel: Literal["outbox", "sendgrid", "smtp"] = "outbox"

@@ -15,6 +15,7 @@ from campaigns.access.service import create_key
 from dispatcher.clock import DatabaseClock
 from dispatcher.runtime import Runtime, build_runtime
 from dispatcher.settings import Settings
+from dispatcher.tasks import attach_inline_queue
 from tests.backends import Backend, backend_names, embedded_backend, empty_tables, server_backend
 from tests.servers import redis_url_or_skip
 
@@ -57,7 +58,7 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
-    runtime = build_runtime(settings)
+    runtime = attach_inline_queue(build_runtime(settings))
     empty_tables(runtime.engine)
     assert isinstance(runtime.clock, DatabaseClock)
     runtime.clock.set(START)
@@ -82,7 +83,7 @@ def session(runtime: Runtime) -> Iterator[Session]:
 def client(runtime: Runtime) -> Iterator[TestClient]:
     from api.app import create_app
 
-    with TestClient(create_app(runtime.settings, runtime=runtime)) as test_client:
+    with TestClient(create_app(runtime.settings, runtime=runtime, start_worker=False)) as test_client:
         yield test_client
 
 

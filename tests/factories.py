@@ -46,3 +46,16 @@ def contact(session: Session, **values: Any) -> Contact:
     session.add(row)
     session.flush()
     return row
+
+
+TIMEZONES = ("America/Los_Angeles", "Europe/Berlin", "Asia/Tokyo", "UTC")
+
+
+def population(session: Session, count: int, *, timezones: tuple[str, ...] = TIMEZONES, **contact_values: Any) -> list[Contact]:
+    """``count`` contacts spread over accounts (each with an owner) and timezones."""
+    owners = [team_member(session) for _ in range(3)]
+    accounts = [account(session, owner_id=owners[i % 3].id) for i in range(max(1, count // 10))]
+    return [
+        contact(session, account=accounts[i % len(accounts)], timezone=timezones[i % len(timezones)], **contact_values)
+        for i in range(count)
+    ]

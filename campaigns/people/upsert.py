@@ -15,9 +15,9 @@ from itertools import islice
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from campaigns.db import dialect_insert
 from campaigns.people.fields import FieldError
 from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.people.rows import clean_account_row, clean_contact_row
@@ -49,11 +49,6 @@ class UpsertResult:
         self.errors.extend(other.errors)
 
 
-def _insert(session: Session, model: type[Any]) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
 def _batches(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> Iterator[list[tuple[int, Mapping[str, Any]]]]:
     iterator = iter(rows)
     while batch := list(islice(iterator, BATCH_SIZE)):
@@ -75,7 +70,7 @@ def _write(session: Session, model: type[Any], inserts: list[dict[str, Any]], up
 
 
 def _upsert_statement(session: Session, model: type[Any], columns: tuple[str, ...]) -> Any:
-    stmt = _insert(session, model)
+    stmt = dialect_insert(session, model)
     updatable = [c for c in columns if c not in ("external_id", "created_at")]
     return stmt.on_conflict_do_update(index_elements=["external_id"], set_={c: stmt.excluded[c] for c in updatable})
 

@@ -1,0 +1,151 @@
+"""Request and response bodies for campaigns, their progress and episodes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from campaigns.programs.models import Campaign, Episode
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SurveyIn(_Strict):
+    kind: Literal["nps", "csat", "ces"]
+    question: str | dict[str, str] | None = Field(default=None, description="text, or per locale: {\"en\": ..., \"de\": ...}")
+    follow_up_question: str | dict[str, str] | None = None
+    deadline: date | None = Field(default=None, description="the last day answers are asked for; default: the day before close")
+
+
+class PlanStepIn(_Strict):
+    step: str = Field(description="kickoff, pre_notice, invite, reminder, thank_you, close or summary")
+    offset_days: float | None = Field(default=None, description="days from the invite (T); none for thank_you and summary, which happen at close")
+
+
+class SendingWindowIn(_Strict):
+    start: str = Field(default="09:00", examples=["09:00"])
+    end: str = Field(default="18:00", examples=["18:00"])
+    days: list[str] = Field(default=["mon", "tue", "wed", "thu", "fri"])
+
+
+class InternalRecipientsIn(_Strict):
+    emails: list[str] = Field(default_factory=list)
+    slack_webhook_url: str | None = None
+
+
+class CampaignIn(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    survey: SurveyIn
+    audience: dict[str, Any] = Field(description="{\"filter\": {...}} or {\"contact_ids\": [...]} or {\"contact_external_ids\": [...]}")
+    exclusions: dict[str, Any] | None = Field(default=None, description="min_account_age_days (30), exclude_churned (true), custom: [{name, filter}]")
+    plan: list[PlanStepIn] | None = Field(default=None, description="default: the NPS plan (kickoff -5, pre_notice -3, invite 0, reminders 3 and 7, thank_you, close 14, summary)")
+    mode: Literal["one_off", "continuous"] = "one_off"
+    period_days: int | None = Field(default=None, ge=1, description="continuous: each contact is asked once per period")
+    send_at: datetime | None = Field(default=None, description="T, the invite; default: as soon as the first step allows")
+    timezone: str | None = Field(default=None, description="IANA zone for send_at and deadline without an offset; default UTC")
+    sending_window: SendingWindowIn | None = None
+    channels: list[str] | None = Field(default=None, description="media in order of preference: email, sms, in_app")
+    internal_recipients: InternalRecipientsIn | None = None
+    review_link: str | None = Field(default=None, description="where promoters are asked to leave a review")
+
+    def spec(self) -> dict[str, Any]:
+        data = self.model_dump(exclude_none=True)
+        if self.plan is not None:
+            data["plan"] = [p.model_dump(exclude_none=True) for p in self.plan]
+        data["survey"] = {**self.survey.model_dump(exclude_none=True)}
+        return data
+
+
+class StepProgressOut(BaseModel):
+    id: int
+    key: str
+    step: str
+    wave: int
+    due_at: datetime
+    status: str
+    sent: int
+    queued: int
+    retrying: int
+    failed: int
+    unknown: int
+    skipped: int
+    skipped_by_reason: dict[str, int]
+
+
+class CampaignOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    mode: str
+    period_days: int | None
+    status: str
+    paused_reason: str | None
+    send_at: datetime | None
+    survey: dict[str, Any]
+    audience: dict[str, Any]
+    exclusions: dict[str, Any]
+    plan: list[dict[str, Any]]
+    sending_window: dict[str, Any]
+    channels: list[str]
+    internal_recipients: dict[str, Any]
+    review_link: str | None
+    selection_state: str
+    created_at: datetime
+    launched_at: datetime | None
+    closed_at: datetime | None
+    cancelled_at: datetime | None
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> CampaignOut:
+        return cls.model_validate(campaign, from_attributes=True)
+
+
+class CampaignDetailOut(CampaignOut):
+    steps: list[StepProgressOut]
+    episodes_by_state: dict[str, int]
+    excluded_by_rule: dict[str, int]
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignOut]
+    next_cursor: str | None
+
+
+class EpisodeOut(BaseModel):
+    id: int
+    contact_id: int
+    wave: int
+    state: str
+    exclusion_rule: str | None
+    exclusion_reason: str | None
+    channel: str | None
+    invited_at: datetime | None
+    answered_at: datetime | None
+    thanked_at: datetime | None
+
+    @classmethod
+    def of(cls, episode: Episode) -> EpisodeOut:
+        return cls.model_validate(episode, from_attributes=True)
+
+
+class EpisodePage(BaseModel):
+    items: list[EpisodeOut]
+    next_cursor: str | None
+
+
+class PreviewOut(BaseModel):
+    selected: int
+    excluded_total: int
+    excluded_by_rule: dict[str, int]
+    sample: list[dict[str, Any]]
+    schedule: list[dict[str, Any]]
+    channels: dict[str, str | None] = Field(description="the adapter each allowed medium would use")
+    unavailable_channels: dict[str, str] = Field(description="allowed media whose channel is not configured, and why")
+
+
+class YouSaidWeDidIn(_Strict):
+    text: str = Field(min_length=1, max_length=5000)

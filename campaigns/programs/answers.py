@@ -1,0 +1,40 @@
+"""Recording an answer in an episode: scored, categorised, and the history kept."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from campaigns.people.fields import FieldError
+from campaigns.people.models import Contact
+from campaigns.programs.kinds import kind_named
+from campaigns.programs.models import Campaign, Episode, Response
+
+ANSWERABLE_BEFORE = ("selected", "pre_noticed", "invited", "reminded", "answered", "thanked")
+
+
+def record_answer(session: Session, *, episode: Episode, score: int, comment: str | None, medium: str, now: datetime) -> Response:
+    """Store the answer; a later answer in the same episode replaces it as current. Flushes."""
+    campaign = session.get(Campaign, episode.campaign_id)
+    assert campaign is not None
+    kind = kind_named(campaign.kind)
+    if not kind.in_scale(score):
+        raise FieldError("score", f"{score} is outside the {kind.name.upper()} scale {kind.low}-{kind.high}")
+    if episode.state not in ANSWERABLE_BEFORE:
+        raise FieldError("episode", f"this survey is {episode.state} and takes no answers")
+    session.execute(update(Response).where(Response.episode_id == episode.id, Response.current.is_(True)).values(current=False))
+    contact = session.get(Contact, episode.contact_id)
+    response = Response(
+        episode_id=episode.id, campaign_id=campaign.id, contact_id=episode.contact_id,
+        account_id=contact.account_id if contact else None, kind=kind.name, score=score,
+        category=kind.category(score), comment=(comment or "").strip() or None, medium=medium, current=True, created_at=now,
+    )
+    session.add(response)
+    if episode.answered_at is None:
+        episode.answered_at = now
+    if episode.state in ("selected", "pre_noticed", "invited", "reminded"):
+        episode.state = "answered"
+    session.flush()
+    return response

@@ -1,0 +1,167 @@
+"""The scheduler tick: find due work, claim it in the database, hand it out.
+
+Runs every few seconds (Celery beat in production, a thread under `pulse run`).
+Every claim is a conditional UPDATE, so two ticks racing on the same step run
+it once; every task it hands out is safe to run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from campaigns.programs.models import Campaign, Episode, Message, PlanStep
+from dispatcher.clock import utcnow
+from dispatcher.continuous import plan_waves
+from dispatcher.runtime import Runtime
+
+log = logging.getLogger(__name__)
+STALE_CLAIM = timedelta(minutes=10)  # a claim older than this belonged to a scheduler that died
+RESEND_AFTER = timedelta(minutes=5)  # a queued message handed out but not claimed is handed out again
+AT_CLOSE_ORDER = {"close": 0, "thank_you": 1, "summary": 2}
+
+
+def _me() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def tick(runtime: Runtime) -> None:
+    """Task: one pass of the scheduler. Safe to run concurrently with itself."""
+    now = runtime.clock.now()
+    start_selections(runtime, now)
+    plan_waves(runtime, now)
+    run_due_steps(runtime, now)
+    send_due_messages(runtime, now)
+    mark_unknown(runtime)
+
+
+def start_selections(runtime: Runtime, now: datetime) -> None:
+    wall = utcnow()
+    with runtime.sessions() as session:
+        claimed = list(session.scalars(
+            update(Campaign).where(
+                Campaign.status == "active", Campaign.mode == "one_off",
+                or_(Campaign.selection_state == "pending",
+                    and_(Campaign.selection_state == "running", Campaign.selection_claimed_at < wall - STALE_CLAIM)),
+            ).values(selection_state="running", selection_claimed_at=wall).returning(Campaign.id)
+        ))
+        session.commit()
+    for campaign_id in claimed:
+        runtime.submit("select_audience", campaign_id)
+
+
+def _claim_step(runtime: Runtime, step_id: int) -> bool:
+    wall = utcnow()
+    with runtime.sessions() as session:
+        claimed = session.execute(
+            update(PlanStep).where(
+                PlanStep.id == step_id,
+                or_(PlanStep.status == "pending", and_(PlanStep.status == "running", PlanStep.claimed_at < wall - STALE_CLAIM)),
+            ).values(status="running", claimed_by=_me(), claimed_at=wall)
+        ).rowcount
+        session.commit()
+    return claimed == 1
+
+
+def run_due_steps(runtime: Runtime, now: datetime) -> None:
+    wall = utcnow()
+    with runtime.sessions() as session:
+        due = session.execute(
+            select(PlanStep.id, PlanStep.step, PlanStep.due_at).join(Campaign, Campaign.id == PlanStep.campaign_id).where(
+                PlanStep.due_at <= now,
+                or_(PlanStep.status == "pending", and_(PlanStep.status == "running", PlanStep.claimed_at < wall - STALE_CLAIM)),
+                Campaign.selection_state == "done",
+                or_(Campaign.status == "active", and_(Campaign.status == "closed", PlanStep.step.in_(("thank_you", "summary", "you_said_we_did")))),
+            )
+        ).all()
+    # Close before the steps that happen at close: nothing goes out after close but those.
+    for step_id, step, _ in sorted(due, key=lambda r: (r.due_at, AT_CLOSE_ORDER.get(r.step, -1))):
+        if _claim_step(runtime, step_id):
+            dispatch_step(runtime, step_id, step, now)
+
+
+def dispatch_step(runtime: Runtime, step_id: int, step: str, now: datetime) -> None:
+    """Hand out a claimed step: close inline, internal steps as one task, contact steps in batches."""
+    if step == "close":
+        close_campaign(runtime, step_id, now)
+    elif step in ("kickoff", "summary"):
+        runtime.submit("run_internal_step", step_id)
+    else:
+        with runtime.sessions() as session:
+            plan_step = session.get(PlanStep, step_id)
+            assert plan_step is not None
+            ids = list(session.scalars(
+                select(Episode.id).where(Episode.campaign_id == plan_step.campaign_id, Episode.wave == plan_step.wave, Episode.state != "excluded").order_by(Episode.id)
+            ))
+        size = runtime.settings.batch_size
+        for start in range(0, len(ids), size):
+            chunk = ids[start:start + size]
+            runtime.submit("run_step_batch", step_id, chunk[0], chunk[-1])
+    with runtime.sessions() as session:
+        session.execute(update(PlanStep).where(PlanStep.id == step_id, PlanStep.status == "running").values(status="dispatched", dispatched_at=utcnow()))
+        session.commit()
+
+
+def close_campaign(runtime: Runtime, step_id: int, now: datetime) -> None:
+    """The campaign stops sending (late answers are still recorded); unspent reservations go back."""
+    with runtime.sessions() as session:
+        step = session.get(PlanStep, step_id)
+        assert step is not None
+        campaign = step.campaign
+        if campaign.mode == "one_off" and campaign.status == "active":
+            campaign.status = "closed"
+            campaign.closed_at = now
+            session.execute(
+                update(Message).where(
+                    Message.campaign_id == campaign.id, Message.state.in_(("queued", "retrying")),
+                    Message.step.in_(("pre_notice", "invite", "reminder")),
+                ).values(state="skipped", skip_rule="campaign_closed", skip_reason="the campaign closed before it could be sent", updated_at=now)
+            )
+            runtime.budget.release_campaign(session, campaign_id=campaign.id, now=now)
+        elif campaign.mode == "continuous":
+            session.execute(
+                update(Message).where(
+                    Message.campaign_id == campaign.id, Message.step_id.in_(
+                        select(PlanStep.id).where(PlanStep.campaign_id == campaign.id, PlanStep.wave == step.wave)),
+                    Message.state.in_(("queued", "retrying")), Message.step.in_(("invite", "reminder")),
+                ).values(state="skipped", skip_rule="campaign_closed", skip_reason="the wave closed before it could be sent", updated_at=now)
+            )
+        session.commit()
+
+
+def send_due_messages(runtime: Runtime, now: datetime) -> None:
+    """Queued messages whose time has come (deferred to a window, retries, internal ones)."""
+    wall = utcnow()
+    with runtime.sessions() as session:
+        ids = list(session.scalars(
+            update(Message).where(
+                Message.state.in_(("queued", "retrying")), Message.not_before <= now,
+                or_(Message.enqueued_at.is_(None), Message.enqueued_at < wall - RESEND_AFTER),
+                or_(Message.campaign_id.is_(None), Message.campaign_id.in_(
+                    select(Campaign.id).where(Campaign.status.in_(("active", "closed"))))),
+            ).values(enqueued_at=wall).returning(Message.id)
+        ))
+        session.commit()
+    ids.sort()
+    size = runtime.settings.batch_size
+    for start in range(0, len(ids), size):
+        runtime.submit("send_messages", ids[start:start + size])
+
+
+def mark_unknown(runtime: Runtime) -> int:
+    """Messages handed to a channel whose result never came back: reported, never resent."""
+    cutoff = utcnow() - timedelta(seconds=runtime.settings.sending_timeout_seconds)
+    with runtime.sessions() as session:
+        count = session.execute(
+            update(Message).where(Message.state == "sending", Message.claimed_at < cutoff).values(
+                state="unknown", error_text="the worker stopped between handing the message to the channel and recording the result; not resent",
+            )
+        ).rowcount
+        session.commit()
+    if count:
+        log.warning("%d messages in an unknown state after a worker stopped mid-send", count)
+    return count

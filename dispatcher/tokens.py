@@ -1,0 +1,59 @@
+"""Signed, expiring tokens for links in messages: no sequential ids in any URL.
+
+A token is ``<subject>.<expiry>.<signature>``: the subject is a random public
+id (an episode's), the expiry a Unix time in base 36, and the signature an
+HMAC-SHA256 over purpose, subject and expiry. The purpose ("answer",
+"unsubscribe") is part of what is signed but not of the token, so a token made
+for one purpose is worthless for another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime, timezone
+
+SIGNATURE_CHARS = 27  # 160 bits of the HMAC, base64url
+
+
+class BadToken(ValueError):
+    """Expired, tampered with, or unknown: deliberately one error for all three."""
+
+
+def _signature(secret: str, purpose: str, payload: str) -> str:
+    digest = hmac.new(secret.encode(), f"{purpose}:{payload}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:SIGNATURE_CHARS]
+
+
+def make_token(secret: str, *, purpose: str, subject: str, expires_at: datetime) -> str:
+    payload = f"{subject}.{_base36(int(expires_at.timestamp()))}"
+    return f"{payload}.{_signature(secret, purpose, payload)}"
+
+
+def read_token(secret: str, token: str, *, purpose: str, now: datetime) -> str:
+    """The subject of a valid token; raises ``BadToken`` otherwise."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise BadToken("malformed")
+    subject, expiry, signature = parts
+    payload = f"{subject}.{expiry}"
+    if not hmac.compare_digest(signature, _signature(secret, purpose, payload)):
+        raise BadToken("bad signature")
+    try:
+        expires = datetime.fromtimestamp(int(expiry, 36), tz=timezone.utc)
+    except ValueError:
+        raise BadToken("malformed") from None
+    if expires <= now:
+        raise BadToken("expired")
+    return subject
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        number, remainder = divmod(number, 36)
+        text = digits[remainder] + text
+        if number == 0:
+            return text
