@@ -38,12 +38,17 @@ class RateLimit:
 DEFAULT_LIMIT = RateLimit(per_second=1.0, burst=1)  # a US long code: 1 MPS
 
 
+class RateLimiterUnavailable(Exception):
+    """The shared limiter cannot be asked (Redis down): nothing may be sent, try again later."""
+
+
 class RateLimiter(Protocol):
     def acquire(self, key: str, timeout: float) -> bool:
         """Wait until ``key`` may send one message; False if that is more than ``timeout`` away.
 
         Returns at once with False when the earliest slot is beyond the
         timeout (nothing is reserved then); otherwise sleeps until the slot.
+        Raises ``RateLimiterUnavailable`` when the limiter cannot be reached.
         """
         ...
 
@@ -160,15 +165,18 @@ class RedisTokenBucket:
         return self._limits.limit_for(key)
 
     def acquire(self, key: str, timeout: float) -> bool:
-        """As ``RateLimiter.acquire``. Raises ``redis.RedisError`` when Redis is unreachable."""
+        """As ``RateLimiter.acquire``."""
         limit = self.limit_for(key)
         interval_us = 1_000_000 / limit.per_second
-        wait_us = int(
-            self._script(
-                keys=[self._prefix + key],
-                args=[interval_us, max(0.0, timeout) * 1_000_000, limit.burst],
+        try:
+            wait_us = int(
+                self._script(
+                    keys=[self._prefix + key],
+                    args=[interval_us, max(0.0, timeout) * 1_000_000, limit.burst],
+                )
             )
-        )
+        except redis.RedisError as exc:
+            raise RateLimiterUnavailable(f"rate limiter at Redis unavailable: {exc}") from exc
         if wait_us < 0:
             return False
         if wait_us > 0:

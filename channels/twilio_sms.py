@@ -28,7 +28,7 @@ from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
 from channels.base import ChannelError, ErrorKind, OutgoingMessage, SendResult
-from channels.ratelimit import RateLimiter
+from channels.ratelimit import RateLimiter, RateLimiterUnavailable
 from channels.sms_encoding import count_segments, normalize_for_gsm
 
 # Twilio error codes (https://www.twilio.com/docs/api/errors) that need more than
@@ -180,10 +180,10 @@ class TwilioSmsChannel:
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """One API request per message, in order, each after a token for the sender.
 
-        Never raises for a Twilio or network error and never retries. A
-        ``read_timeout`` or ``connection_error`` result means the request may
-        have reached Twilio: the outcome is unknown. Raises only if the rate
-        limiter itself fails (Redis down), before anything is sent for that message.
+        Never raises for a Twilio, network or rate-limiter error, and never
+        retries. A ``read_timeout``, ``connection_error`` or ``http_error``
+        result means the request may have reached Twilio: the outcome is
+        unknown. Every other error means the message was not sent.
         """
         return [self._send_one(request) for request in self.build_requests(messages)]
 
@@ -197,7 +197,15 @@ class TwilioSmsChannel:
                 encoding=request.encoding,
             )
 
-        if not self._rate_limiter.acquire(self.config.sender, self.config.rate_limit_wait):
+        try:
+            got_slot = self._rate_limiter.acquire(self.config.sender, self.config.rate_limit_wait)
+        except RateLimiterUnavailable as exc:
+            return result(
+                error=ChannelError(
+                    ErrorKind.TRANSIENT, "rate_limiter_unavailable", f"{exc}; not sent"
+                )
+            )
+        if not got_slot:
             return result(
                 error=ChannelError(
                     kind=ErrorKind.TRANSIENT,

@@ -7,9 +7,12 @@ from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from channels.base import ErrorKind, OutgoingMessage
-from channels.ratelimit import InMemoryTokenBucket, RateLimit
+from channels.ratelimit import InMemoryTokenBucket, RateLimit, RedisTokenBucket
 from channels.twilio_sms import TwilioConfig, TwilioMessageRequest, TwilioSmsChannel
 from tests.fakes.twilio_fake import TwilioFake
 
@@ -252,3 +255,19 @@ def test_the_adapter_is_usable_after_close(
     sms_channel.close()
     assert sms_channel.send([sms_message()])[0].ok
     assert len(twilio_fake.accepted) == 2
+
+
+def test_an_unreachable_rate_limiter_is_transient_and_nothing_is_sent(
+    twilio_config: TwilioConfig, twilio_fake: TwilioFake, sms_message: MessageFactory
+) -> None:
+    # Nothing listens on port 1: the shared bucket cannot be asked.
+    unreachable = redis.Redis(port=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+    limiter = RedisTokenBucket(unreachable)
+    channel = TwilioSmsChannel(twilio_config, rate_limiter=limiter)
+
+    first, second = channel.send([sms_message(), sms_message()])
+
+    assert first.error is not None and second.error is not None
+    assert (first.error.kind, first.error.code) == (ErrorKind.TRANSIENT, "rate_limiter_unavailable")
+    assert twilio_fake.accepted == []
+    channel.close()

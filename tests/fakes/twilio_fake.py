@@ -23,6 +23,7 @@ import json
 import queue
 import re
 import secrets
+import signal
 import threading
 import time
 import urllib.error
@@ -222,7 +223,8 @@ class TwilioFake:
 
     def _authorized(self, header: str) -> bool:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        return secrets.compare_digest(header, f"Basic {expected}")
+        # Bytes: compare_digest refuses str with non-ASCII, which a client may well send.
+        return secrets.compare_digest(header.encode("utf-8"), f"Basic {expected}".encode())
 
     def _twilio_rule_error(self, form: dict[str, str]) -> int | None:
         """Twilio's own checks, beyond what the OpenAPI description can say."""
@@ -391,15 +393,14 @@ def main() -> None:
         burst=args.burst, status_callbacks=args.status_callbacks, host=args.host, port=args.port,
     )  # fmt: skip
     print(f"Twilio fake at {fake.start()} (account {args.account_sid}); Ctrl-C stops", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        fake.stop()
-        print(f"accepted {len(fake.accepted)}, rejected {len(fake.rejected)}, "
-              f"over the MPS limit {len(fake.violations)}")  # fmt: skip
+    # SIGTERM too: a benchmark script stops it with kill and still gets the summary.
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+    done.wait()
+    fake.stop()
+    print(f"accepted {len(fake.accepted)}, rejected {len(fake.rejected)}, "
+          f"over the MPS limit {len(fake.violations)}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
