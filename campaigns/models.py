@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from campaigns.access.models import ApiKey, Role
 from campaigns.db import Base
+from campaigns.followups.models import FollowUp
 from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.programs.models import (
     Campaign,
@@ -17,8 +18,10 @@ from campaigns.programs.models import (
     Suppression,
 )
 from campaigns.timekeeping import ClockState
+from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
 
 __all__ = [
-    "Account", "ApiKey", "Base", "Campaign", "ClockState", "Contact", "Episode", "IdempotentRequest",
+    "Account", "ApiKey", "Base", "Campaign", "ClockState", "Contact", "Episode", "FollowUp", "IdempotentRequest",
     "InAppPrompt", "Message", "MessageContent", "PlanStep", "Response", "Role", "Suppression", "TeamMember",
+    "WebhookDelivery", "WebhookSubscription",
 ]
