@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     sending_timeout_seconds: float = Field(default=600.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)  # transient failures before a message fails
     link_ttl_days: int = Field(default=60, ge=1)  # how long survey and unsubscribe links work
+    # Public answer endpoints (/r, /u, /v1/in-app): requests a minute per client IP,
+    # and per link token or in-app contact; over either, 429 with Retry-After.
+    answer_rate_per_ip: int = Field(default=600, ge=1)
+    answer_rate_per_token: int = Field(default=30, ge=1)
+    # The in-app widget: the product's pages carry the publishable key, and the
+    # product's server signs each contact's external id with the secret
+    # (HMAC-SHA256, hex), so nobody can read or answer another person's prompt.
+    in_app_publishable_key: str | None = None
+    in_app_secret: SecretStr | None = None
 
     # What customers read: the company that asks, and who signs.
     company_name: str = "Acme"
