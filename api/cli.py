@@ -71,6 +71,7 @@ def run(
         overrides["port"] = port
     if demo:
         overrides["clock"] = "database"
+        overrides["tick_seconds"] = 0.5  # a plan day passes in seconds: tick often
     try:
         settings = load_settings(**overrides)
     except SettingsError as exc:

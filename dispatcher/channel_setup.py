@@ -120,6 +120,9 @@ class ChannelSet:
                 status_callback_url=f"{s.public_url.rstrip('/')}/webhooks/twilio/status",
                 from_number=s.twilio_from_number, messaging_service_sid=s.twilio_messaging_service_sid,
                 api_base_url=s.twilio_base_url,
+                # Small chunks: SMS go out one per request at a few per second, and a
+                # pause must stop a batch within seconds, not after a hundred messages.
+                max_batch=10,
             ), rate_limiter=self._rate_limiter())
         if name == "in_app":
             return InAppChannel(self._prompt_store)

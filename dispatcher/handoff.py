@@ -53,7 +53,7 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
 
 
 def _live(campaign: Campaign | None, step: str) -> bool:
-    if campaign is None:
+    if campaign is None or step == "alert":  # alerts about a paused campaign must still reach the team
         return True
     if campaign.status == "active":
         return True
@@ -78,7 +78,7 @@ def claim(runtime: Runtime, message_ids: Sequence[int]) -> list[int]:
                 window = SendingWindow.parse(campaign.sending_window)
                 opens = window.next_open(now, timezone)
                 if opens > now:  # the window closed since it was planned: wait for the next one
-                    message.not_before = opens
+                    message.not_before, message.enqueued_at = opens, None
                     continue
             ready.append(message.id)
         claimed = list(session.scalars(
@@ -138,7 +138,7 @@ def _load(session: Session, ids: list[int]) -> list[tuple[Message, MessageConten
 def _unclaim(session: Session, ids: Sequence[int]) -> None:
     """Claimed but never handed over: back to ``queued``, the attempt not counted."""
     if ids:
-        session.execute(update(Message).where(Message.id.in_(ids), Message.state == "sending").values(state="queued", attempts=Message.attempts - 1, claimed_at=None))
+        session.execute(update(Message).where(Message.id.in_(ids), Message.state == "sending").values(state="queued", attempts=Message.attempts - 1, claimed_at=None, enqueued_at=None))
 
 
 def _outgoing(runtime: Runtime, message: Message, content: MessageContent | None, campaign: Campaign | None) -> OutgoingMessage:
@@ -190,11 +190,12 @@ def record_results(runtime: Runtime, results: Sequence[SendResult]) -> ChannelEr
                 message.error_code = message.error_text = None
                 sent_keys.append(message.idempotency_key)
             elif error.kind is ErrorKind.MISCONFIGURED:
-                message.state, message.attempts, message.claimed_at = "queued", message.attempts - 1, None
+                message.state, message.attempts, message.claimed_at, message.enqueued_at = "queued", message.attempts - 1, None, None
                 message.error_code, message.error_text = error.code, error.text
                 halted = error
             elif error.kind is ErrorKind.TRANSIENT and message.attempts < settings.max_attempts:
                 message.state, message.not_before = "retrying", now + backoff(message.attempts, error.retry_after)
+                message.enqueued_at = None  # due again later: the tick may hand it out then
                 message.error_code, message.error_text = error.code, error.text
             else:
                 message.state = "failed"

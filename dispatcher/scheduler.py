@@ -18,6 +18,7 @@ from campaigns.programs.models import Campaign, Episode, Message, PlanStep
 from dispatcher.clock import utcnow
 from dispatcher.continuous import plan_waves
 from dispatcher.runtime import Runtime
+from dispatcher.webhooks_out import deliver_due_webhooks
 
 log = logging.getLogger(__name__)
 STALE_CLAIM = timedelta(minutes=10)  # a claim older than this belonged to a scheduler that died
@@ -36,6 +37,7 @@ def tick(runtime: Runtime) -> None:
     plan_waves(runtime, now)
     run_due_steps(runtime, now)
     send_due_messages(runtime, now)
+    deliver_due_webhooks(runtime, now)
     mark_unknown(runtime)
 
 
@@ -141,7 +143,7 @@ def send_due_messages(runtime: Runtime, now: datetime) -> None:
             update(Message).where(
                 Message.state.in_(("queued", "retrying")), Message.not_before <= now,
                 or_(Message.enqueued_at.is_(None), Message.enqueued_at < wall - RESEND_AFTER),
-                or_(Message.campaign_id.is_(None), Message.campaign_id.in_(
+                or_(Message.campaign_id.is_(None), Message.step == "alert", Message.campaign_id.in_(
                     select(Campaign.id).where(Campaign.status.in_(("active", "closed"))))),
             ).values(enqueued_at=wall).returning(Message.id)
         ))

@@ -122,7 +122,7 @@ def cancel(session: Session, *, campaign_id: int, now: datetime) -> Campaign:
         raise StateConflict(f"campaign {campaign.id} is already {campaign.status}")
     campaign.status = "cancelled"
     campaign.cancelled_at = now
-    session.execute(update(PlanStep).where(PlanStep.campaign_id == campaign.id, PlanStep.status != "done").values(status="cancelled"))
+    session.execute(update(PlanStep).where(PlanStep.campaign_id == campaign.id, PlanStep.status.in_(("pending", "running"))).values(status="cancelled"))
     session.execute(
         update(Message).where(Message.campaign_id == campaign.id, Message.state.in_(("queued", "retrying")))
         .values(state="skipped", skip_rule="campaign_cancelled", skip_reason="the campaign was cancelled", updated_at=now)

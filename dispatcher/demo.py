@@ -1,0 +1,84 @@
+"""`pulse run --demo`: a demo base and a campaign on an accelerated clock.
+
+One plan day passes every few seconds, so a new user watches every step of
+the NPS plan arrive in the outbox: kickoff, pre-notice, invite, reminders,
+thank-yous, the summary.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from rich.console import Console
+from sqlalchemy import select
+
+from campaigns.people.upsert import upsert_accounts, upsert_contacts
+from campaigns.programs import service
+from campaigns.programs.models import Campaign
+from dispatcher.clock import DatabaseClock, utcnow
+from dispatcher.lifecycle import launch_campaign
+from dispatcher.runtime import Runtime
+from campaigns.people.service import upsert_team_member
+
+DEMO_NAME = "Demo: quarterly NPS"
+SECONDS_PER_DAY = 4.0
+PEOPLE = [
+    # (name, timezone, locale, phone)
+    ("Ana Lima", "America/Los_Angeles", "en", "+14155550101"),
+    ("Ben Okafor", "Europe/London", "en-GB", None),
+    ("Clara Weiss", "Europe/Berlin", "de", "+4915112345678"),
+    ("Dev Patel", "Asia/Kolkata", "en", None),
+    ("Emi Sato", "Asia/Tokyo", "en", None),
+    ("Felix Braun", "Europe/Vienna", "de-AT", None),
+    ("Grace Kim", "America/New_York", "en", "+12125550142"),
+    ("Hugo Martin", "Australia/Sydney", "en", None),
+]
+TEAM = [("Sam Rivera", "sam@example.com"), ("Lee Chen", "lee@example.com")]
+
+
+def _base(now_date: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    accounts = [
+        {"external_id": f"demo-acc-{i}", "name": name, "segment": segment, "tier": tier, "plan": "pro",
+         "lifecycle_stage": "active", "created_on": now_date - timedelta(days=400 + 30 * i),
+         "renewal_on": now_date + timedelta(days=60 + 45 * i), "owner_email": TEAM[i % 2][1]}
+        for i, (name, segment, tier) in enumerate([("Acme Corp", "enterprise", "platinum"), ("Globex", "mid-market", "gold"), ("Initech", "smb", "silver"), ("Umbrella", "enterprise", "gold")])
+    ]
+    contacts = [
+        {"external_id": f"demo-{i}", "account_external_id": f"demo-acc-{i % 4}", "name": name,
+         "email": f"{name.split()[0].lower()}@example.com", "phone": phone, "role": "admin" if i % 3 == 0 else "user",
+         "locale": locale, "timezone": zone}
+        for i, (name, zone, locale, phone) in enumerate(PEOPLE)
+    ]
+    return accounts, contacts
+
+
+def seed_demo(runtime: Runtime, *, console: Console) -> int:
+    """Seed once (idempotent), start the fast clock, launch the demo campaign; its id."""
+    clock = runtime.clock
+    assert isinstance(clock, DatabaseClock), "the demo needs the database clock (pulse run --demo sets it)"
+    clock.set(utcnow(), speed=86_400 / SECONDS_PER_DAY)
+    now = clock.now()
+    with runtime.sessions() as session:
+        existing = session.scalar(select(Campaign).where(Campaign.name == DEMO_NAME, Campaign.status.in_(("draft", "active", "paused"))))
+        if existing is not None:
+            console.print(f"demo campaign {existing.id} is already running")
+            return existing.id
+        for name, email in TEAM:
+            upsert_team_member(session, name=name, email=email, slack_handle=None, now=now)
+        accounts, contacts = _base(now.date())
+        upsert_accounts(session, list(enumerate(accounts, 1)), now=now)
+        upsert_contacts(session, list(enumerate(contacts, 1)), now=now)
+        campaign = service.create_campaign(session, spec={
+            "name": DEMO_NAME, "survey": {"kind": "nps"},
+            "audience": {"filter": {"account_external_ids": [a["external_id"] for a in accounts]}},
+            "channels": ["email", "sms"], "internal_recipients": {"emails": ["cs-team@example.com"]},
+            "review_link": "https://www.g2.com/products/acme/reviews",
+        }, now=now)
+        session.commit()
+        launch_campaign(runtime, session, campaign.id)
+        session.commit()
+        console.print(f"[bold]Demo:[/] {len(contacts)} contacts in {len(accounts)} accounts across {len({p[1] for p in PEOPLE})} timezones; "
+                      f"campaign {campaign.id} launched on a clock where one day passes every {SECONDS_PER_DAY:g} s.")
+        console.print("Watch the plan arrive in the outbox: kickoff now, pre-notice and invite in ~20 s, reminders, thank-yous and the summary within ~90 s.")
+        return campaign.id
