@@ -11,6 +11,7 @@ from dispatcher.runtime import Runtime
 from dispatcher.scheduler import tick
 from dispatcher.selection import select_audience
 from dispatcher.step_batch import run_step_batch
+from dispatcher.webhooks_out import deliver_webhooks
 from dispatcher.work import CeleryQueue, InlineQueue
 
 TASKS: dict[str, Callable[..., Any]] = {
@@ -19,6 +20,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     "run_step_batch": run_step_batch,
     "run_internal_step": run_internal_step,
     "send_messages": send_messages,
+    "deliver_webhooks": deliver_webhooks,
 }
 
 
