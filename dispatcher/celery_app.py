@@ -30,7 +30,7 @@ def make_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
         task_ignore_result=True,
-        broker_transport_options={"visibility_timeout": 3600},
+        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
         beat_schedule={"tick": {"task": "pulse.tick", "schedule": settings.tick_seconds}},
     )
 

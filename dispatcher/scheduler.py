@@ -12,7 +12,7 @@ import os
 import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from campaigns.programs.models import Campaign, Episode, Message, PlanStep
 from dispatcher.clock import utcnow
@@ -36,6 +36,7 @@ def tick(runtime: Runtime) -> None:
     start_selections(runtime, now)
     plan_waves(runtime, now)
     run_due_steps(runtime, now)
+    sweep_dispatched_steps(runtime, now)
     send_due_messages(runtime, now)
     deliver_due_webhooks(runtime, now)
     mark_unknown(runtime)
@@ -106,6 +107,32 @@ def dispatch_step(runtime: Runtime, step_id: int, step: str, now: datetime) -> N
     with runtime.sessions() as session:
         session.execute(update(PlanStep).where(PlanStep.id == step_id, PlanStep.status == "running").values(status="dispatched", dispatched_at=utcnow()))
         session.commit()
+
+
+def sweep_dispatched_steps(runtime: Runtime, now: datetime) -> None:
+    """Steps handed out a while ago: done when every episode has its message; handed out
+    again (batches are idempotent) when a batch task was lost with a dead worker."""
+    wall = utcnow()
+    with runtime.sessions() as session:
+        stale = session.execute(
+            select(PlanStep.id, PlanStep.step, PlanStep.campaign_id, PlanStep.wave).where(
+                PlanStep.status == "dispatched", PlanStep.dispatched_at < wall - STALE_CLAIM,
+                PlanStep.step.not_in(("close", "kickoff", "summary")),
+            )
+        ).all()
+        incomplete = []
+        for step_id, step, campaign_id, wave in stale:
+            episodes = session.scalar(select(func.count()).select_from(Episode).where(Episode.campaign_id == campaign_id, Episode.wave == wave, Episode.state != "excluded")) or 0
+            planned = session.scalar(select(func.count()).select_from(Message).where(Message.step_id == step_id)) or 0
+            if planned >= episodes:
+                session.execute(update(PlanStep).where(PlanStep.id == step_id).values(status="done"))
+            else:
+                incomplete.append((step_id, step))
+                session.execute(update(PlanStep).where(PlanStep.id == step_id).values(dispatched_at=wall))
+        session.commit()
+    for step_id, step in incomplete:
+        log.warning("step %s lost batches (a worker died?): handing it out again", step_id)
+        dispatch_step(runtime, step_id, step, now)
 
 
 def close_campaign(runtime: Runtime, step_id: int, now: datetime) -> None:

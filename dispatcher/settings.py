@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # A message handed to a channel whose result was never recorded (the worker
     # died) is reported as "unknown" after this long, and never resent.
     sending_timeout_seconds: float = Field(default=600.0, gt=0)
+    # How long Redis keeps a task a worker took before giving it to another worker
+    # (Celery with Redis redelivers a dead worker's tasks only after this).
+    broker_visibility_timeout: int = Field(default=3600, ge=1)
     max_attempts: int = Field(default=8, ge=1)  # transient failures before a message fails
     link_ttl_days: int = Field(default=60, ge=1)  # how long survey and unsubscribe links work
     # Public answer endpoints (/r, /u, /v1/in-app): requests a minute per client IP,
