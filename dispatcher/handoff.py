@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from campaigns.db import dialect_insert
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode, Message, MessageContent, Suppression
+from campaigns.programs.reach import suppressed_addresses
 from campaigns.programs.window import SendingWindow
 from channels.base import ChannelError, ErrorKind, OutgoingMessage, SendResult
 from channels.email_headers import list_unsubscribe_headers
@@ -61,7 +62,8 @@ def _live(campaign: Campaign | None, step: str) -> bool:
 
 
 def claim(runtime: Runtime, message_ids: Sequence[int]) -> list[int]:
-    """Move due, live messages to ``sending``; defer those outside their window. Commits."""
+    """Move due, live messages to ``sending``; defer those outside their window; skip those
+    whose address was suppressed since they were planned (releasing their budget). Commits."""
     now = runtime.clock.now()
     with runtime.sessions() as session:
         rows = session.execute(
@@ -71,7 +73,13 @@ def claim(runtime: Runtime, message_ids: Sequence[int]) -> list[int]:
             .where(Message.id.in_(message_ids), Message.state.in_(("queued", "retrying")), Message.not_before <= now)
         ).all()
         ready: list[int] = []
+        # An address may have unsubscribed, opted out or bounced since its message was planned.
+        suppressed = suppressed_addresses(session, [(m.medium, m.recipient) for m, _, _ in rows if m.medium and m.recipient])
+        dropped: list[int] = []
         for message, timezone, campaign in rows:
+            if (message.medium, message.recipient) in suppressed:
+                dropped.append(message.id)
+                continue
             if not _live(campaign, message.step):
                 continue  # paused: stays queued until resumed
             if message.step in CONTACT_STEPS and campaign is not None and timezone:
@@ -81,6 +89,8 @@ def claim(runtime: Runtime, message_ids: Sequence[int]) -> list[int]:
                     message.not_before, message.enqueued_at = opens, None
                     continue
             ready.append(message.id)
+        if dropped:
+            _skip_suppressed(runtime, session, dropped, now)
         claimed = list(session.scalars(
             update(Message).where(Message.id.in_(ready), Message.state.in_(("queued", "retrying")))
             .values(state="sending", claimed_at=utcnow(), attempts=Message.attempts + 1, updated_at=now)
@@ -88,6 +98,18 @@ def claim(runtime: Runtime, message_ids: Sequence[int]) -> list[int]:
         )) if ready else []
         session.commit()
     return claimed
+
+
+def _skip_suppressed(runtime: Runtime, session: Session, ids: list[int], now: datetime) -> None:
+    """Skip these messages unless another worker claimed them meanwhile; release their budget."""
+    keys = list(session.scalars(
+        update(Message).where(Message.id.in_(ids), Message.state.in_(("queued", "retrying")))
+        .values(state="skipped", skip_rule="suppressed", updated_at=now,
+                skip_reason="the address opted out, unsubscribed or bounced after the message was planned")
+        .returning(Message.idempotency_key)
+    ))
+    if keys:
+        runtime.budget.settle(session, message_keys=keys, sent=False, now=now)
 
 
 def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
