@@ -3,3 +3,4 @@
 from __future__ import annotations
 
 from tests.answers.fixtures_loop import *
+from tests.answers.fixtures_links import *
