@@ -60,6 +60,7 @@ def run(
     host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
     demo: Annotated[bool, typer.Option(help="seed a demo base and run a campaign on an accelerated clock")] = False,
+    day_seconds: Annotated[float, typer.Option(help="with --demo: real seconds per plan day")] = 4.0,
 ) -> None:
     """Run the API with an in-process worker and scheduler: one process, nothing else needed."""
     import uvicorn
@@ -71,7 +72,7 @@ def run(
         overrides["port"] = port
     if demo:
         overrides["clock"] = "database"
-        overrides["tick_seconds"] = 0.5  # a plan day passes in seconds: tick often
+        overrides["tick_seconds"] = day_seconds / 24  # an hour of plan time per tick: no sending window is missed
     try:
         settings = load_settings(**overrides)
     except SettingsError as exc:
@@ -86,7 +87,7 @@ def run(
     if demo:
         from dispatcher.demo import seed_demo
 
-        seed_demo(runtime, console=console)
+        seed_demo(runtime, console=console, day_seconds=day_seconds)
     url = f"http://{settings.host}:{settings.port}"
     console.print(f"\n[bold green]Pulse is running[/] at {url}  (API docs: {url}/docs, outbox: {url}/outbox)")
     if first_key:

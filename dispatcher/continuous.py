@@ -3,8 +3,10 @@ so that each contact is asked once per period (as the NPS platforms do).
 
 Wave N starts ``N`` days after the program's start. Within a period, the day's
 share is what is left of the base (those not asked yet this period, newcomers
-included) divided by the days left; contacts are taken in a fixed pseudo-random
-order per period, so the sample is fair and a rerun picks the same people.
+included) divided by the days left. Contacts are taken in one fixed
+pseudo-random order, the same every period, so each person is asked about
+every ``period_days`` days — never twice in quick succession across a period
+boundary — and a rerun picks the same people.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ def wave_number(campaign: Campaign, now: datetime) -> int:
     return (now - campaign.send_at) // timedelta(days=1)
 
 
-def _order(contact_id: int, cycle: int) -> str:
-    return hashlib.sha256(f"{contact_id}:{cycle}".encode()).hexdigest()
+def _order(contact_id: int, program_id: int) -> str:
+    return hashlib.sha256(f"{program_id}:{contact_id}".encode()).hexdigest()
 
 
 def wave_sample(session: Session, campaign: Campaign, wave: int, now: datetime) -> list[Contact]:
@@ -42,7 +44,7 @@ def wave_sample(session: Session, campaign: Campaign, wave: int, now: datetime) 
     base = [c for c in session.scalars(audience_query(campaign.audience, now)).unique() if c.id not in asked]
     days_left = period - wave % period
     quota = math.ceil(len(base) / days_left)
-    base.sort(key=lambda c: _order(c.id, cycle_start // period))
+    base.sort(key=lambda c: _order(c.id, campaign.id))
     return base[:quota]
 
 

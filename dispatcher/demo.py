@@ -13,13 +13,13 @@ from typing import Any
 from rich.console import Console
 from sqlalchemy import select
 
+from campaigns.people.service import upsert_team_member
 from campaigns.people.upsert import upsert_accounts, upsert_contacts
 from campaigns.programs import service
 from campaigns.programs.models import Campaign
 from dispatcher.clock import DatabaseClock, utcnow
 from dispatcher.lifecycle import launch_campaign
 from dispatcher.runtime import Runtime
-from campaigns.people.service import upsert_team_member
 
 DEMO_NAME = "Demo: quarterly NPS"
 SECONDS_PER_DAY = 4.0
@@ -53,11 +53,11 @@ def _base(now_date: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return accounts, contacts
 
 
-def seed_demo(runtime: Runtime, *, console: Console) -> int:
+def seed_demo(runtime: Runtime, *, console: Console, day_seconds: float = SECONDS_PER_DAY) -> int:
     """Seed once (idempotent), start the fast clock, launch the demo campaign; its id."""
     clock = runtime.clock
     assert isinstance(clock, DatabaseClock), "the demo needs the database clock (pulse run --demo sets it)"
-    clock.set(utcnow(), speed=86_400 / SECONDS_PER_DAY)
+    clock.set(utcnow(), speed=86_400 / day_seconds)
     now = clock.now()
     with runtime.sessions() as session:
         existing = session.scalar(select(Campaign).where(Campaign.name == DEMO_NAME, Campaign.status.in_(("draft", "active", "paused"))))
@@ -79,6 +79,7 @@ def seed_demo(runtime: Runtime, *, console: Console) -> int:
         launch_campaign(runtime, session, campaign.id)
         session.commit()
         console.print(f"[bold]Demo:[/] {len(contacts)} contacts in {len(accounts)} accounts across {len({p[1] for p in PEOPLE})} timezones; "
-                      f"campaign {campaign.id} launched on a clock where one day passes every {SECONDS_PER_DAY:g} s.")
-        console.print("Watch the plan arrive in the outbox: kickoff now, pre-notice and invite in ~20 s, reminders, thank-yous and the summary within ~90 s.")
+                      f"campaign {campaign.id} launched on a clock where one day passes every {day_seconds:g} s.")
+        console.print(f"Watch the plan arrive in the outbox: kickoff now, the invite in ~{5 * day_seconds:.0f} s, "
+                      f"the summary within ~{25 * day_seconds:.0f} s (sending hours and weekends included).")
         return campaign.id

@@ -59,7 +59,7 @@ def _program(session: Session, *, kind: str, trigger: str, channels: list[str], 
         "name": name, "survey": {"kind": kind}, "audience": {"contact_ids": [0]}, "plan": TRANSACTIONAL_PLAN,
         "channels": channels, "exclusions": {"min_account_age_days": 0},
     })
-    campaign = Campaign(**{**values, "mode": "transactional", "audience": {}}, status="active", selection_state="done", created_at=now, launched_at=now, send_at=now)
+    campaign = Campaign(**{**values, "mode": "transactional", "audience": {}, "send_at": now}, status="active", selection_state="done", created_at=now, launched_at=now)
     session.add(campaign)
     session.flush()
     return campaign
