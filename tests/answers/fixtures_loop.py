@@ -188,6 +188,7 @@ def outbox_emails(runtime: Runtime) -> list[Email]:
 def fresh(session: Session) -> Session:
     """The test's session, its transaction ended so it sees what the code under test committed."""
     session.commit()
+    session.expire_all()  # sessions keep loaded rows across commits (expire_on_commit=False)
     return session
 
 
