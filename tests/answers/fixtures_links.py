@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -118,17 +118,17 @@ def person_form(runtime: Runtime, item: Survey, *, score: int | str | None, comm
 
 
 def responses(session: Session, item: Survey) -> list[Response]:
-    session.expire_all()
+    session.rollback()  # a fresh look: SQLite keeps a transaction's snapshot
     return list(session.scalars(select(Response).where(Response.episode_id == item.episode_id).order_by(Response.id)))
 
 
 def response_count(session: Session) -> int:
-    session.expire_all()
+    session.rollback()  # a fresh look: SQLite keeps a transaction's snapshot
     return session.scalar(select(func.count()).select_from(Response)) or 0
 
 
 def prompts(session: Session, item: Survey) -> list[InAppPrompt]:
-    session.expire_all()
+    session.rollback()  # a fresh look: SQLite keeps a transaction's snapshot
     return list(session.scalars(
         select(InAppPrompt).join(Message, Message.id == InAppPrompt.message_id).where(Message.episode_id == item.episode_id)
     ))
@@ -137,6 +137,15 @@ def prompts(session: Session, item: Survey) -> list[InAppPrompt]:
 def identity(external_id: str, *, secret: str = IN_APP_SECRET, key: str = IN_APP_KEY) -> dict[str, str]:
     """The headers the widget sends for a contact its product's server signed."""
     return {"X-Pulse-Key": key, "X-Pulse-Contact": external_id, "X-Pulse-Signature": identity_signature(secret, external_id)}
+
+
+def weekday_morning_near_today() -> datetime:
+    """A clock for in-app tests: the in-app channel refuses prompts whose step ended by
+    *wall* time (it is given no clock), so run on a weekday morning near today."""
+    moment = datetime.combine(utcnow().date(), time(10), tzinfo=UTC)
+    while moment.weekday() >= 5:
+        moment += timedelta(days=1)
+    return moment
 
 
 def clear_rate_limits(settings: Settings) -> None:
