@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from campaigns.access.models import ApiKey, Role
 from campaigns.db import Base
+from campaigns.events.models import EngagementCounter, InboundSms, ProviderEvent, SmsConversation
 from campaigns.fatigue.models import FatiguePolicyVersion, FatigueTouch
 from campaigns.followups.models import FollowUp
 from campaigns.people.models import Account, Contact, TeamMember
@@ -24,5 +25,5 @@ from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
 __all__ = [
     "Account", "ApiKey", "Base", "Campaign", "ClockState", "Contact", "Episode", "FatiguePolicyVersion", "FatigueTouch", "FollowUp", "IdempotentRequest",
     "InAppPrompt", "Message", "MessageContent", "PlanStep", "Response", "Role", "Suppression", "TeamMember",
-    "WebhookDelivery", "WebhookSubscription",
+    "WebhookDelivery", "WebhookSubscription", "EngagementCounter", "InboundSms", "ProviderEvent", "SmsConversation",
 ]

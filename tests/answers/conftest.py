@@ -3,4 +3,5 @@
 from __future__ import annotations
 
 from tests.answers.fixtures_loop import *
+from tests.answers.fixtures_events import *
 from tests.answers.fixtures_links import *

@@ -1,0 +1,1 @@
+"""What comes back: SMS replies and conversations, provider delivery events, engagement counters."""
