@@ -39,9 +39,34 @@ def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def clean_email(value: str, field: str = "email") -> str:
+# A plain ASCII dot-atom local part (RFC 5322), which nearly every address has.
+_PLAIN_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+
+
+@lru_cache(maxsize=65_536)
+def _clean_domain(domain: str) -> str | EmailNotValidError:
     try:
-        return validate_email(value.strip(), check_deliverability=False).normalized
+        return validate_email(f"a@{domain}", check_deliverability=False).domain
+    except EmailNotValidError as exc:
+        return exc
+
+
+def clean_email(value: str, field: str = "email") -> str:
+    """A valid address, its domain normalised as email_validator does.
+
+    Imports check millions of addresses: a plain local part is checked here and
+    each distinct domain once (cached), which gives email_validator's answer at
+    a fraction of its cost; anything unusual goes through email_validator whole.
+    """
+    text = value.strip()
+    local, at, domain = text.rpartition("@")
+    if at and len(local) <= 64 and len(text) <= 254 and _PLAIN_LOCAL.match(local):
+        checked = _clean_domain(domain)
+        if isinstance(checked, EmailNotValidError):
+            raise FieldError(field, f"not a valid email address ({checked})")
+        return f"{local}@{checked}"
+    try:
+        return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise FieldError(field, f"not a valid email address ({exc})") from None
 

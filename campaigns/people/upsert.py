@@ -58,25 +58,26 @@ def _batches(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> Iterator[list[tup
 def _write(session: Session, model: type[Any], inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
     """Updates by primary key; inserts as upserts, so a row that appeared meanwhile is updated.
 
-    Statements are grouped by their set of columns (CSV rows all share one), so
-    each group goes out as one executemany.
+    Rows are grouped by their set of columns (CSV rows all share one): inserts go
+    out as one multi-row INSERT per group, updates as one executemany.
     """
-    for rows, write in ((inserts, _upsert_statement), (updates, _update_statement)):
+    for rows, is_insert in ((inserts, True), (updates, False)):
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows:
             groups.setdefault(tuple(sorted(row)), []).append(row)
         for columns, group in groups.items():
-            session.execute(write(session, model, columns), group)
+            if is_insert:
+                session.execute(_upsert_statement(session, model, columns, group))
+            else:
+                session.execute(update(model), group)
 
 
-def _upsert_statement(session: Session, model: type[Any], columns: tuple[str, ...]) -> Any:
-    stmt = dialect_insert(session, model)
+def _upsert_statement(session: Session, model: type[Any], columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Any:
+    # One multi-row INSERT ... VALUES (...), (...) on the table: a single round trip
+    # per batch, where an executemany (or the ORM's bulk path) goes row by row.
+    stmt = dialect_insert(session, model.__table__).values(rows)
     updatable = [c for c in columns if c not in ("external_id", "created_at")]
     return stmt.on_conflict_do_update(index_elements=["external_id"], set_={c: stmt.excluded[c] for c in updatable})
-
-
-def _update_statement(session: Session, model: type[Any], columns: tuple[str, ...]) -> Any:
-    return update(model)
 
 
 def _merge(

@@ -1,0 +1,58 @@
+"""Shared pieces of the benchmarks: a fresh PostgreSQL schema, peak memory, timing."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import text  # noqa: E402
+
+from campaigns.db import make_engine  # noqa: E402
+from campaigns.migrate import upgrade  # noqa: E402
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def base_url() -> str:
+    return os.environ.get("PULSE_BENCH_DATABASE_URL", DEFAULT_URL)
+
+
+@contextmanager
+def fresh_schema(url: str | None = None) -> Iterator[str]:
+    """A new, migrated PostgreSQL schema for one run; dropped afterwards."""
+    base = url or base_url()
+    schema = f"pulse_bench_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    scoped = f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
+    try:
+        upgrade(scoped)
+        yield scoped
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds = time.perf_counter() - self.start
