@@ -14,9 +14,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.db import make_engine, make_session_factory
-from dispatcher.budget import AllowAll, Budget
+from dispatcher.budget import Budget
 from dispatcher.channel_setup import ChannelSet, channel_names
 from dispatcher.clock import Clock, DatabaseClock, SystemClock
+from dispatcher.fatigue import FatigueBudget
 from dispatcher.prompts import DatabasePromptStore
 from dispatcher.settings import Settings
 from dispatcher.work import WorkQueue
@@ -29,7 +30,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock
-    budget: Budget = field(default_factory=AllowAll)
+    budget: Budget = field(default_factory=FatigueBudget)
     queue: WorkQueue | None = None  # set by the process: inline, or Celery
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -1,0 +1,174 @@
+"""The ledger's queries: lock the scopes, read what can matter, write touches, settle, release.
+
+Every function flushes or executes inside the caller's transaction and never
+commits: a reservation and the episode or message it belongs to are kept
+together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, exists, insert, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from campaigns.fatigue.models import FatigueTouch
+from campaigns.fatigue.policy import Policy
+from campaigns.fatigue.rules import Entry, Scope
+from campaigns.people.models import Contact
+from campaigns.programs.models import Message
+
+COUNTING = ("reserved", "planned", "sent")  # states that use up budget
+UNSENT = ("reserved", "planned")
+# Namespaces of the two-key advisory locks ("FTG1", "FTG2"), far from anything else's.
+CONTACT_LOCK = 0x46544731
+ACCOUNT_LOCK = 0x46544732
+_ENTRY_COLUMNS = (
+    FatigueTouch.id, FatigueTouch.contact_id, FatigueTouch.account_id, FatigueTouch.kind, FatigueTouch.step,
+    FatigueTouch.at, FatigueTouch.campaign_id, FatigueTouch.trigger, FatigueTouch.state, FatigueTouch.message_key,
+)
+
+
+def lock_scopes(session: Session, *, contact_ids: Collection[int], account_ids: Collection[int]) -> None:
+    """Serialise every budget decision about these contacts and accounts until the transaction ends.
+
+    PostgreSQL: transaction-scoped advisory locks, accounts then contacts, each
+    in id order, so two batches can never wait on each other in a cycle.
+    Advisory rather than row locks, so imports updating contacts and inserts
+    referencing them never queue behind the budget.
+
+    SQLite needs no lock: it has one writer at a time, and in WAL mode a
+    transaction whose snapshot is no longer the newest cannot write at all
+    (SQLITE_BUSY_SNAPSHOT), so a reservation judged on a stale ledger fails
+    instead of going through. Taking the write lock here would not make the
+    caller's earlier reads fresher; it would only hold the lock longer.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        keys = [(ACCOUNT_LOCK, a) for a in sorted(set(account_ids))] + [(CONTACT_LOCK, c) for c in sorted(set(contact_ids))]
+        if keys:
+            session.execute(
+                text("SELECT count(pg_advisory_xact_lock(k.ns, k.id)) FROM unnest(CAST(:ns AS integer[]), CAST(:ids AS integer[])) WITH ORDINALITY AS k(ns, id, n)"),
+                {"ns": [k[0] for k in keys], "ids": [k[1] for k in keys]},
+            )
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(
+        id=row.id, contact_id=row.contact_id, account_id=row.account_id, kind=row.kind, step=row.step, at=row.at,
+        campaign_id=row.campaign_id, trigger=row.trigger, state=row.state, message_key=row.message_key,
+    )
+
+
+def counting_entries(
+    session: Session, *, contact_ids: Collection[int], account_ids: Collection[int], start: datetime, end: datetime | None,
+) -> list[Entry]:
+    """Entries that use up budget, of these contacts or accounts, strictly between ``start`` and ``end``. One query."""
+    scope = FatigueTouch.contact_id.in_(list(contact_ids))
+    if account_ids:
+        scope = or_(scope, FatigueTouch.account_id.in_(list(account_ids)))
+    query = select(*_ENTRY_COLUMNS).where(scope, FatigueTouch.state.in_(COUNTING), FatigueTouch.at > start)
+    if end is not None:
+        query = query.where(FatigueTouch.at < end)
+    return [_entry(row) for row in session.execute(query.order_by(FatigueTouch.at, FatigueTouch.id))]
+
+
+def scopes_for(session: Session, contacts: Iterable[Contact], policy: Policy, *, start: datetime, end: datetime | None) -> dict[int, Scope]:
+    """Per contact, the counting ledger entries that can touch a decision in (start, end). One query."""
+    by_id = {c.id: c for c in contacts}
+    accounts = {c.account_id for c in by_id.values() if c.account_id is not None} if policy.has_account_rules else set()
+    entries = counting_entries(session, contact_ids=list(by_id), account_ids=accounts, start=start, end=end)
+    mine: dict[int, list[Entry]] = defaultdict(list)
+    theirs: dict[int, list[Entry]] = defaultdict(list)
+    for entry in entries:
+        if entry.contact_id in by_id:
+            mine[entry.contact_id].append(entry)
+        if entry.account_id in accounts:
+            theirs[entry.account_id].append(entry)  # type: ignore[index]
+    return {
+        c.id: Scope(mine[c.id], theirs[c.account_id] if c.account_id in accounts else None)  # type: ignore[index]
+        for c in by_id.values()
+    }
+
+
+def known_keys(session: Session, keys: Iterable[str | None]) -> set[str]:
+    wanted = [k for k in keys if k]
+    if not wanted:
+        return set()
+    return set(session.scalars(select(FatigueTouch.message_key).where(FatigueTouch.message_key.in_(wanted))))  # type: ignore[arg-type]
+
+
+def insert_touches(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """One bulk insert (executemany) for a whole batch."""
+    if rows:
+        session.execute(insert(FatigueTouch), list(rows))
+
+
+def link_reservations(session: Session, links: Sequence[dict[str, Any]]) -> None:
+    """Attach planned invite messages to their reservations: ``{"entry_id", "message_key", "medium"}``."""
+    if links:
+        table = FatigueTouch.__table__  # Core, not the ORM: an executemany UPDATE keyed by bound ids
+        session.execute(
+            update(table).where(table.c.id == bindparam("entry_id"), table.c.state == "reserved")
+            .values(message_key=bindparam("key"), medium=bindparam("via"), state="planned"),
+            [{"entry_id": link["entry_id"], "key": link["message_key"], "via": link["medium"]} for link in links],
+        )
+
+
+def mark_sent(session: Session, keys: Sequence[str], now: datetime) -> None:
+    """The touches of these messages went out (a released one too: what was sent counts)."""
+    if keys:
+        session.execute(
+            update(FatigueTouch).where(FatigueTouch.message_key.in_(list(keys)), FatigueTouch.state != "sent")
+            .values(state="sent", sent_at=now).execution_options(synchronize_session=False)
+        )
+
+
+def release_keys(session: Session, keys: Sequence[str], now: datetime) -> None:
+    if keys:
+        session.execute(
+            update(FatigueTouch).where(FatigueTouch.message_key.in_(list(keys)), FatigueTouch.state.in_(UNSENT))
+            .values(state="released", released_at=now).execution_options(synchronize_session=False)
+        )
+
+
+def unlinked_invites(session: Session, keys: Collection[str]) -> list[Any]:
+    """Invite messages among ``keys`` that no touch knows yet (transactional sends reserve before planning)."""
+    if not keys:
+        return []
+    return list(session.execute(
+        select(Message.idempotency_key, Message.contact_id, Message.campaign_id, Message.not_before)
+        .where(Message.idempotency_key.in_(list(keys)), Message.step == "invite", Message.contact_id.is_not(None))
+    ))
+
+
+def open_reservations(session: Session, *, contact_id: int, campaign_id: int) -> list[Entry]:
+    rows = session.execute(select(*_ENTRY_COLUMNS).where(
+        FatigueTouch.contact_id == contact_id, FatigueTouch.campaign_id == campaign_id, FatigueTouch.step == "invite",
+        FatigueTouch.state == "reserved", FatigueTouch.message_key.is_(None),
+    ).order_by(FatigueTouch.at))
+    return [_entry(r) for r in rows]
+
+
+def attach_key(session: Session, entry_id: int, key: str, *, sent: bool, now: datetime) -> None:
+    values: dict[str, Any] = {"message_key": key, "state": "sent", "sent_at": now} if sent else {"message_key": key, "state": "released", "released_at": now}
+    session.execute(update(FatigueTouch).where(FatigueTouch.id == entry_id).values(**values).execution_options(synchronize_session=False))
+
+
+def release_unsent(session: Session, *, campaign_id: int, now: datetime) -> int:
+    """Release the campaign's touches that will never go out; how many.
+
+    A reservation never planned into a message, or planned into one that was
+    skipped or failed, goes back; one whose message may still go out (queued
+    thank-yous after close, a send in flight) is kept so that it keeps counting.
+    """
+    live_message = exists().where(Message.idempotency_key == FatigueTouch.message_key, Message.state.not_in(("skipped", "failed")))
+    result = session.execute(
+        update(FatigueTouch).where(
+            FatigueTouch.campaign_id == campaign_id, FatigueTouch.state.in_(UNSENT),
+            or_(FatigueTouch.message_key.is_(None), ~live_message),
+        ).values(state="released", released_at=now).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
