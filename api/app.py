@@ -44,6 +44,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    for module in (fatigue, fatigue, outbox, health, contacts, accounts, team, keys, campaigns, surveys, follow_ups, webhook_subscriptions, answer_pages, in_app, webhooks):
+    for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, surveys, follow_ups, webhook_subscriptions, answer_pages, in_app, webhooks):
         app.include_router(module.router)
     return app
