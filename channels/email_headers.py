@@ -12,8 +12,14 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email import policy
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.parser import BytesParser
+from email.utils import format_datetime, formataddr
 from urllib.parse import urlsplit
 
 from channels.base import OutgoingMessage
@@ -31,6 +37,9 @@ RESERVED_HEADERS = frozenset(
 )  # fmt: skip
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP  # readable in the outbox and safe for 7-bit servers
+_UTF8.header_encoding = QP
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -77,14 +86,14 @@ def check_headers(headers: Mapping[str, str]) -> None:
             raise ValueError(f"the {name} header is set from the message, not in headers")
 
 
-def build_mime_message(
+def mime_bytes(
     message: OutgoingMessage,
     *,
     from_email: str,
     from_name: str | None = None,
     date: datetime | None = None,
-) -> EmailMessage:
-    """The message as RFC 5322 MIME, placeholders filled in.
+) -> bytes:
+    """The message as RFC 5322 MIME bytes, placeholders filled in.
 
     multipart/alternative with text/plain first and text/html second (clients
     show the last part they understand), or text/plain alone. Headers: From,
@@ -92,24 +101,52 @@ def build_mime_message(
     X-Pulse-Message-Id, then ``message.headers`` in their order. Raises
     ``ValueError`` for a message that cannot be sent as given (no subject, a
     reserved or multi-line header, an address without "@").
+
+    Built with the compat32 ``email.mime`` classes: the modern header registry
+    costs ~10 ms a message, which a 100,000-message step cannot afford.
     """
     filled = message.materialize()
     if not filled.subject:
         raise ValueError("an email needs a subject")
     check_headers(filled.headers)
-    mime = EmailMessage()
-    mime["From"] = _address(from_email, from_name)
-    mime["To"] = _address(filled.to, filled.to_name)
-    mime["Subject"] = filled.subject
+    for name, value in filled.headers.items():
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise ValueError(f"header {name!r} contains a line break")  # header injection
+    text_part = MIMEText(filled.text or "", "plain", _UTF8)
+    if filled.html:
+        mime: Message = MIMEMultipart("alternative")
+        mime.attach(text_part)
+        mime.attach(MIMEText(filled.html, "html", _UTF8))
+    else:
+        mime = text_part
+    mime["From"] = _formatted(from_email, from_name)
+    mime["To"] = _formatted(filled.to, filled.to_name)
+    mime["Subject"] = Header(filled.subject, "utf-8").encode() if not filled.subject.isascii() else filled.subject
     mime["Date"] = format_datetime(date or datetime.now(UTC))
     mime["Message-ID"] = message_id_header(filled.message_id, sender_domain(from_email))
     mime["X-Pulse-Message-Id"] = filled.message_id
     for name, value in filled.headers.items():
-        mime[name] = value  # the email package raises ValueError on CR/LF (header injection)
-    mime.set_content(filled.text or "")
-    if filled.html:
-        mime.add_alternative(filled.html, subtype="html")
-    return mime
+        mime[name] = value
+    return mime.as_bytes()
+
+
+def build_mime_message(
+    message: OutgoingMessage,
+    *,
+    from_email: str,
+    from_name: str | None = None,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """``mime_bytes`` parsed back as an ``EmailMessage``, for reading its parts."""
+    raw = mime_bytes(message, from_email=from_email, from_name=from_name, date=date)
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def _formatted(email: str, name: str | None) -> str:
+    _address(email, name)  # the same checks as ever: refuses an address without "@"
+    return formataddr((name or "", email), charset="utf-8")
 
 
 def _address(email: str, name: str | None) -> Address:

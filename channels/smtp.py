@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from typing import Literal
 
 from channels.base import ChannelError, ErrorKind, OutgoingMessage, SendResult
-from channels.email_headers import build_mime_message
+from channels.email_headers import build_mime_message, message_id_header, mime_bytes, sender_domain
 
 Security = Literal["starttls", "tls", "none"]
 
@@ -77,15 +77,13 @@ class SMTPChannel:
         built = []
         for message in messages:
             try:
-                built.append(self._mime(message))
+                built.append(build_mime_message(message, from_email=self.config.from_email, from_name=self.config.from_name))
             except ValueError:
                 continue
         return built
 
-    def _mime(self, message: OutgoingMessage) -> EmailMessage:
-        return build_mime_message(
-            message, from_email=self.config.from_email, from_name=self.config.from_name
-        )
+    def _mime(self, message: OutgoingMessage) -> bytes:
+        return mime_bytes(message, from_email=self.config.from_email, from_name=self.config.from_name)
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """One result per message, in order; never raises for a server's answer.
@@ -114,15 +112,15 @@ class SMTPChannel:
                 self._drop()
                 lost = exc.error
                 error = exc.error
-            provider_id = None if error else str(mime["Message-ID"])
+            provider_id = None if error else message_id_header(message.message_id, sender_domain(self.config.from_email))
             results.append(SendResult(message.message_id, provider_id, error))
         return results
 
-    def _send_one(self, message: OutgoingMessage, mime: EmailMessage) -> ChannelError | None:
+    def _send_one(self, message: OutgoingMessage, mime: bytes) -> ChannelError | None:
         connection = self._connect()
         sender = self.config.envelope_from or self.config.from_email
         try:
-            connection.send_message(mime, from_addr=sender, to_addrs=[message.to])
+            connection.sendmail(sender, [message.to], mime)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             return self._refused(code, text)
