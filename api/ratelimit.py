@@ -94,6 +94,11 @@ def counter_for(runtime: Runtime) -> Counter:
         return counter  # type: ignore[no-any-return]
 
 
+def wall_time() -> float:
+    """Seconds since the epoch: limits protect real servers, so they count in real time."""
+    return time.time()
+
+
 def client_ip(request: Request) -> str:
     """The peer address (behind a proxy, run uvicorn with ``--proxy-headers``)."""
     return request.client.host if request.client else "unknown"
@@ -103,7 +108,7 @@ def check_rate(runtime: Runtime, request: Request, *, token: str) -> None:
     """Count this request for its IP and its token; raise ``RateLimited`` over either limit."""
     counter = counter_for(runtime)
     settings = runtime.settings
-    now = time.time()
+    now = wall_time()
     retry_after = max(1, int(WINDOW_SECONDS - now % WINDOW_SECONDS) + 1)
     if counter.hit(f"ip:{client_ip(request)}", window=WINDOW_SECONDS, now=now) > settings.answer_rate_per_ip:
         raise RateLimited("ip", retry_after)
