@@ -168,14 +168,14 @@ class FatigueBudget:
         found = ledger.known_keys(session, keys)
         # A transactional invite reserved its slot before its message existed:
         # the first settlement ties the two together.
-        for key, contact_id, campaign_id, not_before in ledger.unlinked_invites(session, set(keys) - found):
+        for key, contact_id, campaign_id, not_before, medium in ledger.unlinked_invites(session, set(keys) - found):
             reservations = ledger.open_reservations(session, contact_id=contact_id, campaign_id=campaign_id)
             if not reservations:
                 continue
             due = [r for r in reservations if not_before is None or r.at <= not_before]
             chosen = due[-1] if due else reservations[0]
             assert chosen.id is not None
-            ledger.attach_key(session, chosen.id, key, sent=sent, now=now)
+            ledger.attach_key(session, chosen.id, key, medium=medium, sent=sent, now=now)
 
     def release_campaign(self, session: Session, *, campaign_id: int, now: datetime) -> int:
         """Release every touch of the campaign whose message will never go out; how many."""

@@ -139,7 +139,7 @@ def unlinked_invites(session: Session, keys: Collection[str]) -> list[Any]:
     if not keys:
         return []
     return list(session.execute(
-        select(Message.idempotency_key, Message.contact_id, Message.campaign_id, Message.not_before)
+        select(Message.idempotency_key, Message.contact_id, Message.campaign_id, Message.not_before, Message.medium)
         .where(Message.idempotency_key.in_(list(keys)), Message.step == "invite", Message.contact_id.is_not(None))
     ))
 
@@ -152,8 +152,9 @@ def open_reservations(session: Session, *, contact_id: int, campaign_id: int) ->
     return [_entry(r) for r in rows]
 
 
-def attach_key(session: Session, entry_id: int, key: str, *, sent: bool, now: datetime) -> None:
-    values: dict[str, Any] = {"message_key": key, "state": "sent", "sent_at": now} if sent else {"message_key": key, "state": "released", "released_at": now}
+def attach_key(session: Session, entry_id: int, key: str, *, medium: str | None, sent: bool, now: datetime) -> None:
+    values: dict[str, Any] = {"message_key": key, "medium": medium}
+    values.update({"state": "sent", "sent_at": now} if sent else {"state": "released", "released_at": now})
     session.execute(update(FatigueTouch).where(FatigueTouch.id == entry_id).values(**values).execution_options(synchronize_session=False))
 
 

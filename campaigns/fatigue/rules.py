@@ -19,6 +19,7 @@ from datetime import datetime
 
 from campaigns.fatigue.policy import Policy, Rule
 
+SHOWN = 5  # blocking touches named in one reason; a large account rule says "and N more"
 STEP_WORDS = {
     "pre_notice": "pre-notice", "reminder": "reminder", "thank_you": "thank-you",
     "you_said_we_did": "you-said-we-did message", "invite": "invitation",
@@ -137,6 +138,6 @@ def describe(entry: Entry, *, contact_id: int, now: datetime) -> str:
 def explain(block: Block, *, contact_id: int, now: datetime) -> str:
     """``rule: blocking touch; blocking touch`` — the refusal's reason."""
     touches = [describe(e, contact_id=contact_id, now=now) for e in block.touches]
-    if len(touches) > 3:
-        touches = touches[-3:] + [f"and {len(touches) - 3} more"]
+    if len(touches) > SHOWN:
+        touches = touches[:SHOWN - 1] + [f"and {len(touches) - SHOWN + 1} more"]
     return f"{block.rule}: {'; '.join(touches)}"
