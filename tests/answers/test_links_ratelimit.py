@@ -8,12 +8,18 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.app import create_app
 from api import ratelimit
+from api.app import create_app
 from api.ratelimit import MemoryCounter, RedisCounter
 from dispatcher.runtime import Runtime, build_runtime
 from dispatcher.settings import Settings
-from tests.answers.fixtures_links import IN_APP_SETTINGS, identity, person_form, response_count, survey
+from tests.answers.fixtures_links import (
+    IN_APP_SETTINGS,
+    identity,
+    person_form,
+    response_count,
+    survey,
+)
 from tests.backends import Backend
 from tests.conftest import make_settings
 
