@@ -17,12 +17,14 @@ What follows an answer, and the rules when an episode is answered again
 - **Thank-you**: once per episode, for the category of the answer at the time.
   Email answers get ``thank_you_<category>`` by email (inside the contact's
   sending hours, counted by the fatigue budget; if the category changes while
-  it is still queued, it is re-rendered for the new one). SMS answers are
-  thanked in the conversation's reply and in-app answers by the widget, so
-  nothing is queued for them. Either way the episode is marked thanked
-  (``thanked_at``) at once, so the plan's ``thank_you`` step at close skips it.
-  A campaign whose plan has no ``thank_you`` step thanks nobody by email, and
-  an answer on any other medium is left for the close step.
+  it is still queued, it is re-rendered for the new one) and the episode is
+  marked thanked (``thanked_at``) at once, so the plan's ``thank_you`` step at
+  close skips it even if it runs before this one leaves. In-app answers are
+  thanked by the widget: marked thanked, nothing queued. SMS answers queue
+  nothing: the conversation thanks in its thread after the comment and marks
+  the episode itself; a contact who never sends one is thanked at close. A
+  campaign whose plan has no ``thank_you`` step thanks nobody by email, and an
+  answer on any other medium is left for the close step.
 - **Detractor alert** (NPS detractor, CSAT unsatisfied, CES hard): when the
   episode's answer becomes alerting (the first answer, or a change from a
   non-alerting one), email the task's owner and post to the campaign's Slack
@@ -56,7 +58,7 @@ from dispatcher.runtime import Runtime
 from dispatcher.webhooks_out import enqueue_for_response, queue_response_event
 from templates import TemplateKey, recipient_placeholders, thank_you_step
 
-THANKED_IN_CHANNEL = ("sms", "in_app")  # the SMS reply and the widget say thank you themselves
+THANKED_BY_WIDGET = "in_app"  # the widget shows the category's thank-you as soon as the answer is kept
 
 
 def thank_you_key(episode_id: int) -> str:
@@ -68,6 +70,12 @@ def accept_answer(runtime: Runtime, session: Session, *, episode: Episode, score
 
     Locks the episode row (PostgreSQL) so two answers to one episode are taken
     one after the other. Raises ``FieldError`` (score, episode) like ``record_answer``.
+
+    Channel choice learns from answers per medium: an inbound path also calls
+    ``dispatcher.provider_events.mark_answered`` (the answered message moves to
+    ``answered``, the contact's ``answered`` counter grows once). SMS replies do;
+    their conversation thanks in the thread (follow-up question, then the
+    category's thank-you after the comment).
     """
     session.flush()
     session.refresh(episode, with_for_update=True)
@@ -135,13 +143,13 @@ def _content(runtime: Runtime, session: Session, campaign: Campaign, contact: Co
 
 
 def _thank(runtime: Runtime, session: Session, campaign: Campaign, episode: Episode, response: Response, follow_up: FollowUp, now: datetime) -> None:
-    if response.medium in THANKED_IN_CHANNEL:
+    if response.medium == THANKED_BY_WIDGET:
         _mark_thanked(episode, now)
         if episode.state == "answered":  # thanked in the reply that acknowledges the answer
             episode.state = "thanked"
         return
     if response.medium != "email" or not _plan_thanks(campaign):
-        return
+        return  # SMS: the conversation thanks in its thread (dispatcher.inbound_sms)
     contact = session.get(Contact, episode.contact_id)
     assert contact is not None
     row: dict[str, Any] = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.programs.models import Campaign, Episode, PlanStep
@@ -77,16 +76,25 @@ def test_csat_and_ces_answers_get_their_own_thank_you(runtime: Runtime) -> None:
     assert subjects["a@initech.example"] != subjects["b@initech.example"]
 
 
-def test_sms_and_in_app_answers_queue_no_thank_you_but_count_as_thanked(runtime: Runtime, session: Session) -> None:
-    by_sms = survey(runtime, phone="+14155550100")
-    in_app = survey(runtime, email="c@initech.example")
+def test_an_in_app_answer_is_thanked_by_the_widget_so_nothing_is_queued(runtime: Runtime, session: Session) -> None:
+    in_app = survey(runtime)
 
-    answer(runtime, by_sms, 9, medium="sms")
     answer(runtime, in_app, 4, medium="in_app")
     tick(runtime)
 
     assert messages(session, step="thank_you") == []
-    assert all(e.thanked_at is not None and e.state == "thanked" for e in session.scalars(select(Episode)))
+    episode = session.get(Episode, in_app)
+    assert episode is not None and episode.thanked_at is not None and episode.state == "thanked"
+
+
+def test_an_sms_answer_is_left_to_the_conversation_or_else_the_close_step(runtime: Runtime, session: Session) -> None:
+    by_sms = survey(runtime, phone="+14155550100", email=None)
+
+    answer(runtime, by_sms, 9, medium="sms")
+    tick(runtime)
+
+    assert messages(session, step="thank_you") == []
+    assert session.get(Episode, by_sms).thanked_at is None  # type: ignore[union-attr]
 
 
 def test_the_close_step_does_not_thank_an_episode_thanked_at_answer_time(runtime: Runtime, clock: DatabaseClock, session: Session) -> None:
