@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.events import service
@@ -69,27 +68,30 @@ def receive_sms(runtime: Runtime, session: Session, sms: InboundSmsMessage, *, n
     inbound = service.log_inbound(session, message_sid=sms.message_sid, from_number=sms.sender, to_number=sms.to, body=sms.body, now=now)
     if inbound is None:
         return SmsOutcome(service.stored_reply(session, sms.message_sid))
-    outcome, reply = _respond(runtime, session, inbound, sms, now)
+    outcome, reply, response_id = _respond(runtime, session, inbound, sms, now)
     inbound.outcome, inbound.reply = outcome, reply
     session.flush()
-    response_id = None
-    if outcome == "score" and inbound.episode_id is not None:
-        response_id = session.scalar(select(SmsConversation.response_id).where(SmsConversation.episode_id == inbound.episode_id))
     return SmsOutcome(reply, response_id)
 
 
-def _respond(runtime: Runtime, session: Session, inbound: InboundSms, sms: InboundSmsMessage, now: datetime) -> tuple[str, str | None]:
+def _respond(runtime: Runtime, session: Session, inbound: InboundSms, sms: InboundSmsMessage, now: datetime) -> tuple[str, str | None, int | None]:
     word = keyword(sms.body)
     if word is not None:
-        return _keyword(runtime, session, word, sms, now)
+        return (*_keyword(runtime, session, word, sms, now), None)
     match = service.find_open_sms_episode(session, sms.sender)
     if match is None:
-        return "unmatched", None
+        return "unmatched", None, None
     inbound.episode_id = match.episode.id
     conversation = service.lock_conversation(session, episode_id=match.episode.id, phone=sms.sender, now=now)
     text = normalize(sms.body)
     if conversation.stage == "awaiting_score":
-        return _awaiting_score(runtime, session, match, conversation, text, now)
+        outcome, reply = _awaiting_score(runtime, session, match, conversation, text, now)
+        return outcome, reply, conversation.response_id if outcome == "score" else None
+    return (*_reply_after_score(runtime, session, match, conversation, text, now), None)
+
+
+def _reply_after_score(runtime: Runtime, session: Session, match: OpenEpisode, conversation: SmsConversation, text: str, now: datetime) -> tuple[str, str | None]:
+    """Words after the score: the comment (then the thank-you), later more of it."""
     if not text:
         return "ignored", None
     response = session.get(Response, conversation.response_id) if conversation.response_id else None

@@ -22,8 +22,9 @@ class InboundSms(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_sid: Mapped[str] = mapped_column(String(64), unique=True)
-    from_number: Mapped[str] = mapped_column(String(20), index=True)
-    to_number: Mapped[str | None] = mapped_column(String(20))
+    # E.164 for SMS; 64 leaves room for channel prefixes such as "whatsapp:+1…"
+    from_number: Mapped[str] = mapped_column(String(64), index=True)
+    to_number: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id", ondelete="SET NULL"), index=True)
     # score, comment, clarify, opted_out, opted_in, help, unmatched, ignored
@@ -38,7 +39,7 @@ class SmsConversation(Base):
     __tablename__ = "sms_conversations"
 
     episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"), primary_key=True)
-    phone: Mapped[str] = mapped_column(String(20))
+    phone: Mapped[str] = mapped_column(String(64))
     stage: Mapped[str] = mapped_column(String(20), default="awaiting_score")  # awaiting_score, awaiting_comment, complete
     clarified: Mapped[bool] = mapped_column(default=False)  # the "please reply with a number" went out once
     pending_comment: Mapped[str | None] = mapped_column(Text)  # words sent before any score

@@ -44,12 +44,11 @@ PENDING: Literal["pending"] = "pending"
 
 def log_inbound(session: Session, *, message_sid: str, from_number: str, to_number: str | None, body: str, now: datetime) -> InboundSms | None:
     """Keep an inbound SMS; None if this ``MessageSid`` was kept before (a redelivery)."""
-    new_id = session.scalar(
+    return session.scalars(
         dialect_insert(session, InboundSms).values(
             message_sid=message_sid, from_number=from_number, to_number=to_number, body=body, received_at=now,
-        ).on_conflict_do_nothing(index_elements=["message_sid"]).returning(InboundSms.id)
-    )
-    return session.get(InboundSms, new_id) if new_id is not None else None
+        ).on_conflict_do_nothing(index_elements=["message_sid"]).returning(InboundSms)
+    ).first()
 
 
 def stored_reply(session: Session, message_sid: str) -> str | None:
@@ -97,19 +96,17 @@ def contact_for_phone(session: Session, phone: str) -> Contact | None:
 def lock_conversation(session: Session, *, episode_id: int, phone: str, now: datetime) -> SmsConversation:
     """The episode's conversation, created on first use and locked for this transaction.
 
-    Replies from one phone are handled one at a time in arrival order: the
-    second waits here until the first has committed.
+    One statement: the upsert takes the row lock, so replies from one phone are
+    handled one at a time in arrival order (the second waits here until the
+    first has committed, then sees what it did).
     """
-    session.execute(
-        dialect_insert(session, SmsConversation).values(
-            episode_id=episode_id, phone=phone, stage="awaiting_score", clarified=False, created_at=now, updated_at=now,
-        ).on_conflict_do_nothing(index_elements=["episode_id"])
+    insert = dialect_insert(session, SmsConversation).values(
+        episode_id=episode_id, phone=phone, stage="awaiting_score", clarified=False, created_at=now, updated_at=now,
     )
-    conversation = session.scalars(
-        select(SmsConversation).where(SmsConversation.episode_id == episode_id).with_for_update().execution_options(populate_existing=True)
+    return session.scalars(
+        insert.on_conflict_do_update(index_elements=["episode_id"], set_={"updated_at": now}).returning(SmsConversation),
+        execution_options={"populate_existing": True},
     ).one()
-    conversation.updated_at = now
-    return conversation
 
 
 def record_event(
@@ -117,14 +114,13 @@ def record_event(
     message_id: int | None, outcome: Outcome, occurred_at: datetime | None, now: datetime,
 ) -> ProviderEvent | None:
     """Keep one provider event; None if it was kept before (a redelivery)."""
-    new_id = session.scalar(
+    return session.scalars(
         dialect_insert(session, ProviderEvent).values(
             provider=provider, event_id=event_id[:200], event=event[:40], medium=medium, address=address, message_id=message_id,
             target_state=outcome.target, pending=False, bounced=outcome.bounced, error_code=outcome.error_code, detail=outcome.detail,
             occurred_at=occurred_at, received_at=now,
-        ).on_conflict_do_nothing(index_elements=["provider", "event_id"]).returning(ProviderEvent.id)
-    )
-    return session.get(ProviderEvent, new_id) if new_id is not None else None
+        ).on_conflict_do_nothing(index_elements=["provider", "event_id"]).returning(ProviderEvent)
+    ).first()
 
 
 def lock_messages(session: Session, message_ids: Iterable[int]) -> None:

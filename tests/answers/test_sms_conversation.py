@@ -141,3 +141,12 @@ def test_the_latest_survey_to_the_number_takes_the_reply(runtime: Runtime, clien
     assert by_campaign[first].score == 9 and by_campaign[second].score == 2
     assert session.scalar(select(func.count()).select_from(Message).where(Message.state == "answered")) == 2
     assert session.get(Episode, episode_for(runtime, second, PHONE).id).answered_at is not None  # type: ignore[union-attr]
+
+
+def test_a_signed_reply_without_a_sender_is_refused_naming_the_field(runtime: Runtime, client: TestClient) -> None:
+    params = {k: v for k, v in sms_params(PHONE, "9").items() if k != "From"}
+
+    response = post_twilio(client, "/webhooks/twilio/sms", params)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == [{"field": "From", "reason": "is required in a Twilio webhook"}]
