@@ -73,9 +73,10 @@ def episode_for_link(runtime: Runtime, session: Session, token: str, *, purpose:
     episode are then written one after the other). Raises ``BadToken`` — one error for a
     malformed, tampered, expired or unknown token, so the page cannot tell them apart."""
     subject = read_token(_secret(runtime), token, purpose=purpose, now=now)
-    query = select(Episode).where(Episode.public_id == subject)
+    # An erased contact's links die with their data: nothing new may attach to them.
+    query = select(Episode).join(Contact, Contact.id == Episode.contact_id).where(Episode.public_id == subject, Contact.erased_at.is_(None))
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(of=Episode)
     episode = session.scalar(query)
     if episode is None:
         raise BadToken("unknown")

@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from campaigns.people.models import Contact
 from campaigns.programs.models import Episode
 from dispatcher.clock import DatabaseClock
 from dispatcher.runtime import Runtime
@@ -150,6 +151,18 @@ def test_expired_tampered_and_unknown_tokens_get_the_same_page(runtime: Runtime,
     assert len({p.content for p in pages + posts}) == 1
     assert "This link doesn" in pages[0].text
     assert pages[0].headers["referrer-policy"] == "no-referrer"
+
+
+def test_an_erased_contacts_link_no_longer_works(runtime: Runtime, session: Session, link_client: TestClient) -> None:
+    item = survey(runtime)
+    contact = session.get(Contact, item.contact_id)
+    assert contact is not None
+    contact.erased_at = runtime.clock.now()
+    session.commit()
+
+    assert link_client.get(item.answer_path).status_code == 404
+    assert link_client.post(item.answer_path, data=person_form(runtime, item, score=9)).status_code == 404
+    assert response_count(session) == 0
 
 
 def test_a_cancelled_episode_takes_no_answer(runtime: Runtime, session: Session, link_client: TestClient) -> None:
