@@ -65,38 +65,31 @@ def _same_scope(alias: str, rule: dict[str, Any]) -> str:
     return f"{alias}.contact_id = x.contact_id"
 
 
-def _window_violations(session: Session, version: int, rule: dict[str, Any]) -> list[Violation]:
-    dialect = session.get_bind().dialect.name
+def _window_sql(dialect: str, version: int, rule: dict[str, Any], n: int) -> tuple[str, dict[str, Any]]:
     x, s, z = (_micros(dialect, f"{a}.at") for a in ("x", "s", "z"))
-    window = rule["window_days"] * DAY_US
     sql = f"""
-        SELECT x.id, x.contact_id, COUNT(z.id) AS n
+        SELECT '{rule["name"]}' AS rule, x.id AS touch_id, x.contact_id, COUNT(z.id) AS n
         FROM fatigue_touches x
         JOIN fatigue_touches s ON {_same_scope('s', rule)} AND {_counted('s', rule)}
-             AND s.id <= x.id AND {s} > {x} - :window AND {s} <= {x}
+             AND s.id <= x.id AND {s} > {x} - :window_{n} AND {s} <= {x}
         JOIN fatigue_touches z ON {_same_scope('z', rule)} AND {_counted('z', rule)}
-             AND z.id <= x.id AND {z} >= {s} AND {z} < {s} + :window
-        WHERE x.policy_version = :version AND x.step <> 'dismissal' AND {_counted('x', rule)}
+             AND z.id <= x.id AND {z} >= {s} AND {z} < {s} + :window_{n}
+        WHERE x.policy_version = :version_{n} AND x.step <> 'dismissal' AND {_counted('x', rule)}
         GROUP BY x.id, x.contact_id, s.id
-        HAVING COUNT(z.id) > :limit
+        HAVING COUNT(z.id) > :limit_{n}
     """
-    rows = session.execute(text(sql), {"window": window, "version": version, "limit": rule["limit"]}).all()
-    return sorted({Violation(rule["name"], r[0], r[1], r[2]) for r in rows}, key=lambda v: v.touch_id)
+    return sql, {f"window_{n}": rule["window_days"] * DAY_US, f"version_{n}": version, f"limit_{n}": rule["limit"]}
 
 
-def _gap_violations(session: Session, version: int, gap_days: int) -> list[Violation]:
-    if gap_days <= 0:
-        return []
-    dialect = session.get_bind().dialect.name
+def _gap_sql(dialect: str, version: int, gap_days: int, n: int) -> tuple[str, dict[str, Any]]:
     x, y = _micros(dialect, "x.at"), _micros(dialect, "y.at")
     sql = f"""
-        SELECT x.id, x.contact_id FROM fatigue_touches x
+        SELECT 'min_gap_{gap_days}d' AS rule, x.id AS touch_id, x.contact_id, 2 AS n FROM fatigue_touches x
         JOIN fatigue_touches y ON y.contact_id = x.contact_id AND y.id < x.id AND y.step = 'invite'
-             AND y.state IN {COUNTING} AND ABS({x} - {y}) < :gap
-        WHERE x.policy_version = :version AND x.step = 'invite' AND x.state IN {COUNTING}
+             AND y.state IN {COUNTING} AND ABS({x} - {y}) < :gap_{n}
+        WHERE x.policy_version = :version_{n} AND x.step = 'invite' AND x.state IN {COUNTING}
     """
-    rows = session.execute(text(sql), {"gap": gap_days * DAY_US, "version": version}).all()
-    return [Violation(f"min_gap_{gap_days}d", r[0], r[1], 2) for r in rows]
+    return sql, {f"gap_{n}": gap_days * DAY_US, f"version_{n}": version}
 
 
 def policy_documents(session: Session) -> dict[int, dict[str, Any]]:
@@ -107,10 +100,21 @@ def policy_documents(session: Session) -> dict[int, dict[str, Any]]:
 
 
 def audit(session: Session) -> list[Violation]:
-    """Every touch that broke a rule of the policy it was recorded under; [] when the ledger is sound."""
-    violations: list[Violation] = []
+    """Every touch that broke a rule of the policy it was recorded under; [] when the ledger is sound.
+
+    One statement: a UNION ALL of one query per (version, rule) and per version's gap.
+    """
+    dialect = session.get_bind().dialect.name
+    parts: list[str] = []
+    params: dict[str, Any] = {}
     for version, document in policy_documents(session).items():
-        for rule in document["rules"]:
-            violations += _window_violations(session, version, rule)
-        violations += _gap_violations(session, version, document.get("min_gap_days", 0))
-    return violations
+        pieces = [_window_sql(dialect, version, rule, len(parts) + i) for i, rule in enumerate(document["rules"])]
+        if document.get("min_gap_days", 0) > 0:
+            pieces.append(_gap_sql(dialect, version, document["min_gap_days"], len(parts) + len(pieces)))
+        for sql, values in pieces:
+            parts.append(sql)
+            params.update(values)
+    unknown = session.execute(text("SELECT id FROM fatigue_touches WHERE policy_version NOT IN (0) AND policy_version NOT IN (SELECT id FROM fatigue_policies)")).all()
+    assert unknown == [], f"touches recorded under a policy version that does not exist: {unknown}"
+    rows = session.execute(text(" UNION ALL ".join(parts)), params).all()
+    return sorted({Violation(r[0], r[1], r[2], r[3]) for r in rows}, key=lambda v: (v.touch_id, v.rule))
