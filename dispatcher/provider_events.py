@@ -109,22 +109,22 @@ def _occurred(value: Any) -> datetime | None:
         return None
 
 
-def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]]) -> dict[int, int]:
-    """Our email message for each event (by position), checked against the event's address."""
+def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]]) -> dict[int, tuple[int, str]]:
+    """Our email message (id, address as we sent it) for each event by position, checked against the event's address."""
     wanted: dict[int, int] = {}
     for index, event in enumerate(events):
         value = str(event.get(MESSAGE_ID_ARG) or "")
         if value.isdigit():
             wanted[index] = int(value)
-    found: dict[int, int] = {}
+    found: dict[int, tuple[int, str]] = {}
     if wanted:
         rows = {m_id: (medium, recipient) for m_id, medium, recipient in session.execute(
             select(Message.id, Message.medium, Message.recipient).where(Message.id.in_(set(wanted.values())))
         )}
         for index, message_id in wanted.items():
             medium, recipient = rows.get(message_id, (None, None))
-            if medium == "email" and (recipient or "").lower() == str(events[index].get("email") or "").lower():
-                found[index] = message_id
+            if medium == "email" and recipient and recipient.lower() == str(events[index].get("email") or "").lower():
+                found[index] = (message_id, recipient)
     # Fallback for events without our custom arg: X-Message-Id (the prefix of
     # sg_message_id) is shared by one request's recipients, so match the address too.
     rest = {i: str(e.get("sg_message_id") or "").split(".")[0] for i, e in enumerate(events) if i not in found}
@@ -134,7 +134,7 @@ def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]]) ->
             select(Message.id, Message.provider_message_id, Message.recipient)
             .where(Message.provider_message_id.in_(set(rest.values())), Message.medium == "email")
         ).all()
-        by_key = {(pid, (recipient or "").lower()): m_id for m_id, pid, recipient in rows2}
+        by_key = {(pid, recipient.lower()): (m_id, recipient) for m_id, pid, recipient in rows2 if recipient}
         for index, provider_id in rest.items():
             match = by_key.get((provider_id, str(events[index].get("email") or "").lower()))
             if match is not None:
@@ -154,9 +154,10 @@ def receive_sendgrid_events(runtime: Runtime, session: Session, events: Sequence
     for index in order:
         event = events[index]
         outcome = sendgrid_outcome(event)
+        message_id, address = messages.get(index, (None, str(event.get("email") or "") or None))
         row = service.record_event(
             session, provider="sendgrid", event_id=_event_id(event), event=str(event.get("event") or "unknown"),
-            medium="email", address=str(event.get("email") or "") or None, message_id=messages.get(index),
+            medium="email", address=address, message_id=message_id,  # the address as we sent it, when it is ours
             outcome=outcome, occurred_at=_occurred(event.get("timestamp")), now=now,
         )
         if row is not None:

@@ -230,3 +230,12 @@ def test_a_late_processed_or_delivered_never_undoes_an_answer(runtime: Runtime, 
     post_events(client, [sendgrid_event(invite, "delivered", "l1"), sendgrid_event(invite, "processed", "l2"), sendgrid_event(invite, "bounce", "l3")])
 
     assert state_of(runtime, invite.id).state == "answered"
+
+
+def test_a_suppression_names_the_address_as_we_sent_it(runtime: Runtime, client: TestClient) -> None:
+    [invite] = invites(runtime, email_survey(runtime, 1))
+    assert invite.recipient is not None
+
+    post_events(client, [{**sendgrid_event(invite, "spamreport", "s1"), "email": invite.recipient.upper()}])
+
+    assert suppressed(runtime) == {("email", invite.recipient, "spam_report")}
