@@ -48,7 +48,7 @@ def main() -> None:
 
 def run(url: str, count: int, outbox: Path) -> None:
     settings = Settings(environment="test", secret_key="bench-secret-key-0123456789-abcdefghij", database_url=url,
-                        outbox_dir=outbox, public_url="https://pulse.example.com", batch_size=500, clock="database")
+                        outbox_dir=outbox, public_url="https://pulse.example.com", batch_size=1000, clock="database")
     runtime = attach_inline_queue(build_runtime(settings))
     now = datetime(2026, 3, 2, 10, tzinfo=timezone.utc)
     runtime.clock.set(now)  # type: ignore[attr-defined]

@@ -68,8 +68,9 @@ class ChannelSet:
     """The adapters of one process, built on first use. Adapters are not thread-safe,
     so each thread gets its own."""
 
-    def __init__(self, settings: Settings, *, prompt_store: Any) -> None:
+    def __init__(self, settings: Settings, *, prompt_store: Any, clock: Any = None) -> None:
         self.settings = settings
+        self._clock = clock  # the runtime's clock: in-app prompt expiry follows it (tests, demo)
         self.names = channel_names(settings)
         self._prompt_store = prompt_store
         self._local = threading.local()
@@ -125,7 +126,7 @@ class ChannelSet:
                 max_batch=10,
             ), rate_limiter=self._rate_limiter())
         if name == "in_app":
-            return InAppChannel(self._prompt_store)
+            return InAppChannel(self._prompt_store, clock=self._clock.now) if self._clock else InAppChannel(self._prompt_store)
         return SlackChannel()
 
     def close(self) -> None:

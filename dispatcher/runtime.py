@@ -36,7 +36,7 @@ class Runtime:
 
     @cached_property
     def channels(self) -> ChannelSet:
-        return ChannelSet(self.settings, prompt_store=DatabasePromptStore(self.sessions, self.clock))
+        return ChannelSet(self.settings, prompt_store=DatabasePromptStore(self.sessions, self.clock), clock=self.clock)
 
     @cached_property
     def renderer(self) -> TemplateRenderer:

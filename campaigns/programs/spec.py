@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from campaigns.people.fields import FieldError, clean_email, clean_locale, clean_timezone
 from campaigns.programs.audience import check_audience
 from campaigns.programs.exclusions import check_exclusions
-from campaigns.programs.kinds import DEFAULT_FOLLOW_UP, kind_named
+from campaigns.programs.kinds import kind_named
 from campaigns.programs.plan import CONTINUOUS_PLAN, DEFAULT_PLAN, check_plan
 from campaigns.programs.reach import MEDIA
 from campaigns.programs.window import DEFAULT_WINDOW, SendingWindow
@@ -78,7 +78,8 @@ def check_campaign(spec: dict[str, Any]) -> dict[str, Any]:
         "period_days": period if mode == "continuous" else None,
         "survey": {
             "question": _localized(survey.get("question"), "survey.question"),
-            "follow_up_question": _localized(survey.get("follow_up_question"), "survey.follow_up_question") or {"en": DEFAULT_FOLLOW_UP},
+            # Empty when not given: each contact then gets the default in their own language.
+            "follow_up_question": _localized(survey.get("follow_up_question"), "survey.follow_up_question"),
             "deadline": deadline.isoformat() if deadline is not None else None,
             "timezone": zone,
         },

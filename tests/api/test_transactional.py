@@ -52,10 +52,11 @@ def test_same_key_with_another_body_is_422(client: TestClient, auth: Auth, sessi
 
 def test_outside_sending_hours_waits_for_the_window_unless_told_not_to(client: TestClient, auth: Auth, session: Session, clock: DatabaseClock) -> None:
     factories.contact(session, external_id="tokyo", timezone="Asia/Tokyo")  # 18:30 in Tokyo at START
+    factories.contact(session, external_id="tokyo-2", timezone="Asia/Tokyo")
     session.commit()
     waits = client.post("/v1/surveys/send", json={"contact_external_id": "tokyo", "kind": "ces", "trigger": "onboarded"}, headers=auth(Role.OPS)).json()
     assert waits["status"] == "scheduled" and waits["not_before"].startswith("2026-03-03T00:00")  # 09:00 in Tokyo
-    now = client.post("/v1/surveys/send", json={"contact_external_id": "tokyo", "kind": "csat", "trigger": "urgent", "respect_sending_hours": False}, headers=auth(Role.OPS)).json()
+    now = client.post("/v1/surveys/send", json={"contact_external_id": "tokyo-2", "kind": "csat", "trigger": "urgent", "respect_sending_hours": False}, headers=auth(Role.OPS)).json()
     assert now["status"] == "queued"
 
 

@@ -1,0 +1,122 @@
+"""Issue 5: email invites to 100,000 contacts through Celery workers to the SendGrid fake (80 ms latency).
+
+    .venv/bin/python bench/bench_email.py [--contacts 100000] [--workers 2]
+
+Reports messages per second end to end (invite step due → every message
+recorded as sent), Mail Send requests per 1,000 messages, and the rate of a
+bare loop posting the very same payloads to the same fake, as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from common import Timer, fresh_schema
+from sqlalchemy import func, select
+from workers import BROKER, run_until, start_workers, stop_workers, worker_env
+
+from campaigns.people.upsert import upsert_accounts, upsert_contacts
+from campaigns.programs import service
+from campaigns.programs.models import Message
+from dispatcher.celery_app import make_celery
+from dispatcher.lifecycle import launch_campaign
+from dispatcher.runtime import build_runtime
+from dispatcher.scheduler import tick
+from dispatcher.settings import Settings
+from dispatcher.work import CeleryQueue
+from tests.fakes.sendgrid_fake import FAKE_API_KEY, SendGridFake
+
+ALWAYS = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+
+
+def seed(runtime, count: int) -> int:  # type: ignore[no-untyped-def]
+    now = runtime.clock.now()
+    with runtime.sessions() as session:
+        accounts = [{"external_id": f"a{i}", "name": f"A{i}", "segment": "smb", "created_on": "2024-01-01"} for i in range(count // 20)]
+        upsert_accounts(session, list(enumerate(accounts, 1)), now=now)
+        contacts = [{"external_id": f"c{i}", "account_external_id": f"a{i % (count // 20)}", "name": f"Person {i}",
+                     "email": f"p{i}@example.com", "locale": "de" if i % 4 == 0 else "en"} for i in range(count)]
+        for start in range(0, count, 10_000):
+            upsert_contacts(session, list(enumerate(contacts[start:start + 10_000], 1)), now=now)
+        campaign = service.create_campaign(session, spec={
+            "name": "Bench email", "survey": {"kind": "nps"}, "audience": {"filter": {"segment": ["smb"]}},
+            "sending_window": ALWAYS, "plan": [{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 14}],
+        }, now=now)
+        session.commit()
+        launch_campaign(runtime, session, campaign.id)
+        session.commit()
+        return campaign.id
+
+
+def bare_loop(base_url: str, bodies: list[dict]) -> float:
+    """Post each payload once over one kept-alive connection; seconds."""
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port)
+    headers = {"Authorization": f"Bearer {FAKE_API_KEY}", "Content-Type": "application/json"}
+    with Timer() as timer:
+        for body in bodies:
+            connection.request("POST", "/v3/mail/send", body=json.dumps(body), headers=headers)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 202, response.status
+    connection.close()
+    return timer.seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    args = parser.parse_args()
+    fake = SendGridFake(latency=0.08)
+    fake.start()
+    outbox = Path(tempfile.mkdtemp())
+    with fresh_schema() as url:
+        extra = {"PULSE_EMAIL_CHANNEL": "sendgrid", "PULSE_SENDGRID_API_KEY": FAKE_API_KEY, "PULSE_SENDGRID_BASE_URL": fake.base_url,
+                 "PULSE_BATCH_SIZE": str(args.batch_size), "PULSE_CLOCK": "database"}
+        settings = Settings(**{k[6:].lower(): v for k, v in worker_env(url, outbox, **extra).items() if k.startswith("PULSE_")})  # type: ignore[arg-type]
+        runtime = build_runtime(settings)
+        runtime.clock.set(datetime(2026, 3, 2, 10, tzinfo=timezone.utc))  # type: ignore[attr-defined]
+        runtime.queue = CeleryQueue(make_celery(settings))
+        print(f"seeding {args.contacts:,} contacts ...", flush=True)
+        campaign_id = seed(runtime, args.contacts)
+        worker = start_workers(worker_env(url, outbox, **extra), args.workers, outbox / "worker.log")
+
+        def sent() -> int:
+            with runtime.sessions() as session:
+                return session.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign_id, Message.state == "sent")) or 0
+
+        try:
+            selection = run_until(lambda: _selected(runtime, campaign_id, args.contacts), lambda: tick(runtime))
+            print(f"selected in {selection:.1f} s; sending ...", flush=True)
+            seconds = run_until(lambda: sent() >= args.contacts, lambda: tick(runtime), every=0.2)
+        finally:
+            stop_workers(worker)
+        requests = len(fake.requests)
+        bodies = [r.body for r in fake.requests]
+        bare = bare_loop(fake.base_url, bodies)
+        fake.stop()
+        rate, bare_rate = args.contacts / seconds, args.contacts / bare
+        print(f"{args.contacts:,} invites through {args.workers} Celery worker processes on {BROKER} to the SendGrid fake (80 ms): "
+              f"{seconds:.1f} s = {rate:,.0f} messages/s")
+        print(f"Mail Send requests: {requests} = {1000 * requests / args.contacts:.1f} per 1,000 messages")
+        print(f"bare loop posting the same {requests} payloads: {bare:.1f} s = {bare_rate:,.0f} messages/s; ratio {rate / bare_rate:.2f}")
+        runtime.close()
+
+
+def _selected(runtime, campaign_id: int, count: int) -> bool:  # type: ignore[no-untyped-def]
+    from campaigns.programs.models import Campaign
+
+    with runtime.sessions() as session:
+        return session.get(Campaign, campaign_id).selection_state == "done"
+
+
+if __name__ == "__main__":
+    main()
