@@ -69,7 +69,11 @@ class FatigueBudget:
         if reserve:
             ledger.lock_scopes(session, contact_ids=[c.id for c in contacts], account_ids=[c.account_id for c in contacts if c.account_id is not None])
         policy = current_policy(session)
-        campaign = session.get(Campaign, campaign_id) if campaign_id is not None else None
+        campaign = ledger.campaign_for_reservation(session, campaign_id, lock=reserve) if campaign_id is not None else None
+        if reserve and campaign is not None and campaign.status in ("cancelled", "closed"):
+            # Cancelled or closed while this batch was being selected: its
+            # release has run (or waits for this transaction), so reserve nothing.
+            return {c.id: Refusal(f"campaign_{campaign.status}", f"the campaign was {campaign.status} during selection") for c in contacts}
         trigger = transactional_trigger(campaign)
         rerun_safe = campaign is not None and campaign.mode != "transactional"
         reach = policy.longest_window

@@ -19,7 +19,7 @@ from campaigns.fatigue.models import FatigueTouch
 from campaigns.fatigue.policy import Policy
 from campaigns.fatigue.rules import Entry, Scope
 from campaigns.people.models import Contact
-from campaigns.programs.models import Message
+from campaigns.programs.models import Campaign, Message
 
 COUNTING = ("reserved", "planned", "sent")  # states that use up budget
 UNSENT = ("reserved", "planned")
@@ -53,6 +53,15 @@ def lock_scopes(session: Session, *, contact_ids: Collection[int], account_ids: 
                 text("SELECT count(pg_advisory_xact_lock(k.ns, k.id)) FROM unnest(CAST(:ns AS integer[]), CAST(:ids AS integer[])) WITH ORDINALITY AS k(ns, id, n)"),
                 {"ns": [k[0] for k in keys], "ids": [k[1] for k in keys]},
             )
+
+
+def campaign_for_reservation(session: Session, campaign_id: int, *, lock: bool) -> Campaign | None:
+    """The campaign, share-locked when reserving: cancel and close lock it for update, so a
+    reservation commits either before their release (which then sees it) or after (and sees the status)."""
+    query = select(Campaign).where(Campaign.id == campaign_id)
+    if lock:
+        query = query.with_for_update(read=True)
+    return session.scalars(query.execution_options(populate_existing=True)).first()
 
 
 def _entry(row: Any) -> Entry:
