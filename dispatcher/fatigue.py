@@ -22,17 +22,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from campaigns.fatigue import ledger
+from campaigns.fatigue.ledger import CampaignState
 from campaigns.fatigue.policy import Policy
 from campaigns.fatigue.rules import Entry, Scope, earliest_room, explain, first_block
 from campaigns.fatigue.service import current_policy
 from campaigns.people.models import Contact
-from campaigns.programs.models import Campaign
 from dispatcher.budget import Refusal, Touch
 
 log = logging.getLogger(__name__)
 
 
-def transactional_trigger(campaign: Campaign | None) -> str | None:
+def transactional_trigger(campaign: CampaignState | None) -> str | None:
     """The trigger of a transactional program ("transactional csat: ticket_closed" → ticket_closed)."""
     if campaign is None or campaign.mode != "transactional":
         return None

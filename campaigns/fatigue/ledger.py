@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, insert, or_, select, text, update
+from sqlalchemy import Integer, any_, bindparam, exists, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from campaigns.fatigue.models import FatigueTouch
@@ -26,10 +28,11 @@ UNSENT = ("reserved", "planned")
 # Namespaces of the two-key advisory locks ("FTG1", "FTG2"), far from anything else's.
 CONTACT_LOCK = 0x46544731
 ACCOUNT_LOCK = 0x46544732
-_ENTRY_COLUMNS = (
-    FatigueTouch.id, FatigueTouch.contact_id, FatigueTouch.account_id, FatigueTouch.kind, FatigueTouch.step,
-    FatigueTouch.at, FatigueTouch.campaign_id, FatigueTouch.trigger, FatigueTouch.state, FatigueTouch.message_key,
-)
+_TOUCHES = FatigueTouch.__table__
+# In Entry's field order, so a row builds an Entry positionally.
+_ENTRY_COLUMNS = tuple(_TOUCHES.c[name] for name in (
+    "id", "contact_id", "account_id", "kind", "step", "at", "campaign_id", "trigger", "state", "message_key",
+))
 
 
 def lock_scopes(session: Session, *, contact_ids: Collection[int], account_ids: Collection[int]) -> None:
@@ -55,33 +58,48 @@ def lock_scopes(session: Session, *, contact_ids: Collection[int], account_ids: 
             )
 
 
-def campaign_for_reservation(session: Session, campaign_id: int, *, lock: bool) -> Campaign | None:
-    """The campaign, share-locked when reserving: cancel and close lock it for update, so a
+@dataclass(frozen=True)
+class CampaignState:
+    id: int
+    status: str
+    mode: str
+    name: str
+
+
+def campaign_for_reservation(session: Session, campaign_id: int, *, lock: bool) -> CampaignState | None:
+    """The campaign's state, share-locked when reserving: cancel and close lock it for update, so a
     reservation commits either before their release (which then sees it) or after (and sees the status)."""
-    query = select(Campaign).where(Campaign.id == campaign_id)
+    query = select(Campaign.id, Campaign.status, Campaign.mode, Campaign.name).where(Campaign.id == campaign_id)
     if lock:
         query = query.with_for_update(read=True)
-    return session.scalars(query.execution_options(populate_existing=True)).first()
+    row = session.execute(query).first()
+    return CampaignState(*row) if row is not None else None
 
 
 def _entry(row: Any) -> Entry:
-    return Entry(
-        id=row.id, contact_id=row.contact_id, account_id=row.account_id, kind=row.kind, step=row.step, at=row.at,
-        campaign_id=row.campaign_id, trigger=row.trigger, state=row.state, message_key=row.message_key,
-    )
+    return Entry(*row)
+
+
+def _one_of(session: Session, column: Any, ids: Collection[int]) -> Any:
+    """``column IN ids``; on PostgreSQL one array parameter, which reads a 500-id batch three times faster."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return column.in_(list(ids))
 
 
 def counting_entries(
     session: Session, *, contact_ids: Collection[int], account_ids: Collection[int], start: datetime, end: datetime | None,
 ) -> list[Entry]:
     """Entries that use up budget, of these contacts or accounts, strictly between ``start`` and ``end``. One query."""
-    scope = FatigueTouch.contact_id.in_(list(contact_ids))
+    table = _TOUCHES
+    scope = _one_of(session, table.c.contact_id, contact_ids)
     if account_ids:
-        scope = or_(scope, FatigueTouch.account_id.in_(list(account_ids)))
-    query = select(*_ENTRY_COLUMNS).where(scope, FatigueTouch.state.in_(COUNTING), FatigueTouch.at > start)
+        scope = or_(scope, _one_of(session, table.c.account_id, account_ids))
+    query = select(*_ENTRY_COLUMNS).where(scope, table.c.state.in_(COUNTING), table.c.at > start)
     if end is not None:
-        query = query.where(FatigueTouch.at < end)
-    return [_entry(row) for row in session.execute(query.order_by(FatigueTouch.at, FatigueTouch.id))]
+        query = query.where(table.c.at < end)
+    rows = session.connection().execute(query.order_by(table.c.at, table.c.id))
+    return [Entry(*row) for row in rows]
 
 
 def scopes_for(session: Session, contacts: Iterable[Contact], policy: Policy, *, start: datetime, end: datetime | None) -> dict[int, Scope]:
@@ -110,9 +128,9 @@ def known_keys(session: Session, keys: Iterable[str | None]) -> set[str]:
 
 
 def insert_touches(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """One bulk insert (executemany) for a whole batch."""
+    """One bulk insert (executemany) for a whole batch; Core, not the ORM's bulk path, which costs a third more."""
     if rows:
-        session.execute(insert(FatigueTouch), list(rows))
+        session.execute(insert(FatigueTouch.__table__), list(rows))
 
 
 def link_reservations(session: Session, links: Sequence[dict[str, Any]]) -> None:
