@@ -16,11 +16,12 @@ committed, into the same table with the same indexes.
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from common import Timer, fresh_schema, peak_rss_mb
-from sqlalchemy import delete, insert, select, text
+from pydantic import SecretStr
+from sqlalchemy import Table, delete, insert, select, text
 
 from campaigns.fatigue.models import FatigueTouch
 from campaigns.people.models import Contact
@@ -30,7 +31,7 @@ from dispatcher.fatigue import FatigueBudget
 from dispatcher.runtime import build_runtime
 from dispatcher.settings import Settings
 
-NOW = datetime(2026, 3, 2, 10, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
 INVITE_AT = NOW + timedelta(days=3)
 
 
@@ -85,7 +86,7 @@ def raw_insert(runtime: Any, campaign_id: int) -> tuple[float, int]:
             .where(FatigueTouch.campaign_id == campaign_id).order_by(FatigueTouch.contact_id))]
         session.execute(delete(FatigueTouch).where(FatigueTouch.campaign_id == campaign_id))
         session.commit()
-    table = FatigueTouch.__table__
+    table = cast(Table, FatigueTouch.__table__)
     with Timer() as timer:
         for start in range(0, len(rows), BATCH):
             with runtime.engine.begin() as connection:
@@ -102,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     BATCH = args.batch
     with fresh_schema() as url:
-        settings = Settings(environment="test", secret_key="bench-secret-key-0123456789-abcdefghij", database_url=url)
+        settings = Settings(environment="test", secret_key=SecretStr("bench-secret-key-0123456789-abcdefghij"), database_url=url)
         runtime = build_runtime(settings)
         campaign_id, batches = seed(runtime, args.contacts, args.history)
         seconds, reserved, refused = reserve_all(runtime, campaign_id, batches)

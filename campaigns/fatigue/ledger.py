@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Integer, any_, bindparam, exists, insert, or_, select, text, update
+from sqlalchemy import Integer, Table, any_, bindparam, exists, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ UNSENT = ("reserved", "planned")
 # Namespaces of the two-key advisory locks ("FTG1", "FTG2"), far from anything else's.
 CONTACT_LOCK = 0x46544731
 ACCOUNT_LOCK = 0x46544732
-_TOUCHES = FatigueTouch.__table__
+_TOUCHES = cast(Table, FatigueTouch.__table__)
 # In Entry's field order, so a row builds an Entry positionally.
 _ENTRY_COLUMNS = tuple(_TOUCHES.c[name] for name in (
     "id", "contact_id", "account_id", "kind", "step", "at", "campaign_id", "trigger", "state", "message_key",
@@ -130,13 +130,13 @@ def known_keys(session: Session, keys: Iterable[str | None]) -> set[str]:
 def insert_touches(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """One bulk insert (executemany) for a whole batch; Core, not the ORM's bulk path, which costs a third more."""
     if rows:
-        session.execute(insert(FatigueTouch.__table__), list(rows))
+        session.execute(insert(_TOUCHES), list(rows))
 
 
 def link_reservations(session: Session, links: Sequence[dict[str, Any]]) -> None:
     """Attach planned invite messages to their reservations: ``{"entry_id", "message_key", "medium"}``."""
     if links:
-        table = FatigueTouch.__table__  # Core, not the ORM: an executemany UPDATE keyed by bound ids
+        table = _TOUCHES  # Core, not the ORM: an executemany UPDATE keyed by bound ids
         session.execute(
             update(table).where(table.c.id == bindparam("entry_id"), table.c.state == "reserved")
             .values(message_key=bindparam("key"), medium=bindparam("via"), state="planned"),

@@ -15,7 +15,15 @@ from dispatcher.scheduler import tick
 from tests import factories
 from tests.conftest import START
 from tests.fatigue.audit import audit
-from tests.fatigue.helpers import dismiss, episode, launch, messages, set_policy, touches, transactional
+from tests.fatigue.helpers import (
+    dismiss,
+    episode,
+    launch,
+    messages,
+    set_policy,
+    touches,
+    transactional,
+)
 
 Auth = Callable[[Role], dict[str, str]]
 

@@ -20,7 +20,16 @@ from dispatcher.scheduler import tick
 from tests import factories
 from tests.conftest import START
 from tests.fatigue.audit import audit
-from tests.fatigue.helpers import ALWAYS_OPEN, SHORT_PLAN, dismiss, launch, messages, set_policy, touches, transactional
+from tests.fatigue.helpers import (
+    ALWAYS_OPEN,
+    SHORT_PLAN,
+    dismiss,
+    launch,
+    messages,
+    set_policy,
+    touches,
+    transactional,
+)
 
 Auth = Callable[[Role], dict[str, str]]
 ONE_SURVEY_A_MONTH = {"rules": [{"name": "one_survey_per_30d", "limit": 1, "window_days": 30}], "min_gap_days": 0}
