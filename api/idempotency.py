@@ -39,7 +39,9 @@ def idempotent(session: Session, *, key: str | None, body: Any, now: datetime, r
             session.rollback()
             seen = session.get(IdempotentRequest, key)
             assert seen is not None
-    if seen.body_digest != digest:
+    stored_digest, status, response = seen.body_digest, seen.status_code, seen.response
+    session.rollback()  # a replay writes nothing: end the transaction (and its write lock) now
+    if stored_digest != digest:
         raise ApiError(422, "idempotency_key_reused", "this Idempotency-Key was used with a different body; use a new key for a new request",
                        fields=[{"field": "Idempotency-Key", "reason": "used with a different body"}])
-    return seen.status_code, seen.response
+    return status, response

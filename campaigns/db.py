@@ -73,15 +73,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
-        # pysqlite's own transaction handling defers BEGIN; take it over so that
-        # a transaction starts with BEGIN IMMEDIATE when we ask for a write lock.
+        # pysqlite's own transaction handling defers BEGIN; take it over. A
+        # deferred transaction that reads and then writes after another thread
+        # committed fails at once ("database is locked": its snapshot is stale,
+        # and SQLite does not wait). So transactions begin IMMEDIATE, taking the
+        # write lock up front and waiting their turn; read-only sessions (see
+        # ``read_only``) stay deferred, which never blocks anyone in WAL mode.
         @event.listens_for(engine, "connect")
         def _no_pysqlite_begin(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN")
+            read_only = connection.get_execution_options().get(READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -90,8 +95,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+READ_ONLY = "pulse_read_only"
+
+
+def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions on ``engine``; ``read_only`` ones never take SQLite's write lock up front."""
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 def dialect_insert(session: Session, model: Any) -> Any:

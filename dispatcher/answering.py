@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert
 from campaigns.followups.models import FollowUp
-from campaigns.followups.service import follow_answer, is_alerting
+from campaigns.followups.service import follow_answer, is_alerting, note_comment
 from campaigns.people.models import Contact, TeamMember
 from campaigns.programs.answers import record_answer
 from campaigns.programs.models import Campaign, Episode, Message, Response
@@ -91,6 +91,17 @@ def accept_answer(runtime: Runtime, session: Session, *, episode: Episode, score
     if is_alerting(response.kind, response.category) and not (previous and is_alerting(previous.kind, previous.category)):
         queue_detractor_alert(runtime, session, response=response, follow_up=follow_up)
     queue_response_event(session, response=response, previous=previous, now=now)
+    session.flush()
+    return response
+
+
+def accept_comment(runtime: Runtime, session: Session, *, response: Response, text: str, now: datetime) -> Response:
+    """A comment that follows the score in its own message (SMS): appended to the answer,
+    noted on the follow-up task, and sent to subscribers as ``response.updated``.
+    Flushes, never commits; call ``after_commit`` after the commit."""
+    response.comment = f"{response.comment}\n{text}" if response.comment else text
+    note_comment(session, response=response, text=text, now=now)
+    queue_response_event(session, response=response, previous=response, now=now)
     session.flush()
     return response
 

@@ -31,11 +31,14 @@ class SystemClock:
 class DatabaseClock:
     """Virtual time shared through the ``clock_state`` row (created on first use)."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], reads: sessionmaker[Session] | None = None) -> None:
         self._sessions = sessions
+        # Reading the time happens inside other transactions: a read-only session
+        # never waits for (or blocks) a writer.
+        self._reads = reads or sessions
 
     def now(self) -> datetime:
-        with self._sessions() as session:
+        with self._reads() as session:
             state = session.get(ClockState, 1)
             if state is None:
                 return utcnow()
@@ -53,7 +56,7 @@ class DatabaseClock:
             state.speed = speed
 
     def advance(self, delta: timedelta) -> datetime:
-        with self._sessions() as session:
+        with self._reads() as session:
             state = session.get(ClockState, 1)
             speed = state.speed if state else 0.0
         moment = self.now() + delta

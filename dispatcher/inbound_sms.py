@@ -25,7 +25,7 @@ from campaigns.events.service import OpenEpisode
 from campaigns.events.sms_replies import keyword, normalize, read_score
 from campaigns.programs.kinds import kind_named
 from campaigns.programs.models import Response
-from dispatcher.answering import accept_answer
+from dispatcher.answering import accept_answer, accept_comment
 from dispatcher.contents import survey_context
 from dispatcher.provider_events import mark_answered, suppress_address
 from dispatcher.runtime import Runtime
@@ -87,7 +87,9 @@ def _respond(runtime: Runtime, session: Session, inbound: InboundSms, sms: Inbou
     if conversation.stage == "awaiting_score":
         outcome, reply = _awaiting_score(runtime, session, match, conversation, text, now)
         return outcome, reply, conversation.response_id if outcome == "score" else None
-    return (*_reply_after_score(runtime, session, match, conversation, text, now), None)
+    outcome, reply = _reply_after_score(runtime, session, match, conversation, text, now)
+    # A comment updates the answer: its response.updated webhook goes out after the commit.
+    return outcome, reply, conversation.response_id if outcome == "comment" else None
 
 
 def _reply_after_score(runtime: Runtime, session: Session, match: OpenEpisode, conversation: SmsConversation, text: str, now: datetime) -> tuple[str, str | None]:
@@ -96,7 +98,7 @@ def _reply_after_score(runtime: Runtime, session: Session, match: OpenEpisode, c
         return "ignored", None
     response = session.get(Response, conversation.response_id) if conversation.response_id else None
     if response is not None:
-        response.comment = service.append_text(response.comment, text)
+        accept_comment(runtime, session, response=response, text=text, now=now)
     else:
         conversation.pending_comment = service.append_text(conversation.pending_comment, text)
     if conversation.stage == "awaiting_comment" and response is not None:

@@ -60,5 +60,5 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
-    clock: Clock = DatabaseClock(sessions) if settings.clock == "database" else SystemClock()
+    clock: Clock = DatabaseClock(sessions, make_session_factory(engine, read_only=True)) if settings.clock == "database" else SystemClock()
     return Runtime(settings=settings, engine=engine, sessions=sessions, clock=clock)

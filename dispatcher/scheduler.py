@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, or_, select, update
 from campaigns.programs.models import Campaign, Episode, Message, PlanStep
 from dispatcher.clock import utcnow
 from dispatcher.continuous import plan_waves
+from dispatcher.provider_events import apply_pending_events
 from dispatcher.runtime import Runtime
 from dispatcher.webhooks_out import deliver_due_webhooks
 
@@ -38,6 +39,7 @@ def tick(runtime: Runtime) -> None:
     run_due_steps(runtime, now)
     sweep_dispatched_steps(runtime, now)
     send_due_messages(runtime, now)
+    apply_pending_events(runtime)
     deliver_due_webhooks(runtime, now)
     mark_unknown(runtime)
 

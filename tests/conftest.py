@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.access.models import Role
 from campaigns.access.service import create_key
+from campaigns.db import make_session_factory
 from dispatcher.clock import DatabaseClock
 from dispatcher.runtime import Runtime, build_runtime
 from dispatcher.settings import Settings
@@ -74,8 +75,12 @@ def clock(runtime: Runtime) -> DatabaseClock:
 
 @pytest.fixture
 def session(runtime: Runtime) -> Iterator[Session]:
-    """A session for arranging and checking data; commit what the code under test must see."""
-    with runtime.sessions() as session:
+    """A session for arranging and checking data; commit what the code under test must see.
+
+    Deferred on SQLite (it does not hold the write lock between statements), so
+    the code under test can write while the test keeps this session open.
+    """
+    with make_session_factory(runtime.engine, read_only=True)() as session:
         yield session
 
 

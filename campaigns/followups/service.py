@@ -100,6 +100,15 @@ def follow_answer(session: Session, *, response: Response, previous: Response | 
     return AnswerOutcome(existing, created=False, reopened=_follow_change(session, existing, response, previous, now))
 
 
+def note_comment(session: Session, *, response: Response, text: str, now: datetime) -> None:
+    """A comment that arrived after the score (SMS) goes on the episode's task as a note."""
+    follow_up = session.scalar(select(FollowUp).where(FollowUp.episode_id == response.episode_id).with_for_update())
+    if follow_up is not None:
+        _note(follow_up, author=SYSTEM_AUTHOR, text=f"comment: {text}", now=now)
+        follow_up.updated_at = now
+        session.flush()
+
+
 def _follow_change(session: Session, follow_up: FollowUp, response: Response, previous: Response | None, now: datetime) -> bool:
     reopened = False
     follow_up.response_id = response.id

@@ -150,3 +150,22 @@ def test_a_signed_reply_without_a_sender_is_refused_naming_the_field(runtime: Ru
 
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == [{"field": "From", "reason": "is required in a Twilio webhook"}]
+
+
+def test_an_sms_comment_updates_the_answer_for_the_task_and_the_webhooks(runtime: Runtime, client: TestClient, session: Session) -> None:
+    from campaigns.followups.models import FollowUp
+    from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
+
+    session.add(WebhookSubscription(url="https://hooks.example.com/pulse", secret="s3cret", events=["response.created", "response.updated"], created_at=runtime.clock.now()))
+    session.commit()
+    sms_survey(runtime, [PHONE])
+    reply(client, PHONE, "4")
+
+    reply(client, PHONE, "Support never called back")
+
+    session.rollback()
+    deliveries = session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    assert [d.event_type for d in deliveries] == ["response.created", "response.updated"]
+    assert "Support never called back" in str(deliveries[1].payload)
+    task = session.scalar(select(FollowUp))
+    assert any(note["text"] == "comment: Support never called back" for note in task.notes)
