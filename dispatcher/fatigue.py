@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from campaigns.fatigue import ledger
 from campaigns.fatigue.ledger import CampaignState
 from campaigns.fatigue.policy import Policy
+from campaigns.fatigue.priority import PREEMPTED, preemptible
 from campaigns.fatigue.rules import Entry, Scope, earliest_room, explain, first_block
 from campaigns.fatigue.service import current_policy
 from campaigns.people.models import Contact
@@ -80,18 +81,26 @@ class FatigueBudget:
         scopes = ledger.scopes_for(session, contacts, policy, start=at - reach, end=at + policy.longest_deferral + reach)
         refusals: dict[int, Refusal] = {}
         rows: list[dict[str, Any]] = []
+        preempted: list[int] = []
         for contact in sorted(contacts, key=lambda c: c.id):
             scope = scopes[contact.id]
             if rerun_safe and any(e.campaign_id == campaign_id and e.invitation and e.at == at for e in scope.contact):
                 continue
             block = first_block(policy, scope, kind=kind, invitation=True, at=at)
             if block is not None:
-                refusals[contact.id] = self._refusal(policy, scope, kind=kind, contact_id=contact.id, reason=explain(block, contact_id=contact.id, now=now), rule=block.rule, at=at)
-                continue
+                giving_way = preemptible(policy, scope, kind=kind, at=at, now=now)
+                if not giving_way:
+                    refusals[contact.id] = self._refusal(policy, scope, kind=kind, contact_id=contact.id, reason=explain(block, contact_id=contact.id, now=now), rule=block.rule, at=at)
+                    continue
+                for entry in giving_way:
+                    scope.remove(entry)
+                    preempted.append(entry.id)  # type: ignore[arg-type]
             entry = Entry(None, contact.id, contact.account_id, kind, "invite", at, campaign_id, trigger, "reserved")
             scope.add(entry)
             rows.append(_row(entry, medium=None, policy=policy, now=now))
         if reserve:
+            source = f"transactional trigger {trigger}" if trigger else f"campaign {campaign_id}"
+            ledger.release_preempted(session, preempted, note=f"gave way to a higher-priority {kind.upper()} invitation by {source} on {at.date().isoformat()}", now=now)
             ledger.insert_touches(session, rows)
         return refusals
 
@@ -126,10 +135,15 @@ class FatigueBudget:
         rows: list[dict[str, Any]] = []
         links: list[dict[str, Any]] = []
         taken: set[int] = set()
+        gave_way = self._gave_way(session, touches, scopes)
         for index, touch in enumerate(touches):
             if touch.message_key is not None and touch.message_key in known:
                 continue
             scope = scopes[touch.contact.id]
+            note = gave_way.get((touch.contact.id, touch.campaign_id or 0))
+            if touch.step == "pre_notice" and note is not None:
+                refusals[index] = Refusal(PREEMPTED, f"{PREEMPTED}: the invitation {note}", "drop", None)
+                continue
             if touch.step == "invite" and touch.campaign_id is not None:
                 reservation = self._reservation(scope, touch, taken)
                 if reservation is not None and reservation.id is not None:
@@ -150,6 +164,16 @@ class FatigueBudget:
         ledger.link_reservations(session, links)
         ledger.insert_touches(session, rows)
         return refusals
+
+    @staticmethod
+    def _gave_way(session: Session, touches: Sequence[Touch], scopes: dict[int, Scope]) -> dict[tuple[int, int], str]:
+        """Pre-notices whose campaign holds no invitation for the contact: was it preempted? One query, if any."""
+        unheld = {
+            (t.contact.id, t.campaign_id) for t in touches
+            if t.step == "pre_notice" and t.campaign_id is not None
+            and not any(e.campaign_id == t.campaign_id and e.invitation for e in scopes[t.contact.id].contact)
+        }
+        return ledger.preemption_notes(session, unheld)  # type: ignore[arg-type]
 
     @staticmethod
     def _reservation(scope: Scope, touch: Touch, taken: set[int]) -> Entry | None:

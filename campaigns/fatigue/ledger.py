@@ -185,6 +185,26 @@ def attach_key(session: Session, entry_id: int, key: str, *, medium: str | None,
     session.execute(update(FatigueTouch).where(FatigueTouch.id == entry_id).values(**values).execution_options(synchronize_session=False))
 
 
+def release_preempted(session: Session, entry_ids: Sequence[int], *, note: str, now: datetime) -> None:
+    if entry_ids:
+        session.execute(
+            update(FatigueTouch).where(FatigueTouch.id.in_(list(entry_ids)), FatigueTouch.state == "reserved")
+            .values(state="released", released_at=now, note=note).execution_options(synchronize_session=False)
+        )
+
+
+def preemption_notes(session: Session, pairs: Collection[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """For (contact, campaign) pairs: the note of a reservation that was preempted, if one was."""
+    if not pairs:
+        return {}
+    contacts, campaigns = {c for c, _ in pairs}, {k for _, k in pairs}
+    rows = session.execute(select(FatigueTouch.contact_id, FatigueTouch.campaign_id, FatigueTouch.note).where(
+        FatigueTouch.contact_id.in_(contacts), FatigueTouch.campaign_id.in_(campaigns), FatigueTouch.step == "invite",
+        FatigueTouch.state == "released", FatigueTouch.note.is_not(None),
+    ))
+    return {(c, k): note for c, k, note in rows if k is not None and note and (c, k) in pairs}
+
+
 def release_unsent(session: Session, *, campaign_id: int, now: datetime) -> int:
     """Release the campaign's touches that will never go out; how many.
 

@@ -55,8 +55,16 @@ class Scope:
 
     def add(self, entry: Entry) -> None:
         self.contact.append(entry)
-        if self.account is not None and self.account is not self.contact:
+        if self.account is not None:
             self.account.append(entry)
+
+    def remove(self, entry: Entry) -> None:
+        self.contact[:] = [e for e in self.contact if e is not entry]
+        if self.account is not None:
+            self.account[:] = [e for e in self.account if e is not entry]
+
+    def copy(self) -> Scope:
+        return Scope(list(self.contact), list(self.account) if self.account is not None else None)
 
     def pool(self, rule: Rule) -> list[Entry]:
         return self.account if rule.scope == "account" and self.account is not None else self.contact

@@ -96,10 +96,17 @@ def test_eight_processes_on_the_same_contacts_never_break_a_rule(runtime: Runtim
     reserved = Counter(session.execute(
         select(FatigueTouch.campaign_id, FatigueTouch.contact_id).where(FatigueTouch.step == "invite", FatigueTouch.state != "released")
     ))
+    gave_way = set(session.execute(select(FatigueTouch.campaign_id, FatigueTouch.contact_id).where(FatigueTouch.note.is_not(None))))
+    assert gave_way, "no NPS selection ever preempted an unannounced CES or CSAT reservation"
     for campaign in campaigns:
         mine = [e for e in episodes if e.campaign_id == campaign]
         assert len(mine) == CONTACTS  # each batch ran twice, each contact has one episode
+        # One reservation per selected contact; none for the refused; a preempted one may have been taken again by a rerun batch.
         expected = {e.contact_id: 0 if e.state in ("excluded", "cancelled") else 1 for e in mine}
-        assert {c: reserved.get((campaign, c), 0) for c in expected} == expected, f"campaign {campaign}: a selection without its one reservation"
+        actual = {c: reserved.get((campaign, c), 0) for c in expected}
+        for contact in expected:
+            if (campaign, contact) in gave_way and actual[contact] == 0:
+                expected[contact] = 0
+        assert actual == expected, f"campaign {campaign}: a selection without its one reservation"
     assert session.scalar(select(func.count()).select_from(FatigueTouch).where(
         FatigueTouch.campaign_id == campaigns[1], FatigueTouch.state != "released")) == 0  # the cancelled one holds nothing

@@ -135,7 +135,9 @@ def test_preview_counts_the_exclusions_of_each_rule_and_reserves_nothing(client:
             assert budget.reserve_invitations(s, kind=kind, campaign_id=earlier, contacts=[contact], at=invite_at + timedelta(days=at_days), now=now) == {}
 
         reserve(contacts[people[0].id], "nps", -60)  # nps_once_per_180d
-        reserve(contacts[people[1].id], "ces", -1)  # min_gap_3d
+        reserve(contacts[people[1].id], "ces", -1)  # min_gap_3d (announced by its pre-notice, so the NPS cannot preempt it)
+        announce = Touch(contacts[people[1].id], "ces", "pre_notice", "email", now, campaign_id=earlier)
+        assert budget.record_touches(s, [announce], now=now) == {}
         reserve(contacts[people[2].id], "csat", -20)
         reserve(contacts[people[2].id], "ces", -10)  # invitations_2_per_30d
         reminders = [Touch(contacts[people[3].id], "csat", "reminder", "email", invite_at - timedelta(days=d), campaign_id=earlier) for d in (1, 2, 3, 4)]
@@ -152,4 +154,4 @@ def test_preview_counts_the_exclusions_of_each_rule_and_reserves_nothing(client:
 
     assert preview["excluded_by_rule"] == {"nps_once_per_180d": 1, "min_gap_3d": 1, "invitations_2_per_30d": 1, "messages_4_per_7d": 1}
     assert preview["selected"] == 1
-    assert sum(len(touches(session, c.id)) for c in people) == before == 8
+    assert sum(len(touches(session, c.id)) for c in people) == before == 9
