@@ -32,7 +32,7 @@ class FatigueRuleIn(_Strict):
 
 
 class KindSettingsIn(_Strict):
-    priority: int | None = Field(default=None, description="higher first; default NPS 3 > CES 2 > CSAT 1")
+    priority: int | None = Field(default=None, description="default NPS 3 > CES 2 > CSAT 1; an invitation may take the slot of a lower-priority reservation whose contact has heard nothing yet")
     when_full: str | None = Field(default=None, description="defer (retry when the window opens) or drop")
     max_defer_days: int | None = Field(default=None, description="a deferral further out than this is dropped")
 

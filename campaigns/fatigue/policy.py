@@ -64,7 +64,7 @@ class Rule:
 
 @dataclass(frozen=True)
 class KindSettings:
-    priority: int  # higher goes first (see dispatcher.fatigue)
+    priority: int  # higher may take the slot of a lower one not yet announced (campaigns.fatigue.priority)
     when_full: str  # defer or drop
     max_defer_days: int  # a deferred send further out than this is dropped
 
