@@ -5,7 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import Admin, Reader, RuntimeDep, SessionDep
-from api.schemas.fatigue import ContactFatigueOut, FatiguePolicyHistory, FatiguePolicyIn, FatiguePolicyOut
+from api.schemas.fatigue import (
+    ContactFatigueOut,
+    FatiguePolicyHistory,
+    FatiguePolicyIn,
+    FatiguePolicyOut,
+)
 from campaigns.fatigue import service
 from campaigns.fatigue.outlook import contact_fatigue
 from campaigns.people.service import get_contact

@@ -14,6 +14,7 @@ from campaigns.access.models import ApiKey
 from campaigns.fatigue.models import FatiguePolicyVersion
 from campaigns.fatigue.policy import DEFAULT_POLICY, Policy, check_policy
 
+
 @dataclass(frozen=True)
 class PolicyRecord:
     policy: Policy
