@@ -66,13 +66,13 @@ def create_wave(runtime: Runtime, campaign_id: int, wave: int, now: datetime) ->
         start = campaign.send_at + timedelta(days=wave)
         steps = check_plan(campaign.plan)
         invite = next(s for s in steps if s.step == "invite")
-        claimed = session.execute(
+        claimed = session.scalar(
             dialect_insert(session, PlanStep).values(
                 campaign_id=campaign.id, key=invite.key, step=invite.step, number=0, final=False, wave=wave,
                 due_at=start, status="pending",
-            ).on_conflict_do_nothing(index_elements=["campaign_id", "key", "wave"])
-        ).rowcount
-        if claimed != 1:
+            ).on_conflict_do_nothing(index_elements=["campaign_id", "key", "wave"]).returning(PlanStep.id)
+        )
+        if claimed is None:  # another scheduler made this wave
             return False
         for step in steps:
             if step.step != "invite":
