@@ -67,17 +67,18 @@ def _write(session: Session, model: type[Any], inserts: list[dict[str, Any]], up
             groups.setdefault(tuple(sorted(row)), []).append(row)
         for columns, group in groups.items():
             if is_insert:
-                session.execute(_upsert_statement(session, model, columns, group))
+                session.execute(_upsert_statement(session, model, columns), group).all()
             else:
                 session.execute(update(model), group)
 
 
-def _upsert_statement(session: Session, model: type[Any], columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Any:
-    # One multi-row INSERT ... VALUES (...), (...) on the table: a single round trip
-    # per batch, where an executemany (or the ORM's bulk path) goes row by row.
-    stmt = dialect_insert(session, model.__table__).values(rows)
+def _upsert_statement(session: Session, model: type[Any], columns: tuple[str, ...]) -> Any:
+    # On the table, with RETURNING: SQLAlchemy's "insertmanyvalues" then sends the
+    # executemany as multi-row INSERTs from one cached compiled statement, where a
+    # plain executemany goes row by row and .values(rows) recompiles every batch.
+    stmt = dialect_insert(session, model.__table__)
     updatable = [c for c in columns if c not in ("external_id", "created_at")]
-    return stmt.on_conflict_do_update(index_elements=["external_id"], set_={c: stmt.excluded[c] for c in updatable})
+    return stmt.on_conflict_do_update(index_elements=["external_id"], set_={c: stmt.excluded[c] for c in updatable}).returning(model.__table__.c.id)
 
 
 def _merge(
