@@ -66,12 +66,14 @@ def claim(runtime: Runtime, message_ids: Sequence[int]) -> list[int]:
     whose address was suppressed since they were planned (releasing their budget). Commits."""
     now = runtime.clock.now()
     with runtime.sessions() as session:
-        rows = session.execute(
-            select(Message, Contact.timezone, Campaign)
+        found = session.execute(
+            select(Message, Contact.timezone)
             .outerjoin(Contact, Contact.id == Message.contact_id)
-            .outerjoin(Campaign, Campaign.id == Message.campaign_id)
             .where(Message.id.in_(message_ids), Message.state.in_(("queued", "retrying")), Message.not_before <= now)
         ).all()
+        campaigns = _campaigns(session, [m for m, _ in found])
+        rows = [(m, timezone, campaigns.get(m.campaign_id)) for m, timezone in found]
+        windows = {c.id: SendingWindow.parse(c.sending_window) for c in campaigns.values()}
         ready: list[int] = []
         # An address may have unsubscribed, opted out or bounced since its message was planned.
         suppressed = suppressed_addresses(session, [(m.medium, m.recipient) for m, _, _ in rows if m.medium and m.recipient])
@@ -83,8 +85,7 @@ def claim(runtime: Runtime, message_ids: Sequence[int]) -> list[int]:
             if not _live(campaign, message.step):
                 continue  # paused: stays queued until resumed
             if message.step in CONTACT_STEPS and campaign is not None and timezone:
-                window = SendingWindow.parse(campaign.sending_window)
-                opens = window.next_open(now, timezone)
+                opens = windows[campaign.id].next_open(now, timezone)
                 if opens > now:  # the window closed since it was planned: wait for the next one
                     message.not_before, message.enqueued_at = opens, None
                     continue
@@ -148,13 +149,19 @@ def _send_medium(runtime: Runtime, medium: str, ids: list[int]) -> None:
             return
 
 
+def _campaigns(session: Session, messages: Sequence[Message]) -> dict[int, Campaign]:
+    """The messages' campaigns, each loaded once (not joined onto every message row)."""
+    ids = {m.campaign_id for m in messages if m.campaign_id is not None}
+    return {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_(ids)))} if ids else {}
+
+
 def _load(session: Session, ids: list[int]) -> list[tuple[Message, MessageContent | None, Campaign | None]]:
-    return list(session.execute(
-        select(Message, MessageContent, Campaign)
-        .outerjoin(MessageContent, MessageContent.id == Message.content_id)
-        .outerjoin(Campaign, Campaign.id == Message.campaign_id)
-        .where(Message.id.in_(ids), Message.state == "sending").order_by(Message.id)
-    ).all())
+    """Claimed messages with their content and campaign; shared rows are fetched once per chunk."""
+    messages = list(session.scalars(select(Message).where(Message.id.in_(ids), Message.state == "sending").order_by(Message.id)))
+    content_ids = {m.content_id for m in messages if m.content_id is not None}
+    contents = {c.id: c for c in session.scalars(select(MessageContent).where(MessageContent.id.in_(content_ids)))} if content_ids else {}
+    campaigns = _campaigns(session, messages)
+    return [(m, contents.get(m.content_id) if m.content_id else None, campaigns.get(m.campaign_id) if m.campaign_id else None) for m in messages]
 
 
 def _unclaim(session: Session, ids: Sequence[int]) -> None:
