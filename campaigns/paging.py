@@ -1,9 +1,14 @@
-"""Opaque cursors for keyset paging by id."""
+"""Keyset paging by id, with opaque cursors."""
 
 from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
 
 
 class BadCursor(ValueError):
@@ -25,3 +30,21 @@ def decode_cursor(cursor: str | None) -> int:
     if not isinstance(after, int) or after < 0:
         raise BadCursor("cursor: not a cursor returned by this API")
     return after
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+
+def page_by_id(session: Session, query: Select[Any], id_column: Any, *, cursor: str | None, limit: int, newest_first: bool = False) -> Page:
+    """One page of ``query`` in id order, after the cursor; the next cursor if there is more."""
+    after = decode_cursor(cursor)
+    if after:
+        query = query.where(id_column < after if newest_first else id_column > after)
+    order = id_column.desc() if newest_first else id_column
+    rows = list(session.scalars(query.order_by(order).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, encode_cursor(rows[-1].id) if more and rows else None)

@@ -30,6 +30,7 @@ from templates import (
     default_follow_up_question,
     default_question,
     default_scale,
+    locale_chain,
     recipient_placeholders,
     recipient_substitutions,
     resolve_language,
@@ -39,11 +40,8 @@ TEMPLATE_MEDIUM = {"email": "email", "sms": "sms", "in_app": "in_app", "slack": 
 
 
 def localized(texts: dict[str, str], locale: str) -> str | None:
-    """The text for ``locale``, falling back from de-AT to de to en."""
-    for candidate in (locale, locale.split("-")[0], "en"):
-        if candidate in texts:
-            return texts[candidate]
-    return None
+    """The text for ``locale``, falling back as templates do (de-AT → de → en)."""
+    return next((texts[candidate] for candidate in locale_chain(locale) if candidate in texts), None)
 
 
 def close_date(campaign: Campaign) -> date:

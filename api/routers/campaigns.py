@@ -19,7 +19,7 @@ from api.schemas.campaigns import (
     StepProgressOut,
     YouSaidWeDidIn,
 )
-from campaigns.paging import decode_cursor, encode_cursor
+from campaigns.paging import page_by_id
 from campaigns.programs import report, service
 from campaigns.programs.models import Episode
 from dispatcher.lifecycle import cancel_campaign, launch_campaign
@@ -66,14 +66,12 @@ def episodes(
     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EpisodePage:
     service.get_campaign(session, campaign_id)
-    query = select(Episode).where(Episode.campaign_id == campaign_id, Episode.id > decode_cursor(cursor))
+    query = select(Episode).where(Episode.campaign_id == campaign_id)
     for column, value in (("state", state), ("channel", channel), ("exclusion_rule", exclusion_rule), ("contact_id", contact_id)):
         if value is not None:
             query = query.where(getattr(Episode, column) == value)
-    rows = list(session.scalars(query.order_by(Episode.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return EpisodePage(items=[EpisodeOut.of(e) for e in rows], next_cursor=encode_cursor(rows[-1].id) if more and rows else None)
+    page = page_by_id(session, query, Episode.id, cursor=cursor, limit=limit)
+    return EpisodePage(items=[EpisodeOut.of(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 @router.post("/{campaign_id}/preview", response_model=PreviewOut, summary="Dry run: nothing is sent, no budget is reserved")

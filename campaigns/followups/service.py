@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert
 from campaigns.followups.models import FollowUp
-from campaigns.paging import decode_cursor, encode_cursor
+from campaigns.paging import Page, page_by_id
 from campaigns.people.fields import FieldError
 from campaigns.people.models import Account, Contact, TeamMember
-from campaigns.people.service import NotFound, Page
+from campaigns.people.service import NotFound
 from campaigns.programs.kinds import KINDS
 from campaigns.programs.models import Campaign, Response
 
@@ -184,7 +184,7 @@ def list_follow_ups(
     state: str | None = None, campaign_id: int | None = None,
 ) -> Page:
     """Oldest first, by cursor. ``owner`` is a team member's id or email."""
-    query = select(FollowUp).where(FollowUp.id > decode_cursor(cursor))
+    query = select(FollowUp)
     if owner is not None:
         query = query.where(FollowUp.owner_id == _owner_id(session, owner))
     if category is not None:
@@ -195,10 +195,7 @@ def list_follow_ups(
         query = query.where(FollowUp.state == state)
     if campaign_id is not None:
         query = query.where(FollowUp.campaign_id == campaign_id)
-    rows = list(session.scalars(query.order_by(FollowUp.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, encode_cursor(rows[-1].id) if more and rows else None)
+    return page_by_id(session, query, FollowUp.id, cursor=cursor, limit=limit)
 
 
 @dataclass(frozen=True)

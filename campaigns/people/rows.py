@@ -6,7 +6,7 @@ what the row names and leaves every other column as it was.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -63,77 +63,71 @@ def _as_datetime(value: Any, field: str) -> datetime:
     return value if isinstance(value, datetime) else clean_datetime(str(value), field)
 
 
-def clean_contact_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
-    """Clean values and every error found in the row (all of them, not just the first)."""
+Cleaner = Callable[[Any], Any]
+
+
+def _clean_row(raw: Mapping[str, Any], fields: Mapping[str, Cleaner]) -> tuple[dict[str, Any], list[FieldError]]:
+    """Clean values and every error found in the row (all of them, not just the first).
+
+    ``external_id`` is always required; other fields are cleaned only when the
+    row names them (a blank cell means "no value"); attributes come last.
+    """
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
-
-    def check(field: str, clean: Any) -> None:
-        if field not in raw:
-            return
-        value = raw[field]
-        try:
-            values[field] = None if _blank(value) else clean(value)
-        except FieldError as exc:
-            errors.append(exc)
-
     try:
         values["external_id"] = clean_external_id(str(raw.get("external_id") or ""))
     except FieldError as exc:
         errors.append(exc)
-    check("account_external_id", lambda v: clean_text(str(v), "account_external_id", 200))
-    check("name", lambda v: clean_text(str(v), "name", 300))
-    check("email", lambda v: clean_email(str(v)))
-    check("phone", lambda v: clean_phone(str(v)))
-    check("role", lambda v: clean_text(str(v), "role", 100))
-    check("locale", lambda v: clean_locale(str(v)))
-    check("timezone", lambda v: clean_timezone(str(v)))
-    check("last_seen_at", lambda v: _as_datetime(v, "last_seen_at"))
-    # Blank locale or timezone means "the default", not "nothing".
-    for field, default in (("locale", "en"), ("timezone", "UTC")):
-        if field in values and values[field] is None:
-            values[field] = default
+    for field, clean in fields.items():
+        if field in raw:
+            try:
+                values[field] = None if _blank(raw[field]) else clean(raw[field])
+            except FieldError as exc:
+                errors.append(exc)
     try:
         attributes = _attributes(raw)
         if attributes is not None:
             values["attributes"] = attributes
     except FieldError as exc:
         errors.append(exc)
+    return values, errors
+
+
+def _text(field: str, limit: int) -> Cleaner:
+    return lambda v: clean_text(str(v), field, limit)
+
+
+CONTACT_CLEANERS: dict[str, Cleaner] = {
+    "account_external_id": _text("account_external_id", 200),
+    "name": _text("name", 300),
+    "email": lambda v: clean_email(str(v)),
+    "phone": lambda v: clean_phone(str(v)),
+    "role": _text("role", 100),
+    "locale": lambda v: clean_locale(str(v)),
+    "timezone": lambda v: clean_timezone(str(v)),
+    "last_seen_at": lambda v: _as_datetime(v, "last_seen_at"),
+}
+ACCOUNT_CLEANERS: dict[str, Cleaner] = {
+    "name": _text("name", 300),
+    **{field: _text(field, 100) for field in ("segment", "tier", "plan")},
+    "lifecycle_stage": lambda v: clean_text(str(v), "lifecycle_stage", 100).lower(),
+    "created_on": lambda v: _as_date(v, "created_on"),
+    "renewal_on": lambda v: _as_date(v, "renewal_on"),
+    "owner_email": lambda v: clean_email(str(v), "owner_email"),
+}
+
+
+def clean_contact_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    values, errors = _clean_row(raw, CONTACT_CLEANERS)
+    # A blank locale or timezone means "the default", not "nothing".
+    for field, default in (("locale", "en"), ("timezone", "UTC")):
+        if field in values and values[field] is None:
+            values[field] = default
     return values, errors
 
 
 def clean_account_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
-    values: dict[str, Any] = {}
-    errors: list[FieldError] = []
-
-    def check(field: str, clean: Any) -> None:
-        if field not in raw:
-            return
-        value = raw[field]
-        try:
-            values[field] = None if _blank(value) else clean(value)
-        except FieldError as exc:
-            errors.append(exc)
-
-    try:
-        values["external_id"] = clean_external_id(str(raw.get("external_id") or ""))
-    except FieldError as exc:
-        errors.append(exc)
-    check("name", lambda v: clean_text(str(v), "name", 300))
-    for field in ("segment", "tier", "plan", "lifecycle_stage"):
-        check(field, lambda v, f=field: clean_text(str(v), f, 100))
-    check("created_on", lambda v: _as_date(v, "created_on"))
-    check("renewal_on", lambda v: _as_date(v, "renewal_on"))
-    check("owner_email", lambda v: clean_email(str(v), "owner_email"))
-    try:
-        attributes = _attributes(raw)
-        if attributes is not None:
-            values["attributes"] = attributes
-    except FieldError as exc:
-        errors.append(exc)
-    if "lifecycle_stage" in values and values["lifecycle_stage"]:
-        values["lifecycle_stage"] = values["lifecycle_stage"].lower()
-    return values, errors
+    return _clean_row(raw, ACCOUNT_CLEANERS)
 
 
 def unknown_columns(columns: list[str], known: tuple[str, ...]) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from campaigns.paging import decode_cursor, encode_cursor
+from campaigns.paging import Page, page_by_id
 from campaigns.people.fields import FieldError, clean_email, clean_text
 from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.people.upsert import upsert_accounts, upsert_contacts
@@ -32,12 +32,6 @@ class ContactFilter:
     search: str | None = None  # part of name or email
     renewal_before: date | None = None
     updated_since: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    next_cursor: str | None
 
 
 def _contact_query(filters: ContactFilter) -> Select[tuple[Contact]]:
@@ -68,13 +62,7 @@ def _contact_query(filters: ContactFilter) -> Select[tuple[Contact]]:
 
 
 def list_contacts(session: Session, *, filters: ContactFilter, cursor: str | None, limit: int) -> Page:
-    after = decode_cursor(cursor)
-    rows = list(
-        session.scalars(_contact_query(filters).where(Contact.id > after).order_by(Contact.id).limit(limit + 1))
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, encode_cursor(rows[-1].id) if more and rows else None)
+    return page_by_id(session, _contact_query(filters), Contact.id, cursor=cursor, limit=limit)
 
 
 def get_contact(session: Session, contact_id: int) -> Contact:
@@ -114,16 +102,12 @@ def erase_contact(session: Session, *, contact_id: int, now: datetime) -> None:
 
 
 def list_accounts(session: Session, *, cursor: str | None, limit: int, segment: str | None = None, tier: str | None = None) -> Page:
-    after = decode_cursor(cursor)
-    query = select(Account).where(Account.id > after)
+    query = select(Account)
     if segment is not None:
         query = query.where(Account.segment == segment)
     if tier is not None:
         query = query.where(Account.tier == tier)
-    rows = list(session.scalars(query.order_by(Account.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, encode_cursor(rows[-1].id) if more and rows else None)
+    return page_by_id(session, query, Account.id, cursor=cursor, limit=limit)
 
 
 def get_account(session: Session, account_id: int) -> Account:

@@ -130,28 +130,36 @@ def _merge(
     _write(session, model, inserts, updates)
 
 
+def _reference(
+    session: Session, result: UpsertResult, *, field: str, target: str, key: Any, value: Any, missing: str,
+) -> Callable[[list[tuple[int, dict[str, Any]]]], list[tuple[int, dict[str, Any]]]]:
+    """Replace ``field`` (an external reference) by ``target`` (our id); rows naming nothing known are reported."""
+
+    def resolve(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+        known = _lookup(session, key, value, {v[field] for _, v in items if v.get(field)})
+        kept = []
+        for number, values in items:
+            if field in values:
+                reference = values.pop(field)
+                if reference is not None and reference not in known:
+                    result.errors.append(RowError(number, values["external_id"], field, missing.format(reference=reference)))
+                    continue
+                values[target] = known.get(reference) if reference else None
+            kept.append((number, values))
+        return kept
+
+    return resolve
+
+
 def upsert_contacts(
     session: Session, rows: Iterable[tuple[int, Mapping[str, Any]]], *, now: datetime
 ) -> UpsertResult:
     """Insert or update contacts by external id. ``rows`` are (row number, raw values)."""
     result = UpsertResult()
+    resolve = _reference(session, result, field="account_external_id", target="account_id", key=Account.external_id, value=Account.id,
+                         missing="no account with external id {reference!r}; import accounts first")
     for batch in _batches(rows):
         cleaned = _clean(batch, clean_contact_row, result)
-
-        def resolve(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
-            wanted = {v["account_external_id"] for _, v in items if v.get("account_external_id")}
-            accounts = _lookup(session, Account.external_id, Account.id, wanted)
-            kept = []
-            for number, values in items:
-                if "account_external_id" in values:
-                    account = values.pop("account_external_id")
-                    if account is not None and account not in accounts:
-                        result.errors.append(RowError(number, values["external_id"], "account_external_id", f"no account with external id {account!r}; import accounts first"))
-                        continue
-                    values["account_id"] = accounts.get(account) if account else None
-                kept.append((number, values))
-            return kept
-
         _merge(session, Contact, cleaned, result, resolve, {"locale": "en", "timezone": "UTC", "attributes": {}}, (), now)
     return result
 
@@ -161,23 +169,10 @@ def upsert_accounts(
 ) -> UpsertResult:
     """Insert or update accounts by external id; ``owner_email`` names a team member."""
     result = UpsertResult()
+    resolve = _reference(session, result, field="owner_email", target="owner_id", key=TeamMember.email, value=TeamMember.id,
+                         missing="no team member with email {reference!r}; add them with POST /v1/team first")
     for batch in _batches(rows):
         cleaned = _clean(batch, clean_account_row, result)
-
-        def resolve(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
-            wanted = {v["owner_email"] for _, v in items if v.get("owner_email")}
-            owners = _lookup(session, TeamMember.email, TeamMember.id, wanted)
-            kept = []
-            for number, values in items:
-                if "owner_email" in values:
-                    email = values.pop("owner_email")
-                    if email is not None and email not in owners:
-                        result.errors.append(RowError(number, values["external_id"], "owner_email", f"no team member with email {email!r}; add them with POST /v1/team first"))
-                        continue
-                    values["owner_id"] = owners.get(email) if email else None
-                kept.append((number, values))
-            return kept
-
         _merge(session, Account, cleaned, result, resolve, {"attributes": {}}, ("name",), now)
     return result
 

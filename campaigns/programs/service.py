@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from campaigns.paging import decode_cursor, encode_cursor
+from campaigns.paging import Page, page_by_id
 from campaigns.people.fields import FieldError
-from campaigns.people.service import NotFound, Page
+from campaigns.people.service import NotFound
 from campaigns.programs.models import Campaign, Episode, Message, PlanStep
 from campaigns.programs.plan import check_plan
 from campaigns.programs.spec import check_campaign
@@ -47,14 +47,10 @@ def get_campaign(session: Session, campaign_id: int, *, lock: bool = False) -> C
 
 
 def list_campaigns(session: Session, *, cursor: str | None, limit: int, status: str | None = None) -> Page:
-    after = decode_cursor(cursor)
-    query = select(Campaign).where(Campaign.id > after, Campaign.mode != "transactional")
+    query = select(Campaign).where(Campaign.mode != "transactional")
     if status:
         query = query.where(Campaign.status == status)
-    rows = list(session.scalars(query.order_by(Campaign.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, encode_cursor(rows[-1].id) if more and rows else None)
+    return page_by_id(session, query, Campaign.id, cursor=cursor, limit=limit)
 
 
 def plan_steps(campaign: Campaign, send_at: datetime) -> list[PlanStep]:

@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert
-from campaigns.paging import decode_cursor, encode_cursor
+from campaigns.paging import Page, page_by_id
 from campaigns.people.fields import FieldError
-from campaigns.people.service import NotFound, Page
+from campaigns.people.service import NotFound
 from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
 
 EVENTS = ("response.created", "response.updated")
@@ -102,13 +102,7 @@ def list_deliveries(session: Session, *, subscription_id: int, cursor: str | Non
     """Newest first, by cursor."""
     get_subscription(session, subscription_id)
     query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
-    after = decode_cursor(cursor)
-    if after:
-        query = query.where(WebhookDelivery.id < after)
-    rows = list(session.scalars(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, encode_cursor(rows[-1].id) if more and rows else None)
+    return page_by_id(session, query, WebhookDelivery.id, cursor=cursor, limit=limit, newest_first=True)
 
 
 def body_bytes(payload: dict[str, Any]) -> bytes:
