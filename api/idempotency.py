@@ -38,7 +38,8 @@ def idempotent(session: Session, *, key: str | None, body: Any, now: datetime, r
         except IntegrityError:  # the same key raced in from another request: answer as it did
             session.rollback()
             seen = session.get(IdempotentRequest, key)
-            assert seen is not None
+            if seen is None:  # some other constraint failed: not a replay
+                raise
     stored_digest, status, response = seen.body_digest, seen.status_code, seen.response
     session.rollback()  # a replay writes nothing: end the transaction (and its write lock) now
     if stored_digest != digest:

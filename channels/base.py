@@ -29,6 +29,9 @@ class ChannelError:
     code: str
     text: str
     retry_after: float | None = None  # seconds, when the provider said how long to wait
+    # The request may have reached the provider (a timeout after sending, a dropped
+    # connection): retrying could deliver twice, so the dispatcher reports it unknown.
+    maybe_sent: bool = False
 
     def describe(self) -> str:
         return f"{self.kind.value} {self.code}: {self.text}"

@@ -330,10 +330,10 @@ class SendGridChannel:
             return None, _transient("connection_error", exc)
         except urllib3.exceptions.ReadTimeoutError as exc:
             # Sent, no answer: SendGrid may have accepted it; the dispatcher treats this as unknown.
-            return None, _transient("timeout", exc)
+            return None, _transient("timeout", exc, maybe_sent=True)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             # Dropped while sending or answering: the outcome is unknown too.
-            return None, _transient("connection_lost", exc)
+            return None, _transient("connection_lost", exc, maybe_sent=True)
         return response.headers.get("X-Message-Id"), None
 
     def close(self) -> None:
@@ -341,8 +341,8 @@ class SendGridChannel:
         self._sdk.close()
 
 
-def _transient(code: str, exc: BaseException) -> ChannelError:
-    return ChannelError(ErrorKind.TRANSIENT, code, str(exc) or type(exc).__name__)
+def _transient(code: str, exc: BaseException, *, maybe_sent: bool = False) -> ChannelError:
+    return ChannelError(ErrorKind.TRANSIENT, code, str(exc) or type(exc).__name__, maybe_sent=maybe_sent)
 
 
 def _categories(message: OutgoingMessage) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ the rest of the batch TRANSIENT (never raised, never silently skipped).
 
 from __future__ import annotations
 
+import dataclasses
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -110,7 +111,7 @@ class SMTPChannel:
                 error = self._send_one(message, mime)
             except _ConnectionLost as exc:
                 self._drop()
-                lost = exc.error
+                lost = dataclasses.replace(exc.error, maybe_sent=False)  # the rest never left
                 error = exc.error
             provider_id = None if error else message_id_header(message.message_id, sender_domain(self.config.from_email))
             results.append(SendResult(message.message_id, provider_id, error))
@@ -141,7 +142,7 @@ class SMTPChannel:
             # The message may or may not have been accepted before the drop.
             lost = f"connection lost: {exc or type(exc).__name__}"
             raise _ConnectionLost(
-                ChannelError(ErrorKind.TRANSIENT, "connection_lost", lost)
+                ChannelError(ErrorKind.TRANSIENT, "connection_lost", lost, maybe_sent=True)
             ) from exc
         return None
 

@@ -245,7 +245,8 @@ def _network_error(exc: requests.RequestException, timeout: float) -> ChannelErr
         code, text = "connection_error", f"connection to Twilio failed ({exc}); outcome unknown"
     else:
         code, text = "http_error", f"request to Twilio failed ({exc}); outcome unknown"
-    return ChannelError(kind=ErrorKind.TRANSIENT, code=code, text=text)
+    maybe_sent = code in ("read_timeout", "connection_error", "http_error")  # the request may have reached Twilio
+    return ChannelError(kind=ErrorKind.TRANSIENT, code=code, text=text, maybe_sent=maybe_sent)
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:

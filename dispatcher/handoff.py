@@ -1,116 +1,136 @@
-"""Handing planned messages to their channels, exactly once, and recording what happened.
+"""Handing planned messages to their channels, exactly once.
 
 1. Claim: ``queued``/``retrying`` → ``sending`` with a conditional UPDATE,
    committed before any provider is called. Two workers never claim one row.
-2. Send through the medium's adapter, a chunk at a time; before each chunk the
-   campaign must still be live (a pause stops the batch).
-3. Record each result: ``sent``; ``retrying`` with exponential backoff (capped);
-   ``failed`` with the provider's code and text; an opt-out also suppresses
-   the address. A misconfigured channel (bad credentials) fails nobody: the
-   messages go back to ``queued``, the campaign pauses, the team is alerted.
+2. Before each chunk goes out, look again: a message whose campaign paused
+   goes back to ``queued``; one whose address was suppressed, whose contact
+   was erased, or whose campaign was cancelled or closed is skipped (its
+   budget released). The chunk's claim is stamped anew, so the timeout below
+   measures one provider call, not a long SMS batch.
+3. Send through the medium's adapter and record the results (``outcomes``).
 
-A worker that dies between 2 and 3 leaves ``sending`` rows; the scheduler
-reports them as ``unknown`` after a timeout and never resends them.
+A worker that dies between sending and recording leaves ``sending`` rows; the
+scheduler reports them as ``unknown`` after a timeout and never resends them.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert
 from campaigns.people.models import Contact
-from campaigns.programs.models import Campaign, Episode, Message, MessageContent, Suppression
+from campaigns.programs.models import Campaign, Message, MessageContent
 from campaigns.programs.reach import suppressed_addresses
 from campaigns.programs.window import SendingWindow
-from channels.base import ChannelError, ErrorKind, OutgoingMessage, SendResult
+from channels.base import OutgoingMessage
 from channels.email_headers import list_unsubscribe_headers
 from dispatcher.clock import utcnow
+from dispatcher.outcomes import record_results
 from dispatcher.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-BACKOFF_BASE = timedelta(seconds=30)
-BACKOFF_CAP = timedelta(hours=1)
-EPISODE_ORDER = ("selected", "pre_noticed", "invited", "reminded", "answered", "thanked")
-EPISODE_AFTER = {"pre_notice": "pre_noticed", "invite": "invited", "reminder": "reminded", "thank_you": "thanked"}
-CONTACT_STEPS = ("pre_notice", "invite", "reminder", "thank_you", "you_said_we_did", "transactional")
+CONTACT_STEPS = ("pre_notice", "invite", "reminder", "thank_you", "you_said_we_did")
+AT_CLOSE = ("thank_you", "summary", "you_said_we_did")
 
 
-def backoff(attempts: int, retry_after: float | None) -> timedelta:
-    """30 s, 1 min, 2 min … capped at an hour, with jitter; never sooner than the provider asked."""
-    delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(attempts - 1, 0)))
-    delay *= random.uniform(0.9, 1.1)
-    if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
-    return delay
+@dataclass(frozen=True)
+class Verdict:
+    action: str  # send, wait (paused), defer (window shut), skip
+    rule: str | None = None
+    reason: str | None = None
+    opens: datetime | None = None
 
 
-def _live(campaign: Campaign | None, step: str) -> bool:
-    if campaign is None or step == "alert":  # alerts about a paused campaign must still reach the team
-        return True
-    if campaign.status == "active":
-        return True
-    return campaign.status == "closed" and step in ("thank_you", "summary", "you_said_we_did", "alert")
+SEND = Verdict("send")
+
+
+def _verdicts(session: Session, messages: Sequence[Message], now: datetime) -> dict[int, Verdict]:
+    """What to do with each message now (the same questions at claim and before each chunk)."""
+    contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_({m.contact_id for m in messages if m.contact_id})))}
+    campaigns = _campaigns(session, messages)
+    windows = {c.id: SendingWindow.parse(c.sending_window) for c in campaigns.values()}
+    # An address may have unsubscribed, opted out or bounced since its message was planned.
+    suppressed = suppressed_addresses(session, [(m.medium, m.recipient) for m in messages if m.medium and m.recipient])
+    verdicts: dict[int, Verdict] = {}
+    for message in messages:
+        contact = contacts.get(message.contact_id) if message.contact_id else None
+        campaign = campaigns.get(message.campaign_id) if message.campaign_id else None
+        verdicts[message.id] = _verdict(message, contact, campaign, windows, suppressed, now)
+    return verdicts
+
+
+def _verdict(message: Message, contact: Contact | None, campaign: Campaign | None, windows: dict[int, SendingWindow], suppressed: set[tuple[str, str]], now: datetime) -> Verdict:
+    if (message.medium, message.recipient) in suppressed:
+        return Verdict("skip", "suppressed", "the address opted out, unsubscribed or bounced after the message was planned")
+    if contact is not None and contact.erased_at is not None:
+        return Verdict("skip", "erased", "the contact was erased")
+    if campaign is None or message.step == "alert":  # alerts about a paused campaign must still reach the team
+        return SEND
+    if campaign.status == "cancelled":
+        return Verdict("skip", "campaign_cancelled", "the campaign was cancelled")
+    if campaign.status == "closed" and message.step not in AT_CLOSE:
+        return Verdict("skip", "campaign_closed", "the campaign closed before it could be sent")
+    if campaign.status != "active" and not (campaign.status == "closed" and message.step in AT_CLOSE):
+        return Verdict("wait")  # paused (or a draft): stays queued until resumed
+    # Transactional sends chose at request time whether sending hours apply (not_before says when).
+    if message.step in CONTACT_STEPS and campaign.mode != "transactional" and contact is not None:
+        opens = windows[campaign.id].next_open(now, contact.timezone)
+        if opens > now:  # the window closed since it was planned: wait for the next one
+            return Verdict("defer", opens=opens)
+    return SEND
+
+
+def _apply(runtime: Runtime, session: Session, messages: Sequence[Message], verdicts: dict[int, Verdict], states: tuple[str, ...], now: datetime) -> list[int]:
+    """Carry out every verdict but ``send``; returns the ids still to send."""
+    skipped: dict[tuple[str, str], list[int]] = defaultdict(list)
+    unclaim: list[int] = []
+    for message in messages:
+        verdict = verdicts[message.id]
+        if verdict.action == "skip":
+            skipped[(verdict.rule or "", verdict.reason or "")].append(message.id)
+        elif verdict.action == "defer":
+            session.execute(update(Message).where(Message.id == message.id, Message.state.in_(states))
+                            .values(state="queued", not_before=verdict.opens, enqueued_at=None, claimed_at=None))
+            if message.state == "sending":
+                session.execute(update(Message).where(Message.id == message.id).values(attempts=Message.attempts - 1))
+        elif verdict.action == "wait" and message.state == "sending":
+            unclaim.append(message.id)
+    for (rule, reason), ids in skipped.items():
+        keys = list(session.scalars(
+            update(Message).where(Message.id.in_(ids), Message.state.in_(states))
+            .values(state="skipped", skip_rule=rule, skip_reason=reason, updated_at=now).returning(Message.idempotency_key)
+        ))
+        if keys:
+            runtime.budget.settle(session, message_keys=keys, sent=False, now=now)
+    _unclaim(session, unclaim)
+    return [m.id for m in messages if verdicts[m.id].action == "send"]
 
 
 def claim(runtime: Runtime, message_ids: Sequence[int]) -> list[int]:
-    """Move due, live messages to ``sending``; defer those outside their window; skip those
-    whose address was suppressed since they were planned (releasing their budget). Commits."""
+    """Move due messages that should go now to ``sending``; the rest wait, defer or are
+    skipped (see ``_verdict``). Commits before anything reaches a channel."""
     now = runtime.clock.now()
+    waiting = ("queued", "retrying")
     with runtime.sessions() as session:
-        found = session.execute(
-            select(Message, Contact.timezone)
-            .outerjoin(Contact, Contact.id == Message.contact_id)
-            .where(Message.id.in_(message_ids), Message.state.in_(("queued", "retrying")), Message.not_before <= now)
-        ).all()
-        campaigns = _campaigns(session, [m for m, _ in found])
-        rows = [(m, timezone, campaigns.get(m.campaign_id)) for m, timezone in found]
-        windows = {c.id: SendingWindow.parse(c.sending_window) for c in campaigns.values()}
-        ready: list[int] = []
-        # An address may have unsubscribed, opted out or bounced since its message was planned.
-        suppressed = suppressed_addresses(session, [(m.medium, m.recipient) for m, _, _ in rows if m.medium and m.recipient])
-        dropped: list[int] = []
-        for message, timezone, campaign in rows:
-            if (message.medium, message.recipient) in suppressed:
-                dropped.append(message.id)
-                continue
-            if not _live(campaign, message.step):
-                continue  # paused: stays queued until resumed
-            if message.step in CONTACT_STEPS and campaign is not None and timezone:
-                opens = windows[campaign.id].next_open(now, timezone)
-                if opens > now:  # the window closed since it was planned: wait for the next one
-                    message.not_before, message.enqueued_at = opens, None
-                    continue
-            ready.append(message.id)
-        if dropped:
-            _skip_suppressed(runtime, session, dropped, now)
+        messages = list(session.scalars(
+            select(Message).where(Message.id.in_(message_ids), Message.state.in_(waiting), Message.not_before <= now)
+        ))
+        ready = _apply(runtime, session, messages, _verdicts(session, messages, now), waiting, now)
         claimed = list(session.scalars(
-            update(Message).where(Message.id.in_(ready), Message.state.in_(("queued", "retrying")))
+            update(Message).where(Message.id.in_(ready), Message.state.in_(waiting))
             .values(state="sending", claimed_at=utcnow(), attempts=Message.attempts + 1, updated_at=now)
             .returning(Message.id)
         )) if ready else []
         session.commit()
     return claimed
-
-
-def _skip_suppressed(runtime: Runtime, session: Session, ids: list[int], now: datetime) -> None:
-    """Skip these messages unless another worker claimed them meanwhile; release their budget."""
-    keys = list(session.scalars(
-        update(Message).where(Message.id.in_(ids), Message.state.in_(("queued", "retrying")))
-        .values(state="skipped", skip_rule="suppressed", updated_at=now,
-                skip_reason="the address opted out, unsubscribed or bounced after the message was planned")
-        .returning(Message.idempotency_key)
-    ))
-    if keys:
-        runtime.budget.settle(session, message_keys=keys, sent=False, now=now)
 
 
 def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
@@ -127,26 +147,44 @@ def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
 
 
 def _send_medium(runtime: Runtime, medium: str, ids: list[int]) -> None:
-    adapter = runtime.channels.for_medium(medium)
-    size = max(1, adapter.max_batch)
-    for start in range(0, len(ids), size):
-        chunk = ids[start:start + size]
+    """Send claimed messages chunk by chunk. Whatever raises, nothing claimed is stranded:
+    chunks never handed over go back to ``queued``; a chunk whose hand-off raised is ``unknown``."""
+    done = 0
+    in_flight: list[int] = []
+    try:
+        adapter = runtime.channels.for_medium(medium)
+        size = max(1, adapter.max_batch)
+        while done < len(ids):
+            chunk = ids[done:done + size]
+            outgoing = _prepare_chunk(runtime, chunk)
+            done += len(chunk)
+            if not outgoing:
+                continue
+            in_flight = [int(m.message_id) for m in outgoing]
+            results = adapter.send(outgoing)
+            in_flight = []
+            if record_results(runtime, results) is not None:  # bad credentials: hand nothing more over
+                break
+    finally:
         with runtime.sessions() as session:
-            messages = _load(session, chunk)
-            stopped = [m.id for m, _, campaign in messages if not _live(campaign, m.step)]
-            if stopped:  # paused or cancelled since the claim: hand nothing more over
-                _unclaim(session, stopped)
-                session.commit()
-            outgoing = [_outgoing(runtime, m, content, campaign) for m, content, campaign in messages if m.id not in stopped]
-        if not outgoing:
-            continue
-        results = adapter.send(outgoing)
-        halted = record_results(runtime, results)
-        if halted is not None:
-            with runtime.sessions() as session:
-                _unclaim(session, ids[start + size:])
-                session.commit()
-            return
+            if in_flight:  # the adapter raised mid-call: what reached the provider is unknown
+                session.execute(update(Message).where(Message.id.in_(in_flight), Message.state == "sending").values(
+                    state="unknown", error_text="the channel failed while handing the message over; not resent"))
+                log.exception("channel %s raised while sending", medium)
+            _unclaim(session, ids[done:])
+            session.commit()
+
+
+def _prepare_chunk(runtime: Runtime, chunk: list[int]) -> list[OutgoingMessage]:
+    """Look again at a claimed chunk just before it goes, re-stamp its claim, build its messages."""
+    now = runtime.clock.now()
+    with runtime.sessions() as session:
+        messages = list(session.scalars(select(Message).where(Message.id.in_(chunk), Message.state == "sending").order_by(Message.id)))
+        ready = set(_apply(runtime, session, messages, _verdicts(session, messages, now), ("sending",), now))
+        if ready:
+            session.execute(update(Message).where(Message.id.in_(ready), Message.state == "sending").values(claimed_at=utcnow()))
+        session.commit()
+        return [_outgoing(runtime, message, content, campaign) for message, content, campaign in _load(session, sorted(ready))]
 
 
 def _campaigns(session: Session, messages: Sequence[Message]) -> dict[int, Campaign]:
@@ -194,90 +232,4 @@ def _prompt_expiry(campaign: Campaign | None) -> datetime | None:
 
     if campaign is None:
         return None
-    from datetime import time, timezone
-
     return datetime.combine(close_date(campaign) + timedelta(days=1), time(0), tzinfo=timezone.utc)
-
-
-def record_results(runtime: Runtime, results: Sequence[SendResult]) -> ChannelError | None:
-    """Store each result; returns the error if the channel turned out misconfigured. Commits."""
-    now = runtime.clock.now()
-    settings = runtime.settings
-    halted: ChannelError | None = None
-    with runtime.sessions() as session:
-        rows = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_([int(r.message_id) for r in results])))}
-        sent_keys, released_keys = [], []
-        for result in results:
-            message = rows.get(int(result.message_id))
-            if message is None or message.state not in ("sending", "unknown"):
-                continue
-            message.updated_at = now
-            error = result.error
-            if error is None:
-                message.state, message.sent_at = "sent", now
-                message.provider_message_id, message.segments = result.provider_message_id, result.segments
-                message.error_code = message.error_text = None
-                sent_keys.append(message.idempotency_key)
-            elif error.kind is ErrorKind.MISCONFIGURED:
-                message.state, message.attempts, message.claimed_at, message.enqueued_at = "queued", message.attempts - 1, None, None
-                message.error_code, message.error_text = error.code, error.text
-                halted = error
-            elif error.kind is ErrorKind.TRANSIENT and message.attempts < settings.max_attempts:
-                message.state, message.not_before = "retrying", now + backoff(message.attempts, error.retry_after)
-                message.enqueued_at = None  # due again later: the tick may hand it out then
-                message.error_code, message.error_text = error.code, error.text
-            else:
-                message.state = "failed"
-                message.error_code = error.code
-                message.error_text = error.text if error.kind is not ErrorKind.TRANSIENT else f"gave up after {message.attempts} attempts: {error.text}"
-                released_keys.append(message.idempotency_key)
-                if error.kind is ErrorKind.OPTED_OUT and message.medium and message.recipient:
-                    suppress(session, medium=message.medium, address=message.recipient, reason="opted_out", source=f"{message.channel} {error.code}", now=now)
-        _advance_episodes(session, [m for m in rows.values() if m.state == "sent"], now)
-        if sent_keys:
-            runtime.budget.settle(session, message_keys=sent_keys, sent=True, now=now)
-        if released_keys:
-            runtime.budget.settle(session, message_keys=released_keys, sent=False, now=now)
-        if halted is not None:
-            campaign_ids = {m.campaign_id for m in rows.values() if m.campaign_id is not None}
-            _halt(runtime, session, campaign_ids, halted, next(iter(rows.values())).channel or "", now)
-        session.commit()
-    return halted
-
-
-def suppress(session: Session, *, medium: str, address: str, reason: str, source: str, now: datetime) -> None:
-    """Never send to this address on this medium again (idempotent)."""
-    session.execute(
-        dialect_insert(session, Suppression).values(medium=medium, address=address, reason=reason, source=source, created_at=now)
-        .on_conflict_do_nothing(index_elements=["medium", "address"])
-    )
-
-
-def _advance_episodes(session: Session, sent: list[Message], now: datetime) -> None:
-    """Episodes move forward only (a late invite never undoes 'answered')."""
-    groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
-    for message in sent:
-        target = EPISODE_AFTER.get(message.step)
-        if message.episode_id is not None and target:
-            groups[(target, message.medium)].append(message.episode_id)
-    for (target, medium), episode_ids in groups.items():
-        earlier = EPISODE_ORDER[: EPISODE_ORDER.index(target)]
-        session.execute(update(Episode).where(Episode.id.in_(episode_ids), Episode.state.in_(earlier)).values(state=target))
-        values: dict[str, Any] = {"channel": medium}
-        if target == "invited":
-            session.execute(update(Episode).where(Episode.id.in_(episode_ids), Episode.invited_at.is_(None)).values(invited_at=now, **values))
-        elif target == "thanked":
-            session.execute(update(Episode).where(Episode.id.in_(episode_ids), Episode.thanked_at.is_(None)).values(thanked_at=now))
-        else:
-            session.execute(update(Episode).where(Episode.id.in_(episode_ids)).values(**values))
-
-
-def _halt(runtime: Runtime, session: Session, campaign_ids: set[int], error: ChannelError, channel: str, now: datetime) -> None:
-    """Bad credentials: pause the campaigns, keep every message queued, tell the team."""
-    from dispatcher.alerts import alert_team
-
-    reason = f"the {channel} channel refused our credentials ({error.code}: {error.text}); fix the settings and resume the campaign"
-    log.error("pausing campaigns %s: %s", sorted(campaign_ids), reason)
-    for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids), Campaign.status == "active")):
-        campaign.status, campaign.paused_reason = "paused", reason
-        alert_team(runtime, session, campaign, subject=f"Pulse paused {campaign.name}", text=reason, avoid_channel=channel, now=now)

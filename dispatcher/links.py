@@ -36,7 +36,7 @@ from campaigns.programs.models import Campaign, Episode, Message, Response
 from dispatcher.answering import accept_answer
 from dispatcher.clock import utcnow
 from dispatcher.contents import close_date, localized
-from dispatcher.handoff import suppress
+from dispatcher.outcomes import suppress
 from dispatcher.runtime import Runtime
 from dispatcher.tokens import BadToken, read_token
 from templates import (

@@ -28,7 +28,7 @@ from campaigns.events.models import ProviderEvent
 from campaigns.events.outcomes import Outcome, sendgrid_outcome, twilio_outcome
 from campaigns.events.service import PENDING, Move
 from campaigns.programs.models import Message
-from dispatcher.handoff import suppress
+from dispatcher.outcomes import suppress
 from dispatcher.runtime import Runtime
 
 log = logging.getLogger(__name__)

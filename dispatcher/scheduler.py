@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
@@ -72,21 +75,56 @@ def _claim_step(runtime: Runtime, step_id: int) -> bool:
     return claimed == 1
 
 
+AT_CLOSE_STEPS = ("thank_you", "summary", "you_said_we_did")
+SEQUENCE = ("pre_notice", "invite", "reminder")
+
+
 def run_due_steps(runtime: Runtime, now: datetime) -> None:
     wall = utcnow()
     with runtime.sessions() as session:
         due = session.execute(
-            select(PlanStep.id, PlanStep.step, PlanStep.due_at).join(Campaign, Campaign.id == PlanStep.campaign_id).where(
+            select(PlanStep.id, PlanStep.step, PlanStep.due_at, PlanStep.campaign_id, PlanStep.wave, PlanStep.dispatched_at)
+            .join(Campaign, Campaign.id == PlanStep.campaign_id).where(
                 PlanStep.due_at <= now,
                 or_(PlanStep.status == "pending", and_(PlanStep.status == "running", PlanStep.claimed_at < wall - STALE_CLAIM)),
                 Campaign.selection_state == "done",
-                or_(Campaign.status == "active", and_(Campaign.status == "closed", PlanStep.step.in_(("thank_you", "summary", "you_said_we_did")))),
+                or_(
+                    # A one-off campaign's at-close steps wait until the close step has run.
+                    and_(Campaign.status == "active", or_(Campaign.mode != "one_off", PlanStep.step.not_in(AT_CLOSE_STEPS))),
+                    and_(Campaign.status == "closed", PlanStep.step.in_(AT_CLOSE_STEPS)),
+                ),
             )
         ).all()
+    superseded = _superseded(due)
+    if superseded:
+        with runtime.sessions() as session:
+            session.execute(update(PlanStep).where(PlanStep.id.in_(superseded), PlanStep.status == "pending").values(
+                status="superseded", halted_reason="a later step was due at the same time (the campaign was paused or the scheduler stopped); "
+                                                   "contacts get only the latest, not a burst of overdue messages"))
+            session.commit()
     # Close before the steps that happen at close: nothing goes out after close but those.
-    for step_id, step, _ in sorted(due, key=lambda r: (r.due_at, AT_CLOSE_ORDER.get(r.step, -1))):
-        if _claim_step(runtime, step_id):
+    for step_id, step, due_at, *_ in sorted(due, key=lambda r: (r.due_at, AT_CLOSE_ORDER.get(r.step, -1))):
+        if step_id not in superseded and _claim_step(runtime, step_id):
             dispatch_step(runtime, step_id, step, now)
+
+
+def _superseded(due: Sequence[Any]) -> set[int]:
+    """Of several overdue contact steps of one campaign wave, only the latest goes out
+    (or the invite with nothing after it): a pre-notice after its invite, or three
+    reminders in a row, would only be noise. A step handed out before (resumed
+    after a pause) always runs again: it only reaches those it has not reached."""
+    groups: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    for row in due:
+        if row.step in SEQUENCE and row.dispatched_at is None:
+            groups[(row.campaign_id, row.wave)].append(row)
+    superseded: set[int] = set()
+    for rows in groups.values():
+        if len(rows) < 2:
+            continue
+        rows.sort(key=lambda r: r.due_at)
+        keep = next((r for r in rows if r.step == "invite"), rows[-1])
+        superseded.update(r.id for r in rows if r is not keep)
+    return superseded
 
 
 def dispatch_step(runtime: Runtime, step_id: int, step: str, now: datetime) -> None:
@@ -123,7 +161,14 @@ def sweep_dispatched_steps(runtime: Runtime, now: datetime) -> None:
             )
         ).all()
         incomplete = []
+        live = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({r.campaign_id for r in stale})))}
         for step_id, step, campaign_id, wave in stale:
+            campaign = live[campaign_id]
+            if not (campaign.status == "active" or (campaign.status == "closed" and step in AT_CLOSE_STEPS)):
+                # Paused (resume hands it out again), cancelled or closed: nothing more to send.
+                if campaign.status != "paused":
+                    session.execute(update(PlanStep).where(PlanStep.id == step_id).values(status="done"))
+                continue
             episodes = session.scalar(select(func.count()).select_from(Episode).where(Episode.campaign_id == campaign_id, Episode.wave == wave, Episode.state != "excluded")) or 0
             planned = session.scalar(select(func.count()).select_from(Message).where(Message.step_id == step_id)) or 0
             if planned >= episodes:

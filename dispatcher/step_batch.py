@@ -50,6 +50,8 @@ def ineligible(step: PlanStep, episode: Episode) -> tuple[str, str] | None:
     if step.step in ("pre_notice", "invite"):
         if episode.answered_at is not None:
             return "answered", "already answered"
+        if step.step == "pre_notice" and episode.invited_at is not None:
+            return "already_invited", "the invite went out first"
         return None
     if episode.invited_at is None:
         return "not_invited", "was never invited"

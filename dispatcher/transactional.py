@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert
+from campaigns.db import dialect_insert, lock_name
 from campaigns.people.fields import FieldError
 from campaigns.people.models import Contact
 from campaigns.programs.exclusions import program_exclusions
@@ -52,6 +52,7 @@ class TransactionalResult:
 
 def _program(session: Session, *, kind: str, trigger: str, channels: list[str], now: datetime) -> Campaign:
     name = f"transactional {kind}: {trigger}"
+    lock_name(session, f"pulse:program:{name}")  # two first requests must not make two programs
     campaign = session.scalar(select(Campaign).where(Campaign.mode == "transactional", Campaign.name == name))
     if campaign is not None:
         return campaign
@@ -72,6 +73,7 @@ def send_transactional(
     """Plan the survey (flushes, the caller commits); the message goes out on hand-off."""
     now = runtime.clock.now()
     campaign = _program(session, kind=kind, trigger=trigger, channels=channels, now=now)
+    lock_name(session, f"pulse:episode:{campaign.id}:{contact.id}")  # the wave count below is ours alone
     wave = session.scalar(select(func.count()).select_from(Episode).where(Episode.campaign_id == campaign.id, Episode.contact_id == contact.id)) or 0
     episode = Episode(public_id=new_public_id(), campaign_id=campaign.id, contact_id=contact.id, wave=wave, state="selected", trigger=trigger, reference=reference, created_at=now)
     session.add(episode)

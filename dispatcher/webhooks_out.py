@@ -32,7 +32,7 @@ from campaigns.programs.models import Campaign, Response
 from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
 from campaigns.webhooks.service import SIGNATURE_HEADER, body_bytes, queue_event, signature
 from dispatcher.clock import utcnow
-from dispatcher.handoff import backoff
+from dispatcher.outcomes import backoff
 from dispatcher.runtime import Runtime
 
 log = logging.getLogger(__name__)

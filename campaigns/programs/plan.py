@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from campaigns.people.fields import FieldError
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+MAX_OFFSET_DAYS = 366
 ORDER = ("kickoff", "pre_notice", "invite", "reminder", "close")
 AT_CLOSE = ("thank_you", "summary")
 INTERNAL = ("kickoff", "summary")
@@ -74,8 +76,10 @@ def check_plan(plan: Sequence[dict[str, Any]], field: str = "plan") -> list[Sche
             if offset is not None:
                 raise PlanError(f"{where}.offset_days", f"{name} happens at close and takes no offset")
             continue
-        if not isinstance(offset, (int, float)) or isinstance(offset, bool):
+        if not isinstance(offset, (int, float)) or isinstance(offset, bool) or not math.isfinite(offset):
             raise PlanError(f"{where}.offset_days", f"{name} needs a number of days from the invite")
+        if abs(offset) > MAX_OFFSET_DAYS:
+            raise PlanError(f"{where}.offset_days", f"{offset:g} days is more than a year from the invite")
         if name == "invite" and offset != 0:
             raise PlanError(f"{where}.offset_days", "the invite is day 0 (T); other offsets count from it")
         if name == "close":

@@ -45,7 +45,9 @@ def check_campaign(spec: dict[str, Any]) -> dict[str, Any]:
     period = spec.get("period_days")
     if mode == "continuous" and (not isinstance(period, int) or period < 1):
         raise FieldError("period_days", "a continuous program needs period_days, e.g. 90")
-    plan = spec.get("plan") or (CONTINUOUS_PLAN if mode == "continuous" else DEFAULT_PLAN)
+    plan = spec.get("plan")
+    if plan is None:
+        plan = CONTINUOUS_PLAN if mode == "continuous" else DEFAULT_PLAN
     steps = check_plan(plan)
     if mode == "continuous" and any(s.step in ("kickoff", "pre_notice", "summary") for s in steps):
         raise FieldError("plan", "a continuous program invites every day; kickoff, pre_notice and summary belong to one-off campaigns")

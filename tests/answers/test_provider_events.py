@@ -14,7 +14,7 @@ from campaigns.events.models import EngagementCounter, ProviderEvent
 from campaigns.events.progress import rank
 from campaigns.programs.models import Message, Suppression
 from channels.base import SendResult
-from dispatcher.handoff import record_results
+from dispatcher.outcomes import record_results
 from dispatcher.provider_events import apply_pending_events
 from dispatcher.runtime import Runtime
 from tests import factories

@@ -98,7 +98,7 @@ def test_every_opt_in_keyword_lifts_a_stop_but_never_a_bounce(runtime: Runtime, 
     reply(client, PHONE, word)
     assert suppressions(session) == []
 
-    from dispatcher.handoff import suppress
+    from dispatcher.outcomes import suppress
 
     suppress(session, medium="sms", address=PHONE, reason="bounced", source="twilio undelivered 30005", now=runtime.clock.now())
     session.commit()

@@ -32,6 +32,8 @@ BAD_INPUT = [
     (with_(plan=[{"step": "invite", "offset_days": 0}, {"step": "reminder", "offset_days": 20}, {"step": "close", "offset_days": 14}]), "plan[1].offset_days"),
     (with_(plan=[{"step": "invite", "offset_days": 0}]), "plan"),
     (with_(plan=[{"step": "invite", "offset_days": 0}, {"step": "nag", "offset_days": 2}, {"step": "close", "offset_days": 9}]), "plan[1].step"),
+    (with_(plan=[]), "plan"),
+    (with_(plan=[{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 1e10}]), "plan[1].offset_days"),
     (with_(audience={}), "audience"),
     (with_(audience={"contact_ids": []}), "audience.contact_ids"),
     (with_(audience={"filter": {"segmnet": ["smb"]}}), "audience.filter.segmnet"),
@@ -51,6 +53,14 @@ def test_bad_campaign_is_422_naming_the_field_and_nothing_is_stored(client: Test
     response = client.post("/v1/campaigns", json=body, headers=auth(Role.OPS))
     assert response.status_code == 422, response.text
     assert response.json()["error"]["fields"][0]["field"] == field
+    assert session.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+def test_a_nan_offset_is_422_not_a_crash(client: TestClient, auth: Auth, session: Session) -> None:
+    body = '{"name": "x", "survey": {"kind": "nps"}, "audience": {"contact_ids": [1]}, "plan": [{"step": "invite", "offset_days": 0}, {"step": "reminder", "offset_days": NaN}, {"step": "close", "offset_days": 9}]}'
+    response = client.post("/v1/campaigns", content=body, headers={**auth(Role.OPS), "Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"][0]["field"] == "plan[1].offset_days"
     assert session.scalar(select(func.count()).select_from(Campaign)) == 0
 
 

@@ -96,3 +96,12 @@ def test_scheduled_send_goes_out_when_the_window_opens(client: TestClient, auth:
     tick(runtime)
     session.rollback()
     assert session.scalar(select(Message.state)) == "sent"
+
+
+def test_without_sending_hours_it_goes_out_at_night_too(client: TestClient, auth: Auth, session: Session) -> None:
+    factories.contact(session, external_id="owl", timezone="Asia/Tokyo")  # 18:30 in Tokyo: after hours
+    session.commit()
+    answer = client.post("/v1/surveys/send", json={"contact_external_id": "owl", "kind": "csat", "trigger": "urgent", "respect_sending_hours": False}, headers=auth(Role.OPS)).json()
+    assert answer["status"] == "queued"
+    session.rollback()
+    assert session.scalar(select(Message.state).where(Message.id == answer["message_id"])) == "sent"

@@ -188,3 +188,44 @@ def test_worker_dying_mid_send_leaves_unknown_never_resent(runtime: Runtime, ses
     assert not list(Path(runtime.settings.outbox_dir).glob("*")) or all(
         str(m.id) not in p.name for m in dead for p in Path(runtime.settings.outbox_dir).glob("*")
     )
+
+
+def test_a_timeout_after_sending_is_unknown_and_never_retried(backend: Backend, tmp_path: Path, sendgrid: SendGridFake, runtime: Runtime, session: Session, clock: DatabaseClock) -> None:
+    settings = make_settings(backend, tmp_path, email_channel="sendgrid", sendgrid_api_key=FAKE_API_KEY,
+                             sendgrid_base_url=sendgrid.base_url, provider_timeout_seconds=0.5)
+    mail = attach_inline_queue(build_runtime(settings))
+    try:
+        campaign_id = launch(mail, 2)
+        sendgrid.stall(2.0)  # SendGrid takes the request but answers too late
+        tick(mail)
+        assert states(session, campaign_id) == [("unknown", "timeout")] * 2
+        clock.advance(timedelta(hours=3))
+        tick(mail)
+        assert states(session, campaign_id) == [("unknown", "timeout")] * 2  # never sent again
+    finally:
+        mail.close()
+
+
+def test_a_queued_message_to_an_erased_contact_is_skipped(runtime: Runtime, session: Session, clock: DatabaseClock) -> None:
+    from campaigns.people.service import erase_contact
+
+    with runtime.sessions() as setup:
+        factories.population(setup, 2, timezones=("UTC",))
+        campaign = service.create_campaign(setup, spec={
+            "name": "Later", "survey": {"kind": "nps"}, "audience": {"filter": {"segment": ["smb"]}}, "plan": INVITE_ONLY,
+            "sending_window": {"start": "20:00", "end": "21:00", "days": ["mon"]},
+        }, now=clock.now())
+        setup.commit()
+        launch_campaign(runtime, setup, campaign.id)
+        setup.commit()
+    tick(runtime)  # planned and queued for tonight's window
+    erased = session.scalar(select(Message.contact_id).where(Message.campaign_id == campaign.id).order_by(Message.id))
+    with runtime.sessions() as s:
+        erase_contact(s, contact_id=erased, now=clock.now())
+        s.commit()
+    clock.advance(timedelta(hours=11))  # 20:30 UTC on Monday: the window is open
+    tick(runtime)
+    session.rollback()
+    rows = {m.contact_id: (m.state, m.skip_rule) for m in session.scalars(select(Message).where(Message.campaign_id == campaign.id))}
+    assert rows[erased] == ("skipped", "erased")
+    assert [state for contact, (state, _) in rows.items() if contact != erased] == ["sent"]

@@ -157,3 +157,31 @@ def test_two_ticks_racing_on_a_due_step_run_it_once(runtime: Runtime, backend: B
     assert len(outbox) == 40
     claims = session.scalars(select(PlanStep.claimed_by).where(PlanStep.campaign_id == campaign.id, PlanStep.step == "invite")).all()
     assert len(claims) == 1
+
+
+def test_after_a_long_pause_only_the_latest_overdue_step_goes_out(runtime: Runtime, clock: DatabaseClock, session: Session) -> None:
+    with runtime.sessions() as setup:
+        factories.population(setup, 4)
+        campaign = service.create_campaign(setup, spec={
+            "name": "Paused", "survey": {"kind": "nps"}, "audience": {"filter": {"segment": ["smb"]}}, "sending_window": ALWAYS_OPEN,
+            "plan": [{"step": "invite", "offset_days": 0}, {"step": "reminder", "offset_days": 2}, {"step": "reminder", "offset_days": 4},
+                     {"step": "close", "offset_days": 10}],
+        }, now=clock.now())
+        setup.commit()
+        launch_campaign(runtime, setup, campaign.id)
+        setup.commit()
+    tick(runtime)  # the invite
+    with runtime.sessions() as s:
+        service.pause(s, campaign_id=campaign.id)
+        s.commit()
+    clock.advance(timedelta(days=5))  # both reminders fall due while paused
+    tick(runtime)
+    with runtime.sessions() as s:
+        service.resume(s, campaign_id=campaign.id)
+        s.commit()
+    tick(runtime)
+
+    steps = dict(session.execute(select(PlanStep.key, PlanStep.status).where(PlanStep.campaign_id == campaign.id)).all())
+    assert steps["reminder_1"] == "superseded" and steps["reminder_2"] == "dispatched"
+    sent = Counter(session.scalars(select(Message.step).where(Message.campaign_id == campaign.id, Message.state == "sent")))
+    assert sent == Counter({"invite": 4, "reminder": 4})
