@@ -112,6 +112,20 @@ def dialect_insert(session: Session, model: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
+def insert_ignoring_conflicts(session: Session, model: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> None:
+    """Insert many rows, skipping any that would break the ``unique`` key.
+
+    On the table with RETURNING, so SQLAlchemy sends multi-row INSERTs from one
+    cached statement; through the ORM entity an executemany goes row by row.
+    One statement needs one set of keys: a key some rows leave out is NULL in them.
+    """
+    if rows:
+        table = model.__table__
+        keys = {key for row in rows for key in row}
+        rows = [row if len(row) == len(keys) else {key: row.get(key) for key in keys} for row in rows]
+        session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=unique).returning(table.c.id), rows).all()
+
+
 def lock_name(session: Session, name: str) -> None:
     """Hold a lock on ``name`` until the transaction ends, for get-or-create races.
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert
+from campaigns.db import insert_ignoring_conflicts
 from campaigns.people.models import Contact
 from campaigns.programs.audience import audience_query
 from campaigns.programs.exclusions import Exclusion, program_exclusions
@@ -70,7 +70,7 @@ def select_chunk(runtime: Runtime, session: Session, campaign: Campaign, contact
         }
         for c in fresh
     ]
-    session.execute(dialect_insert(session, Episode).on_conflict_do_nothing(index_elements=["campaign_id", "contact_id", "wave"]), rows)
+    insert_ignoring_conflicts(session, Episode, rows, unique=["campaign_id", "contact_id", "wave"])
     return sum(1 for c in fresh if c.id not in excluded)
 
 

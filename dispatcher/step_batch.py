@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert
+from campaigns.db import insert_ignoring_conflicts
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode, Message, PlanStep, Response
 from campaigns.programs.reach import Reach, address
@@ -133,7 +133,7 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
         ]
         if episodes:
             rows = plan_batch(runtime, session, step, episodes, now)
-            session.execute(dialect_insert(session, Message).on_conflict_do_nothing(index_elements=["idempotency_key"]), rows)
+            insert_ignoring_conflicts(session, Message, rows, unique=["idempotency_key"])
             session.commit()
         due = list(session.scalars(select(Message.id).where(
             Message.step_id == step.id, Message.episode_id.between(first_episode_id, last_episode_id),
