@@ -89,10 +89,11 @@ def run(
 
         seed_demo(runtime, console=console, day_seconds=day_seconds)
     url = f"http://{settings.host}:{settings.port}"
-    console.print(f"\n[bold green]Pulse is running[/] at {url}  (API docs: {url}/docs, outbox: {url}/outbox)")
+    # soft_wrap: lines a user copies (the key, the curl command) must not be broken.
+    console.print(f"\n[bold green]Pulse is running[/] at {url}  (API docs: {url}/docs, outbox: {url}/outbox)", soft_wrap=True)
     if first_key:
-        console.print(f"First admin API key (shown once, keep it): [bold]{first_key}[/]")
-        console.print(f"Try: curl -H 'Authorization: Bearer {first_key}' {url}/v1/contacts\n")
+        console.print(f"First admin API key (shown once, keep it): [bold]{first_key}[/]", soft_wrap=True)
+        console.print(f"Try: curl -H 'Authorization: Bearer {first_key}' {url}/v1/contacts\n", soft_wrap=True)
     uvicorn.run(create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_level="info")
 
 
