@@ -24,13 +24,3 @@ ADAPTERS: dict[str, type] = {
     "in_app": InAppChannel,
     "slack": SlackChannel,
 }
-
-MEDIUM_OF: dict[str, str] = {
-    "sendgrid": "email",
-    "smtp": "email",
-    "outbox_email": "email",
-    "twilio": "sms",
-    "outbox_sms": "sms",
-    "in_app": "in_app",
-    "slack": "slack",
-}

@@ -14,7 +14,7 @@ from campaigns.people.fields import FieldError
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, select
 
 from campaigns.people.models import Account, Contact
 
@@ -111,7 +111,3 @@ def matching_ids(session: Any, spec: dict[str, Any], contact_ids: list[int], now
         .where(Contact.id.in_(contact_ids)).where(filter_condition(spec, now))
     )
     return set(session.scalars(query))
-
-
-def any_of(*conditions: Any) -> Any:
-    return or_(*conditions)

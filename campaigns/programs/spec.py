@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -94,8 +94,3 @@ def check_campaign(spec: dict[str, Any]) -> dict[str, Any]:
         "review_link": review_link,
         "send_at": aware(send_at, zone) if isinstance(send_at, datetime) else None,
     }
-
-
-def start_of_day(moment: datetime, zone: str) -> datetime:
-    local = moment.astimezone(ZoneInfo(zone))
-    return datetime.combine(local.date(), time(0), tzinfo=ZoneInfo(zone))
