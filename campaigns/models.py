@@ -19,11 +19,12 @@ from campaigns.programs.models import (
     Response,
     Suppression,
 )
+from campaigns.studio.models import LocaleProfile, TemplateUse, TemplateVersion
 from campaigns.timekeeping import ClockState
 from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "Account", "ApiKey", "Base", "Campaign", "ClockState", "Contact", "Episode", "FatiguePolicyVersion", "FatigueTouch", "FollowUp", "IdempotentRequest",
     "InAppPrompt", "Message", "MessageContent", "PlanStep", "Response", "Role", "Suppression", "TeamMember",
-    "WebhookDelivery", "WebhookSubscription", "EngagementCounter", "InboundSms", "ProviderEvent", "SmsConversation",
+    "WebhookDelivery", "WebhookSubscription", "LocaleProfile", "TemplateUse", "TemplateVersion", "EngagementCounter", "InboundSms", "ProviderEvent", "SmsConversation",
 ]

@@ -21,6 +21,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from templates.filters import FILTERS, slack_escape
+from templates.limits import GuardedNamespace, check_binop, check_call, guard_filter
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 
@@ -63,10 +64,24 @@ def _finalize(context: Context, value: Any) -> Any:
     return value
 
 
+class LimitedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox plus size checks on operators and calls (``templates.limits``)."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        check_call(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
 @cache
 def sandbox() -> ImmutableSandboxedEnvironment:
     """The shared environment (built once, on first use)."""
-    env = ImmutableSandboxedEnvironment(
+    env = LimitedSandbox(
         loader=FileSystemLoader(DEFAULTS_DIR),
         undefined=StrictUndefined,
         autoescape=_autoescape,
@@ -78,6 +93,8 @@ def sandbox() -> ImmutableSandboxedEnvironment:
         extensions=[InlineTagNewlines],
     )
     env.filters.update(FILTERS)
+    env.filters.update({name: guard_filter(name, f) for name, f in env.filters.items()})
+    env.globals["namespace"] = GuardedNamespace
     return env
 
 

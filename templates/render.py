@@ -18,6 +18,7 @@ from jinja2 import Template
 
 from templates.context import as_mapping
 from templates.environment import compile_source, default_template
+from templates.limits import render_limited
 from templates.keys import CHANNEL_PARTS, LANGUAGES, TemplateKey, locale_chain, resolve_language
 from templates.sources import default_keys, default_name, logical_name, read_default
 from templates.validate import validate_source
@@ -76,7 +77,7 @@ class TemplateRenderer:
         values["lang"] = resolve_language(key.locale)
         edits: dict[str, Mapping[str, str] | None] = {}
         out = {
-            part: self._template(key, part, edits).render(values)
+            part: render_limited(self._template(key, part, edits), values)
             for part in CHANNEL_PARTS[key.channel]
         }
         if key.channel == "slack":
