@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert
 from campaigns.programs.models import Campaign, Message
-from dispatcher.contents import store_content
+from dispatcher.stored_contents import store_content
 from dispatcher.runtime import Runtime
 from templates import RenderedMessage
 

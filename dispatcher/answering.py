@@ -52,7 +52,8 @@ from campaigns.programs.reach import Reach, address
 from campaigns.programs.window import SendingWindow
 from dispatcher.budget import Touch
 from dispatcher.clock import utcnow
-from dispatcher.contents import recipient_values, store_content, survey_context
+from dispatcher.contents import locale_names, recipient_values, survey_context
+from dispatcher.published import render_content
 from dispatcher.follow_ups import alert_key, queue_detractor_alert
 from dispatcher.runtime import Runtime
 from dispatcher.webhooks_out import enqueue_for_response, queue_response_event
@@ -148,9 +149,9 @@ def _content(runtime: Runtime, session: Session, campaign: Campaign, contact: Co
     step = thank_you_step(response.category)
     context = survey_context(
         campaign, runtime.settings, template_step=step, locale=contact.locale, recipient=recipient_placeholders(),
-        owner_name=_owner_name(session, follow_up),
+        owner_name=_owner_name(session, follow_up), names=locale_names(session, runtime.settings, contact.locale),
     )
-    return store_content(session, runtime.renderer.render(TemplateKey("email", campaign.kind, step, contact.locale), context))
+    return render_content(runtime, session, campaign, TemplateKey("email", campaign.kind, step, contact.locale), context, now=runtime.clock.now())
 
 
 def _thank(runtime: Runtime, session: Session, campaign: Campaign, episode: Episode, response: Response, follow_up: FollowUp, now: datetime) -> None:

@@ -7,7 +7,6 @@ only its substitutions: the same bytes that were stored are the bytes sent.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -16,20 +15,24 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert
 from campaigns.people.models import Contact
-from campaigns.programs.models import Campaign, Episode, MessageContent
+from campaigns.programs.models import Campaign, Episode
 from campaigns.programs.plan import check_plan
+from campaigns.studio import service
+from dispatcher.published import render_content
+from dispatcher.runtime import Runtime
 from dispatcher.settings import Settings
+from dispatcher.stored_contents import content_digest, store_content
+from dispatcher.template_edits import EditSnapshot
 from dispatcher.tokens import make_token
 from templates import (
     RenderedMessage,
     SurveyContext,
     TemplateKey,
-    TemplateRenderer,
     default_follow_up_question,
     default_question,
     default_scale,
+    default_sender_name,
     locale_chain,
     recipient_placeholders,
     recipient_substitutions,
@@ -55,64 +58,77 @@ def close_date(campaign: Campaign) -> date:
     return ((send_at + offset).astimezone(zone) - timedelta(days=1)).date()
 
 
+@dataclass(frozen=True)
+class LocaleNames:
+    """What customers read in one locale: the company, who signs, where to get help."""
+
+    company_name: str
+    sender_name: str
+    support_contact: str
+
+
+def locale_names(session: Session | None, settings: Settings, locale: str) -> LocaleNames:
+    """The studio's per-locale settings along the locale chain, then the defaults:
+    the company and support from the settings, the signature in the locale's language."""
+    profiles = service.locale_profiles(session) if session is not None else {}
+    chain = [profiles[c] for c in locale_chain(locale) if c in profiles]
+    company = next((p.company_name for p in chain if p.company_name), settings.company_name)
+    english_default = resolve_language(locale) == "en" and not any(p.sender_name for p in chain)
+    sender = next((p.sender_name for p in chain if p.sender_name), None) or (
+        settings.sender_name if english_default else default_sender_name(locale, company_name=company)
+    )
+    support = next((p.support_contact for p in chain if p.support_contact), settings.support_contact)
+    return LocaleNames(company, sender, support)
+
+
 def survey_context(
     campaign: Campaign, settings: Settings, *, template_step: str, locale: str, recipient: Any,
-    number: int = 0, final: bool = False, owner_name: str | None = None,
+    number: int = 0, final: bool = False, owner_name: str | None = None, names: LocaleNames | None = None,
 ) -> SurveyContext:
     lang = resolve_language(locale)
-    question = localized(campaign.survey.get("question") or {}, locale) or default_question(campaign.kind, lang, company_name=settings.company_name)
+    names = names or locale_names(None, settings, locale)
+    question = localized(campaign.survey.get("question") or {}, locale) or default_question(campaign.kind, lang, company_name=names.company_name)
     follow_up = localized(campaign.survey.get("follow_up_question") or {}, locale) or default_follow_up_question(lang)
     send_at = campaign.send_at or campaign.created_at
     return SurveyContext(
-        recipient=recipient, company_name=settings.company_name, campaign_name=campaign.name,
+        recipient=recipient, company_name=names.company_name, campaign_name=campaign.name,
         kind=campaign.kind, question=question, follow_up_question=follow_up,
-        scale=default_scale(campaign.kind, lang), deadline=close_date(campaign), sender_name=settings.sender_name,
+        scale=default_scale(campaign.kind, lang), deadline=close_date(campaign), sender_name=names.sender_name,
         send_date=send_at.astimezone(ZoneInfo(campaign.survey.get("timezone", "UTC"))).date(),
         reminder_number=number, final_reminder=final, owner_name=owner_name,
         review_link=campaign.review_link, you_said_we_did_text=campaign.you_said_we_did or "",
     )
 
 
-def content_digest(rendered: RenderedMessage) -> str:
-    hasher = hashlib.sha256()
-    for part in (rendered.subject, rendered.text, rendered.html):
-        hasher.update(b"\x00" if part is None else part.encode() + b"\x01")
-    return hasher.hexdigest()
-
-
-def store_content(session: Session, rendered: RenderedMessage) -> int:
-    """The id of this content, stored once however many messages share it."""
-    digest = content_digest(rendered)
-    existing = session.scalar(select(MessageContent.id).where(MessageContent.digest == digest))
-    if existing is not None:
-        return existing
-    session.execute(
-        dialect_insert(session, MessageContent).values(digest=digest, subject=rendered.subject, text=rendered.text, html=rendered.html)
-        .on_conflict_do_nothing(index_elements=["digest"])
-    )
-    return session.scalar(select(MessageContent.id).where(MessageContent.digest == digest))  # type: ignore[return-value]
-
-
 @dataclass
 class ContentCache:
-    """Rendered content ids for one batch, by (template key, extras)."""
+    """Rendered content ids for one batch, by (template key, extras).
 
-    renderer: TemplateRenderer
-    settings: Settings
+    One snapshot of the published edits serves the whole batch, so every
+    message of a batch says the same; the versions used are recorded.
+    """
+
+    runtime: Runtime
     ids: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    names: dict[str, LocaleNames] = field(default_factory=dict)
+    snapshot: EditSnapshot | None = None
 
     def survey_content(
         self, session: Session, campaign: Campaign, *, medium: str, template_step: str, locale: str,
         number: int = 0, final: bool = False,
     ) -> int:
-        key = (medium, template_step, locale, number, final)
+        key = (campaign.id, medium, template_step, locale, number, final)
         if key not in self.ids:
+            if locale not in self.names:
+                self.names[locale] = locale_names(session, self.runtime.settings, locale)
+            if self.snapshot is None:
+                self.snapshot = self.runtime.published_templates.snapshot()
             context = survey_context(
-                campaign, self.settings, template_step=template_step, locale=locale,
-                recipient=recipient_placeholders(), number=number, final=final,
+                campaign, self.runtime.settings, template_step=template_step, locale=locale,
+                recipient=recipient_placeholders(), number=number, final=final, names=self.names[locale],
             )
-            rendered = self.renderer.render(TemplateKey(TEMPLATE_MEDIUM[medium], campaign.kind, template_step, locale), context)
-            self.ids[key] = store_content(session, rendered)
+            template = TemplateKey(TEMPLATE_MEDIUM[medium], campaign.kind, template_step, locale)
+            self.ids[key] = render_content(self.runtime, session, campaign, template, context, now=self.runtime.clock.now(), snapshot=self.snapshot)
         return self.ids[key]
 
 

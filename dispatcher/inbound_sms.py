@@ -26,7 +26,7 @@ from campaigns.events.sms_replies import keyword, normalize, read_score
 from campaigns.programs.kinds import kind_named
 from campaigns.programs.models import Response
 from dispatcher.answering import accept_answer, accept_comment
-from dispatcher.contents import survey_context
+from dispatcher.contents import locale_names, survey_context
 from dispatcher.provider_events import mark_answered, suppress_address
 from dispatcher.runtime import Runtime
 from templates import (
@@ -143,9 +143,10 @@ def _keyword(runtime: Runtime, session: Session, word: str, sms: InboundSmsMessa
 
 
 def _say(runtime: Runtime, step: str, kind: str, locale: str, *, follow_up: str | None = None, with_scale: bool = False) -> str:
-    settings = runtime.settings
+    with runtime.read_sessions() as session:
+        names = locale_names(session, runtime.settings, locale)
     context = ConversationContext(
-        company_name=settings.company_name, support_contact=settings.support_contact,
+        company_name=names.company_name, support_contact=names.support_contact,
         scale=default_scale(kind, resolve_language(locale)) if with_scale else None, follow_up_question=follow_up,
     )
     return runtime.renderer.render(TemplateKey("sms", kind, step, locale), context).text
@@ -157,7 +158,9 @@ def _thank(runtime: Runtime, match: OpenEpisode, response: Response, now: dateti
     owner = contact.account.owner if contact.account is not None else None
     step = thank_you_step(response.category)
     recipient = recipient_values({"first_name": (contact.name or "").split(" ")[0], "name": contact.name or ""}, locale=contact.locale)
-    context = survey_context(match.campaign, runtime.settings, template_step=step, locale=contact.locale, recipient=recipient, owner_name=owner.name if owner else None)
+    with runtime.read_sessions() as session:
+        names = locale_names(session, runtime.settings, contact.locale)
+    context = survey_context(match.campaign, runtime.settings, template_step=step, locale=contact.locale, recipient=recipient, owner_name=owner.name if owner else None, names=names)
     if episode.thanked_at is None:
         episode.thanked_at = now
     if episode.state == "answered":

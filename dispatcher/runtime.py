@@ -20,6 +20,7 @@ from dispatcher.clock import Clock, DatabaseClock, SystemClock
 from dispatcher.fatigue import FatigueBudget
 from dispatcher.prompts import DatabasePromptStore
 from dispatcher.settings import Settings
+from dispatcher.template_edits import PublishedTemplates
 from dispatcher.work import WorkQueue
 from templates import TemplateRenderer
 
@@ -39,8 +40,19 @@ class Runtime:
         return ChannelSet(self.settings, prompt_store=DatabasePromptStore(self.sessions, self.clock), clock=self.clock)
 
     @cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Read-only sessions: on SQLite they never wait for the write lock another session holds."""
+        return make_session_factory(self.engine, read_only=True)
+
+    @cached_property
+    def published_templates(self) -> PublishedTemplates:
+        return PublishedTemplates(self.read_sessions)
+
+    @cached_property
     def renderer(self) -> TemplateRenderer:
-        return TemplateRenderer()
+        """Published edits over the default files (campaign steps use ``dispatcher.published``,
+        which adds a campaign's own edits, records the versions and falls back)."""
+        return TemplateRenderer(overrides=self.published_templates.lookup)
 
     @property
     def available_media(self) -> set[str]:

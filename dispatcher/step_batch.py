@@ -74,7 +74,7 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, episodes: lis
     campaign = step.campaign
     window = SendingWindow.parse(campaign.sending_window)
     reach = Reach.load(session, [c for _, c in episodes], allowed=campaign.channels, available=runtime.available_media, now=now)
-    cache = ContentCache(runtime.renderer, runtime.settings)
+    cache = ContentCache(runtime)
     categories: dict[int, str] = {}
     if step.step == "thank_you":
         ids = [e.id for e, _ in episodes if e.answered_at is not None]

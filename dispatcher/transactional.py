@@ -94,7 +94,7 @@ def send_transactional(
         send_at = first_refusal.retry_at or send_at
         if respect_sending_hours:
             send_at = window.next_open(send_at, contact.timezone)
-    cache = ContentCache(runtime.renderer, runtime.settings)
+    cache = ContentCache(runtime)
     key = f"transactional:{episode.id}:invite"
     session.execute(dialect_insert(session, Message).values(
         idempotency_key=key, campaign_id=campaign.id, episode_id=episode.id, contact_id=contact.id, step="invite",

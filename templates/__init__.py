@@ -20,6 +20,7 @@ from templates.context import (
     default_follow_up_question,
     default_question,
     default_scale,
+    default_sender_name,
 )
 from templates.keys import (
     CATEGORIES,
@@ -71,6 +72,7 @@ __all__ = [
     "default_follow_up_question",
     "default_question",
     "default_scale",
+    "default_sender_name",
     "greeting",
     "locale_chain",
     "recipient_placeholders",

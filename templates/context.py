@@ -206,6 +206,17 @@ _SCALES = {
 }
 
 
+_SIGNATURES = {
+    "en": "The {company} Customer Success team",
+    "de": "Ihr Customer-Success-Team von {company}",
+}
+
+
+def default_sender_name(locale: str, *, company_name: str) -> str:
+    """Who signs customer emails when nobody set it for the locale, in its language."""
+    return _SIGNATURES[resolve_language(locale)].format(company=company_name)
+
+
 def default_question(kind: str, locale: str, *, company_name: str) -> str:
     """The usual wording of a kind's question, for campaigns that don't set their own."""
     return _QUESTIONS[resolve_language(locale)][kind].format(company=company_name)
