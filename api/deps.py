@@ -64,3 +64,8 @@ WRITE = (Role.ADMIN, Role.OPS)
 Reader = Annotated[ApiKey, require(*READ)]
 Writer = Annotated[ApiKey, require(*WRITE)]
 Admin = Annotated[ApiKey, require(Role.ADMIN)]
+
+# The template studio: marketers (and admins) edit; ops and viewers read.
+STUDIO_READ = (Role.ADMIN, Role.MARKETER, Role.OPS, Role.VIEWER)
+StudioReader = Annotated[ApiKey, require(*STUDIO_READ)]
+StudioEditor = Annotated[ApiKey, require(Role.ADMIN, Role.MARKETER)]

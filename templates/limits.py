@@ -149,6 +149,7 @@ def check_binop(operator: str, left: Any, right: Any) -> None:
 
 
 _PERCENT_WIDTH = re.compile(r"%[-+ #0]*(\d+|\*)?(?:\.(\d+|\*))?[a-zA-Z%]")
+_NESTED_SPEC = re.compile(r"\{[^{}]*:[^{}]*\{")
 _BRACE_WIDTH = re.compile(r"\{[^{}]*:[^{}]*?(\d+)(?:\.(\d+))?[^{}]*\}")
 
 
@@ -158,6 +159,8 @@ def check_format_spec(text: str) -> None:
         for group in match.groups():
             if group == "*" or (group and int(group) > MAX_WIDTH):
                 raise _too_big("the formatted text")
+    if _NESTED_SPEC.search(text):
+        raise _too_big("the formatted text")  # '{0:{1}}': a width taken from the arguments
     for match in _BRACE_WIDTH.finditer(text):
         for group in match.groups():
             if group and int(group) > MAX_WIDTH:
