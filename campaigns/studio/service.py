@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from campaigns.people.service import NotFound
@@ -110,16 +110,16 @@ def heads(session: Session) -> list[TemplateVersion]:
     latest = (
         select(
             TemplateVersion.channel, TemplateVersion.kind, TemplateVersion.step, TemplateVersion.locale,
-            func.coalesce(TemplateVersion.campaign_id, 0).label("scope"), func.max(TemplateVersion.number).label("number"),
+            func.coalesce(TemplateVersion.campaign_id, literal_column("0")).label("scope"), func.max(TemplateVersion.number).label("number"),
         )
         .where(TemplateVersion.status == "published")
-        .group_by(TemplateVersion.channel, TemplateVersion.kind, TemplateVersion.step, TemplateVersion.locale, func.coalesce(TemplateVersion.campaign_id, 0))
+        .group_by(TemplateVersion.channel, TemplateVersion.kind, TemplateVersion.step, TemplateVersion.locale, func.coalesce(TemplateVersion.campaign_id, literal_column("0")))
         .subquery()
     )
     return list(session.scalars(
         select(TemplateVersion).join(latest, (TemplateVersion.channel == latest.c.channel) & (TemplateVersion.kind == latest.c.kind)
             & (TemplateVersion.step == latest.c.step) & (TemplateVersion.locale == latest.c.locale)
-            & (func.coalesce(TemplateVersion.campaign_id, 0) == latest.c.scope) & (TemplateVersion.number == latest.c.number))
+            & (func.coalesce(TemplateVersion.campaign_id, literal_column("0")) == latest.c.scope) & (TemplateVersion.number == latest.c.number))
         .where(TemplateVersion.status == "published")
     ))
 
