@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.console import install_console
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routers import accounts, answer_pages, campaigns, contacts, fatigue, follow_ups, health, in_app, keys, outbox, surveys, team, webhook_subscriptions, webhooks
@@ -46,4 +47,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(BodySizeLimit)
     for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, surveys, follow_ups, webhook_subscriptions, answer_pages, in_app, webhooks):
         app.include_router(module.router)
+    install_console(app)
     return app

@@ -31,7 +31,9 @@ class Campaign(Base):
     review_link: Mapped[str | None] = mapped_column(String(500))
     send_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # T, the invite
     you_said_we_did: Mapped[str | None] = mapped_column(Text)
-    paused_reason: Mapped[str | None] = mapped_column(Text)  # set when Pulse itself paused it (e.g. bad credentials)
+    paused_reason: Mapped[str | None] = mapped_column(Text)  # why it is paused: a person's words, or Pulse's (bad credentials)
+    paused_by: Mapped[str | None] = mapped_column(String(320))  # who paused it: a team member's email, an API key's name, "pulse"
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     selection_state: Mapped[str] = mapped_column(String(20), default="pending")  # pending, running, done
     selection_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # wall time
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
