@@ -169,6 +169,8 @@ class Response(Base):
     """An answer. A second answer in the same episode supersedes the first; both are kept."""
 
     __tablename__ = "responses"
+    # Results find each contact's previous answer of the same kind (score change).
+    __table_args__ = (Index("ix_responses_contact_id_kind_created_at", "contact_id", "kind", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"), index=True)

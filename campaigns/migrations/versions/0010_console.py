@@ -1,4 +1,4 @@
-"""console: sign-in links, console sessions, share links, team member roles, who paused a campaign
+"""console: sign-in links, console sessions, share links, team member roles, who paused a campaign, an index for score change
 
 Revision ID: 0010
 Revises: 0006
@@ -55,6 +55,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('public_id', name=op.f('uq_share_links_public_id'))
     )
     op.create_index(op.f('ix_share_links_campaign_id'), 'share_links', ['campaign_id'], unique=False)
+    op.create_index('ix_responses_contact_id_kind_created_at', 'responses', ['contact_id', 'kind', 'created_at'], unique=False)
     with op.batch_alter_table('team_members') as batch:
         batch.add_column(sa.Column('console_role', sa.String(length=20), server_default='viewer', nullable=False))
     with op.batch_alter_table('campaigns') as batch:
@@ -68,6 +69,7 @@ def downgrade() -> None:
         batch.drop_column('paused_by')
     with op.batch_alter_table('team_members') as batch:
         batch.drop_column('console_role')
+    op.drop_index('ix_responses_contact_id_kind_created_at', table_name='responses')
     op.drop_index(op.f('ix_share_links_campaign_id'), table_name='share_links')
     op.drop_table('share_links')
     op.drop_index(op.f('ix_console_sessions_team_member_id'), table_name='console_sessions')
