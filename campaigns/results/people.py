@@ -6,6 +6,7 @@ a limit, the CSV export for everything.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -89,6 +90,13 @@ def answer_rows(
     if limit is not None:
         query = query.limit(limit)
     return [_row(v) for v in session.execute(query)]
+
+
+def iter_answer_rows(session: Session, *, campaign_id: int, chunk: int = 1000) -> Iterator[AnswerRow]:
+    """Every current answer of the campaign, oldest first, fetched ``chunk`` rows at a time (for exports)."""
+    query = _rows(campaign_id).order_by(Response.id).execution_options(yield_per=chunk)
+    for values in session.execute(query):
+        yield _row(values)
 
 
 def count_answers(session: Session, *, campaign_id: int, category: str | None = None, segment: str | None = None, with_comment: bool = False) -> int:
