@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.console import install_console
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routers import accounts, answer_pages, campaigns, contacts, fatigue, follow_ups, health, in_app, keys, outbox, surveys, team, templates, webhook_subscriptions, webhooks
+from api.routers import accounts, answer_pages, campaigns, contacts, fatigue, follow_ups, health, in_app, keys, outbox, results, surveys, team, templates, webhook_subscriptions, webhooks
 from dispatcher.inprocess import InProcessWorker
 from dispatcher.runtime import Runtime, build_runtime
 from dispatcher.tasks import attach_queue
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, surveys, follow_ups, templates, webhook_subscriptions, answer_pages, in_app, webhooks):
+    for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, results, surveys, follow_ups, templates, webhook_subscriptions, answer_pages, in_app, webhooks):
         app.include_router(module.router)
+    install_console(app)
     return app
