@@ -10,6 +10,7 @@ tells the team: a customer never gets a broken email, or none.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,11 +19,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.access.models import Role
 from campaigns.db import insert_ignoring_conflicts
+from campaigns.people.models import TeamMember
 from campaigns.programs.models import Campaign
 from campaigns.studio import service
 from campaigns.studio.models import TemplateUse
-from dispatcher.alerts import alert_team
+from dispatcher.alerts import alert_team, internal_message
 from dispatcher.runtime import Runtime
 from dispatcher.stored_contents import store_content
 from dispatcher.template_edits import Edit, EditSnapshot, Scope, scope_of
@@ -80,7 +83,7 @@ def render_content(runtime: Runtime, session: Session, campaign: Campaign, key: 
     """Render ``key`` for ``campaign``, store the content, record the versions used; its id.
 
     A fallback queues an alert to the campaign's internal recipients (once per
-    content) and is recorded with the reason. Does not commit.
+    content) and emails every console admin; it is recorded with the reason. Does not commit.
     """
     rendering = render_published(session, snapshot or runtime.published_templates.snapshot(), key, context, campaign_id=campaign.id)
     content_id = store_content(session, rendering.message)
@@ -91,13 +94,26 @@ def render_content(runtime: Runtime, session: Session, campaign: Campaign, key: 
     if rendering.fallback:
         where = f"{key.channel}/{key.kind}/{key.step} ({key.locale})"
         log.error("template %s failed to render for campaign %s; sent an earlier version: %s", where, campaign.id, rendering.fallback)
-        alert_team(
-            runtime, session, campaign, subject=f"Pulse: the published template {where} failed to render",
-            text=(f"Campaign {campaign.name!r} sent the last version that renders instead (or the default).\n"
-                  f"Error: {rendering.fallback}\nFix the template in the studio: /console/templates"),
-            avoid_channel="", now=now,
-        )
+        subject = f"Pulse: the published template {where} failed to render"
+        text = (f"Campaign {campaign.name!r} sent the last version that renders instead (or the default).\n"
+                f"Error: {rendering.fallback}\nFix the template in the studio: {runtime.settings.public_url.rstrip('/')}/console/templates")
+        alert_team(runtime, session, campaign, subject=subject, text=text, avoid_channel="", now=now)
+        _alert_admins(runtime, session, campaign, subject=subject, text=text, now=now)
     return content_id
+
+
+def _alert_admins(runtime: Runtime, session: Session, campaign: Campaign, *, subject: str, text: str, now: datetime) -> None:
+    """Email every active console admin (once per campaign and error)."""
+    if "email" not in runtime.available_media:
+        return
+    admins = session.scalars(select(TeamMember.email).where(TeamMember.active.is_(True), TeamMember.console_role == Role.ADMIN.value)).all()
+    if not admins:
+        return
+    content = store_content(session, RenderedMessage(subject=subject, text=text, html=None))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    for address in admins:
+        internal_message(runtime, session, key=f"template-alert:{campaign.id}:{digest}:{address}", campaign=campaign, step="alert",
+                         medium="email", recipient=address, content_id=content, now=now)
 
 
 def versions_used(session: Session, campaign_id: int, content_id: int) -> TemplateUse | None:
