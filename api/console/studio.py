@@ -1,0 +1,180 @@
+"""/console/templates: the template studio page (marketers and admins edit; ops and viewers read).
+
+The page is server-rendered; its editor talks to the JSON routes under
+``/console/templates/api/…`` (session cookie plus ``X-CSRF-Token``), which call
+the same ``dispatcher.studio`` functions as ``/v1/templates``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from api.console.render import page
+from api.console.security import ConsoleUser, form_user, require_console
+from api.deps import RuntimeDep, SessionDep
+from api.routers.templates import checks_failed
+from api.schemas.templates import DraftIn, PreviewIn, PublishIn, RollbackIn
+from campaigns.access.models import Role
+from campaigns.people.fields import FieldError
+from campaigns.people.models import Contact
+from campaigns.studio import service
+from dispatcher import studio
+from templates import CHANNELS, KINDS
+from templates.keys import normalize_locale
+
+router = APIRouter(prefix="/console/templates", include_in_schema=False)
+
+EDIT_ROLES = (Role.ADMIN, Role.MARKETER)
+READ_ROLES = (Role.ADMIN, Role.MARKETER, Role.OPS, Role.VIEWER)
+Reader = Annotated[ConsoleUser, require_console(*READ_ROLES)]
+ReaderPost = Annotated[ConsoleUser, form_user(*READ_ROLES)]  # previews: read-only, but a POST
+Editor = Annotated[ConsoleUser, form_user(*EDIT_ROLES)]
+KEY = "/{channel}/{kind}/{step}/{locale}"
+PUBLISHING = ("Publishing changes what Pulse renders from now on. Messages already queued keep the text "
+              "they were rendered with; nothing already planned is rewritten.")
+
+
+def author(user: ConsoleUser) -> str:
+    return f"{user.name} <{user.email}> ({user.role})"
+
+
+@router.get("", response_class=HTMLResponse)
+def studio_list(
+    request: Request, session: SessionDep, user: Reader, channel: str = "email", kind: str = "nps", locale: str = "",
+) -> Response:
+    channel = channel if channel in CHANNELS else "email"
+    kind = kind if kind in KINDS else "nps"
+    rows = studio.list_keys(session, channel=channel, kind=kind, locale=locale or None)
+    return page(
+        request, "studio_list.html", user=user, title="Templates", active="templates", rows=rows,
+        channels=CHANNELS, kinds=KINDS, channel=channel, kind=kind, locale=locale,
+        locales=studio.locale_report(session), may_edit=user.may(*EDIT_ROLES),
+    )
+
+
+@router.post("/locales", response_class=HTMLResponse)
+def save_locale(
+    runtime: RuntimeDep, session: SessionDep, user: Editor, locale: Annotated[str, Form(max_length=20)],
+    company_name: Annotated[str, Form(max_length=200)] = "", sender_name: Annotated[str, Form(max_length=200)] = "",
+    support_contact: Annotated[str, Form(max_length=320)] = "",
+) -> Response:
+    normal = normalize_locale(locale)
+    if normal.lower() != locale.strip().lower().replace("_", "-"):
+        raise FieldError("locale", f"{locale!r} is not a locale like en, de, de-AT or pt-BR")
+    service.save_locale_profile(
+        session, normal, company_name=company_name.strip() or None, sender_name=sender_name.strip() or None,
+        support_contact=support_contact.strip() or None, author=author(user), now=runtime.clock.now(),
+    )
+    session.commit()
+    return RedirectResponse(f"/console/templates?done=Saved+the+names+for+{normal}", status_code=303)
+
+
+@router.get(KEY, response_class=HTMLResponse)
+def editor(channel: str, kind: str, step: str, locale: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: Reader) -> Response:
+    key, ref = studio.key_ref(session, channel, kind, step, locale)
+    detail = studio.detail(runtime, session, key, ref)
+    language = key.locale.split("-")[0]
+    contacts = session.scalars(
+        select(Contact).where(Contact.erased_at.is_(None), Contact.locale.like(f"{language}%")).order_by(Contact.id).limit(25)
+    ).all()
+    config = {
+        "api": f"/console/templates/api/{key.channel}/{key.kind}/{key.step}/{key.locale}",
+        "csrf": user.csrf_token, "channel": key.channel, "parts": detail["parts"], "sources": detail["sources"],
+        "defaults": detail["defaults"], "draft": detail["draft"], "mayEdit": user.may(*EDIT_ROLES), "me": user.email,
+    }
+    return page(
+        request, "studio_editor.html", user=user, title=f"{key.step} · {key.channel} · {key.locale}", active="templates",
+        key=key, detail=detail, contacts=contacts, config=json.dumps(config).replace("</", "<\\/"),
+        publishing=PUBLISHING, may_edit=user.may(*EDIT_ROLES),
+    )
+
+
+def _key(session: Any, channel: str, kind: str, step: str, locale: str) -> Any:
+    return studio.key_ref(session, channel, kind, step, locale)
+
+
+@router.post("/api" + KEY + "/preview")
+def preview(channel: str, kind: str, step: str, locale: str, body: PreviewIn, runtime: RuntimeDep, session: SessionDep, _: ReaderPost) -> dict[str, Any]:
+    key, ref = _key(session, channel, kind, step, locale)
+    result = studio.preview(runtime, session, key, ref, body.parts, contact_id=body.contact_id)
+    message = result.message
+    return {"subject": message.subject, "text": message.text, "html": message.html, "sms": result.sms, "findings": [f.as_json() for f in result.findings]}
+
+
+@router.post("/api" + KEY + "/draft")
+def save_draft(channel: str, kind: str, step: str, locale: str, body: DraftIn, runtime: RuntimeDep, session: SessionDep, user: Editor) -> dict[str, Any]:
+    key, ref = _key(session, channel, kind, step, locale)
+    result = studio.save_draft(runtime, session, key, ref, body.parts, author=author(user))
+    session.commit()
+    return result
+
+
+@router.post("/api" + KEY + "/discard")
+def discard(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: Editor) -> dict[str, Any]:
+    _key_, ref = _key(session, channel, kind, step, locale)
+    service.discard_draft(session, ref)
+    session.commit()
+    return {"discarded": True}
+
+
+@router.post("/api" + KEY + "/publish")
+def publish(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, user: Editor) -> Any:
+    key, ref = _key(session, channel, kind, step, locale)
+    try:
+        version = studio.publish(runtime, session, key, ref, author=author(user), note=body.note)
+    except studio.ChecksFailed as exc:
+        return checks_failed(exc)
+    session.commit()
+    runtime.published_templates.invalidate()
+    return studio.version_json(version)
+
+
+@router.post("/api" + KEY + "/revert")
+def revert(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, user: Editor) -> dict[str, Any]:
+    _key_, ref = _key(session, channel, kind, step, locale)
+    version = studio.revert(runtime, session, ref, author=author(user), note=body.note)
+    session.commit()
+    runtime.published_templates.invalidate()
+    return studio.version_json(version)
+
+
+@router.post("/api" + KEY + "/rollback")
+def rollback(channel: str, kind: str, step: str, locale: str, body: RollbackIn, runtime: RuntimeDep, session: SessionDep, user: Editor) -> Any:
+    key, ref = _key(session, channel, kind, step, locale)
+    try:
+        version = studio.rollback(runtime, session, key, ref, body.version, author=author(user), note=body.note)
+    except studio.ChecksFailed as exc:
+        return checks_failed(exc)
+    session.commit()
+    runtime.published_templates.invalidate()
+    return studio.version_json(version)
+
+
+@router.post("/api" + KEY + "/test-send")
+async def test_send(channel: str, kind: str, step: str, locale: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: Editor) -> Any:
+    body = await request.json()
+    key, ref = _key(session, channel, kind, step, locale)
+    # Email goes to the signed-in member's own address; an SMS to the number they type.
+    to = user.email if key.channel == "email" else str(body.get("to") or "")
+    parts = body.get("parts") if isinstance(body.get("parts"), dict) else None
+    try:
+        return studio.test_send(runtime, session, key, ref, parts, to=to, contact_id=body.get("contact_id"))
+    except studio.ChecksFailed as exc:
+        return checks_failed(exc)
+
+
+@router.get("/api" + KEY + "/history")
+def history(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: Reader) -> dict[str, Any]:
+    _key_, ref = _key(session, channel, kind, step, locale)
+    return {"items": [studio.version_json(v) for v in service.published(session, ref)]}
+
+
+@router.get("/api" + KEY + "/diff")
+def diff(channel: str, kind: str, step: str, locale: str, runtime: RuntimeDep, session: SessionDep, _: Reader, before: str = "default", after: str = "current") -> JSONResponse:
+    key, ref = _key(session, channel, kind, step, locale)
+    return JSONResponse({"parts": studio.diff(runtime, session, key, ref, before=before, after=after)})
