@@ -23,6 +23,7 @@ from templates.limits import render_limited
 from templates.recipient import Placeholder
 from templates.samples import sample_context
 from templates.sources import logical_name
+from templates.validate import declared_names
 
 Severity = Literal["error", "warning", "note"]
 
@@ -108,21 +109,12 @@ def _render_part(key: TemplateKey) -> Callable[[str, str, Mapping[str, Any]], st
 
 
 def _unknown_names(part: str, tree: nodes.Template, allowed: set[str] | frozenset[str], key: TemplateKey) -> list[Finding]:
-    undeclared = meta.find_undeclared_variables(tree) - _declared_names(tree)
+    undeclared = meta.find_undeclared_variables(tree) - declared_names(tree)
     findings = []
     for name in sorted(undeclared - allowed):
         line = next((n.lineno for n in tree.find_all(nodes.Name) if n.name == name), None)
         findings.append(Finding(part, line, "unknown_variable", f"'{name}' is not available in the {key.step} template; see the variables list for what is"))
     return findings
-
-
-def _declared_names(tree: nodes.Template) -> set[str]:
-    names = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
-    names |= {m.name for m in tree.find_all(nodes.Macro)}
-    names |= {i.target for i in tree.find_all(nodes.Import)}
-    for imported in tree.find_all(nodes.FromImport):
-        names |= {n if isinstance(n, str) else n[1] for n in imported.names}
-    return names
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,6 +10,7 @@ from templates.context import as_mapping, context_names
 from templates.environment import compile_source, sandbox
 from templates.keys import CHANNEL_PARTS, PARTS, TemplateKey, resolve_language
 from templates.samples import sample_context
+from templates.limits import render_limited
 from templates.sources import logical_name
 
 
@@ -39,7 +40,7 @@ def validate_source(
         except TemplateSyntaxError as exc:
             errors.append(f"{part}: line {exc.lineno}: {exc.message}")
             continue
-        undeclared = meta.find_undeclared_variables(tree) - _declared_names(tree)
+        undeclared = meta.find_undeclared_variables(tree) - declared_names(tree)
         for name in sorted(undeclared - allowed_names):
             errors.append(f"{part}: '{name}' is not available in this template")
     if errors or key is None:
@@ -48,7 +49,7 @@ def validate_source(
     context["lang"] = resolve_language(key.locale)
     for part, source in part_sources.items():
         try:
-            compile_source(logical_name(key, part), source).render(context)
+            render_limited(compile_source(logical_name(key, part), source), context)
         except TemplateError as exc:
             errors.append(f"{part}: {exc.message or type(exc).__name__}")
         except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
@@ -57,7 +58,7 @@ def validate_source(
     return errors
 
 
-def _declared_names(tree: nodes.Template) -> set[str]:
+def declared_names(tree: nodes.Template) -> set[str]:
     """Names the template defines itself (imports, macros, sets, loops) anywhere.
 
     Jinja's own analysis treats each block as a scope of its own, so a macro

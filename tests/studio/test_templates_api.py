@@ -245,3 +245,16 @@ def test_publishing_reloads_the_runtime_renderers_snapshot(runtime: Runtime, cli
     publish_subject(client, auth(Role.MARKETER), INVITE_EN, "Fresh")
     assert runtime.published_templates.snapshot() is not snapshot
     assert runtime.renderer.source(TemplateKey("email", "csat", "invite", "en"))["subject"] == "Fresh"
+
+
+def test_a_hanging_template_is_a_finding_and_the_api_keeps_answering(client: TestClient, auth: Auth) -> None:
+    headers = auth(Role.MARKETER)
+    loop = "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
+
+    response = client.post(INVITE_EN + "/validate", json={"parts": {"subject": loop}}, headers=headers)
+
+    assert response.status_code == 200
+    [finding] = response.json()["findings"]
+    assert (finding["part"], finding["code"]) == ("subject", "render_error")
+    assert "longer than" in finding["message"]
+    assert client.get(INVITE_EN, headers=headers).status_code == 200
