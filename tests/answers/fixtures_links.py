@@ -78,7 +78,7 @@ def survey(runtime: Runtime, *, kind: str = "nps", channel: str = "email", **con
         episode = Episode(public_id=new_public_id(), campaign_id=campaign.id, contact_id=person.id, state="selected", created_at=now)
         session.add(episode)
         session.flush()
-        content_id = ContentCache(runtime.renderer, runtime.settings).survey_content(session, campaign, medium=channel, template_step="invite", locale=person.locale)
+        content_id = ContentCache(runtime).survey_content(session, campaign, medium=channel, template_step="invite", locale=person.locale)
         message = Message(
             idempotency_key=f"links:{episode.id}:invite", campaign_id=campaign.id, episode_id=episode.id, contact_id=person.id,
             step="invite", medium=channel, channel=runtime.channels.names[channel], recipient=address(person, channel),

@@ -74,10 +74,14 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 
 def sign_in(browser: Browser, runtime: Runtime, url: str) -> Page:
     page = browser.new_page(f"{url}/console/sign-in")
+    page.wait_for("!!document.getElementById('email')")
     page.click("document.getElementById('email')")
+    page.evaluate("document.getElementById('email').focus()")
     page.type(MARKETER)
+    page.wait_for(f"document.getElementById('email').value === {MARKETER!r}")
     page.click("document.querySelector('form button[type=submit]')")
-    page.wait_for("!!document.querySelector('p.notice[role=status]')")
+    shown = page.wait_for("(document.querySelector('p.notice[role=status], p.error, .error') || {}).textContent", timeout=30)
+    assert MARKETER in shown, page.evaluate("document.body.innerText")
     entry = next(e for e in list_outbox(runtime.settings.outbox_dir) if e.to == MARKETER)
     link = LINK.search(read_outbox_entry(runtime.settings.outbox_dir, entry.name).text or "")
     assert link, "no sign-in link in the email"

@@ -157,6 +157,8 @@ def test_a_campaigns_own_text_wins_for_that_campaign_only(client: TestClient, au
     everyone = client.get(INVITE_DE, headers=marketer).json()
     assert scoped["sources"]["subject"] == "Nur diese Kampagne"
     assert everyone["sources"]["subject"] == "Für alle: {{ company_name }}"
+    again = send_csat(client, auth, session)  # transactional CSAT: the same campaign again
+    assert again.campaign_id == campaign_id and subject_of(session, again) == "Nur diese Kampagne"
     assert client.get(INVITE_DE + "?campaign_id=999999", headers=marketer).status_code == 404
 
 
