@@ -22,6 +22,7 @@ from api.schemas.templates import DraftIn, PreviewIn, PublishIn, RollbackIn
 from campaigns.access.models import Role
 from campaigns.people.fields import FieldError
 from campaigns.people.models import Contact
+from campaigns.programs.models import Campaign
 from campaigns.studio import service
 from dispatcher import studio
 from templates import CHANNELS, KINDS
@@ -75,56 +76,63 @@ def save_locale(
 
 
 @router.get(KEY, response_class=HTMLResponse)
-def editor(channel: str, kind: str, step: str, locale: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: Reader) -> Response:
-    key, ref = studio.key_ref(session, channel, kind, step, locale)
+def editor(
+    channel: str, kind: str, step: str, locale: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: Reader,
+    campaign_id: int | None = None,
+) -> Response:
+    key, ref = studio.key_ref(session, channel, kind, step, locale, campaign_id)
     detail = studio.detail(runtime, session, key, ref)
     language = key.locale.split("-")[0]
     contacts = session.scalars(
         select(Contact).where(Contact.erased_at.is_(None), Contact.locale.like(f"{language}%")).order_by(Contact.id).limit(25)
     ).all()
+    campaigns = session.execute(
+        select(Campaign.id, Campaign.name).where(Campaign.kind == key.kind, Campaign.status.in_(("draft", "active", "paused"))).order_by(Campaign.id.desc()).limit(50)
+    ).all()
     config = {
         "api": f"/console/templates/api/{key.channel}/{key.kind}/{key.step}/{key.locale}",
+        "scope": f"campaign_id={campaign_id}" if campaign_id is not None else "",
         "csrf": user.csrf_token, "channel": key.channel, "parts": detail["parts"], "sources": detail["sources"],
         "defaults": detail["defaults"], "draft": detail["draft"], "mayEdit": user.may(*EDIT_ROLES), "me": user.email,
     }
     return page(
         request, "studio_editor.html", user=user, title=f"{key.step} · {key.channel} · {key.locale}", active="templates",
         key=key, detail=detail, contacts=contacts, config=json.dumps(config).replace("</", "<\\/"),
-        publishing=PUBLISHING, may_edit=user.may(*EDIT_ROLES),
+        publishing=PUBLISHING, may_edit=user.may(*EDIT_ROLES), campaigns=campaigns, campaign_id=campaign_id,
     )
 
 
-def _key(session: Any, channel: str, kind: str, step: str, locale: str) -> Any:
-    return studio.key_ref(session, channel, kind, step, locale)
+def _key(session: Any, channel: str, kind: str, step: str, locale: str, campaign_id: int | None = None) -> Any:
+    return studio.key_ref(session, channel, kind, step, locale, campaign_id)
 
 
 @router.post("/api" + KEY + "/preview")
-def preview(channel: str, kind: str, step: str, locale: str, body: PreviewIn, runtime: RuntimeDep, session: SessionDep, _: ReaderPost) -> dict[str, Any]:
-    key, ref = _key(session, channel, kind, step, locale)
+def preview(channel: str, kind: str, step: str, locale: str, body: PreviewIn, runtime: RuntimeDep, session: SessionDep, _: ReaderPost, campaign_id: int | None = None) -> dict[str, Any]:
+    key, ref = _key(session, channel, kind, step, locale, campaign_id)
     result = studio.preview(runtime, session, key, ref, body.parts, contact_id=body.contact_id)
     message = result.message
     return {"subject": message.subject, "text": message.text, "html": message.html, "sms": result.sms, "findings": [f.as_json() for f in result.findings]}
 
 
 @router.post("/api" + KEY + "/draft")
-def save_draft(channel: str, kind: str, step: str, locale: str, body: DraftIn, runtime: RuntimeDep, session: SessionDep, user: Editor) -> dict[str, Any]:
-    key, ref = _key(session, channel, kind, step, locale)
+def save_draft(channel: str, kind: str, step: str, locale: str, body: DraftIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> dict[str, Any]:
+    key, ref = _key(session, channel, kind, step, locale, campaign_id)
     result = studio.save_draft(runtime, session, key, ref, body.parts, author=author(user))
     session.commit()
     return result
 
 
 @router.post("/api" + KEY + "/discard")
-def discard(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: Editor) -> dict[str, Any]:
-    _key_, ref = _key(session, channel, kind, step, locale)
+def discard(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: Editor, campaign_id: int | None = None) -> dict[str, Any]:
+    _key_, ref = _key(session, channel, kind, step, locale, campaign_id)
     service.discard_draft(session, ref)
     session.commit()
     return {"discarded": True}
 
 
 @router.post("/api" + KEY + "/publish")
-def publish(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, user: Editor) -> Any:
-    key, ref = _key(session, channel, kind, step, locale)
+def publish(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> Any:
+    key, ref = _key(session, channel, kind, step, locale, campaign_id)
     try:
         version = studio.publish(runtime, session, key, ref, author=author(user), note=body.note)
     except studio.ChecksFailed as exc:
@@ -135,8 +143,8 @@ def publish(channel: str, kind: str, step: str, locale: str, body: PublishIn, ru
 
 
 @router.post("/api" + KEY + "/revert")
-def revert(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, user: Editor) -> dict[str, Any]:
-    _key_, ref = _key(session, channel, kind, step, locale)
+def revert(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> dict[str, Any]:
+    _key_, ref = _key(session, channel, kind, step, locale, campaign_id)
     version = studio.revert(runtime, session, ref, author=author(user), note=body.note)
     session.commit()
     runtime.published_templates.invalidate()
@@ -144,8 +152,8 @@ def revert(channel: str, kind: str, step: str, locale: str, body: PublishIn, run
 
 
 @router.post("/api" + KEY + "/rollback")
-def rollback(channel: str, kind: str, step: str, locale: str, body: RollbackIn, runtime: RuntimeDep, session: SessionDep, user: Editor) -> Any:
-    key, ref = _key(session, channel, kind, step, locale)
+def rollback(channel: str, kind: str, step: str, locale: str, body: RollbackIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> Any:
+    key, ref = _key(session, channel, kind, step, locale, campaign_id)
     try:
         version = studio.rollback(runtime, session, key, ref, body.version, author=author(user), note=body.note)
     except studio.ChecksFailed as exc:
@@ -156,9 +164,9 @@ def rollback(channel: str, kind: str, step: str, locale: str, body: RollbackIn, 
 
 
 @router.post("/api" + KEY + "/test-send")
-async def test_send(channel: str, kind: str, step: str, locale: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: Editor) -> Any:
+async def test_send(channel: str, kind: str, step: str, locale: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> Any:
     body = await request.json()
-    key, ref = _key(session, channel, kind, step, locale)
+    key, ref = _key(session, channel, kind, step, locale, campaign_id)
     # Email goes to the signed-in member's own address; an SMS to the number they type.
     to = user.email if key.channel == "email" else str(body.get("to") or "")
     parts = body.get("parts") if isinstance(body.get("parts"), dict) else None
@@ -169,12 +177,12 @@ async def test_send(channel: str, kind: str, step: str, locale: str, request: Re
 
 
 @router.get("/api" + KEY + "/history")
-def history(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: Reader) -> dict[str, Any]:
-    _key_, ref = _key(session, channel, kind, step, locale)
+def history(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: Reader, campaign_id: int | None = None) -> dict[str, Any]:
+    _key_, ref = _key(session, channel, kind, step, locale, campaign_id)
     return {"items": [studio.version_json(v) for v in service.published(session, ref)]}
 
 
 @router.get("/api" + KEY + "/diff")
-def diff(channel: str, kind: str, step: str, locale: str, runtime: RuntimeDep, session: SessionDep, _: Reader, before: str = "default", after: str = "current") -> JSONResponse:
-    key, ref = _key(session, channel, kind, step, locale)
+def diff(channel: str, kind: str, step: str, locale: str, runtime: RuntimeDep, session: SessionDep, _: Reader, before: str = "default", after: str = "current", campaign_id: int | None = None) -> JSONResponse:
+    key, ref = _key(session, channel, kind, step, locale, campaign_id)
     return JSONResponse({"parts": studio.diff(runtime, session, key, ref, before=before, after=after)})

@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from campaigns.programs import service as programs
 from dispatcher.runtime import Runtime
 from tests import factories
 from tests.console.helpers import member, sign_in
@@ -63,3 +64,21 @@ def test_the_list_warns_about_a_language_without_templates_and_saves_per_locale_
     saved = browser_client.post("/console/templates/locales", data={"csrf_token": token, "locale": "de", "sender_name": "Ihr Acme-Team"}, follow_redirects=False)
     assert saved.status_code == 303
     assert "Ihr Acme-Team" in browser_client.get("/console/templates").text
+
+
+def test_a_campaigns_own_text_is_edited_in_the_same_editor(browser_client: TestClient, runtime: Runtime, session: Session) -> None:
+    with runtime.sessions() as writer:
+        campaign = programs.create_campaign(writer, spec={"name": "Q3 NPS", "survey": {"kind": "nps"}, "audience": {"filter": {"segment": ["smb"]}}}, now=runtime.clock.now())
+        writer.commit()
+        campaign_id = campaign.id
+    marketer = member(session, "marketer")
+    headers = {"X-CSRF-Token": sign_in(browser_client, runtime, marketer.email)}
+    page = browser_client.get(f"/console/templates/email/nps/invite/de?campaign_id={campaign_id}")
+    assert page.status_code == 200 and "only “Q3 NPS”" in page.text
+
+    browser_client.post(EDITOR_API + f"/draft?campaign_id={campaign_id}", json={"parts": {"subject": "Nur Q3"}}, headers=headers)
+    published = browser_client.post(EDITOR_API + f"/publish?campaign_id={campaign_id}", json={}, headers=headers)
+
+    assert published.status_code == 200
+    assert [v["parts"] for v in browser_client.get(EDITOR_API + f"/history?campaign_id={campaign_id}").json()["items"]] == [{"subject": "Nur Q3"}]
+    assert browser_client.get(EDITOR_API + "/history").json()["items"] == []

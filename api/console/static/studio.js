@@ -66,8 +66,13 @@
     return out;
   }
 
+  function url(path, query) {
+    var parts = [query, config.scope].filter(Boolean);
+    return config.api + path + (parts.length ? "?" + parts.join("&") : "");
+  }
+
   function call(method, path, body) {
-    return fetch(config.api + path, {
+    return fetch(url(path), {
       method: method, credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": config.csrf },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -202,6 +207,12 @@
     if (input.value.trim()) { window.location = input.getAttribute("data-base") + encodeURIComponent(input.value.trim()); }
   });
   document.getElementById("contact").addEventListener("change", refresh);
+  var scope = document.getElementById("scope");
+  if (scope) {
+    scope.addEventListener("change", function () {
+      window.location = window.location.pathname + (scope.value ? "?campaign_id=" + scope.value : "");
+    });
+  }
   Array.prototype.forEach.call(document.querySelectorAll("button.insert"), function (b) {
     b.addEventListener("click", function () {
       if (!config.mayEdit) { return; }
@@ -230,7 +241,7 @@
   }
 
   function loadHistory() {
-    fetch(config.api + "/history", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
+    fetch(url("/history"), { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
       var list = document.getElementById("history");
       list.textContent = "";
       if (!data.items.length) { list.appendChild(el("li", {}, "Never edited: the shipped default is in use.")); return; }
@@ -262,7 +273,7 @@
   }
 
   function showDiff(from, to) {
-    fetch(config.api + "/diff?before=" + from + "&after=" + to, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
+    fetch(url("/diff", "before=" + from + "&after=" + to), { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
       var box = document.getElementById("diff");
       box.hidden = false;
       box.textContent = "";
