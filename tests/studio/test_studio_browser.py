@@ -160,5 +160,8 @@ def test_a_marketer_edits_previews_fixes_publishes_and_test_sends_the_german_inv
     page.goto(f"{server}/console/templates/sms/nps/invite/de")
     page.wait_for("document.getElementById('sms-counter').textContent.includes('segment')")
     screenshot(page, "studio-sms-390x844.png", 390, 844, mobile=True)
+    page.goto(f"{server}/console/templates?channel=email&kind=nps")
+    screenshot(page, "studio-list-1280x800.png", 1280, 800, mobile=False)
+    screenshot(page, "studio-list-390x844.png", 390, 844, mobile=True)
     page.send("Emulation.clearDeviceMetricsOverride")
     assert desktop.stat().st_size > 10_000 and phone.stat().st_size > 10_000
