@@ -20,7 +20,7 @@ from dispatcher.clock import Clock, DatabaseClock, SystemClock
 from dispatcher.fatigue import FatigueBudget
 from dispatcher.prompts import DatabasePromptStore
 from dispatcher.settings import Settings
-from dispatcher.template_edits import PublishedTemplates
+from dispatcher.template_edits import PublishedTemplates, SafeRenderer
 from dispatcher.work import WorkQueue
 from templates import TemplateRenderer
 
@@ -51,8 +51,8 @@ class Runtime:
     @cached_property
     def renderer(self) -> TemplateRenderer:
         """Published edits over the default files (campaign steps use ``dispatcher.published``,
-        which adds a campaign's own edits, records the versions and falls back)."""
-        return TemplateRenderer(overrides=self.published_templates.lookup)
+        which adds a campaign's own edits, records the versions and falls back further)."""
+        return SafeRenderer(overrides=self.published_templates.lookup)
 
     @property
     def available_media(self) -> set[str]:

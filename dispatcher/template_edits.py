@@ -9,6 +9,7 @@ that published (``invalidate``), within ``ttl`` seconds in every other worker
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -18,7 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.studio import service
 from campaigns.studio.models import TemplateVersion
-from templates import Overrides, TemplateKey, locale_chain
+from templates import Overrides, RenderedMessage, TemplateKey, TemplateRenderer, locale_chain
+
+log = logging.getLogger(__name__)
 
 Scope = tuple[str, str, str, str, int | None]  # channel, kind, step, locale, campaign id (None: everyone)
 
@@ -112,3 +115,16 @@ class PublishedTemplates:
                 self._snapshot = EditSnapshot.of(service.heads(session))
                 self._change = change
         self._checked = time.monotonic()
+
+
+class SafeRenderer(TemplateRenderer):
+    """The runtime's renderer: published edits over the files, and the files alone when an
+    edit fails (SMS replies, internal messages). Campaign contents go through
+    ``dispatcher.published``, which also tries earlier versions and alerts the team."""
+
+    def render(self, key: TemplateKey, context: object) -> RenderedMessage:
+        try:
+            return super().render(key, context)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - a broken edit must not cost a customer their reply
+            log.exception("published template %s/%s/%s (%s) failed; sent the default", key.channel, key.kind, key.step, key.locale)
+            return TemplateRenderer().render(key, context)  # type: ignore[arg-type]

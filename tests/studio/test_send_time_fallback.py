@@ -12,7 +12,7 @@ from campaigns.studio.models import TemplateUse
 from dispatcher.contents import survey_context
 from dispatcher.published import render_content
 from dispatcher.runtime import Runtime
-from templates import TemplateKey, recipient_placeholders
+from templates import ConversationContext, TemplateKey, recipient_placeholders
 from tests import factories
 
 KEY = TemplateKey("email", "nps", "invite", "en")
@@ -79,3 +79,17 @@ def test_a_working_edit_is_recorded_without_a_fallback(runtime: Runtime, session
     use = session.scalar(select(TemplateUse))
     assert use.fallback is None and len(use.version_ids) == 1
     assert session.scalar(select(Message.id).where(Message.step == "alert")) is None
+
+
+def test_a_failing_edit_of_an_sms_reply_sends_the_default_reply(runtime: Runtime) -> None:
+    ref = service.KeyRef("sms", "nps", "help", "en")
+    with runtime.sessions() as session:
+        service.save_draft(session, ref, parts={"txt": "Help: {{ scale.min }}"}, author="test", now=runtime.clock.now())
+        service.publish_draft(session, ref, author="test", note=None, now=runtime.clock.now())
+        session.commit()
+    runtime.published_templates.invalidate()
+    context = ConversationContext(company_name="Acme", support_contact="help@acme.example")  # no scale in a HELP reply
+
+    reply = runtime.renderer.render(TemplateKey("sms", "nps", "help", "en"), context)
+
+    assert reply.text.startswith("Acme surveys: reply with a number")
