@@ -81,8 +81,11 @@ def _next_number(session: Session, ref: KeyRef) -> int:
 
 
 def publish_draft(session: Session, ref: KeyRef, *, author: str, note: str | None, now: datetime) -> TemplateVersion:
-    """The draft becomes the next published version (immutable from here on)."""
-    row = draft(session, ref)
+    """The draft becomes the next published version (immutable from here on).
+
+    The draft row is locked, so two people pressing Publish at once publish it once.
+    """
+    row = session.scalar(_scoped(ref).where(TemplateVersion.status == "draft").with_for_update())
     if row is None:
         raise StateConflict(f"{ref.channel}/{ref.kind}/{ref.step}/{ref.locale} has no draft to publish")
     row.status, row.number, row.note, row.author, row.published_at = "published", _next_number(session, ref), note, author, now
