@@ -73,6 +73,6 @@ def page(
     html = environment.get_template(template).render(
         request=request, user=user, title=title, active=active, nav=nav_for(user),
         csrf_token=csrf_token if csrf_token is not None else (user.csrf_token if user else ""),
-        flash=request.query_params.get("done"), **context,
+        flash=request.query_params.get("done"), failure=request.query_params.get("error"), **context,
     )
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})

@@ -105,3 +105,9 @@ def trend(session: Session, *, campaign: Campaign, kind: SurveyKind, limit: int 
         .order_by(launched.desc(), Campaign.id.desc()).limit(limit)
     ).all()
     return [TrendPoint(row[0], row[1], row[2], score_of(kind, row[3:])) for row in reversed(rows)]
+
+
+def score_distribution(session: Session, *, campaign_id: int) -> dict[int, int]:
+    """How many current answers gave each score."""
+    rows = session.execute(select(Response.score, func.count()).where(*answers_of(campaign_id)).group_by(Response.score)).all()
+    return {int(score): int(count) for score, count in rows}
