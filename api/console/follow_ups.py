@@ -40,6 +40,23 @@ def follow_ups(
     )
 
 
+@router.get("/{follow_up_id}", response_class=HTMLResponse)
+def follow_up(follow_up_id: int, request: Request, user: Viewer, session: SessionDep) -> Response:
+    """One task: where the detractor alert's link leads."""
+    try:
+        task = service.get_follow_up(session, follow_up_id)
+    except NotFound:
+        return page(request, "message.html", user=user, title="No such follow-up", status_code=404, tone="error",
+                    message=f"There is no follow-up {follow_up_id}.", back="/console/follow-ups", back_label="All follow-ups")
+    members = list(session.scalars(select(TeamMember).where(TeamMember.active.is_(True)).order_by(TeamMember.name)))
+    filters = {"owner": "", "category": "", "state": ""}
+    return page(
+        request, "follow_ups.html", user=user, title=f"Follow-up {follow_up_id}", active="follow_ups", tasks=service.views(session, [task]),
+        members=members, categories=CATEGORIES, states=STATES, transitions=TRANSITIONS, filters=filters, next_url=None,
+        this_url=f"/console/follow-ups/{follow_up_id}", may_act=user.may(*WRITE_ROLES),
+    )
+
+
 @router.post("/{follow_up_id}")
 def move(
     follow_up_id: int, user: OperatorForm, runtime: RuntimeDep, session: SessionDep,
