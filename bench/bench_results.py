@@ -89,8 +89,8 @@ BASELINE = [
     "SELECT score, count(*) FROM responses WHERE campaign_id=:c AND current GROUP BY score",
     "SELECT count(e.id), count(DISTINCT k.account_id) FROM episodes e JOIN contacts k ON k.id=e.contact_id WHERE e.campaign_id=:c AND e.invited_at IS NOT NULL",
     "SELECT count(*), count(DISTINCT account_id), sum((comment IS NOT NULL AND comment <> '')::int) FROM responses WHERE campaign_id=:c AND current",
-    "SELECT medium, sum((state IN ('sent','delivered','opened','clicked','answered'))::int), sum((state IN ('delivered','opened','clicked','answered'))::int), "
-    "sum((state IN ('opened','clicked','answered'))::int), sum((state IN ('clicked','answered'))::int) FROM messages WHERE campaign_id=:c AND step IN ('invite','reminder') GROUP BY medium",
+    ("SELECT medium, sum((state IN ('sent','delivered','opened','clicked','answered'))::int), sum((state IN ('delivered','opened','clicked','answered'))::int), "
+    "sum((state IN ('opened','clicked','answered'))::int), sum((state IN ('clicked','answered'))::int) FROM messages WHERE campaign_id=:c AND step IN ('invite','reminder') GROUP BY medium"),
     "SELECT medium, count(*) FROM responses WHERE campaign_id=:c AND current GROUP BY medium",
     f"""{COLUMNS}, m.score, m.category, m.movement, m.total FROM (SELECT r.id AS rid, p.score, p.category, sign(cr.n - cp.n) AS movement,
            row_number() OVER (PARTITION BY sign(cr.n - cp.n) ORDER BY r.id) AS n, count(*) OVER (PARTITION BY sign(cr.n - cp.n)) AS total
@@ -104,8 +104,8 @@ BASELINE = [
     f"{ROW} WHERE r.campaign_id=:c AND r.current AND r.category='promoter' AND r.comment <> '' ORDER BY r.score DESC, r.created_at DESC LIMIT 25",
     f"{ROW} WHERE r.campaign_id=:c AND r.current AND r.category='detractor' AND a.renewal_on BETWEEN DATE '2026-03-02' AND DATE '2026-05-31' ORDER BY a.renewal_on, r.score LIMIT 25",
     f"{ROW} WHERE r.campaign_id=:c AND r.current AND r.category='promoter' AND a.renewal_on BETWEEN DATE '2026-03-02' AND DATE '2026-06-30' ORDER BY a.renewal_on, r.score DESC LIMIT 25",
-    "SELECT sum((r.category='promoter' AND r.comment <> '')::int), sum((r.category='detractor' AND a.renewal_on BETWEEN DATE '2026-03-02' AND DATE '2026-05-31')::int), "
-    "sum((r.category='promoter' AND a.renewal_on BETWEEN DATE '2026-03-02' AND DATE '2026-06-30')::int) FROM responses r LEFT JOIN accounts a ON a.id=r.account_id WHERE r.campaign_id=:c AND r.current",
+    ("SELECT sum((r.category='promoter' AND r.comment <> '')::int), sum((r.category='detractor' AND a.renewal_on BETWEEN DATE '2026-03-02' AND DATE '2026-05-31')::int), "
+    "sum((r.category='promoter' AND a.renewal_on BETWEEN DATE '2026-03-02' AND DATE '2026-06-30')::int) FROM responses r LEFT JOIN accounts a ON a.id=r.account_id WHERE r.campaign_id=:c AND r.current"),
     "SELECT k.locale, r.comment, r.category FROM responses r JOIN contacts k ON k.id=r.contact_id WHERE r.campaign_id=:c AND r.current AND r.comment <> '' ORDER BY r.created_at DESC LIMIT 3200",
 ]
 

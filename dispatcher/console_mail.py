@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 import secrets
+from datetime import timedelta
 from html import escape
 
 from sqlalchemy import select

@@ -17,7 +17,7 @@ CATEGORY_COLOURS = {
     "detractor": "#b91c1c", "passive": "#d97706", "promoter": "#15803d",
     "unsatisfied": "#b91c1c", "satisfied": "#15803d", "hard": "#b91c1c", "neutral": "#d97706", "easy": "#15803d",
 }
-_SCRIPT = re.compile(r"<script[^>]*>.*?</script>", re.S)
+_SCRIPT = re.compile(r"<script[^>]*>.*?</script>", re.DOTALL)
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
 
 

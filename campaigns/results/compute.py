@@ -11,10 +11,23 @@ from sqlalchemy.orm import Session
 
 from campaigns.programs.kinds import kind_named
 from campaigns.programs.models import Campaign, Episode, Response
-from campaigns.results.breakdowns import Group, TrendPoint, answers_of, breakdowns, score_distribution, trend
+from campaigns.results.breakdowns import (
+    Group,
+    TrendPoint,
+    answers_of,
+    breakdowns,
+    score_distribution,
+    trend,
+)
 from campaigns.results.insights import Insights, insights
 from campaigns.results.people import LIST_NAMES, AnswerRow, action_list, list_totals, score_change
-from campaigns.results.scores import SMALL_GROUP, Score, aggregate_columns, score_from_counts, score_of
+from campaigns.results.scores import (
+    SMALL_GROUP,
+    Score,
+    aggregate_columns,
+    score_from_counts,
+    score_of,
+)
 from campaigns.results.themes import Theme, themes_by_language
 
 

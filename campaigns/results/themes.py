@@ -51,7 +51,7 @@ def themes_by_language(session: Session, *, campaign_id: int) -> dict[str, list[
     for locale, comment, category in rows:
         language = language_of(locale)
         if len(by_language[language]) < SAMPLE:
-            by_language[language].append((comment, category))
+            by_language[language].append((comment or "", category))
     return {language: extract(comments, language) for language, comments in sorted(by_language.items())}
 
 
