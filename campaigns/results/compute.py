@@ -24,9 +24,7 @@ from campaigns.results.people import LIST_NAMES, AnswerRow, action_list, list_to
 from campaigns.results.scores import (
     SMALL_GROUP,
     Score,
-    aggregate_columns,
     score_from_counts,
-    score_of,
 )
 from campaigns.results.themes import Theme, themes_by_language
 
@@ -61,12 +59,6 @@ class Results:
             "lists": {name: {"total": self.list_totals[name], "items": [r.as_dict() for r in rows]} for name, rows in self.lists.items()},
             "themes": {language: [t.as_dict() for t in themes] for language, themes in self.themes.items()},
         }
-
-
-def headline(session: Session, *, campaign: Campaign) -> Score:
-    """The campaign's score over its current answers, with the margin; ``score`` None when nobody answered."""
-    kind = kind_named(campaign.kind)
-    return score_of(kind, session.execute(select(*aggregate_columns(kind)).where(*answers_of(campaign.id))).one())
 
 
 def campaign_results(session: Session, *, campaign: Campaign, today: date, list_limit: int = 25, with_themes: bool = True) -> Results:
