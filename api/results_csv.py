@@ -6,8 +6,14 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
+from fastapi.responses import StreamingResponse
+
+from campaigns.db import make_session_factory
+from campaigns.programs import service
+from campaigns.programs.kinds import kind_named
 from campaigns.programs.models import Campaign
-from campaigns.results.people import AnswerRow
+from campaigns.results.people import AnswerRow, action_list, iter_answer_rows
+from dispatcher.runtime import Runtime
 
 COLUMNS = (
     "campaign_id", "campaign_name", "kind", "response_id", "answered_at", "score", "category", "comment", "medium",
@@ -44,3 +50,19 @@ def csv_lines(campaign: Campaign, rows: Iterable[AnswerRow]) -> Iterator[str]:
         if count % 500 == 0:
             yield flush()
     yield flush()
+
+
+def _stream(runtime: Runtime, campaign_id: int, which: str | None) -> Iterator[str]:
+    # Its own read-only session: the response streams after the route returned.
+    with make_session_factory(runtime.engine, read_only=True)() as session:
+        campaign = service.get_campaign(session, campaign_id)
+        if which is None:
+            rows = iter_answer_rows(session, campaign_id=campaign_id)
+        else:
+            rows = iter(action_list(session, campaign_id=campaign_id, kind=kind_named(campaign.kind), name=which, today=runtime.clock.now().date()))
+        yield from csv_lines(campaign, rows)
+
+
+def csv_response(runtime: Runtime, campaign_id: int, which: str | None, filename: str) -> StreamingResponse:
+    return StreamingResponse(_stream(runtime, campaign_id, which), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})

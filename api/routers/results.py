@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -12,14 +11,12 @@ from pydantic import BaseModel, Field
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
 from api.errors import ApiError
-from api.results_csv import csv_lines
+from api.results_csv import csv_response
 from campaigns.access.console import revoke_share_link, share_links
 from campaigns.access.models import ShareLink
-from campaigns.db import make_session_factory
 from campaigns.programs import service
-from campaigns.programs.kinds import kind_named
 from campaigns.results import campaign_results
-from campaigns.results.people import LIST_NAMES, action_list, iter_answer_rows
+from campaigns.results.people import LIST_NAMES
 from dispatcher.runtime import Runtime
 from dispatcher.sharing import new_share_link, share_url
 
@@ -33,22 +30,6 @@ def results(
 ) -> dict[str, object]:
     campaign = service.get_campaign(session, campaign_id)
     return campaign_results(session, campaign=campaign, today=runtime.clock.now().date(), list_limit=list_limit).as_dict()
-
-
-def _stream(runtime: Runtime, campaign_id: int, which: str | None) -> Iterator[str]:
-    # Its own read-only session: the response streams after the route returned.
-    with make_session_factory(runtime.engine, read_only=True)() as session:
-        campaign = service.get_campaign(session, campaign_id)
-        if which is None:
-            rows = iter_answer_rows(session, campaign_id=campaign_id)
-        else:
-            rows = iter(action_list(session, campaign_id=campaign_id, kind=kind_named(campaign.kind), name=which, today=runtime.clock.now().date()))
-        yield from csv_lines(campaign, rows)
-
-
-def csv_response(runtime: Runtime, campaign_id: int, which: str | None, filename: str) -> StreamingResponse:
-    return StreamingResponse(_stream(runtime, campaign_id, which), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @router.get("/{campaign_id}/results.csv", summary="One row per answer with contact, account and campaign fields")

@@ -36,6 +36,7 @@ class SendingWindowIn(_Strict):
 class InternalRecipientsIn(_Strict):
     emails: list[str] = Field(default_factory=list)
     slack_webhook_url: str | None = None
+    locale: str | None = Field(default=None, description="the team's language for the kickoff and the closing summary (en, de); default en")
 
 
 class CampaignIn(_Strict):

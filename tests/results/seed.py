@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from campaigns.followups.models import FollowUp
 from campaigns.people.models import Account, Contact
 from campaigns.programs.kinds import kind_named
 from campaigns.programs.models import Campaign, Episode, Message, Response
 from tests import factories
 
 TODAY = date(2026, 3, 2)
-NOW = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 _keys = itertools.count(1)
 
 
@@ -100,3 +101,12 @@ def seed(session: Session) -> Seeded:
         message(session, current, contact, medium="email", state=state)
     session.flush()
     return Seeded(current, previous, contacts, accounts)
+
+
+def follow_up(session: Session, response: Response, *, owner_id: int | None = None, state: str = "open") -> FollowUp:
+    row = FollowUp(episode_id=response.episode_id, response_id=response.id, campaign_id=response.campaign_id, contact_id=response.contact_id,
+                   account_id=response.account_id, owner_id=owner_id, assigned_by="account_owner" if owner_id else None,
+                   category=response.category, state=state, notes=[], created_at=NOW, updated_at=NOW)
+    session.add(row)
+    session.flush()
+    return row
