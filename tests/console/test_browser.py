@@ -82,6 +82,7 @@ def plan(session: Session, seeded: Seeded) -> None:
 def shoot(page: Page, name: str, *, full: bool = False) -> None:
     """Save the page at desktop and phone sizes (and, with ``full``, the whole page in parts), then go back to desktop."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
     for label, width, height, mobile in SIZES:
         page.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=mobile)
         page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
