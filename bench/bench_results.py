@@ -120,7 +120,7 @@ def parts(runtime: object, campaign_id: int) -> None:
     """Wall time of each part of the results, to see where the time goes."""
     from campaigns.programs.kinds import kind_named
     from campaigns.programs.models import Campaign
-    from campaigns.results import breakdowns, insights, people, themes
+    from campaigns.results import breakdowns, campaign_results, insights, people, themes
 
     with runtime.sessions() as session:  # type: ignore[attr-defined]
         campaign = session.get(Campaign, campaign_id)
@@ -134,6 +134,7 @@ def parts(runtime: object, campaign_id: int) -> None:
             "lists": lambda: [people.action_list(session, campaign_id=campaign_id, kind=kind, name=n, today=today, limit=25) for n in people.LIST_NAMES],
             "list totals": lambda: people.list_totals(session, campaign_id=campaign_id, kind=kind, today=today),
             "themes": lambda: themes.themes_by_language(session, campaign_id=campaign_id),
+            "all: campaign_results": lambda: campaign_results(session, campaign=campaign, today=today).as_dict(),
         }
         for name, step in steps.items():
             step()

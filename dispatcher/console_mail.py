@@ -15,7 +15,6 @@ from dispatcher.contents import store_content
 from dispatcher.runtime import Runtime
 from templates import RenderedMessage
 
-
 LINKS_PER_HOUR = 5
 
 

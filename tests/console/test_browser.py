@@ -82,6 +82,7 @@ def plan(session: Session, seeded: Seeded) -> None:
 def shoot(page: Page, name: str, *, full: bool = False) -> None:
     """Save the page at desktop and phone sizes (and, with ``full``, the whole page in parts), then go back to desktop."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
     for label, width, height, mobile in SIZES:
         page.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=mobile)
         page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
@@ -158,6 +159,9 @@ def test_ops_signs_in_pauses_reads_results_moves_a_follow_up_and_signs_out(runti
     assert "+12.5" in page.evaluate("document.getElementById('headline').textContent")
     assert page.evaluate("document.querySelectorAll('figure.chart svg').length") >= 3
     shoot(page, "results", full=True)
+    page.click("document.getElementById('create-share')")
+    page.wait_for("document.body.textContent.includes('Share link created: ')")
+    share = page.evaluate("document.querySelector('p.notice').textContent.split('Share link created: ')[1].trim()")
     page.goto(f"{server}/console/campaigns/{seeded.campaign.id}/report")
     shoot(page, "report", full=True)
 
@@ -184,6 +188,12 @@ def test_ops_signs_in_pauses_reads_results_moves_a_follow_up_and_signs_out(runti
     wait_path(page, "/console/sign-in")
     page.send("Page.navigate", url=f"{server}/console/campaigns")
     wait_path(page, "/console/sign-in")  # signed out: back to sign-in
+
+    # Signed out, the share link still shows the report: read-only, without names.
+    page.goto(share)
+    page.wait_for("!!document.getElementById('headline')")
+    assert "Sign out" not in page.evaluate("document.body.textContent")
+    shoot(page, "shared-report", full=True)
 
     # The link already used does not sign in again.
     page.goto(link)
