@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import RuntimeDep, SessionDep, Writer
 from api.idempotency import idempotent
+from campaigns.db import ID_MAX
 from campaigns.people.fields import FieldError
 from campaigns.programs.reach import MEDIA
 from dispatcher.transactional import find_contact, send_transactional
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/surveys", tags=["surveys"])
 
 class TransactionalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    contact_id: int | None = None
+    contact_id: int | None = Field(default=None, ge=1, le=ID_MAX)
     contact_external_id: str | None = None
     kind: Literal["csat", "ces", "nps"]
     trigger: str = Field(min_length=1, max_length=100, description="what happened, e.g. ticket_closed")
