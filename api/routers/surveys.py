@@ -48,5 +48,7 @@ def send(
 
     status, response = idempotent(session, key=idempotency_key, body=body.model_dump(), now=runtime.clock.now(), run=run)
     if response.get("status") == "queued" and response.get("message_id"):
-        runtime.submit("send_messages", [response["message_id"]])
+        # Committed: a broker that is down is not the client's error (a retry without
+        # an Idempotency-Key would send a second survey). The tick sends it instead.
+        runtime.submit_committed("send_messages", [response["message_id"]])
     return JSONResponse(response, status_code=status)
