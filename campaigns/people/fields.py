@@ -115,9 +115,17 @@ def clean_datetime(value: str, field: str) -> datetime:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise FieldError(field, f"{value.strip()!r} is not an ISO 8601 date and time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    return in_utc(parsed, field)
+
+
+def in_utc(moment: datetime, field: str) -> datetime:
+    """``moment`` in UTC (naive means UTC); ``FieldError`` when UTC cannot hold it."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is past the last representable moment in UTC
+        raise FieldError(field, f"{moment.isoformat()!r} is outside the years 1 to 9999 once converted to UTC") from None
 
 
 def clean_text(value: str, field: str, max_length: int) -> str:
