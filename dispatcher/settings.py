@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     broker_visibility_timeout: int = Field(default=3600, ge=1)
     provider_timeout_seconds: float = Field(default=10.0, gt=0)  # one request to SendGrid, Twilio, SMTP
     max_attempts: int = Field(default=8, ge=1)  # transient failures before a message fails
-    link_ttl_days: int = Field(default=60, ge=1)  # how long survey and unsubscribe links work
+    link_ttl_days: int = Field(default=60, ge=1, le=3650)  # how long survey answer links work
+    # Unsubscribe links outlive the survey: a year-old email's footer must still work.
+    unsubscribe_ttl_days: int = Field(default=365, ge=1, le=3650)
     # Public answer endpoints (/r, /u, /v1/in-app): requests a minute per client IP,
     # and per link token or in-app contact; over either, 429 with Retry-After.
     answer_rate_per_ip: int = Field(default=600, ge=1)
