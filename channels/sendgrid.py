@@ -159,6 +159,7 @@ class SendGridChannel:
     ) -> tuple[list[tuple[MailSendRequest, list[int]]], dict[int, ChannelError]]:
         refused: dict[int, ChannelError] = {}
         groups: dict[tuple[Any, ...], list[int]] = {}
+        messages = [message.per_part() for message in messages]  # substitutions apply to every part alike
         for index, message in enumerate(messages):
             problem = self._problem(message)
             if problem is not None:

@@ -38,6 +38,7 @@ from templates.recipient import (
     Placeholder,
     greeting,
     recipient_placeholders,
+    fill_recipient_text,
     recipient_substitutions,
     recipient_values,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "greeting",
     "locale_chain",
     "recipient_placeholders",
+    "fill_recipient_text",
     "recipient_substitutions",
     "recipient_values",
     "resolve_language",
