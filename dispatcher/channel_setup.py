@@ -16,6 +16,7 @@ from channels.outbox import OutboxChannel, OutboxConfig
 from channels.ratelimit import InMemoryTokenBucket, RateLimit, RedisTokenBucket
 from channels.registry import ADAPTERS
 from channels.sendgrid import SendGridConfig
+from channels.outbound import GuardedTransport
 from channels.slack import SlackChannel
 from channels.smtp import SMTPConfig
 from channels.twilio_sms import TwilioConfig
@@ -128,7 +129,7 @@ class ChannelSet:
             ), rate_limiter=self._rate_limiter())
         if name == "in_app":
             return InAppChannel(self._prompt_store, clock=self._clock.now) if self._clock else InAppChannel(self._prompt_store)
-        return SlackChannel()
+        return SlackChannel(transport=GuardedTransport(self.settings.outbound_policy))
 
     def close(self) -> None:
         with self._lock:

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from channels.outbound import OutboundPolicy
+
 DEFAULT_SECRET_KEY = "change-me-pulse-development-secret"
 
 
@@ -84,6 +86,21 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str | None = None
     twilio_base_url: str | None = None  # set to point the SDK at a fake
     sms_mps: float = Field(default=1.0, gt=0)  # messages per second per sender (long code: 1)
+
+    # Slack webhooks and outgoing webhooks never reach loopback, private, link-local
+    # or metadata addresses, except these: comma-separated host names and networks
+    # (e.g. "hooks.internal.example,10.0.5.0/24") for self-hosted targets.
+    outbound_allow: str = ""
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _known_destinations(cls, value: str) -> str:
+        OutboundPolicy.parse(value.split(","))  # raises naming the bad entry
+        return value
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.parse(self.outbound_allow.split(","))
 
     @field_validator("database_url")
     @classmethod

@@ -51,6 +51,9 @@ def make_settings(backend: Backend, tmp_path: Path, **overrides: object) -> Sett
         "outbox_dir": tmp_path / "outbox",
         "clock": "database",
         "public_url": "https://pulse.test",
+        # The fakes that stand in for Slack and webhook receivers listen on loopback,
+        # which Pulse refuses unless allowed (tests/answers/test_outbound_guard.py).
+        "outbound_allow": "127.0.0.1",
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
