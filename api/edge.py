@@ -21,6 +21,9 @@ from api.errors import error_body
 from campaigns.db import DB_INT_MAX
 
 DB_INT_MIN = -DB_INT_MAX - 1
+# Signed provider batches are judged event by event (one bad event must not
+# refuse the batch, or the provider posts it again forever): not here.
+PROVIDER_WEBHOOKS = "/webhooks/"
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -100,7 +103,7 @@ class EdgeGuard:
         except EdgeRefusal as refusal:
             await _refuse(send, refusal)
             return
-        if not _is_json(scope):
+        if not _is_json(scope) or scope["path"].startswith(PROVIDER_WEBHOOKS):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
