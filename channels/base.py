@@ -63,6 +63,7 @@ class OutgoingMessage:
     categories: tuple[str, ...] = ()
     custom_args: Mapping[str, str] = field(default_factory=dict)
     to_name: str | None = None
+    reply_to: str | None = None  # email: where a reply goes when not to From (the account owner)
     expires_at: datetime | None = None  # in-app prompts: the end of the step
     payload: Mapping[str, Any] = field(default_factory=dict)  # in-app: question, scale, token
 

@@ -113,6 +113,7 @@ def mime_bytes(
     raw = [
         ("From", _formatted(from_email, from_name)),
         ("To", _formatted(filled.to, filled.to_name)),
+        *([("Reply-To", _formatted(filled.reply_to, None))] if filled.reply_to else []),
         ("Subject", filled.subject),
         ("Date", format_datetime(date or datetime.now(UTC))),
         ("Message-ID", message_id_header(filled.message_id, sender_domain(from_email))),
@@ -124,7 +125,7 @@ def mime_bytes(
         if any(c in name + value for c in "\r\n"):
             raise ValueError(f"header {name!r} contains a line break")  # header injection
     # Checked before encoding: a long value is folded onto continuation lines on purpose.
-    headers = [(name, value if name in ("From", "To") else _header_text(value)) for name, value in raw]
+    headers = [(name, value if name in ("From", "To", "Reply-To") else _header_text(value)) for name, value in raw]
     text = _part("plain", filled.text or "")
     if filled.html:
         boundary = f"=_pulse_{_UNSAFE_ID.sub('_', filled.message_id)}_{os.urandom(6).hex()}"

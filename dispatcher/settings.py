@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     company_name: str = "Acme"
     sender_name: str = "The Acme Customer Success team"
     support_contact: str = "support@acme.example"
+    # Where a reply to a thank-you goes when the answer's follow-up has no owner
+    # (thank-yous invite replies); unset: support_contact when it is an address.
+    reply_to: str | None = None
 
     # Channels. A channel without credentials is unavailable.
     email_channel: Literal["outbox", "sendgrid", "smtp"] = "outbox"
