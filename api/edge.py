@@ -11,6 +11,7 @@ answers 500 for them and nothing is half-written.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -51,7 +52,7 @@ def check_json(value: Any, field: str = "body") -> None:
         if not DB_INT_MIN <= value <= DB_INT_MAX:
             raise EdgeRefusal(field, "is beyond the 64-bit integer range")
     elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise EdgeRefusal(field, "must be a finite number")
     elif isinstance(value, list):
         for index, item in enumerate(value):

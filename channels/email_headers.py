@@ -13,9 +13,9 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.headerregistry import Address
 from email import policy
 from email.header import Header
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr

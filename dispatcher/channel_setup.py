@@ -12,11 +12,11 @@ from typing import Any
 
 from channels.base import Channel
 from channels.in_app import InAppChannel
+from channels.outbound import GuardedTransport
 from channels.outbox import OutboxChannel, OutboxConfig
 from channels.ratelimit import InMemoryTokenBucket, RateLimit, RedisTokenBucket
 from channels.registry import ADAPTERS
 from channels.sendgrid import SendGridConfig
-from channels.outbound import GuardedTransport
 from channels.slack import SlackChannel
 from channels.smtp import SMTPConfig
 from channels.twilio_sms import TwilioConfig

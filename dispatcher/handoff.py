@@ -19,7 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -252,4 +252,4 @@ def _prompt_expiry(campaign: Campaign | None) -> datetime | None:
 
     if campaign is None:
         return None
-    return datetime.combine(close_date(campaign) + timedelta(days=1), time(0), tzinfo=timezone.utc)
+    return datetime.combine(close_date(campaign) + timedelta(days=1), time(0), tzinfo=UTC)

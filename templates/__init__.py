@@ -36,9 +36,9 @@ from templates.keys import (
 from templates.recipient import (
     RECIPIENT_FIELDS,
     Placeholder,
+    fill_recipient_text,
     greeting,
     recipient_placeholders,
-    fill_recipient_text,
     recipient_substitutions,
     recipient_values,
 )
@@ -72,10 +72,10 @@ __all__ = [
     "default_follow_up_question",
     "default_question",
     "default_scale",
+    "fill_recipient_text",
     "greeting",
     "locale_chain",
     "recipient_placeholders",
-    "fill_recipient_text",
     "recipient_substitutions",
     "recipient_values",
     "resolve_language",

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
+from api.errors import error_responses
 from api.params import IdFilter, ObjectId
 from api.schemas.campaigns import (
     CampaignDetailOut,
@@ -75,7 +76,7 @@ def episodes(
     return EpisodePage(items=[EpisodeOut.of(e) for e in page.items], next_cursor=page.next_cursor)
 
 
-@router.post("/{campaign_id}/preview", response_model=PreviewOut, summary="Dry run: nothing is sent, no budget is reserved")
+@router.post("/{campaign_id}/preview", response_model=PreviewOut, responses=error_responses(409), summary="Dry run: nothing is sent, no budget is reserved")
 def preview(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> PreviewOut:
     campaign = service.get_campaign(session, campaign_id)
     result = preview_campaign(runtime, session, campaign)
@@ -86,35 +87,35 @@ def preview(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: 
     )
 
 
-@router.post("/{campaign_id}/launch", response_model=CampaignDetailOut)
+@router.post("/{campaign_id}/launch", response_model=CampaignDetailOut, responses=error_responses(409))
 def launch(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     launch_campaign(runtime, session, campaign_id)
     session.commit()
     return _detail(session, campaign_id)
 
 
-@router.post("/{campaign_id}/pause", response_model=CampaignDetailOut)
+@router.post("/{campaign_id}/pause", response_model=CampaignDetailOut, responses=error_responses(409))
 def pause(campaign_id: ObjectId, session: SessionDep, _: Writer) -> CampaignDetailOut:
     service.pause(session, campaign_id=campaign_id)
     session.commit()
     return _detail(session, campaign_id)
 
 
-@router.post("/{campaign_id}/resume", response_model=CampaignDetailOut)
+@router.post("/{campaign_id}/resume", response_model=CampaignDetailOut, responses=error_responses(409))
 def resume(campaign_id: ObjectId, session: SessionDep, _: Writer) -> CampaignDetailOut:
     service.resume(session, campaign_id=campaign_id)
     session.commit()
     return _detail(session, campaign_id)
 
 
-@router.post("/{campaign_id}/cancel", response_model=CampaignDetailOut)
+@router.post("/{campaign_id}/cancel", response_model=CampaignDetailOut, responses=error_responses(409))
 def cancel(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     cancel_campaign(runtime, session, campaign_id)
     session.commit()
     return _detail(session, campaign_id)
 
 
-@router.post("/{campaign_id}/you-said-we-did", response_model=CampaignDetailOut, summary="After close: tell every recipient what changed")
+@router.post("/{campaign_id}/you-said-we-did", response_model=CampaignDetailOut, responses=error_responses(409), summary="After close: tell every recipient what changed")
 def you_said_we_did(campaign_id: ObjectId, body: YouSaidWeDidIn, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     service.trigger_you_said_we_did(session, campaign_id=campaign_id, text=body.text, now=runtime.clock.now())
     session.commit()

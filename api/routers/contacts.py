@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, UploadFile
 
-from api.errors import error_responses
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
+from api.errors import error_responses
 from api.params import ObjectId
 from api.schemas.people import ContactBulk, ContactChanges, ContactOut, ContactPage, UpsertOut
 from api.uploads import import_upload

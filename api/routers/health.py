@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import RuntimeDep, bearer
 from campaigns.access.service import verify_key
@@ -33,5 +34,5 @@ def _is_staff(runtime: RuntimeDep, token: str) -> bool:
     try:
         with runtime.sessions() as session:
             return verify_key(session, token) is not None
-    except Exception:  # the database is what is down: no details without a verified key
+    except SQLAlchemyError:  # the database is what is down: no details without a verified key
         return False

@@ -33,7 +33,7 @@ def test_a_fatigue_gap_of_a_hundred_billion_days_is_refused(client: TestClient, 
 def test_contact_ids_beyond_any_id_are_refused(client: TestClient, auth: Auth) -> None:
     headers = auth(Role.OPS)
     for ids in ("[1e20]", "[100000000000000000000]", "[2147483648]"):
-        body = '{"name": "x", "survey": {"kind": "nps"}, "audience": {"contact_ids": %s}}' % ids
+        body = '{"name": "x", "survey": {"kind": "nps"}, "audience": {"contact_ids": ' + ids + "}}"
         response = client.post("/v1/campaigns", content=body, headers={**headers, "Content-Type": "application/json"})
         assert response.status_code == 422, (ids, response.text)
 
@@ -41,7 +41,7 @@ def test_contact_ids_beyond_any_id_are_refused(client: TestClient, auth: Auth) -
 def test_nul_and_lone_surrogates_are_refused_naming_the_field(client: TestClient, auth: Auth) -> None:
     headers = {**auth(Role.OPS), "Content-Type": "application/json"}
     for name in (r'"Ana\u0000"', r'"Ana\ud800"'):
-        body = '{"items": [{"external_id": "c1", "name": %s}]}' % name
+        body = '{"items": [{"external_id": "c1", "name": ' + name + "}]}"
         response = client.post("/v1/contacts/bulk", content=body, headers=headers)
         assert response.status_code == 422, response.text
         assert _field(response) == "items[0].name"

@@ -52,7 +52,7 @@ def test_attributes_and_header_columns_are_capped_with_a_clear_error(client: Tes
 def test_search_treats_percent_and_underscore_as_text(client: TestClient, auth: Auth) -> None:
     headers = auth(Role.OPS)
     client.post("/v1/contacts/bulk", json={"items": [{"external_id": "c1", "name": "Ana"}, {"external_id": "c2", "name": "100% Bo_b"}]}, headers=headers)
-    names = lambda q: [c["name"] for c in client.get("/v1/contacts", params={"q": q}, headers=headers).json()["items"]]  # noqa: E731
+    names = lambda q: [c["name"] for c in client.get("/v1/contacts", params={"q": q}, headers=headers).json()["items"]]
     assert names("%") == ["100% Bo_b"]
     assert names("_") == ["100% Bo_b"]
     assert names("a") == ["Ana"]

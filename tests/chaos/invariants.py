@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -83,7 +84,7 @@ def check_campaign(session: Session, campaign_id: int, requests: list[RecordedRe
     plan_steps = {s["step"] for s in campaign.plan or []}
     selected = set(session.scalars(select(Episode.id).where(Episode.campaign_id == campaign_id, Episode.state != "excluded")))
     figures.episodes = len(selected)
-    rows: list[Any] = session.execute(
+    rows: Sequence[Any] = session.execute(
         select(Message.id, Message.episode_id, Message.step, Message.step_id, Message.state, Message.skip_reason)
         .where(Message.campaign_id == campaign_id, Message.episode_id.is_not(None))
     ).all()

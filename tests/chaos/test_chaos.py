@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from functools import partial
 
 import pytest
 from sqlalchemy.orm import Session
@@ -48,12 +49,16 @@ def _judge(scenario: str, totals: Figures, **counts: int) -> None:
         warnings.warn(message, stacklevel=1)
 
 
+def _received_at_least(chaos: Chaos, count: int) -> bool:
+    return chaos.fake.received >= count
+
+
 def test_workers_killed_mid_batch(chaos: Chaos, session: Session, rounds: int) -> None:
     totals = Figures()
     for _ in range(rounds):
         campaign_id = chaos.launch(CONTACTS)
         before = chaos.fake.received
-        chaos.drive_until(lambda: chaos.fake.received >= before + 2)
+        chaos.drive_until(partial(_received_at_least, chaos, before + 2))
         chaos.kill_workers()  # SIGKILL: requests in flight, results unrecorded, tasks unacknowledged
         time.sleep(VISIBILITY_SECONDS + 1)  # past the visibility timeout: Redis gives the dead worker's tasks out again
         chaos.workers.start()
