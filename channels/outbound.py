@@ -70,6 +70,21 @@ def literal_address(host: str) -> Address | None:
         return None
 
 
+def named_internal(url: str, policy: OutboundPolicy) -> str | None:
+    """Why ``url`` plainly names a non-public host (a literal address, ``localhost``), else None.
+
+    For refusing a URL when it is configured, with no DNS lookup; the check that
+    counts is the one made when connecting (``GuardedTransport``).
+    """
+    host = (httpx.URL(url).host or "").lower().rstrip(".")
+    address = literal_address(host)
+    if address is None and (host == "localhost" or host.endswith(".localhost")):
+        address = ipaddress.ip_address("127.0.0.1")
+    if address is None or is_public(address) or policy.allows(host, address):
+        return None
+    return f"{host} is a loopback, private, link-local or otherwise non-public address; allow it with PULSE_OUTBOUND_ALLOW if it is your own service"
+
+
 def check_destination(host: str, policy: OutboundPolicy) -> list[Address]:
     """The addresses ``host`` resolves to, every one of them allowed; ``ForbiddenDestination`` otherwise."""
     literal = literal_address(host)

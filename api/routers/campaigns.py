@@ -22,8 +22,10 @@ from api.schemas.campaigns import (
     YouSaidWeDidIn,
 )
 from campaigns.paging import page_by_id
+from campaigns.people.fields import FieldError
 from campaigns.programs import report, service
 from campaigns.programs.models import Episode
+from channels.outbound import named_internal
 from dispatcher.lifecycle import cancel_campaign, launch_campaign
 from dispatcher.preview import preview_campaign
 
@@ -42,6 +44,9 @@ def _detail(session: SessionDep, campaign_id: int) -> CampaignDetailOut:
 
 @router.post("", response_model=CampaignOut, status_code=201, summary="Create a campaign (a draft until launched)")
 def create(body: CampaignIn, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignOut:
+    slack = body.internal_recipients.slack_webhook_url if body.internal_recipients else None
+    if slack and (internal := named_internal(slack, runtime.settings.outbound_policy)) is not None:
+        raise FieldError("internal_recipients.slack_webhook_url", internal)
     campaign = service.create_campaign(session, spec=body.spec(), now=runtime.clock.now())
     session.commit()
     return CampaignOut.of(campaign)

@@ -7,15 +7,18 @@ The receivers here are real servers on 127.0.0.1; the suite's settings allow
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from campaigns.access.models import Role
 from channels.base import OutgoingMessage
 from channels.outbound import ForbiddenDestination, GuardedTransport, OutboundPolicy
 from channels.slack import SlackChannel
+from dispatcher.runtime import Runtime
 
 
 class Hits:
@@ -94,3 +97,16 @@ def test_a_redirect_is_checked_like_the_first_request(local_server: tuple[str, H
 def test_a_bad_allow_list_entry_is_named() -> None:
     with pytest.raises(ValueError, match="neither a host name"):
         OutboundPolicy.parse(["hooks.example/*"])
+
+
+def test_an_internal_address_is_refused_when_configured(runtime: Runtime, client: TestClient, auth: Callable[[Role], dict[str, str]]) -> None:
+    runtime.settings.outbound_allow = ""
+    headers = auth(Role.ADMIN)
+    hook = client.post("/v1/webhooks", json={"url": "http://169.254.169.254/latest/meta-data", "events": ["response.created"]}, headers=headers)
+    assert hook.status_code == 422 and hook.json()["error"]["fields"][0]["field"] == "url"
+    campaign = client.post("/v1/campaigns", json={
+        "name": "x", "survey": {"kind": "nps"}, "audience": {"contact_ids": [1]},
+        "internal_recipients": {"slack_webhook_url": "https://localhost/hook"},
+    }, headers=headers)
+    assert campaign.status_code == 422, campaign.text
+    assert campaign.json()["error"]["fields"][0]["field"] == "internal_recipients.slack_webhook_url"
