@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from campaigns.db import dialect_insert
 from campaigns.people.fields import FieldError
 from campaigns.people.models import Account, Contact, TeamMember
-from campaigns.people.rows import clean_account_row, clean_contact_row
+from campaigns.people.rows import MAX_ATTRIBUTES, clean_account_row, clean_contact_row
 
 BATCH_SIZE = 1000
 
@@ -119,6 +119,9 @@ def _merge(
             row_id, attributes = existing[external_id]
             if "attributes" in values:
                 values["attributes"] = {**(attributes or {}), **values["attributes"]}
+                if len(values["attributes"]) > MAX_ATTRIBUTES:
+                    result.errors.append(RowError(number, external_id, "attributes", f"would hold {len(values['attributes'])} attributes; at most {MAX_ATTRIBUTES} per {model.__tablename__[:-1]}"))
+                    continue
             values = {k: v for k, v in values.items() if k != "external_id"}
             values["id"] = row_id
             values["updated_at"] = now

@@ -43,6 +43,9 @@ def test_attributes_and_header_columns_are_capped_with_a_clear_error(client: Tes
     response = client.post("/v1/contacts/bulk", json={"items": [{"external_id": "c1", "attributes": many}, {"external_id": "c2"}]}, headers=headers)
     assert response.status_code == 200 and response.json()["inserted"] == 1
     assert response.json()["errors"][0]["field"] == "attributes"
+    client.post("/v1/contacts/bulk", json={"items": [{"external_id": "c3", "attributes": {f"a{i}": i for i in range(60)}}]}, headers=headers)
+    merged = client.post("/v1/contacts/bulk", json={"items": [{"external_id": "c3", "attributes": {f"b{i}": i for i in range(60)}}]}, headers=headers)
+    assert merged.json()["updated"] == 0 and merged.json()["errors"][0]["field"] == "attributes"
     header = "external_id," + ",".join(f"col{i}" for i in range(100_000))
     upload = client.post("/v1/contacts/import", files={"file": ("c.csv", header.encode() + b"\n", "text/csv")}, headers=headers)
     assert upload.status_code == 422
