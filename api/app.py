@@ -8,13 +8,32 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.console import install_console
-from api.errors import install_error_handlers
+from api.edge import EdgeGuard
+from api.errors import document_errors, install_error_handlers
 from api.limits import BodySizeLimit
-from api.routers import accounts, answer_pages, campaigns, contacts, fatigue, follow_ups, health, in_app, keys, outbox, results, surveys, team, templates, webhook_subscriptions, webhooks
+from api.request_id import RequestIdMiddleware
+from api.routers import (
+    accounts,
+    answer_pages,
+    campaigns,
+    contacts,
+    fatigue,
+    follow_ups,
+    health,
+    in_app,
+    keys,
+    outbox,
+    results,
+    surveys,
+    team,
+    templates,
+    webhook_subscriptions,
+    webhooks,
+)
 from dispatcher.inprocess import InProcessWorker
 from dispatcher.runtime import Runtime, build_runtime
-from dispatcher.tasks import attach_queue
 from dispatcher.settings import Settings, load_settings
+from dispatcher.tasks import attach_queue
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None, start_worker: bool | None = None) -> FastAPI:
@@ -44,8 +63,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit)
+    app.add_middleware(EdgeGuard)
+    app.add_middleware(BodySizeLimit)  # outside the guard: an oversized body is refused before it is read
+    app.add_middleware(RequestIdMiddleware)  # outermost of ours: every answer, 413 and 500 included, carries the id
     for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, results, surveys, follow_ups, templates, webhook_subscriptions, answer_pages, in_app, webhooks):
         app.include_router(module.router)
     install_console(app)
+    document_errors(app)
     return app

@@ -12,6 +12,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import error_body
+
 UPLOAD_LIMIT = 1 << 30  # CSV imports: a million rows fit well within 1 GiB
 JSON_LIMIT = 32 << 20  # 10,000 contacts with attributes fit within 32 MiB
 
@@ -59,7 +61,7 @@ class BodySizeLimit:
 
 
 async def _refuse(send: Send, limit: int) -> None:
-    body: dict[str, Any] = {"error": {"code": "body_too_large", "message": f"the request body is larger than {limit >> 20} MiB; split it into smaller requests"}}
+    body: dict[str, Any] = error_body("body_too_large", f"the request body is larger than {limit >> 20} MiB; split it into smaller requests")
     payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload})

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.events import service
@@ -24,7 +25,7 @@ from campaigns.events.models import InboundSms, SmsConversation
 from campaigns.events.service import OpenEpisode
 from campaigns.events.sms_replies import keyword, normalize, read_score
 from campaigns.programs.kinds import kind_named
-from campaigns.programs.models import Response
+from campaigns.programs.models import Response, Suppression
 from dispatcher.answering import accept_answer, accept_comment
 from dispatcher.contents import locale_names, survey_context
 from dispatcher.provider_events import mark_answered, suppress_address
@@ -69,9 +70,17 @@ def receive_sms(runtime: Runtime, session: Session, sms: InboundSmsMessage, *, n
     if inbound is None:
         return SmsOutcome(service.stored_reply(session, sms.message_sid))
     outcome, reply, response_id = _respond(runtime, session, inbound, sms, now)
+    if reply is not None and outcome not in ("opted_out", "opted_in") and _opted_out(session, sms.sender):
+        # The answer is kept, but nothing but the opt-out confirmation may go to an
+        # opted-out number (carriers refuse it: Twilio error 21610).
+        reply = None
     inbound.outcome, inbound.reply = outcome, reply
     session.flush()
     return SmsOutcome(reply, response_id)
+
+
+def _opted_out(session: Session, phone: str) -> bool:
+    return session.scalar(select(Suppression.id).where(Suppression.medium == "sms", Suppression.address == phone).limit(1)) is not None
 
 
 def _respond(runtime: Runtime, session: Session, inbound: InboundSms, sms: InboundSmsMessage, now: datetime) -> tuple[str, str | None, int | None]:
@@ -81,6 +90,11 @@ def _respond(runtime: Runtime, session: Session, inbound: InboundSms, sms: Inbou
     match = service.find_open_sms_episode(session, sms.sender)
     if match is None:
         return "unmatched", None, None
+    # One lock order for every reply: the episode row, then its conversation. Any
+    # write naming the episode first (the inbound row's foreign key takes a share
+    # lock on it) would let two replies from one number deadlock against
+    # ``accept_answer``, which locks the episode row while holding the conversation.
+    service.lock_episode(session, match.episode)
     inbound.episode_id = match.episode.id
     conversation = service.lock_conversation(session, episode_id=match.episode.id, phone=sms.sender, now=now)
     text = normalize(sms.body)

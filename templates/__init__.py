@@ -37,6 +37,7 @@ from templates.keys import (
 from templates.recipient import (
     RECIPIENT_FIELDS,
     Placeholder,
+    fill_recipient_text,
     greeting,
     recipient_placeholders,
     recipient_substitutions,
@@ -73,6 +74,7 @@ __all__ = [
     "default_question",
     "default_scale",
     "default_sender_name",
+    "fill_recipient_text",
     "greeting",
     "locale_chain",
     "recipient_placeholders",

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from api.params import ObjectId
 from api.console.render import page
 from api.console.security import WRITE_ROLES, OperatorForm, Viewer
 from api.deps import RuntimeDep, SessionDep
@@ -44,7 +45,7 @@ def campaigns(request: Request, user: Viewer, session: SessionDep, status: str =
 
 
 @router.get("/{campaign_id}", response_class=HTMLResponse)
-def campaign_page(campaign_id: int, request: Request, user: Viewer, runtime: RuntimeDep, session: SessionDep) -> Response:
+def campaign_page(campaign_id: ObjectId, request: Request, user: Viewer, runtime: RuntimeDep, session: SessionDep) -> Response:
     try:
         campaign = service.get_campaign(session, campaign_id)
     except NotFound:
@@ -68,7 +69,7 @@ def _act(campaign_id: int, action: str, run: Callable[[], None]) -> RedirectResp
 
 
 @router.post("/{campaign_id}/launch")
-def launch(campaign_id: int, user: OperatorForm, runtime: RuntimeDep, session: SessionDep) -> Response:
+def launch(campaign_id: ObjectId, user: OperatorForm, runtime: RuntimeDep, session: SessionDep) -> Response:
     def run() -> None:
         launch_campaign(runtime, session, campaign_id)
         session.commit()
@@ -76,7 +77,7 @@ def launch(campaign_id: int, user: OperatorForm, runtime: RuntimeDep, session: S
 
 
 @router.post("/{campaign_id}/pause")
-def pause(campaign_id: int, user: OperatorForm, runtime: RuntimeDep, session: SessionDep, reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
+def pause(campaign_id: ObjectId, user: OperatorForm, runtime: RuntimeDep, session: SessionDep, reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
     def run() -> None:
         service.pause(session, campaign_id=campaign_id, reason=reason, by=user.email, now=runtime.clock.now())
         session.commit()
@@ -84,7 +85,7 @@ def pause(campaign_id: int, user: OperatorForm, runtime: RuntimeDep, session: Se
 
 
 @router.post("/{campaign_id}/resume")
-def resume(campaign_id: int, user: OperatorForm, session: SessionDep) -> Response:
+def resume(campaign_id: ObjectId, user: OperatorForm, session: SessionDep) -> Response:
     def run() -> None:
         service.resume(session, campaign_id=campaign_id)
         session.commit()
@@ -92,7 +93,7 @@ def resume(campaign_id: int, user: OperatorForm, session: SessionDep) -> Respons
 
 
 @router.post("/{campaign_id}/cancel")
-def cancel(campaign_id: int, user: OperatorForm, runtime: RuntimeDep, session: SessionDep) -> Response:
+def cancel(campaign_id: ObjectId, user: OperatorForm, runtime: RuntimeDep, session: SessionDep) -> Response:
     def run() -> None:
         cancel_campaign(runtime, session, campaign_id)
         session.commit()
@@ -101,7 +102,7 @@ def cancel(campaign_id: int, user: OperatorForm, runtime: RuntimeDep, session: S
 
 @router.post("/{campaign_id}/edit")
 def edit(
-    campaign_id: int, user: OperatorForm, session: SessionDep, name: Annotated[str, Form(max_length=200)],
+    campaign_id: ObjectId, user: OperatorForm, session: SessionDep, name: Annotated[str, Form(max_length=200)],
     send_at: Annotated[str, Form()] = "", window_start: Annotated[str, Form()] = "09:00", window_end: Annotated[str, Form()] = "18:00",
 ) -> Response:
     def run() -> None:
@@ -118,7 +119,7 @@ def edit(
 
 
 @router.post("/{campaign_id}/delete")
-def delete(campaign_id: int, user: OperatorForm, session: SessionDep) -> Response:
+def delete(campaign_id: ObjectId, user: OperatorForm, session: SessionDep) -> Response:
     try:
         service.delete_draft(session, campaign_id=campaign_id)
         session.commit()

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from api.params import ObjectId
 from api.console.render import page
 from api.console.security import WRITE_ROLES, OperatorForm, Viewer
 from api.deps import RuntimeDep, SessionDep
@@ -41,7 +42,7 @@ def follow_ups(
 
 
 @router.get("/{follow_up_id}", response_class=HTMLResponse)
-def follow_up(follow_up_id: int, request: Request, user: Viewer, session: SessionDep) -> Response:
+def follow_up(follow_up_id: ObjectId, request: Request, user: Viewer, session: SessionDep) -> Response:
     """One task: where the detractor alert's link leads."""
     try:
         task = service.get_follow_up(session, follow_up_id)
@@ -59,7 +60,7 @@ def follow_up(follow_up_id: int, request: Request, user: Viewer, session: Sessio
 
 @router.post("/{follow_up_id}")
 def move(
-    follow_up_id: int, user: OperatorForm, runtime: RuntimeDep, session: SessionDep,
+    follow_up_id: ObjectId, user: OperatorForm, runtime: RuntimeDep, session: SessionDep,
     state: Annotated[str, Form()] = "", note: Annotated[str, Form(max_length=5000)] = "", back: Annotated[str, Form()] = "/console/follow-ups",
 ) -> Response:
     target = back if back.startswith("/console/follow-ups") else "/console/follow-ups"

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from api.params import ObjectId
 from api.console import charts
 from api.console.render import page
 from api.console.security import WRITE_ROLES, ConsoleUser, OperatorForm, Viewer
@@ -55,7 +56,7 @@ def _campaign_or_404(request: Request, session: Session, user: ConsoleUser | Non
 
 @router.get("/console/campaigns/{campaign_id}/results", response_class=HTMLResponse)
 def results_page(
-    campaign_id: int, request: Request, user: Viewer, runtime: RuntimeDep, session: SessionDep,
+    campaign_id: ObjectId, request: Request, user: Viewer, runtime: RuntimeDep, session: SessionDep,
     category: str = "", segment: str = "", offset: int = 0,
 ) -> Response:
     campaign = _campaign_or_404(request, session, user, campaign_id)
@@ -77,7 +78,7 @@ def results_page(
 
 
 @router.get("/console/campaigns/{campaign_id}/report", response_class=HTMLResponse)
-def report_page(campaign_id: int, request: Request, user: Viewer, runtime: RuntimeDep, session: SessionDep) -> Response:
+def report_page(campaign_id: ObjectId, request: Request, user: Viewer, runtime: RuntimeDep, session: SessionDep) -> Response:
     campaign = _campaign_or_404(request, session, user, campaign_id)
     if isinstance(campaign, Response):
         return campaign
@@ -86,14 +87,14 @@ def report_page(campaign_id: int, request: Request, user: Viewer, runtime: Runti
 
 
 @router.get("/console/campaigns/{campaign_id}/answers.csv")
-def answers_csv(campaign_id: int, user: Viewer, runtime: RuntimeDep, session: SessionDep) -> Response:
+def answers_csv(campaign_id: ObjectId, user: Viewer, runtime: RuntimeDep, session: SessionDep) -> Response:
     service.get_campaign(session, campaign_id)
     session.rollback()  # SQLite: release this request's lock before the stream reads
     return csv_response(runtime, campaign_id, None, f"campaign-{campaign_id}-answers.csv")
 
 
 @router.get("/console/campaigns/{campaign_id}/lists/{name}.csv")
-def list_csv(campaign_id: int, name: str, user: Viewer, runtime: RuntimeDep, session: SessionDep) -> Response:
+def list_csv(campaign_id: ObjectId, name: str, user: Viewer, runtime: RuntimeDep, session: SessionDep) -> Response:
     if name not in LIST_NAMES:
         return Response("no such list", status_code=404, media_type="text/plain")
     service.get_campaign(session, campaign_id)
@@ -117,7 +118,7 @@ def shared_report(token: str, request: Request, runtime: RuntimeDep, session: Se
 
 
 @router.post("/console/campaigns/{campaign_id}/share")
-def create_share(campaign_id: int, user: OperatorForm, runtime: RuntimeDep, session: SessionDep) -> Response:
+def create_share(campaign_id: ObjectId, user: OperatorForm, runtime: RuntimeDep, session: SessionDep) -> Response:
     service.get_campaign(session, campaign_id)
     link = new_share_link(runtime, session, campaign_id=campaign_id, created_by=user.email)
     session.commit()
@@ -125,7 +126,7 @@ def create_share(campaign_id: int, user: OperatorForm, runtime: RuntimeDep, sess
 
 
 @router.post("/console/campaigns/{campaign_id}/share/{link_id}/revoke")
-def revoke_share(campaign_id: int, link_id: int, user: OperatorForm, runtime: RuntimeDep, session: SessionDep) -> Response:
+def revoke_share(campaign_id: ObjectId, link_id: ObjectId, user: OperatorForm, runtime: RuntimeDep, session: SessionDep) -> Response:
     if any(link.id == link_id for link in share_links(session, campaign_id=campaign_id)):
         revoke_share_link(session, link_id=link_id, now=runtime.clock.now())
         session.commit()

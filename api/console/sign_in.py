@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api.params import ObjectId
 from api.console.render import page
 from api.console.security import (
     SESSION_COOKIE,
@@ -102,7 +103,7 @@ def sessions(request: Request, user: ConsoleAdmin, runtime: RuntimeDep, session:
 
 
 @router.post("/sessions/{session_id}/revoke")
-def revoke(session_id: int, user: AdminForm, runtime: RuntimeDep, session: SessionDep) -> Response:
+def revoke(session_id: ObjectId, user: AdminForm, runtime: RuntimeDep, session: SessionDep) -> Response:
     end_session(session, session_id=session_id, now=runtime.clock.now())
     session.commit()
     return RedirectResponse("/console/sessions?done=Session+revoked", status_code=303)

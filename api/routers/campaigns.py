@@ -8,6 +8,8 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
+from api.errors import error_responses
+from api.params import IdFilter, ObjectId
 from api.schemas.campaigns import (
     CampaignDetailOut,
     CampaignIn,
@@ -23,9 +25,11 @@ from api.schemas.campaigns import (
     YouSaidWeDidIn,
 )
 from campaigns.paging import page_by_id
+from campaigns.people.fields import FieldError
 from campaigns.programs import report, service
 from campaigns.programs.models import Episode
 from campaigns.programs.waiting import waiting_messages
+from channels.outbound import named_internal
 from dispatcher.lifecycle import cancel_campaign, launch_campaign
 from dispatcher.preview import preview_campaign
 
@@ -45,6 +49,9 @@ def _detail(session: SessionDep, campaign_id: int, runtime: RuntimeDep) -> Campa
 
 @router.post("", response_model=CampaignOut, status_code=201, summary="Create a campaign (a draft until launched)")
 def create(body: CampaignIn, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignOut:
+    slack = body.internal_recipients.slack_webhook_url if body.internal_recipients else None
+    if slack and (internal := named_internal(slack, runtime.settings.outbound_policy)) is not None:
+        raise FieldError("internal_recipients.slack_webhook_url", internal)
     campaign = service.create_campaign(session, spec=body.spec(), now=runtime.clock.now())
     session.commit()
     return CampaignOut.of(campaign)
@@ -60,19 +67,19 @@ def list_campaigns(
 
 
 @router.get("/{campaign_id}", response_model=CampaignDetailOut, summary="A campaign with per-step progress and episode counts")
-def get(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Reader) -> CampaignDetailOut:
+def get(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Reader) -> CampaignDetailOut:
     return _detail(session, campaign_id, runtime)
 
 
-@router.patch("/{campaign_id}", response_model=CampaignOut, summary="Edit a draft (409 once launched)")
-def edit(campaign_id: int, body: CampaignPatch, session: SessionDep, _: Writer) -> CampaignOut:
+@router.patch("/{campaign_id}", response_model=CampaignOut, responses=error_responses(409), summary="Edit a draft (409 once launched)")
+def edit(campaign_id: ObjectId, body: CampaignPatch, session: SessionDep, _: Writer) -> CampaignOut:
     campaign = service.update_draft(session, campaign_id=campaign_id, changes=body.changes())
     session.commit()
     return CampaignOut.of(campaign)
 
 
-@router.delete("/{campaign_id}", status_code=204, summary="Delete a draft (409 once launched: cancel it instead)")
-def delete(campaign_id: int, session: SessionDep, _: Writer) -> Response:
+@router.delete("/{campaign_id}", status_code=204, responses=error_responses(409), summary="Delete a draft (409 once launched: cancel it instead)")
+def delete(campaign_id: ObjectId, session: SessionDep, _: Writer) -> Response:
     service.delete_draft(session, campaign_id=campaign_id)
     session.commit()
     return Response(status_code=204)
@@ -80,8 +87,8 @@ def delete(campaign_id: int, session: SessionDep, _: Writer) -> Response:
 
 @router.get("/{campaign_id}/episodes", response_model=EpisodePage)
 def episodes(
-    campaign_id: int, session: SessionDep, _: Reader, state: str | None = None, channel: str | None = None,
-    exclusion_rule: str | None = None, contact_id: int | None = None,
+    campaign_id: ObjectId, session: SessionDep, _: Reader, state: str | None = None, channel: str | None = None,
+    exclusion_rule: str | None = None, contact_id: IdFilter = None,
     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EpisodePage:
     service.get_campaign(session, campaign_id)
@@ -93,8 +100,8 @@ def episodes(
     return EpisodePage(items=[EpisodeOut.of(e) for e in page.items], next_cursor=page.next_cursor)
 
 
-@router.post("/{campaign_id}/preview", response_model=PreviewOut, summary="Dry run: nothing is sent, no budget is reserved")
-def preview(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Writer) -> PreviewOut:
+@router.post("/{campaign_id}/preview", response_model=PreviewOut, responses=error_responses(409), summary="Dry run: nothing is sent, no budget is reserved")
+def preview(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> PreviewOut:
     campaign = service.get_campaign(session, campaign_id)
     result = preview_campaign(runtime, session, campaign)
     session.rollback()
@@ -104,37 +111,37 @@ def preview(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Write
     )
 
 
-@router.post("/{campaign_id}/launch", response_model=CampaignDetailOut)
-def launch(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
+@router.post("/{campaign_id}/launch", response_model=CampaignDetailOut, responses=error_responses(409))
+def launch(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     launch_campaign(runtime, session, campaign_id)
     session.commit()
     return _detail(session, campaign_id, runtime)
 
 
-@router.post("/{campaign_id}/pause", response_model=CampaignDetailOut)
-def pause(campaign_id: int, runtime: RuntimeDep, session: SessionDep, key: Writer, body: PauseIn | None = None) -> CampaignDetailOut:
+@router.post("/{campaign_id}/pause", response_model=CampaignDetailOut, responses=error_responses(409))
+def pause(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, key: Writer, body: PauseIn | None = None) -> CampaignDetailOut:
     reason = body.reason if body else None
     service.pause(session, campaign_id=campaign_id, reason=reason, by=f"API key {key.name}", now=runtime.clock.now())
     session.commit()
     return _detail(session, campaign_id, runtime)
 
 
-@router.post("/{campaign_id}/resume", response_model=CampaignDetailOut)
-def resume(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
+@router.post("/{campaign_id}/resume", response_model=CampaignDetailOut, responses=error_responses(409))
+def resume(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     service.resume(session, campaign_id=campaign_id)
     session.commit()
     return _detail(session, campaign_id, runtime)
 
 
-@router.post("/{campaign_id}/cancel", response_model=CampaignDetailOut)
-def cancel(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
+@router.post("/{campaign_id}/cancel", response_model=CampaignDetailOut, responses=error_responses(409))
+def cancel(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     cancel_campaign(runtime, session, campaign_id)
     session.commit()
     return _detail(session, campaign_id, runtime)
 
 
-@router.post("/{campaign_id}/you-said-we-did", response_model=CampaignDetailOut, summary="After close: tell every recipient what changed")
-def you_said_we_did(campaign_id: int, body: YouSaidWeDidIn, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
+@router.post("/{campaign_id}/you-said-we-did", response_model=CampaignDetailOut, responses=error_responses(409), summary="After close: tell every recipient what changed")
+def you_said_we_did(campaign_id: ObjectId, body: YouSaidWeDidIn, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     service.trigger_you_said_we_did(session, campaign_id=campaign_id, text=body.text, now=runtime.clock.now())
     session.commit()
     return _detail(session, campaign_id, runtime)

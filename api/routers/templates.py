@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from api.params import ObjectId
 from api.deps import RuntimeDep, SessionDep, StudioEditor, StudioReader
 from api.errors import error_body
 from api.schemas.templates import MAX_SOURCE, DraftIn, LocaleProfileIn, PreviewIn, PublishIn, RollbackIn, TestSendIn
@@ -71,7 +72,7 @@ def put_locale(locale: str, body: LocaleProfileIn, runtime: RuntimeDep, session:
 
 
 @router.get("/sent/{message_id}", summary="A sent message as stored, the template versions it came from, and that render repeated")
-def as_sent(message_id: int, runtime: RuntimeDep, session: SessionDep, _: StudioReader) -> dict[str, Any]:
+def as_sent(message_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: StudioReader) -> dict[str, Any]:
     return studio.as_sent(runtime, session, message_id)
 
 

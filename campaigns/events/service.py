@@ -93,6 +93,15 @@ def contact_for_phone(session: Session, phone: str) -> Contact | None:
     return session.scalars(select(Contact).where(Contact.phone == phone, Contact.erased_at.is_(None)).order_by(Contact.id).limit(1)).first()
 
 
+def lock_episode(session: Session, episode: Episode) -> None:
+    """Hold the episode's row lock (PostgreSQL) until the transaction ends, and reload it.
+
+    Every answer path takes this lock before any other row of the episode (its
+    conversation, its response), so concurrent answers queue up instead of deadlocking.
+    """
+    session.refresh(episode, with_for_update=True)
+
+
 def lock_conversation(session: Session, *, episode_id: int, phone: str, now: datetime) -> SmsConversation:
     """The episode's conversation, created on first use and locked for this transaction.
 
@@ -130,6 +139,9 @@ def lock_messages(session: Session, message_ids: Iterable[int]) -> None:
         session.execute(select(Message.id).where(Message.id.in_(ids)).order_by(Message.id).with_for_update())
 
 
+ENGAGED = ("opened", "clicked", "answered")
+
+
 def advance_message(
     session: Session, *, message_id: int, target: str, now: datetime,
     error_code: str | None = None, detail: str | None = None, provider_message_id: str | None = None,
@@ -151,6 +163,10 @@ def advance_message(
         if state in NOT_YET_SENT:
             return PENDING
         if not may_move(state, target):
+            if target == FAILED and state in ENGAGED:
+                # A bounce after a click (a forwarded mail, a full mailbox later) does not
+                # undo the engagement, but the failure stays visible on the message.
+                session.execute(update(Message).where(Message.id == message_id).values(error_code=error_code, error_text=detail, updated_at=now))
             return None
         values: dict[str, object] = {"state": target, "updated_at": now}
         if target == FAILED:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from campaigns.db import dialect_insert
 from campaigns.people.fields import FieldError
 from campaigns.people.models import Account, Contact, TeamMember
-from campaigns.people.rows import clean_account_row, clean_contact_row
+from campaigns.people.rows import MAX_ATTRIBUTES, clean_account_row, clean_contact_row
 
 BATCH_SIZE = 1000
 
@@ -112,9 +112,16 @@ def _merge(
     updates: list[dict[str, Any]] = []
     for external_id, (number, values) in latest.items():
         if external_id in existing:
+            # A required field may be left out of an update, never blanked by it.
+            if blanked := [f for f in required_on_insert if f in values and not values[f]]:
+                result.errors.append(RowError(number, external_id, blanked[0], f"may not be blank: every {model.__tablename__[:-1]} has one"))
+                continue
             row_id, attributes = existing[external_id]
             if "attributes" in values:
                 values["attributes"] = {**(attributes or {}), **values["attributes"]}
+                if len(values["attributes"]) > MAX_ATTRIBUTES:
+                    result.errors.append(RowError(number, external_id, "attributes", f"would hold {len(values['attributes'])} attributes; at most {MAX_ATTRIBUTES} per {model.__tablename__[:-1]}"))
+                    continue
             values = {k: v for k, v in values.items() if k != "external_id"}
             values["id"] = row_id
             values["updated_at"] = now
