@@ -48,7 +48,11 @@ class CampaignIn(_Strict):
     send_at: datetime | None = Field(default=None, description="T, the invite; default: as soon as the first step allows")
     timezone: str | None = Field(default=None, description="IANA zone for send_at and deadline without an offset; default UTC")
     sending_window: SendingWindowIn | None = None
-    channels: list[str] | None = Field(default=None, description="media in order of preference: email, sms, in_app")
+    channels: list[str] | None = Field(default=None, description="the media allowed, in order of preference: email, sms, in_app")
+    channel_choice: Literal["learned", "ordered"] | None = Field(
+        default=None, description="learned (default): each contact gets the allowed medium they are most likely to answer on, "
+        "the order breaking ties and deciding at cold start; ordered: the first allowed medium the contact can be reached on",
+    )
     internal_recipients: InternalRecipientsIn | None = None
     review_link: str | None = Field(default=None, description="where promoters are asked to leave a review")
 
@@ -91,6 +95,7 @@ class CampaignOut(BaseModel):
     plan: list[dict[str, Any]]
     sending_window: dict[str, Any]
     channels: list[str]
+    channel_choice: str
     internal_recipients: dict[str, Any]
     review_link: str | None
     selection_state: str

@@ -137,12 +137,14 @@ def choose_media(
     allowed = np.array([[m in c.available for m in MEDIA] for c in candidates])
     tie_break = np.array([-1e-9 * (order.index(m) if m in order else len(order)) for m in MEDIA])
     best = np.where(allowed, estimate + tie_break, -np.inf).argmax(axis=1)
-    if mode == "learned" and explore:
-        draws = np.random.default_rng(list(seed)).beta(alpha, beta)
-        picked = np.where(allowed, draws + tie_break, -np.inf).argmax(axis=1)
-    else:
-        picked = best
     rows = evidence.rows([c.contact_id for c in candidates])
+    picked = best
+    if mode == "learned" and explore:
+        # Cold start (no ask of this contact on any medium yet) goes by the estimates and the
+        # order; exploring starts with the contact's own evidence, so the same row draws the same.
+        draws = np.random.default_rng(list(seed)).beta(alpha, beta)
+        known = evidence.weights["sent"][rows].sum(axis=1) > 0
+        picked = np.where(known, np.where(allowed, draws + tie_break, -np.inf).argmax(axis=1), best)
     choices = []
     for i, candidate in enumerate(candidates):
         estimates = {m: round(float(estimate[i, MEDIA.index(m)]), 4) for m in order if m in candidate.available}
