@@ -19,7 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -33,6 +33,7 @@ from channels.base import OutgoingMessage
 from channels.email_headers import list_unsubscribe_headers
 from dispatcher.clock import utcnow
 from dispatcher.outcomes import record_results
+from dispatcher.prompts import prompt_expiries
 from dispatcher.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,9 @@ def _prepare_chunk(runtime: Runtime, chunk: list[int]) -> list[OutgoingMessage]:
         if ready:
             session.execute(update(Message).where(Message.id.in_(ready), Message.state == "sending").values(claimed_at=utcnow()))
         session.commit()
-        return [_outgoing(runtime, message, content, campaign) for message, content, campaign in _load(session, sorted(ready))]
+        loaded = _load(session, sorted(ready))
+        expiries = prompt_expiries(session, [m for m, _, _ in loaded], {c.id: c for _, _, c in loaded if c is not None}, now)
+        return [_outgoing(runtime, message, content, campaign, expiries.get(message.id)) for message, content, campaign in loaded]
 
 
 def _campaigns(session: Session, messages: Sequence[Message]) -> dict[int, Campaign]:
@@ -208,7 +211,7 @@ def _unclaim(session: Session, ids: Sequence[int]) -> None:
         session.execute(update(Message).where(Message.id.in_(ids), Message.state == "sending").values(state="queued", attempts=Message.attempts - 1, claimed_at=None, enqueued_at=None))
 
 
-def _outgoing(runtime: Runtime, message: Message, content: MessageContent | None, campaign: Campaign | None) -> OutgoingMessage:
+def _outgoing(runtime: Runtime, message: Message, content: MessageContent | None, campaign: Campaign | None, prompt_ends: datetime | None) -> OutgoingMessage:
     substitutions = dict(message.substitutions or {})
     headers: dict[str, str] = {}
     unsubscribe = substitutions.get("-pulse_unsubscribe_url-")
@@ -223,13 +226,6 @@ def _outgoing(runtime: Runtime, message: Message, content: MessageContent | None
         subject=content.subject if content else None, text=content.text if content else "",
         html=content.html if content else None, substitutions=substitutions, headers=headers,
         categories=categories, custom_args={"pulse_campaign_id": str(campaign.id)} if campaign else {},
-        expires_at=_prompt_expiry(campaign) if message.medium == "in_app" else None, payload=payload,
+        expires_at=prompt_ends if message.medium == "in_app" else None, payload=payload,
     )
 
-
-def _prompt_expiry(campaign: Campaign | None) -> datetime | None:
-    from dispatcher.contents import close_date
-
-    if campaign is None:
-        return None
-    return datetime.combine(close_date(campaign) + timedelta(days=1), time(0), tzinfo=timezone.utc)

@@ -212,6 +212,37 @@ def receive_twilio_status(
 # -- Answers and late application ---------------------------------------------------------
 
 
+def mark_shown(session: Session, *, message_id: int, now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
+    """The widget showed this in-app prompt: the message moves to ``opened`` and the contact's
+    in-app ``opened`` counter grows once per message. Idempotent; flushes only."""
+    _pulse_event(session, message_id=message_id, medium="in_app", event="shown", target="opened", now=now, half_life_days=half_life_days)
+
+
+def mark_dismissed(session: Session, *, message_id: int, contact_id: int, now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
+    """The contact closed this in-app prompt unanswered: ``dismissed`` grows once per message
+    (the message keeps its state: it was delivered). Idempotent; flushes only."""
+    row = service.record_event(
+        session, provider="pulse", event_id=f"dismissed:{message_id}", event="dismissed", medium="in_app", address=None,
+        message_id=message_id, outcome=Outcome(), occurred_at=now, now=now,
+    )
+    if row is not None:
+        service.add_evidence(session, {(contact_id, "in_app"): {"dismissed": 1}}, now=now, half_life_days=half_life_days)
+
+
+def _pulse_event(session: Session, *, message_id: int, medium: str, event: str, target: str, now: datetime, half_life_days: float) -> None:
+    """A signal Pulse itself observed about one message, kept once by (event, message)."""
+    outcome = Outcome(target=target)
+    row = service.record_event(
+        session, provider="pulse", event_id=f"{event}:{message_id}", event=event, medium=medium, address=None,
+        message_id=message_id, outcome=outcome, occurred_at=now, now=now,
+    )
+    if row is None:
+        return
+    effects = _Effects.empty()
+    _apply(session, row, outcome, effects, now)
+    service.count_engagement(session, effects.moves, bounced=set(), now=now, half_life_days=half_life_days)
+
+
 def mark_answered(session: Session, *, episode_id: int, medium: str, now: datetime, message_id: int | None = None, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
     """The episode was answered on ``medium``: its latest message there moves to ``answered``
     and the contact's ``answered`` counter grows once per message. Idempotent; flushes only.
@@ -226,16 +257,7 @@ def mark_answered(session: Session, *, episode_id: int, medium: str, now: dateti
         )
         if message_id is None:
             return
-    outcome = Outcome(target="answered")
-    row = service.record_event(
-        session, provider="pulse", event_id=f"answered:{message_id}", event="answered", medium=medium, address=None,
-        message_id=message_id, outcome=outcome, occurred_at=now, now=now,
-    )
-    if row is None:
-        return
-    effects = _Effects.empty()
-    _apply(session, row, outcome, effects, now)
-    service.count_engagement(session, effects.moves, bounced=set(), now=now, half_life_days=half_life_days)
+    _pulse_event(session, message_id=message_id, medium=medium, event="answered", target="answered", now=now, half_life_days=half_life_days)
 
 
 def apply_pending_events(runtime: Runtime, limit: int = 200) -> int:

@@ -98,7 +98,8 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, episodes: lis
             row.update(state="skipped", skip_rule=reason[0], skip_reason=reason[1])
             continue
         routed.append((len(rows) - 1, episode, contact))
-        candidates.append(Candidate(contact.id, tuple(media), contact.role, contact.last_seen_at))
+        unanswered = episode.channel if step.step == "reminder" else None  # the last ask's medium (answered ones are ineligible)
+        candidates.append(Candidate(contact.id, tuple(media), contact.role, contact.last_seen_at, unanswered))
     choices = route(
         runtime, session, candidates, order=campaign.channels, mode=campaign.channel_choice,  # type: ignore[arg-type]
         campaign_id=campaign.id, step_id=step.id, batch_key=episodes[0][0].id if episodes else 0, now=now,

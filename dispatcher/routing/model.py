@@ -13,7 +13,10 @@ For one contact and medium, the chance of an answer is Beta(α, β) with
   in an answer and weaker for opens (Apple Mail Privacy Protection opens
   everything; an in-app prompt shown counts a little more);
 - F (failures, decayed): asks without an answer (so the unanswered invite is
-  evidence when its reminder is routed), dismissals and bounces on top;
+  evidence when its reminder is routed), dismissals and bounces on top, and
+  for a reminder, ``EPISODE_NO_REACTION`` more on the medium this episode's
+  last message went unanswered on: someone who ignored an email three days ago
+  is less likely than their history says to read the next one now;
 - μ, the prior mean, is shrunk in two levels from everyone's history: per
   medium towards ``COLD_START_MEAN``, then per role towards the medium's mean;
   an in-app prompt's prior is raised for people seen in the product lately;
@@ -45,6 +48,7 @@ CLICK_CREDIT = 0.3  # a click without an answer: interest, a third of an answer
 OPEN_CREDIT = np.array([0.03, 0.0, 0.1])  # by MEDIA: email opens are mostly machines; in-app: prompt shown
 DISMISS_PENALTY = 0.5  # a dismissal is a "no" on top of the unanswered ask
 BOUNCE_PENALTY = 1.0  # a failed delivery: the medium does not even reach them
+EPISODE_NO_REACTION = 1.5  # a reminder: the same episode's last ask on this medium went unanswered
 ORDER_DISCOUNT = 0.97  # each later position in the campaign's list lowers the prior a little
 RECENT_SEEN_DAYS = (3, 10)  # in-app: seen within 3 days raises the prior, beyond 10 lowers it
 RECENT_FACTORS = (1.3, 1.0, 0.75)
@@ -58,6 +62,7 @@ class Candidate:
     available: tuple[str, ...]
     role: str | None = None
     last_seen_at: datetime | None = None
+    unanswered: str | None = None  # a reminder: the medium of the episode's last ask, still unanswered
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ def posterior(candidates: Sequence[Candidate], order: Sequence[str], evidence: E
     rows = evidence.rows([c.contact_id for c in candidates])
     own = {signal: values[rows] for signal, values in evidence.weights.items()}
     s, f = successes_failures(own)
+    f = f + EPISODE_NO_REACTION * np.array([[m == c.unanswered for m in MEDIA] for c in candidates], dtype=float)
     return PRIOR_STRENGTH * mean + s, PRIOR_STRENGTH * (1.0 - mean) + f, mean
 
 

@@ -126,3 +126,12 @@ def test_ordered_takes_the_first_reachable_and_still_reports_estimates() -> None
     assert choice.medium == "email"
     assert choice.estimates["sms"] > choice.estimates["email"]
     assert choice.reason.startswith("email: ordered")
+
+
+def test_a_reminder_counts_the_unanswered_invite_against_its_medium_even_when_everyone_likes_it() -> None:
+    priors = everyone("admin", email={"sent": 40, "answered": 12})  # email works better than the cold-start guess
+    evidence = evidence_for({1: {"email": {"sent": 1}}})
+    invite_again = choose_media([Candidate(1, ("email", "sms"), role="admin")], order=ORDER, evidence=evidence, priors=priors, explore=False, now=NOW)
+    reminder = choose_media([Candidate(1, ("email", "sms"), role="admin", unanswered="email")], order=ORDER, evidence=evidence, priors=priors, explore=False, now=NOW)
+    assert invite_again[0].medium == "email"
+    assert reminder[0].medium == "sms"
