@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 from common import Timer, fresh_schema, peak_rss_mb
@@ -54,7 +54,7 @@ def run(url: str, count: int, outbox: Path, *, phones: float = 0.0, channels: li
     settings = Settings(environment="test", secret_key="bench-secret-key-0123456789-abcdefghij", database_url=url,
                         outbox_dir=outbox, public_url="https://pulse.example.com", batch_size=1000, clock="database")
     runtime = attach_inline_queue(build_runtime(settings))
-    now = datetime(2026, 3, 2, 10, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 2, 10, tzinfo=UTC)
     runtime.clock.set(now)  # type: ignore[attr-defined]
     with runtime.sessions() as session:
         accounts = [{"external_id": f"a{i}", "name": f"Account {i}", "segment": "smb", "created_on": "2024-01-01"} for i in range(count // 20)]

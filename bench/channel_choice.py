@@ -33,9 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import Timer  # noqa: F401  (puts the repository on sys.path)
-from channel_population import MEDIA, Population, make_population
 from channel_engine import Engine, RoundStats
+from channel_population import MEDIA, Population, make_population
+from common import Timer  # noqa: F401  (puts the repository on sys.path)
 
 CAMPAIGN_GAP_DAYS = 35
 

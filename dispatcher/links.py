@@ -29,13 +29,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.events.service import REACHED_STATES
 from campaigns.people.models import Contact
 from campaigns.programs.answers import ANSWERABLE_BEFORE
 from campaigns.programs.kinds import DEFAULT_FOLLOW_UP
 from campaigns.programs.models import Campaign, Episode, Message, Response
 from dispatcher.answering import accept_answer
 from dispatcher.clock import utcnow
-from campaigns.events.service import REACHED_STATES
 from dispatcher.contents import STEP_MARK, close_date, localized
 from dispatcher.outcomes import suppress
 from dispatcher.provider_events import mark_answered
@@ -134,9 +134,9 @@ def answered_message(session: Session, episode: Episode, step_id: int | None) ->
     if step_id is not None:
         found = session.execute(query.where(Message.step_id == step_id).limit(1)).first()
         if found is not None:
-            return found[0], found[1]
+            return found[0], str(found[1])
     found = session.execute(query.where(Message.step.in_(ASKS)).order_by(Message.created_at.desc(), Message.id.desc()).limit(1)).first()
-    return (found[0], found[1]) if found is not None else None
+    return (found[0], str(found[1])) if found is not None else None
 
 
 def answer_by_link(runtime: Runtime, session: Session, *, episode: Episode, score: int, comment: str | None, now: datetime, step_id: int | None = None) -> Response:

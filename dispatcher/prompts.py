@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -75,5 +75,5 @@ def prompt_expiries(session: Session, messages: Sequence[Message], campaigns: Ma
         elif step is not None or campaign is None or campaign.status == "closed":
             ends[message.id] = now + AT_CLOSE_PROMPT
         else:
-            ends[message.id] = datetime.combine(close_date(campaign) + timedelta(days=1), time(0), tzinfo=timezone.utc)
+            ends[message.id] = datetime.combine(close_date(campaign) + timedelta(days=1), time(0), tzinfo=UTC)
     return ends

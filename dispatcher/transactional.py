@@ -25,8 +25,8 @@ from campaigns.programs.spec import check_campaign
 from campaigns.programs.window import DEFAULT_WINDOW, SendingWindow
 from dispatcher.budget import Refusal
 from dispatcher.contents import ContentCache, recipient_values
-from dispatcher.runtime import Runtime
 from dispatcher.routing import Candidate, ChoiceMode, route
+from dispatcher.runtime import Runtime
 
 MAX_DEFERRALS = 3  # how many later windows the budget is asked about before the send is dropped
 TRANSACTIONAL_PLAN = [{"step": "invite", "offset_days": 0}, {"step": "thank_you"}, {"step": "close", "offset_days": 7}]

@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, UploadFile
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
-from api.schemas.people import ContactBulk, ContactChanges, ContactChannelsOut, ContactOut, ContactPage, UpsertOut
+from api.schemas.people import (
+    ContactBulk,
+    ContactChanges,
+    ContactChannelsOut,
+    ContactOut,
+    ContactPage,
+    UpsertOut,
+)
 from api.uploads import import_upload
 from campaigns.people import service
 from campaigns.people.upsert import upsert_contacts

@@ -19,7 +19,14 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from dispatcher.routing.evidence import MEDIA, Evidence, Priors, cached_priors, load_evidence, load_priors
+from dispatcher.routing.evidence import (
+    MEDIA,
+    Evidence,
+    Priors,
+    cached_priors,
+    load_evidence,
+    load_priors,
+)
 from dispatcher.routing.model import Candidate, Choice, ChoiceMode, choose_media
 from dispatcher.runtime import Runtime
 from dispatcher.settings import Settings
