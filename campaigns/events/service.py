@@ -186,19 +186,24 @@ def add_evidence(session: Session, totals: Mapping[tuple[int, str], Mapping[str,
     """Add counts per (contact, medium) — plain and forward-decayed — in key order (no deadlocks).
 
     The callers make each count happen once (a message reaches a level once; an
-    event is kept once by its unique id), so this only adds. Flushes nothing extra.
+    event is kept once by its unique id), so this only adds: one upsert
+    statement for the whole batch (``excluded`` holds each row's increments).
     """
     weight = forward_weight(now, half_life_days)
+    rows = []
     for (contact_id, medium), counts in sorted(totals.items()):
-        counts = {level: n for level, n in counts.items() if n and level in COUNTED}
-        if not counts:
+        if not any(counts.get(level) for level in COUNTED):
             continue
-        values: dict[str, Any] = {level: counts.get(level, 0) for level in COUNTED}
-        values.update({f"weight_{level}": counts.get(level, 0) * weight for level in WEIGHTED})
-        increments: dict[str, Any] = {level: getattr(EngagementCounter, level) + n for level, n in counts.items()}
-        increments.update({f"weight_{level}": getattr(EngagementCounter, f"weight_{level}") + n * weight for level, n in counts.items() if level in WEIGHTED})
-        insert = dialect_insert(session, EngagementCounter).values(contact_id=contact_id, medium=medium, updated_at=now, **values)
-        session.execute(insert.on_conflict_do_update(index_elements=["contact_id", "medium"], set_={"updated_at": now, **increments}))
+        row: dict[str, Any] = {"contact_id": contact_id, "medium": medium, "updated_at": now}
+        row.update({level: counts.get(level, 0) for level in COUNTED})
+        row.update({f"weight_{level}": counts.get(level, 0) * weight for level in WEIGHTED})
+        rows.append(row)
+    if not rows:
+        return
+    insert = dialect_insert(session, EngagementCounter)
+    columns = [*COUNTED, *(f"weight_{level}" for level in WEIGHTED)]
+    increments = {name: getattr(EngagementCounter, name) + getattr(insert.excluded, name) for name in columns}
+    session.execute(insert.on_conflict_do_update(index_elements=["contact_id", "medium"], set_={"updated_at": insert.excluded.updated_at, **increments}), rows)
 
 
 def pending_events(session: Session, *, limit: int) -> list[ProviderEvent]:
