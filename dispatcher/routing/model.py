@@ -22,6 +22,10 @@ For one contact and medium, the chance of an answer is Beta(α, β) with
   an in-app prompt's prior is raised for people seen in the product lately;
   κ (``PRIOR_STRENGTH``) is how many asks the prior is worth.
 
+Exploration is Thompson sampling (tempered, ``EXPLORE_SHARPNESS``) from a
+seeded generator, for contacts with a history of their own; contacts without
+one go by the estimates and the order.
+
 Availability is decided elsewhere (``campaigns.programs.reach``): an
 unavailable medium is never chosen. The campaign's order breaks ties and, at
 cold start (everything equal), decides.
@@ -45,11 +49,15 @@ COLD_START_MEAN = 0.2  # before anyone has answered anything
 MEDIUM_SHRINK = 10.0  # asks of everyone on a medium before its own rate outweighs COLD_START_MEAN
 ROLE_SHRINK = 20.0  # asks of a role on a medium before the role's rate outweighs the medium's
 CLICK_CREDIT = 0.3  # a click without an answer: interest, a third of an answer
-OPEN_CREDIT = np.array([0.03, 0.0, 0.1])  # by MEDIA: email opens are mostly machines; in-app: prompt shown
+OPEN_CREDIT = np.array([0.03, 0.0, 0.0])  # by MEDIA: email opens are mostly machines; a prompt shown is no interest yet
 DISMISS_PENALTY = 0.5  # a dismissal is a "no" on top of the unanswered ask
 BOUNCE_PENALTY = 1.0  # a failed delivery: the medium does not even reach them
-EPISODE_NO_REACTION = 2.5  # a reminder: the same episode's last ask on this medium went unanswered
+EPISODE_NO_REACTION = 1.5  # a reminder: the same episode's last ask on this medium went unanswered
 ORDER_DISCOUNT = 0.97  # each later position in the campaign's list lowers the prior a little
+# Thompson draws come from Beta(s·α, s·β): centred on the same estimate with about
+# 1/√s of the spread, so a contact whose medium is known is rarely sent elsewhere
+# while media nobody tried on them still get their turn (tuned on bench/channel_choice.py).
+EXPLORE_SHARPNESS = 4.0
 RECENT_SEEN_DAYS = (3, 10)  # in-app: seen within 3 days raises the prior, beyond 10 lowers it
 RECENT_FACTORS = (1.3, 1.0, 0.75)
 
@@ -148,7 +156,7 @@ def choose_media(
     if mode == "learned" and explore:
         # Cold start (no ask of this contact on any medium yet) goes by the estimates and the
         # order; exploring starts with the contact's own evidence, so the same row draws the same.
-        draws = np.random.default_rng(list(seed)).beta(alpha, beta)
+        draws = np.random.default_rng(list(seed)).beta(alpha * EXPLORE_SHARPNESS, beta * EXPLORE_SHARPNESS)
         known = evidence.weights["sent"][rows].sum(axis=1) > 0
         picked = np.where(known, np.where(allowed, draws + tie_break, -np.inf).argmax(axis=1), best)
     choices = []
