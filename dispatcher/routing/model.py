@@ -10,8 +10,8 @@ For one contact and medium, the chance of an answer is Beta(α, β) with
     α = κ·μ + S,    β = κ·(1 − μ) + F
 
 - S (successes, decayed): answers, plus weak credit for clicks that did not end
-  in an answer and weaker for opens (Apple Mail Privacy Protection opens
-  everything; an in-app prompt shown counts a little more);
+  in an answer and weaker for email opens (Apple Mail Privacy Protection opens
+  everything; an in-app prompt merely shown earns nothing);
 - F (failures, decayed): asks without an answer (so the unanswered invite is
   evidence when its reminder is routed), dismissals and bounces on top, and
   for a reminder, ``EPISODE_NO_REACTION`` more on the medium this episode's
