@@ -186,8 +186,8 @@ def add_evidence(session: Session, totals: Mapping[tuple[int, str], Mapping[str,
     """Add counts per (contact, medium) — plain and forward-decayed — in key order (no deadlocks).
 
     The callers make each count happen once (a message reaches a level once; an
-    event is kept once by its unique id), so this only adds: one upsert
-    statement for the whole batch (``excluded`` holds each row's increments).
+    event is kept once by its unique id), so this only adds: one multi-row
+    upsert per thousand keys (``excluded`` holds each row's increments).
     """
     weight = forward_weight(now, half_life_days)
     rows = []
@@ -198,12 +198,11 @@ def add_evidence(session: Session, totals: Mapping[tuple[int, str], Mapping[str,
         row.update({level: counts.get(level, 0) for level in COUNTED})
         row.update({f"weight_{level}": counts.get(level, 0) * weight for level in WEIGHTED})
         rows.append(row)
-    if not rows:
-        return
-    insert = dialect_insert(session, EngagementCounter)
     columns = [*COUNTED, *(f"weight_{level}" for level in WEIGHTED)]
-    increments = {name: getattr(EngagementCounter, name) + getattr(insert.excluded, name) for name in columns}
-    session.execute(insert.on_conflict_do_update(index_elements=["contact_id", "medium"], set_={"updated_at": insert.excluded.updated_at, **increments}), rows)
+    for start in range(0, len(rows), 1000):  # one multi-row statement per thousand
+        insert = dialect_insert(session, EngagementCounter).values(rows[start:start + 1000])
+        increments = {name: getattr(EngagementCounter, name) + getattr(insert.excluded, name) for name in columns}
+        session.execute(insert.on_conflict_do_update(index_elements=["contact_id", "medium"], set_={"updated_at": insert.excluded.updated_at, **increments}))
 
 
 def pending_events(session: Session, *, limit: int) -> list[ProviderEvent]:
