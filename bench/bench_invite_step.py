@@ -61,7 +61,7 @@ def run(url: str, count: int, outbox: Path, *, phones: float = 0.0, channels: li
         upsert_accounts(session, list(enumerate(accounts, 1)), now=now)
         contacts = [{"external_id": f"c{i}", "account_external_id": f"a{i % (count // 20)}", "name": f"Person {i}",
                      "email": f"p{i}@example.com", "timezone": ZONES[i % len(ZONES)], "locale": "de" if i % 4 == 0 else "en",
-                     **({"phone": f"+1415{i:07d}"} if i % 100 < phones * 100 else {})} for i in range(count)]
+                     **({"phone": f"+1415{2_000_000 + i:07d}"} if i % 100 < phones * 100 else {})} for i in range(count)]
         upsert_contacts(session, list(enumerate(contacts, 1)), now=now)
         campaign = service.create_campaign(session, spec={
             "name": "Bench", "survey": {"kind": "nps"}, "audience": {"filter": {"segment": ["smb"]}}, "sending_window": ALWAYS,
