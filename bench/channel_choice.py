@@ -101,7 +101,8 @@ def report(results: dict[str, list[RoundStats]], campaigns: int) -> tuple[list[s
                 parts.append(f"episode rate {stats.episode_rate / best.episode_rate:.3f}x best static ({best_name})")
             if email is not None:
                 parts.append(f"messages per answer {stats.messages_per_answer / email.messages_per_answer:.3f}x email only")
-            print(f"  -> {name}: " + "; ".join(parts))
+            if parts:
+                print(f"  -> {name}: " + "; ".join(parts))
             if index == campaigns - 1 and oracle is not None and best is not None and email is not None:
                 goals = [
                     (stats.episode_rate >= 0.97 * oracle.episode_rate, "episode rate >= 0.97x oracle"),
