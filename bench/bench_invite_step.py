@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from common import Timer, fresh_schema, peak_rss_mb

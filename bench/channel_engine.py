@@ -150,6 +150,7 @@ class Engine:
             if message.id in handled:
                 continue
             handled.add(message.id)
+            assert message.contact_id is not None and message.medium is not None  # a survey ask to a contact
             index = self.index[message.contact_id]
             if self.population.answers(index, number, ask, message.medium):
                 self._answer(message, public_id)
