@@ -116,6 +116,7 @@ class Engine:
         seen = [{"external_id": e, "last_seen_at": (now - s).isoformat()} for i, e in enumerate(pop.external_ids) if (s := pop.last_seen(i, number)) is not None]
         if seen:
             self._post("/v1/contacts/bulk", {"items": seen})
+        specs: list[tuple[tuple[str, ...], str, list[int]]]
         if choice == "oracle":
             groups = {m: [cid for i, cid in enumerate(self.contact_ids) if pop.best(i, number) == m] for m in MEDIA}
             specs = [((m,), "ordered", ids) for m, ids in groups.items() if ids]
