@@ -155,3 +155,30 @@ def test_one_answer_outweighs_a_medium_never_tried() -> None:
     evidence = evidence_for({1: {"sms": {"sent": 4, "answered": 1}}})
     [choice] = choose_media([Candidate(1, ("email", "sms"))], order=ORDER, evidence=evidence, priors=Priors(), explore=False, now=NOW)
     assert choice.medium == "sms" and choice.reason.startswith("sms: answered 1 of 4 SMS")
+
+
+def test_the_prior_is_learned_per_segment_and_falls_back_to_the_role() -> None:
+    # Admins seen in the product within 3 days answer in-app prompts; admins seen 20 days ago do not.
+    priors = Priors()
+    priors.add(("admin", False, 0), "in_app", {"sent": 100, "answered": 60})
+    priors.add(("admin", False, 2), "in_app", {"sent": 100, "answered": 2})
+    priors.add(("admin", False, 2), "email", {"sent": 200, "answered": 40})
+    daily = Candidate(1, ("email", "in_app"), role="admin", last_seen_at=NOW - timedelta(days=1))
+    lapsed = Candidate(2, ("email", "in_app"), role="admin", last_seen_at=NOW - timedelta(days=20))
+    weekly = Candidate(3, ("email", "in_app"), role="admin", last_seen_at=NOW - timedelta(days=6))  # no history of its own
+    choices = choose_media([daily, lapsed, weekly], order=ORDER, evidence=Evidence.empty([1, 2, 3]), priors=priors, explore=False, now=NOW)
+    assert [c.medium for c in choices] == ["in_app", "email", "in_app"]
+    assert choices[0].estimates["in_app"] > 0.45 and choices[1].estimates["in_app"] < 0.08
+    # Between the two: the admins' rate (62 of 200) shrunk towards everyone's.
+    assert choices[1].estimates["in_app"] < choices[2].estimates["in_app"] < choices[0].estimates["in_app"]
+
+
+def test_a_phone_number_is_a_segment_even_where_the_campaign_does_not_allow_sms() -> None:
+    priors = Priors()
+    priors.add(("user", True, 3), "email", {"sent": 100, "answered": 5})
+    priors.add(("user", False, 3), "email", {"sent": 100, "answered": 40})
+    with_phone = Candidate(1, ("email",), role="user", has_phone=True)
+    without = Candidate(2, ("email",), role="user")  # None: taken from "sms" in available, so no phone
+    choices = choose_media([with_phone, without], order=("email",), evidence=Evidence.empty([1, 2]), priors=priors, explore=False, now=NOW)
+    assert choices[0].estimates["email"] < 0.15
+    assert choices[1].estimates["email"] > 0.3
