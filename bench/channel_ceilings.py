@@ -99,6 +99,8 @@ def run(population: Population, arm: str, order: Sequence[str], *, campaigns: in
                 media = [population.best(i, number) for i in waiting]
             elif arm == "sticky":
                 media = [_sticky(i, reach[i], evidence) for i in waiting]
+            elif arm == "revealed":
+                media = [population.best(i, number) if evidence.counts["answered"][i].sum() else _sticky(i, reach[i], evidence) for i in waiting]
             elif arm == "bayes":
                 media = [_bayes(population, i, reach[i], evidence) for i in waiting]
             elif arm == "email only":
@@ -134,7 +136,7 @@ def main() -> int:
     parser.add_argument("--no-explore", action="store_true")
     args = parser.parse_args()
     orders = list(itertools.permutations(MEDIA)) if args.orders == "all" else [tuple(o.split(",")) for o in args.orders.split(";")]
-    arms = [(f"learned {'>'.join(o)}", "learned", o) for o in orders] + [("sticky", "sticky", MEDIA), ("bayes", "bayes", MEDIA)]
+    arms = [(f"learned {'>'.join(o)}", "learned", o) for o in orders] + [(a, a, MEDIA) for a in ("sticky", "bayes", "revealed")]
     totals: dict[str, list[np.ndarray]] = {}
     for seed in (int(s) for s in args.seeds.split(",")):
         population = make_population(args.contacts, seed=seed)
