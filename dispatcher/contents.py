@@ -132,8 +132,13 @@ class ContentCache:
         return self.ids[key]
 
 
-def answer_url(settings: Settings, episode: Episode, now: datetime) -> str:
-    token = make_token(settings.secret_key.get_secret_value(), purpose="answer", subject=episode.public_id, expires_at=now + timedelta(days=settings.link_ttl_days))
+STEP_MARK = "~"  # in a link's subject: episode public id ~ plan step id (public ids are URL-safe base64)
+
+
+def answer_url(settings: Settings, episode: Episode, now: datetime, *, step_id: int | None = None) -> str:
+    """The survey link; with ``step_id`` it names the message it came in, so its answer is credited there."""
+    subject = episode.public_id if step_id is None else f"{episode.public_id}{STEP_MARK}{step_id}"
+    token = make_token(settings.secret_key.get_secret_value(), purpose="answer", subject=subject, expires_at=now + timedelta(days=settings.link_ttl_days))
     return f"{settings.public_url.rstrip('/')}/r/{token}"
 
 
@@ -142,13 +147,14 @@ def unsubscribe_url(settings: Settings, episode: Episode, now: datetime) -> str:
     return f"{settings.public_url.rstrip('/')}/u/{token}"
 
 
-def recipient_values(settings: Settings, episode: Episode, contact: Contact, now: datetime) -> dict[str, str]:
-    """The per-recipient substitutions stored on a message (both text and HTML variants)."""
+def recipient_values(settings: Settings, episode: Episode, contact: Contact, now: datetime, *, step_id: int | None = None) -> dict[str, str]:
+    """The per-recipient substitutions stored on a message (both text and HTML variants);
+    ``step_id``: the plan step the message belongs to, carried by its answer link."""
     name = contact.name or ""
     values = {
         "first_name": name.split()[0] if name.strip() else "",
         "name": name,
-        "answer_url": answer_url(settings, episode, now),
+        "answer_url": answer_url(settings, episode, now, step_id=step_id),
         "unsubscribe_url": unsubscribe_url(settings, episode, now),
     }
     return recipient_substitutions(values, locale=contact.locale)

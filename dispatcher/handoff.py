@@ -19,7 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -34,6 +34,7 @@ from channels.base import OutgoingMessage
 from channels.email_headers import list_unsubscribe_headers
 from dispatcher.clock import utcnow
 from dispatcher.outcomes import record_results
+from dispatcher.prompts import prompt_expiries
 from dispatcher.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -186,9 +187,10 @@ def _prepare_chunk(runtime: Runtime, chunk: list[int]) -> list[OutgoingMessage]:
             session.execute(update(Message).where(Message.id.in_(ready), Message.state == "sending").values(claimed_at=utcnow()))
         session.commit()
         loaded = _load(session, sorted(ready))
+        expiries = prompt_expiries(session, [m for m, _, _ in loaded], {c.id: c for _, _, c in loaded if c is not None}, now)
         replies = _reply_to(runtime, session, [message for message, _, _ in loaded])
         return [
-            replace(_outgoing(runtime, message, content, campaign), reply_to=replies.get(message.id))
+            replace(_outgoing(runtime, message, content, campaign, expiries.get(message.id)), reply_to=replies.get(message.id))
             for message, content, campaign in loaded
         ]
 
@@ -228,7 +230,7 @@ def _unclaim(session: Session, ids: Sequence[int]) -> None:
         session.execute(update(Message).where(Message.id.in_(ids), Message.state == "sending").values(state="queued", attempts=Message.attempts - 1, claimed_at=None, enqueued_at=None))
 
 
-def _outgoing(runtime: Runtime, message: Message, content: MessageContent | None, campaign: Campaign | None) -> OutgoingMessage:
+def _outgoing(runtime: Runtime, message: Message, content: MessageContent | None, campaign: Campaign | None, prompt_ends: datetime | None) -> OutgoingMessage:
     substitutions = dict(message.substitutions or {})
     headers: dict[str, str] = {}
     unsubscribe = substitutions.get("-pulse_unsubscribe_url-")
@@ -243,13 +245,6 @@ def _outgoing(runtime: Runtime, message: Message, content: MessageContent | None
         subject=content.subject if content else None, text=content.text if content else "",
         html=content.html if content else None, substitutions=substitutions, headers=headers,
         categories=categories, custom_args={"pulse_campaign_id": str(campaign.id)} if campaign else {},
-        expires_at=_prompt_expiry(campaign) if message.medium == "in_app" else None, payload=payload,
+        expires_at=prompt_ends if message.medium == "in_app" else None, payload=payload,
     )
 
-
-def _prompt_expiry(campaign: Campaign | None) -> datetime | None:
-    from dispatcher.contents import close_date
-
-    if campaign is None:
-        return None
-    return datetime.combine(close_date(campaign) + timedelta(days=1), time(0), tzinfo=UTC)

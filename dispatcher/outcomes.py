@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert
+from campaigns.events.service import add_evidence
 from campaigns.programs.models import Campaign, Episode, Message, Suppression
 from channels.base import ChannelError, ErrorKind, SendResult
 from dispatcher.runtime import Runtime
@@ -31,6 +32,8 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 MISCONFIGURED_RETRY = timedelta(minutes=10)  # transactional sends wait this long for fixed credentials
 EPISODE_ORDER = ("selected", "pre_noticed", "invited", "reminded", "answered", "thanked")
+ASKS = ("invite", "reminder")  # messages that ask the question
+ASK_MEDIA = ("email", "sms", "in_app")
 EPISODE_AFTER = {"pre_notice": "pre_noticed", "invite": "invited", "reminder": "reminded", "thank_you": "thanked"}
 
 
@@ -63,6 +66,7 @@ def record_results(runtime: Runtime, results: Sequence[SendResult]) -> ChannelEr
             elif outcome == "halted":
                 halted = result.error
         _advance_episodes(session, [m for m in rows.values() if m.state == "sent"], now)
+        _count_asks(runtime, session, [rows[int(r.message_id)] for r in results if r.error is None and int(r.message_id) in rows], now)
         if sent_keys:
             runtime.budget.settle(session, message_keys=sent_keys, sent=True, now=now)
         if released_keys:
@@ -126,6 +130,16 @@ def _advance_episodes(session: Session, sent: list[Message], now: datetime) -> N
             session.execute(update(Episode).where(Episode.id.in_(episode_ids), Episode.thanked_at.is_(None)).values(thanked_at=now))
         else:
             session.execute(update(Episode).where(Episode.id.in_(episode_ids)).values(**values))
+
+
+def _count_asks(runtime: Runtime, session: Session, sent: list[Message], now: datetime) -> None:
+    """Each survey ask that went out is a trial for channel choice: without an answer it is the
+    evidence against its medium that the next reminder is routed on."""
+    asks: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: {"sent": 0})
+    for message in sent:
+        if message.state == "sent" and message.step in ASKS and message.contact_id is not None and message.medium in ASK_MEDIA:
+            asks[(message.contact_id, message.medium)]["sent"] += 1
+    add_evidence(session, asks, now=now, half_life_days=runtime.settings.channel_half_life_days)
 
 
 def _halt(runtime: Runtime, session: Session, campaign_ids: set[int], error: ChannelError, channel: str, now: datetime) -> None:

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     # The /outbox pages: always on in development; elsewhere only when this is true,
     # and then only for team members signed in to the console.
     outbox_pages: bool = False
+    # Channel choice (dispatcher.routing): how fast old engagement fades, whether
+    # Thompson sampling explores (off: always the best estimate), and the seed
+    # every step's draws derive from (with the campaign and step), so runs replay.
+    channel_half_life_days: float = Field(default=180.0, ge=30, le=3650)
+    channel_explore: bool = True
+    channel_seed: int = Field(default=0, ge=0)
 
     # What customers read: the company that asks, and who signs.
     company_name: str = "Acme"
