@@ -7,9 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.docs import OPENAPI_TAGS, install_docs
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routers import accounts, answer_pages, campaigns, contacts, fatigue, follow_ups, health, in_app, keys, outbox, surveys, team, webhook_subscriptions, webhooks
+from api.observability import WebhookMetrics
+from api.request_id import RequestIdMiddleware, request_id_var
+from api.routers import accounts, answer_pages, campaigns, clock, contacts, fatigue, follow_ups, health, in_app, keys, outbox, status, surveys, team, webhook_subscriptions, webhooks
+from dispatcher.logs import add_context_source
 from dispatcher.inprocess import InProcessWorker
 from dispatcher.runtime import Runtime, build_runtime
 from dispatcher.tasks import attach_queue
@@ -40,10 +44,22 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         version="0.1.0",
         description="Multichannel survey dispatch: NPS, CSAT and CES over email, SMS and in-app.",
         lifespan=lifespan,
+        openapi_tags=OPENAPI_TAGS,
+        docs_url=None,  # served by install_docs from Pulse's own copy of Swagger UI
+        redoc_url=None,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    install_docs(app)
+    add_context_source(_request_context)
     app.add_middleware(BodySizeLimit)
-    for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, surveys, follow_ups, webhook_subscriptions, answer_pages, in_app, webhooks):
+    app.add_middleware(WebhookMetrics)
+    app.add_middleware(RequestIdMiddleware)
+    for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, surveys, follow_ups, webhook_subscriptions, answer_pages, in_app, webhooks, clock, status):
         app.include_router(module.router)
     return app
+
+
+def _request_context() -> dict[str, str | None]:
+    """The current request's id, for every log line written while it runs."""
+    return {"request_id": request_id_var.get()}

@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from api.cli_common import console, errors, fail, settings_or_exit
+from api.cli_ops import campaigns_app, status
 from campaigns.access.models import Role
+from dispatcher.logs import configure_logging
 from dispatcher.settings import Settings, SettingsError, load_settings
 
-app = typer.Typer(help="Pulse: multichannel survey dispatch.", no_args_is_help=True, add_completion=False)
-import_app = typer.Typer(help="Import contacts or accounts from a CSV file.", no_args_is_help=True)
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+# Plain help: the rich layout of this Typer version prints a type column even for --help ("--help <bool>").
+app = typer.Typer(help="Pulse: multichannel survey dispatch.", no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+import_app = typer.Typer(help="Import contacts or accounts from a CSV file.", no_args_is_help=True, rich_markup_mode=None)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
-
-console = Console()
-errors = Console(stderr=True)
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        fail(f"{exc}\nFix the variable(s) above and run the command again.")
-
 
 def _migrate(settings: Settings) -> str | None:
     from campaigns.migrate import current_revision, upgrade
@@ -82,6 +69,7 @@ def run(
     from api.app import create_app
     from dispatcher.runtime import build_runtime
 
+    configure_logging(json=settings.json_logs, level=settings.log_level)
     runtime = build_runtime(settings)
     first_key = _first_admin_key(runtime)
     if demo:
@@ -94,7 +82,8 @@ def run(
     if first_key:
         console.print(f"First admin API key (shown once, keep it): [bold]{first_key}[/]", soft_wrap=True)
         console.print(f"Try: curl -H 'Authorization: Bearer {first_key}' {url}/v1/contacts\n", soft_wrap=True)
-    uvicorn.run(create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_level="info")
+    # log_config=None: uvicorn's access and error lines go through Pulse's logging (JSON in production, tokens redacted).
+    uvicorn.run(create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_config=None)
 
 
 def _first_admin_key(runtime: object) -> str | None:
@@ -112,11 +101,19 @@ def _first_admin_key(runtime: object) -> str | None:
 def worker(
     concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
     loglevel: Annotated[str, typer.Option()] = "info",
+    metrics_port: Annotated[int | None, typer.Option(help="serve this worker's Prometheus metrics on this port (needs PROMETHEUS_MULTIPROC_DIR)")] = None,
 ) -> None:
     """Start a Celery worker (production: PULSE_WORKER=celery and a broker)."""
     from dispatcher.celery_app import make_celery
+    from dispatcher.metrics import prepare_multiprocess_dir, serve_worker_metrics
 
-    celery = make_celery(settings_or_exit())
+    settings = settings_or_exit()
+    configure_logging(json=settings.json_logs, level=loglevel)
+    prepare_multiprocess_dir()
+    if metrics_port:
+        serve_worker_metrics(metrics_port)
+    _keep_our_logging()
+    celery = make_celery(settings)
     celery.worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"])
 
 
@@ -126,9 +123,18 @@ def beat(loglevel: Annotated[str, typer.Option()] = "info") -> None:
     from dispatcher.celery_app import make_celery
 
     settings = settings_or_exit()
+    configure_logging(json=settings.json_logs, level=loglevel)
+    _keep_our_logging()
     celery = make_celery(settings)
     schedule_file = Path(settings.outbox_dir).parent / ".celerybeat-schedule"
     celery.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule_file}"])
+
+
+def _keep_our_logging() -> None:
+    """Celery configures logging itself unless someone handles ``setup_logging``: ours is already set."""
+    from celery.signals import setup_logging
+
+    setup_logging.connect(lambda **_: None, weak=False)
 
 
 def _import(kind: str, file: Path) -> None:
@@ -193,6 +199,9 @@ def keys_create(
     print(new.token, file=sys.stdout, flush=True)
     runtime.close()
 
+
+app.command("status")(status)
+app.add_typer(campaigns_app, name="campaigns")
 
 if __name__ == "__main__":
     app()

@@ -6,11 +6,13 @@ so no database connection is ever shared between processes.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
+from dispatcher.metrics import process_exited
 from dispatcher.runtime import Runtime, build_runtime
 from dispatcher.settings import Settings
 from dispatcher.work import CeleryQueue
@@ -55,5 +57,6 @@ def make_celery(settings: Settings) -> Celery:
     def _close(**_: Any) -> None:
         if "runtime" in _process:
             _process.pop("runtime").close()
+        process_exited(os.getpid())
 
     return celery

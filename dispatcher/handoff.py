@@ -32,6 +32,7 @@ from campaigns.programs.window import SendingWindow
 from channels.base import OutgoingMessage
 from channels.email_headers import list_unsubscribe_headers
 from dispatcher.clock import utcnow
+from dispatcher.metrics import count_results, provider_request
 from dispatcher.outcomes import record_results
 from dispatcher.runtime import Runtime
 
@@ -161,7 +162,9 @@ def _send_medium(runtime: Runtime, medium: str, ids: list[int]) -> None:
             if not outgoing:
                 continue
             in_flight = [int(m.message_id) for m in outgoing]
-            results = adapter.send(outgoing)
+            with provider_request(adapter.name) as outcome:
+                results = adapter.send(outgoing)
+                outcome["outcome"] = count_results(adapter.name, results)
             in_flight = []
             if record_results(runtime, results) is not None:  # bad credentials: hand nothing more over
                 break

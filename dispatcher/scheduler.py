@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy import and_, func, or_, select, update
 from campaigns.programs.models import Campaign, Episode, Message, PlanStep
 from dispatcher.clock import utcnow
 from dispatcher.continuous import plan_waves
+from dispatcher.metrics import tick_finished
 from dispatcher.provider_events import apply_pending_events
 from dispatcher.runtime import Runtime
 from dispatcher.webhooks_out import deliver_due_webhooks
@@ -36,6 +38,7 @@ def _me() -> str:
 
 def tick(runtime: Runtime) -> None:
     """Task: one pass of the scheduler. Safe to run concurrently with itself."""
+    started = time.perf_counter()
     now = runtime.clock.now()
     start_selections(runtime, now)
     plan_waves(runtime, now)
@@ -45,6 +48,7 @@ def tick(runtime: Runtime) -> None:
     apply_pending_events(runtime)
     deliver_due_webhooks(runtime, now)
     mark_unknown(runtime)
+    tick_finished(time.perf_counter() - started)
 
 
 def start_selections(runtime: Runtime, now: datetime) -> None:

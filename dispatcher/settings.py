@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     in_app_publishable_key: str | None = None
     in_app_secret: SecretStr | None = None
 
+    # Logs: "auto" is one JSON object per line in production, readable lines elsewhere.
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     # What customers read: the company that asks, and who signs.
     company_name: str = "Acme"
     sender_name: str = "The Acme Customer Success team"
@@ -103,6 +107,10 @@ class Settings(BaseSettings):
                 "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
         return self
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" or (self.log_format == "auto" and self.environment == "production")
 
     @property
     def is_sqlite(self) -> bool:

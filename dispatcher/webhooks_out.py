@@ -34,6 +34,7 @@ from campaigns.webhooks.service import SIGNATURE_HEADER, body_bytes, queue_event
 from dispatcher.clock import utcnow
 from dispatcher.outcomes import backoff
 from dispatcher.runtime import Runtime
+from dispatcher.metrics import WEBHOOK_DELIVERIES
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ def _record(runtime: Runtime, delivery_id: int, *, code: int | None, error: str 
             elif code == 410:
                 _turn_off(session, delivery.subscription_id, now)
         session.commit()
+        WEBHOOK_DELIVERIES.labels(delivery.status).inc()
     if error is not None:
         log.info("webhook delivery %s: %s", delivery_id, error)
 

@@ -1,0 +1,165 @@
+"""What an operator asks first: are the workers alive, what waits and why, what is due, what fails.
+
+One function, ``operations_status``, behind ``GET /v1/status``, ``pulse status``
+and the console's status page. A handful of grouped queries; nothing is changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaigns.people.models import Contact
+from campaigns.programs.models import Campaign, Message, PlanStep
+from dispatcher.runtime import Runtime
+
+WAITING = ("queued", "retrying")
+
+
+@dataclass
+class Workers:
+    mode: str  # inprocess or celery
+    alive: list[str]
+    broker_queue: int | None = None  # tasks waiting in the broker (Celery on Redis)
+    detail: str = ""
+
+
+@dataclass
+class OldestWaiting:
+    message_id: int
+    campaign_id: int | None
+    step: str
+    state: str
+    not_before: datetime | None
+    waiting_since: datetime
+    why: str
+
+
+@dataclass
+class DueStep:
+    campaign_id: int
+    campaign: str
+    step: str
+    due_at: datetime
+    campaign_status: str
+
+
+@dataclass
+class ProviderErrors:
+    channel: str
+    error: str
+    count: int
+    last_at: datetime
+    last_text: str
+
+
+@dataclass
+class Status:
+    now: datetime
+    workers: Workers
+    queue_by_step: dict[str, int] = field(default_factory=dict)
+    oldest_waiting: OldestWaiting | None = None
+    steps_due_24h: list[DueStep] = field(default_factory=list)
+    provider_errors_1h: list[ProviderErrors] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def why_waiting(message: Message, *, campaign_status: str | None, contact_zone: str | None, now: datetime) -> str:
+    """A sentence saying why a queued message has not gone out yet and when it will."""
+    if campaign_status == "paused":
+        return "the campaign is paused; it goes out after resume"
+    if campaign_status == "draft":
+        return "the campaign is not launched yet"
+    not_before = _aware(message.not_before) if message.not_before else None
+    if not_before is not None and not_before > now:
+        zone = contact_zone or "UTC"
+        local = not_before.astimezone(ZoneInfo(zone))
+        if message.state == "retrying":
+            return f"retry {message.attempts + 1} at {local:%a %H:%M} {zone} after: {(message.error_text or 'an error')[:120]}"
+        return f"sending window opens {local:%a %H:%M} {zone}"
+    if message.enqueued_at is not None:
+        return (f"handed to the workers at {_aware(message.enqueued_at):%H:%M:%S} UTC and not sent yet: "
+                "are workers running and is the broker reachable?")
+    return "due now: the next scheduler tick hands it out"
+
+
+def workers_status(runtime: Runtime) -> Workers:
+    settings = runtime.settings
+    if settings.worker == "inprocess":
+        return Workers(mode="inprocess", alive=["in-process worker (this API process)"], detail="pulse run runs the scheduler and every task itself")
+    try:
+        from dispatcher.celery_app import make_celery
+
+        celery = make_celery(settings)
+        replies = celery.control.inspect(timeout=1.0).ping() or {}
+        queue = None
+        if settings.broker_url.startswith("redis"):
+            import redis
+
+            queue = int(redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2).llen("celery"))
+        return Workers(mode="celery", alive=sorted(replies), broker_queue=queue,
+                       detail="" if replies else "no Celery worker answered a ping within 1 s")
+    except Exception as exc:  # an unreachable broker is itself the answer
+        return Workers(mode="celery", alive=[], detail=f"broker unreachable: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+def operations_status(runtime: Runtime, session: Session) -> Status:
+    """Workers, queue depth by step, the oldest waiting message and why, steps due in 24 h, provider errors in the last hour."""
+    now = runtime.clock.now()
+    status = Status(now=now, workers=workers_status(runtime))
+    waiting = Message.state.in_(WAITING)
+    status.queue_by_step = {step: count for step, count in session.execute(
+        select(Message.step, func.count()).where(waiting).group_by(Message.step).order_by(Message.step))}
+    oldest = session.execute(
+        select(Message, Campaign.status, Contact.timezone)
+        .outerjoin(Campaign, Campaign.id == Message.campaign_id).outerjoin(Contact, Contact.id == Message.contact_id)
+        .where(waiting).order_by(Message.created_at, Message.id).limit(1)
+    ).first()
+    if oldest is not None:
+        message, campaign_status, zone = oldest
+        status.oldest_waiting = OldestWaiting(
+            message_id=message.id, campaign_id=message.campaign_id, step=message.step, state=message.state,
+            not_before=message.not_before, waiting_since=message.created_at,
+            why=why_waiting(message, campaign_status=campaign_status, contact_zone=zone, now=now),
+        )
+    for step, campaign in session.execute(
+        select(PlanStep, Campaign).join(Campaign, Campaign.id == PlanStep.campaign_id).where(
+            PlanStep.status == "pending", PlanStep.due_at <= now + timedelta(hours=24),
+            Campaign.status.in_(("active", "paused", "closed")),
+        ).order_by(PlanStep.due_at).limit(50)
+    ):
+        status.steps_due_24h.append(DueStep(campaign.id, campaign.name, step.key, step.due_at, campaign.status))
+    hour_ago = now - timedelta(hours=1)
+    for channel, code, count, last_at in session.execute(
+        select(Message.channel, Message.error_code, func.count(), func.max(Message.updated_at))
+        .where(Message.error_code.is_not(None), Message.state.in_(("failed", "retrying", "unknown")), Message.updated_at >= hour_ago)
+        .group_by(Message.channel, Message.error_code).order_by(func.count().desc())
+    ):
+        text = session.scalar(select(Message.error_text).where(Message.channel == channel, Message.error_code == code, Message.updated_at >= hour_ago)
+                              .order_by(Message.updated_at.desc()).limit(1)) or ""
+        status.provider_errors_1h.append(ProviderErrors(channel or "none", code, count, last_at, text[:300]))
+    return status
+
+
+def why_waiting_in_step(runtime: Runtime, session: Session, step_id: int) -> str | None:
+    """Why the oldest waiting message of one plan step has not gone out yet (None when nothing waits)."""
+    row = session.execute(
+        select(Message, Campaign.status, Contact.timezone)
+        .outerjoin(Campaign, Campaign.id == Message.campaign_id).outerjoin(Contact, Contact.id == Message.contact_id)
+        .where(Message.step_id == step_id, Message.state.in_(WAITING)).order_by(Message.not_before, Message.id).limit(1)
+    ).first()
+    if row is None:
+        return None
+    message, campaign_status, zone = row
+    return why_waiting(message, campaign_status=campaign_status, contact_zone=zone, now=runtime.clock.now())
