@@ -36,6 +36,8 @@ What follows an answer, and the rules when an episode is answered again
 
 from __future__ import annotations
 
+import logging
+
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +59,8 @@ from dispatcher.follow_ups import alert_key, queue_detractor_alert
 from dispatcher.runtime import Runtime
 from dispatcher.webhooks_out import enqueue_for_response, queue_response_event
 from templates import TemplateKey, recipient_placeholders, thank_you_step
+
+log = logging.getLogger(__name__)
 
 THANKED_BY_WIDGET = "in_app"  # the widget shows the category's thank-you as soon as the answer is kept
 
@@ -92,6 +96,11 @@ def accept_answer(runtime: Runtime, session: Session, *, episode: Episode, score
         queue_detractor_alert(runtime, session, response=response, follow_up=follow_up)
     queue_response_event(session, response=response, previous=previous, now=now)
     session.flush()
+    # Ids only: the score's category, never the comment, the contact's address or the link's token.
+    log.info("answer recorded", extra={
+        "campaign_id": campaign.id, "episode_id": episode.id, "response_id": response.id, "contact_id": episode.contact_id,
+        "medium": medium, "category": response.category, "changed": previous is not None,
+    })
     return response
 
 
