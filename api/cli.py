@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -60,6 +61,7 @@ def run(
     if demo:
         overrides["clock"] = "database"
         overrides["tick_seconds"] = day_seconds / 24  # an hour of plan time per tick: no sending window is missed
+        overrides.update({k: v for k, v in _demo_place().items() if not (k == "port" and port)})
     try:
         settings = load_settings(**overrides)
     except SettingsError as exc:
@@ -70,13 +72,22 @@ def run(
     from dispatcher.runtime import build_runtime
 
     configure_logging(json=settings.json_logs, level=settings.log_level)
+    if demo:
+        logging.getLogger("dispatcher").setLevel("WARNING")  # the demo tells its own story in the terminal
     runtime = build_runtime(settings)
     first_key = _first_admin_key(runtime)
+    url = f"http://{settings.host}:{settings.port}"
     if demo:
         from dispatcher.demo import seed_demo
+        from dispatcher.demo_customers import DemoCustomers
 
-        seed_demo(runtime, console=console, day_seconds=day_seconds)
-    url = f"http://{settings.host}:{settings.port}"
+        console.print(f"[bold]Demo[/] database: {settings.database_url.removeprefix('sqlite:///')}, outbox: {settings.outbox_dir}/ "
+                      "(its own: the campaigns of `make run` are not touched)", soft_wrap=True)
+        campaign_id = seed_demo(runtime, console=console, day_seconds=day_seconds)
+        DemoCustomers(runtime, campaign_id, console, urls={
+            "outbox": f"{url}/outbox", "campaign": f"{url}/v1/campaigns/{campaign_id}", "follow-ups": f"{url}/v1/follow-ups",
+            "API docs": f"{url}/docs",
+        }).start()
     # soft_wrap: lines a user copies (the key, the curl command) must not be broken.
     console.print(f"\n[bold green]Pulse is running[/] at {url}  (API docs: {url}/docs, outbox: {url}/outbox)", soft_wrap=True)
     if first_key:
@@ -84,6 +95,21 @@ def run(
         console.print(f"Try: curl -H 'Authorization: Bearer {first_key}' {url}/v1/contacts\n", soft_wrap=True)
     # log_config=None: uvicorn's access and error lines go through Pulse's logging (JSON in production, tokens redacted).
     uvicorn.run(create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_config=None)
+
+
+def _demo_place() -> dict[str, object]:
+    """The demo's own database and outbox under ./demo/, unless PULSE_DATABASE_URL / PULSE_OUTBOX_DIR say otherwise."""
+    import os
+
+    place: dict[str, object] = {}
+    if "PULSE_DATABASE_URL" not in os.environ:
+        Path("demo").mkdir(exist_ok=True)
+        place["database_url"] = "sqlite:///./demo/pulse-demo.db"
+    if "PULSE_OUTBOX_DIR" not in os.environ:
+        place["outbox_dir"] = Path("demo/outbox")
+    if "PULSE_PORT" not in os.environ:
+        place["port"] = 8001  # beside `make run` on 8000
+    return place
 
 
 def _first_admin_key(runtime: object) -> str | None:

@@ -47,6 +47,7 @@ def redact_text(text: str) -> str:
 
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: secret keys blanked, every string scrubbed of tokens and personal data."""
+    event.pop("color_message", None)  # uvicorn's copy of the message with terminal colours
     for key, value in list(event.items()):
         if key.startswith("_"):
             continue
