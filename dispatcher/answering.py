@@ -55,7 +55,7 @@ from campaigns.programs.window import SendingWindow
 from dispatcher.budget import Touch
 from dispatcher.clock import utcnow
 from dispatcher.contents import recipient_values, store_content, survey_context
-from dispatcher.follow_ups import alert_key, queue_detractor_alert
+from dispatcher.follow_ups import alert_key, queue_detractor_alert, someone_is_told
 from dispatcher.runtime import Runtime
 from dispatcher.webhooks_out import enqueue_for_response, queue_response_event
 from templates import TemplateKey, recipient_placeholders, thank_you_step
@@ -157,7 +157,7 @@ def _content(runtime: Runtime, session: Session, campaign: Campaign, contact: Co
     step = thank_you_step(response.category)
     context = survey_context(
         campaign, runtime.settings, template_step=step, locale=contact.locale, recipient=recipient_placeholders(),
-        owner_name=_owner_name(session, follow_up),
+        owner_name=_owner_name(session, follow_up), follow_up_promised=someone_is_told(runtime, session, campaign=campaign, follow_up=follow_up),
     )
     return store_content(session, runtime.renderer.render(TemplateKey("email", campaign.kind, step, contact.locale), context))
 

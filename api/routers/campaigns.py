@@ -22,16 +22,17 @@ from api.schemas.campaigns import (
 from campaigns.paging import page_by_id
 from campaigns.programs import report, service
 from campaigns.programs.models import Episode
+from dispatcher.follow_ups import alert_warnings
 from dispatcher.lifecycle import cancel_campaign, launch_campaign
 from dispatcher.preview import preview_campaign
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
 
-def _detail(session: SessionDep, campaign_id: int) -> CampaignDetailOut:
+def _detail(session: SessionDep, campaign_id: int, warnings: list[str] | None = None) -> CampaignDetailOut:
     campaign = service.get_campaign(session, campaign_id)
     return CampaignDetailOut(
-        **CampaignOut.of(campaign).model_dump(),
+        **CampaignOut.of(campaign, warnings).model_dump(),
         steps=[StepProgressOut(**vars(p)) for p in report.step_progress(session, campaign.id)],
         episodes_by_state=report.episode_counts(session, campaign.id),
         excluded_by_rule=report.exclusion_counts(session, campaign.id),
@@ -42,7 +43,7 @@ def _detail(session: SessionDep, campaign_id: int) -> CampaignDetailOut:
 def create(body: CampaignIn, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignOut:
     campaign = service.create_campaign(session, spec=body.spec(), now=runtime.clock.now())
     session.commit()
-    return CampaignOut.of(campaign)
+    return CampaignOut.of(campaign, alert_warnings(runtime, session, campaign))
 
 
 @router.get("", response_model=CampaignPage)
@@ -82,6 +83,7 @@ def preview(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Write
     return PreviewOut(
         selected=result.selected, excluded_total=sum(result.excluded.values()), excluded_by_rule=dict(result.excluded),
         sample=result.sample, schedule=result.schedule, channels=result.channels, unavailable_channels=result.unavailable,
+        warnings=alert_warnings(runtime, session, campaign),
     )
 
 
@@ -89,7 +91,7 @@ def preview(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Write
 def launch(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     launch_campaign(runtime, session, campaign_id)
     session.commit()
-    return _detail(session, campaign_id)
+    return _detail(session, campaign_id, alert_warnings(runtime, session, service.get_campaign(session, campaign_id)))
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignDetailOut)
