@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from campaigns.access.models import Role
 from dispatcher.runtime import Runtime
 from dispatcher.scheduler import tick
+from tests import factories
 from tests.answers.fixtures_loop import answer, outbox_emails, set_campaign, survey, team_member
 
 PROMISE = "will contact you personally"
@@ -54,14 +55,19 @@ def test_with_nobody_to_tell_the_thank_you_promises_nothing(runtime: Runtime) ->
     assert [e.to for e in outbox_emails(runtime)] == ["peter@initech.example"]
 
 
-def test_create_preview_and_launch_warn_when_alerts_would_reach_nobody(client: TestClient, auth: object) -> None:
+def test_create_preview_and_launch_warn_when_alerts_would_reach_nobody(runtime: Runtime, client: TestClient, auth: object) -> None:
+    with runtime.sessions() as session:
+        ownerless = factories.account(session, owner_id=None)
+        ids = [factories.contact(session, account=ownerless).id for _ in range(2)]
+        session.commit()
     headers = auth(Role.OPS)  # type: ignore[operator]
-    body = {"name": "Lonely NPS", "survey": {"kind": "nps"}, "audience": {"filter": {"segment": ["smb"]}}}
+    body = {"name": "Lonely NPS", "survey": {"kind": "nps"}, "audience": {"contact_ids": ids}}
     created = client.post("/v1/campaigns", json=body, headers=headers).json()
     campaign = created["id"]
     preview = client.post(f"/v1/campaigns/{campaign}/preview", headers=headers).json()
     launched = client.post(f"/v1/campaigns/{campaign}/launch", headers=headers).json()
     for answer_body in (created, preview, launched):
+        assert "warnings" in answer_body, answer_body
         assert [w.split(":")[0] for w in answer_body["warnings"]] == ["detractor_alerts_unrouted"]
         assert "POST /v1/team" in answer_body["warnings"][0]
 
