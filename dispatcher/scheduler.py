@@ -133,6 +133,7 @@ def _superseded(due: Sequence[Any]) -> set[int]:
 
 def dispatch_step(runtime: Runtime, step_id: int, step: str, now: datetime) -> None:
     """Hand out a claimed step: close inline, internal steps as one task, contact steps in batches."""
+    log.info("plan step due", extra={"step_id": step_id, "step": step})
     if step == "close":
         close_campaign(runtime, step_id, now)
     elif step in ("kickoff", "summary"):
