@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from fastapi import APIRouter
 
-from api.deps import Admin, RuntimeDep
+from api.deps import Admin, RuntimeDep, SessionDep
 from api.errors import ApiError
 from dispatcher.clock import DatabaseClock
 from dispatcher.runtime import Runtime
@@ -61,8 +61,9 @@ def read_clock(runtime: RuntimeDep, _: Admin) -> ClockOut:
 
 
 @router.put("", response_model=ClockOut, summary="Move the database clock (admins; staging and tests, never production)")
-def move_clock(body: ClockIn, runtime: RuntimeDep, _: Admin) -> ClockOut:
+def move_clock(body: ClockIn, runtime: RuntimeDep, session: SessionDep, _: Admin) -> ClockOut:
     _refuse_in_production(runtime)
+    session.commit()  # end the key check's transaction: on SQLite it holds the write lock the clock needs
     clock = runtime.clock
     if not isinstance(clock, DatabaseClock):
         raise ApiError(409, "clock_not_movable", "Pulse runs on the system clock; start it with PULSE_CLOCK=database to move time")
