@@ -186,7 +186,7 @@ def _import(kind: str, file: Path) -> None:
             session.rollback()
             fail(f"{file}: {exc}. Nothing was imported.")
         progress.update(task, completed=size, description=f"imported {kind}")
-    console.print(f"[green]{result.inserted:,} inserted, {result.updated:,} updated[/], {len(result.errors):,} row errors")
+    console.print(f"[green]{result.inserted:,} inserted, {result.updated:,} updated, {result.unchanged:,} unchanged[/], {len(result.errors):,} row errors")
     if result.errors:
         table = Table("row", "external id", "field", "reason", title="Rows not imported (fix them and import the file again)")
         for error in result.errors[:50]:
