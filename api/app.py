@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.docs import OPENAPI_TAGS, install_docs
-from api.errors import install_error_handlers
+from api.edge import EdgeGuard
+from api.errors import document_errors, install_error_handlers
 from api.limits import BodySizeLimit
 from api.observability import WebhookMetrics
 from api.request_id import RequestIdMiddleware, request_id_var
@@ -52,11 +53,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_error_handlers(app)
     install_docs(app)
     add_context_source(_request_context)
-    app.add_middleware(BodySizeLimit)
+    app.add_middleware(EdgeGuard)
+    app.add_middleware(BodySizeLimit)  # outside the guard: an oversized body is refused before it is read
     app.add_middleware(WebhookMetrics)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # outermost of ours: every answer, 413 and 500 included, carries the id
     for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, surveys, follow_ups, webhook_subscriptions, answer_pages, in_app, webhooks, clock, status):
         app.include_router(module.router)
+    document_errors(app)
     return app
 
 

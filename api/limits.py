@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from api.errors import error_body
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UPLOAD_LIMIT = 1 << 30  # CSV imports: a million rows fit well within 1 GiB
@@ -59,7 +60,7 @@ class BodySizeLimit:
 
 
 async def _refuse(send: Send, limit: int) -> None:
-    body: dict[str, Any] = {"error": {"code": "body_too_large", "message": f"the request body is larger than {limit >> 20} MiB; split it into smaller requests"}}
+    body: dict[str, Any] = error_body("body_too_large", f"the request body is larger than {limit >> 20} MiB; split it into smaller requests")
     payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload})

@@ -15,6 +15,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+# The largest value of a BIGINT column (and of SQLite's INTEGER): no integer
+# beyond it is accepted anywhere, even inside JSON attributes.
+DB_INT_MAX = 2**63 - 1
+# Ids are INTEGER columns on PostgreSQL: an id (in a path, a query, a body or a
+# cursor) beyond this names nothing and is refused at the edge.
+ID_MAX = 2**31 - 1
+
 # Stable constraint names, so Alembic migrations read the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

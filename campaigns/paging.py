@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from campaigns.db import ID_MAX
+
 
 class BadCursor(ValueError):
     pass
@@ -27,7 +29,7 @@ def decode_cursor(cursor: str | None) -> int:
         after = json.loads(base64.urlsafe_b64decode(padded))["after"]
     except (ValueError, KeyError, TypeError):
         raise BadCursor("cursor: not a cursor returned by this API") from None
-    if not isinstance(after, int) or after < 0:
+    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= ID_MAX:
         raise BadCursor("cursor: not a cursor returned by this API")
     return after
 

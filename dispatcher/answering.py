@@ -45,6 +45,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert
+from campaigns.events.service import lock_episode
 from campaigns.followups.models import FollowUp
 from campaigns.followups.service import follow_answer, is_alerting, note_comment
 from campaigns.people.models import Contact, TeamMember
@@ -82,7 +83,7 @@ def accept_answer(runtime: Runtime, session: Session, *, episode: Episode, score
     category's thank-you after the comment).
     """
     session.flush()
-    session.refresh(episode, with_for_update=True)
+    lock_episode(session, episode)
     previous = session.scalar(select(Response).where(Response.episode_id == episode.id, Response.current.is_(True)))
     response = record_answer(session, episode=episode, score=score, comment=comment, medium=medium, now=now)
     campaign = session.get(Campaign, episode.campaign_id)

@@ -84,6 +84,11 @@ def _respond(runtime: Runtime, session: Session, inbound: InboundSms, sms: Inbou
     match = service.find_open_sms_episode(session, sms.sender)
     if match is None:
         return "unmatched", None, None
+    # One lock order for every reply: the episode row, then its conversation. Any
+    # write naming the episode first (the inbound row's foreign key takes a share
+    # lock on it) would let two replies from one number deadlock against
+    # ``accept_answer``, which locks the episode row while holding the conversation.
+    service.lock_episode(session, match.episode)
     inbound.episode_id = match.episode.id
     conversation = service.lock_conversation(session, episode_id=match.episode.id, phone=sms.sender, now=now)
     text = normalize(sms.body)

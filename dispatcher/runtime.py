@@ -6,6 +6,7 @@ settings; passed down explicitly, never found through globals.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -22,6 +23,8 @@ from dispatcher.prompts import DatabasePromptStore
 from dispatcher.settings import Settings
 from dispatcher.work import WorkQueue
 from templates import TemplateRenderer
+
+log = logging.getLogger("pulse.runtime")
 
 
 @dataclass
@@ -50,6 +53,19 @@ class Runtime:
         if self.queue is None:
             raise RuntimeError("this process has no work queue; build it with dispatcher.tasks.attach_queue")
         self.queue.submit(task, *args)
+
+    def submit_committed(self, task: str, *args: Any) -> bool:
+        """Hand over work whose rows are already committed; False (logged) if the broker refused it.
+
+        For callers that must not fail after a commit: the scheduler tick finds
+        the committed work and hands it over again, so nothing is lost.
+        """
+        try:
+            self.submit(task, *args)
+            return True
+        except Exception:  # the broker's errors vary by transport (kombu, redis, amqp); all mean "not now"
+            log.warning("could not hand %s to the broker; the scheduler tick will pick it up", task, exc_info=True)
+            return False
 
     def close(self) -> None:
         if "channels" in self.__dict__:

@@ -57,7 +57,7 @@ def _program(session: Session, *, kind: str, trigger: str, channels: list[str], 
     if campaign is not None:
         return campaign
     values = check_campaign({
-        "name": name, "survey": {"kind": kind}, "audience": {"contact_ids": [0]}, "plan": TRANSACTIONAL_PLAN,
+        "name": name, "survey": {"kind": kind}, "audience": {"contact_ids": [1]}, "plan": TRANSACTIONAL_PLAN,  # a stand-in: the audience is cleared below
         "channels": channels, "exclusions": {"min_account_age_days": 0},
     })
     campaign = Campaign(**{**values, "mode": "transactional", "audience": {}, "send_at": now}, status="active", selection_state="done", created_at=now, launched_at=now)

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, UploadFile
 
+from api.errors import error_responses
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
+from api.params import ObjectId
 from api.schemas.people import AccountBulk, AccountOut, AccountPage, UpsertOut
 from api.uploads import import_upload
 from campaigns.people import service
@@ -23,7 +25,7 @@ def bulk_upsert(body: AccountBulk, runtime: RuntimeDep, session: SessionDep, _: 
     return UpsertOut.of(result)
 
 
-@router.post("/import", response_model=UpsertOut, summary="Insert or update accounts from a CSV file")
+@router.post("/import", response_model=UpsertOut, responses=error_responses(415), summary="Insert or update accounts from a CSV file")
 def import_accounts(
     file: UploadFile, runtime: RuntimeDep, session: SessionDep, _: Writer,
 ) -> UpsertOut:
@@ -40,5 +42,5 @@ def list_accounts(
 
 
 @router.get("/{account_id}", response_model=AccountOut)
-def get_account(account_id: int, session: SessionDep, _: Reader) -> AccountOut:
+def get_account(account_id: ObjectId, session: SessionDep, _: Reader) -> AccountOut:
     return AccountOut.of(service.get_account(session, account_id))

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
+from api.params import IdFilter, ObjectId
 from api.schemas.campaigns import (
     CampaignDetailOut,
     CampaignIn,
@@ -56,14 +57,14 @@ def list_campaigns(
 
 
 @router.get("/{campaign_id}", response_model=CampaignDetailOut, summary="A campaign with per-step progress and episode counts")
-def get(campaign_id: int, session: SessionDep, _: Reader) -> CampaignDetailOut:
+def get(campaign_id: ObjectId, session: SessionDep, _: Reader) -> CampaignDetailOut:
     return _detail(session, campaign_id)
 
 
 @router.get("/{campaign_id}/episodes", response_model=EpisodePage)
 def episodes(
-    campaign_id: int, session: SessionDep, _: Reader, state: str | None = None, channel: str | None = None,
-    exclusion_rule: str | None = None, contact_id: int | None = None,
+    campaign_id: ObjectId, session: SessionDep, _: Reader, state: str | None = None, channel: str | None = None,
+    exclusion_rule: str | None = None, contact_id: IdFilter = None,
     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EpisodePage:
     service.get_campaign(session, campaign_id)
@@ -76,7 +77,7 @@ def episodes(
 
 
 @router.post("/{campaign_id}/preview", response_model=PreviewOut, summary="Dry run: nothing is sent, no budget is reserved")
-def preview(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Writer) -> PreviewOut:
+def preview(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> PreviewOut:
     campaign = service.get_campaign(session, campaign_id)
     result = preview_campaign(runtime, session, campaign)
     session.rollback()
@@ -88,35 +89,35 @@ def preview(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Write
 
 
 @router.post("/{campaign_id}/launch", response_model=CampaignDetailOut)
-def launch(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
+def launch(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     launch_campaign(runtime, session, campaign_id)
     session.commit()
     return _detail(session, campaign_id, alert_warnings(runtime, session, service.get_campaign(session, campaign_id)))
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignDetailOut)
-def pause(campaign_id: int, session: SessionDep, _: Writer) -> CampaignDetailOut:
+def pause(campaign_id: ObjectId, session: SessionDep, _: Writer) -> CampaignDetailOut:
     service.pause(session, campaign_id=campaign_id)
     session.commit()
     return _detail(session, campaign_id)
 
 
 @router.post("/{campaign_id}/resume", response_model=CampaignDetailOut)
-def resume(campaign_id: int, session: SessionDep, _: Writer) -> CampaignDetailOut:
+def resume(campaign_id: ObjectId, session: SessionDep, _: Writer) -> CampaignDetailOut:
     service.resume(session, campaign_id=campaign_id)
     session.commit()
     return _detail(session, campaign_id)
 
 
 @router.post("/{campaign_id}/cancel", response_model=CampaignDetailOut)
-def cancel(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
+def cancel(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     cancel_campaign(runtime, session, campaign_id)
     session.commit()
     return _detail(session, campaign_id)
 
 
 @router.post("/{campaign_id}/you-said-we-did", response_model=CampaignDetailOut, summary="After close: tell every recipient what changed")
-def you_said_we_did(campaign_id: int, body: YouSaidWeDidIn, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
+def you_said_we_did(campaign_id: ObjectId, body: YouSaidWeDidIn, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     service.trigger_you_said_we_did(session, campaign_id=campaign_id, text=body.text, now=runtime.clock.now())
     session.commit()
     return _detail(session, campaign_id)

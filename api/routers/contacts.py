@@ -7,7 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, UploadFile
 
+from api.errors import error_responses
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
+from api.params import ObjectId
 from api.schemas.people import ContactBulk, ContactChanges, ContactOut, ContactPage, UpsertOut
 from api.uploads import import_upload
 from campaigns.people import service
@@ -24,7 +26,7 @@ def bulk_upsert(body: ContactBulk, runtime: RuntimeDep, session: SessionDep, _: 
     return UpsertOut.of(result)
 
 
-@router.post("/import", response_model=UpsertOut, summary="Insert or update contacts from a CSV file (up to 1,000,000 rows)")
+@router.post("/import", response_model=UpsertOut, responses=error_responses(415), summary="Insert or update contacts from a CSV file (up to 1,000,000 rows)")
 def import_contacts(
     file: UploadFile, runtime: RuntimeDep, session: SessionDep, _: Writer,
 ) -> UpsertOut:
@@ -51,12 +53,12 @@ def list_contacts(
 
 
 @router.get("/{contact_id}", response_model=ContactOut)
-def get_contact(contact_id: int, session: SessionDep, _: Reader) -> ContactOut:
+def get_contact(contact_id: ObjectId, session: SessionDep, _: Reader) -> ContactOut:
     return ContactOut.of(service.get_contact(session, contact_id))
 
 
 @router.patch("/{contact_id}", response_model=ContactOut)
-def patch_contact(contact_id: int, body: ContactChanges, runtime: RuntimeDep, session: SessionDep, _: Writer) -> ContactOut:
+def patch_contact(contact_id: ObjectId, body: ContactChanges, runtime: RuntimeDep, session: SessionDep, _: Writer) -> ContactOut:
     contact = service.patch_contact(
         session, contact_id=contact_id, changes=body.model_dump(exclude_unset=True), now=runtime.clock.now()
     )
@@ -65,7 +67,7 @@ def patch_contact(contact_id: int, body: ContactChanges, runtime: RuntimeDep, se
 
 
 @router.delete("/{contact_id}", status_code=204, summary="Erase the contact's personal data; anonymous aggregates stay")
-def erase_contact(contact_id: int, runtime: RuntimeDep, session: SessionDep, _: Writer) -> Response:
+def erase_contact(contact_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> Response:
     service.erase_contact(session, contact_id=contact_id, now=runtime.clock.now())
     session.commit()
     return Response(status_code=204)

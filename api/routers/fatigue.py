@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import Admin, Reader, RuntimeDep, SessionDep
+from api.params import ObjectId
 from api.schemas.fatigue import (
     ContactFatigueOut,
     FatiguePolicyHistory,
@@ -42,6 +43,6 @@ def policy_history(session: SessionDep, _: Admin) -> FatiguePolicyHistory:
     "/v1/contacts/{contact_id}/fatigue", response_model=ContactFatigueOut,
     summary="A contact's survey touches and, per kind, the earliest date it may be surveyed again",
 )
-def contact_outlook(contact_id: int, runtime: RuntimeDep, session: SessionDep, _: Reader) -> ContactFatigueOut:
+def contact_outlook(contact_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Reader) -> ContactFatigueOut:
     contact = get_contact(session, contact_id)
     return ContactFatigueOut.of(contact.id, contact_fatigue(session, contact, now=runtime.clock.now()))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
+from api.params import IdFilter, ObjectId
 from api.schemas.follow_ups import FollowUpChange, FollowUpOut, FollowUpPage, State
 from campaigns.followups import service
 
@@ -18,7 +19,7 @@ def list_follow_ups(
     session: SessionDep, _: Reader,
     owner: Annotated[str | None, Query(description="a team member's id or email")] = None,
     category: Annotated[str | None, Query(description="promoter, passive, detractor, satisfied, unsatisfied, easy, neutral, hard")] = None,
-    state: State | None = None, campaign_id: int | None = None,
+    state: State | None = None, campaign_id: IdFilter = None,
     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> FollowUpPage:
     page = service.list_follow_ups(session, cursor=cursor, limit=limit, owner=owner, category=category, state=state, campaign_id=campaign_id)
@@ -26,12 +27,12 @@ def list_follow_ups(
 
 
 @router.get("/{follow_up_id}", response_model=FollowUpOut)
-def get(follow_up_id: int, session: SessionDep, _: Reader) -> FollowUpOut:
+def get(follow_up_id: ObjectId, session: SessionDep, _: Reader) -> FollowUpOut:
     return FollowUpOut.of(service.views(session, [service.get_follow_up(session, follow_up_id)])[0])
 
 
 @router.patch("/{follow_up_id}", response_model=FollowUpOut, summary="Move the task on, add a note, or reassign it")
-def change(follow_up_id: int, body: FollowUpChange, runtime: RuntimeDep, session: SessionDep, key: Writer) -> FollowUpOut:
+def change(follow_up_id: ObjectId, body: FollowUpChange, runtime: RuntimeDep, session: SessionDep, key: Writer) -> FollowUpOut:
     follow_up = service.change_follow_up(
         session, follow_up_id=follow_up_id, author=key.name, now=runtime.clock.now(),
         state=body.state, note=body.note, owner_id=body.owner_id,

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api.deps import Admin, RuntimeDep, SessionDep
+from api.params import ObjectId
 from api.errors import ApiError
 from campaigns.access.models import ApiKey, Role
 from campaigns.access.service import create_key, revoke_key
@@ -47,7 +48,7 @@ def list_keys(session: SessionDep, _: Admin) -> list[KeyOut]:
 
 
 @router.delete("/{key_id}", status_code=204)
-def revoke(key_id: int, runtime: RuntimeDep, session: SessionDep, _: Admin) -> Response:
+def revoke(key_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Admin) -> Response:
     if not revoke_key(session, key_id=key_id, now=runtime.clock.now()):
         raise ApiError(404, "not_found", f"no active key with id {key_id}")
     session.commit()

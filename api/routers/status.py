@@ -19,6 +19,9 @@ def status(runtime: RuntimeDep, session: SessionDep, _: Reader) -> dict[str, Any
     return operations_status(runtime, session).as_dict()
 
 
-@router.get("/metrics", tags=["health"], summary="Prometheus metrics (text format); all processes' counters in multiprocess mode")
+@router.get(
+    "/metrics", tags=["health"], summary="Prometheus metrics (text format); all processes' counters in multiprocess mode",
+    response_class=Response, responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format 0.0.4"}},
+)
 def prometheus_metrics(runtime: RuntimeDep) -> Response:
     return Response(metrics.render(runtime), media_type=metrics.CONTENT_TYPE_LATEST)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import RuntimeDep, SessionDep, Writer
 from api.idempotency import idempotent
+from campaigns.db import ID_MAX
 from campaigns.people.fields import FieldError
 from campaigns.programs.reach import MEDIA
 from dispatcher.transactional import find_contact, send_transactional
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/surveys", tags=["surveys"])
 
 class TransactionalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    contact_id: int | None = None
+    contact_id: int | None = Field(default=None, ge=1, le=ID_MAX)
     contact_external_id: str | None = None
     kind: Literal["csat", "ces", "nps"]
     trigger: str = Field(min_length=1, max_length=100, description="what happened, e.g. ticket_closed")
@@ -47,5 +48,7 @@ def send(
 
     status, response = idempotent(session, key=idempotency_key, body=body.model_dump(), now=runtime.clock.now(), run=run)
     if response.get("status") == "queued" and response.get("message_id"):
-        runtime.submit("send_messages", [response["message_id"]])
+        # Committed: a broker that is down is not the client's error (a retry without
+        # an Idempotency-Key would send a second survey). The tick sends it instead.
+        runtime.submit_committed("send_messages", [response["message_id"]])
     return JSONResponse(response, status_code=status)

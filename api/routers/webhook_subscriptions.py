@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from api.deps import Admin, RuntimeDep, SessionDep
+from api.params import ObjectId
 from api.schemas.webhooks import DeliveryOut, DeliveryPage, NewWebhookOut, WebhookIn, WebhookOut
 from campaigns.webhooks import service
 
@@ -29,20 +30,20 @@ def list_webhooks(session: SessionDep, _: Admin) -> list[WebhookOut]:
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut)
-def get(webhook_id: int, session: SessionDep, _: Admin) -> WebhookOut:
+def get(webhook_id: ObjectId, session: SessionDep, _: Admin) -> WebhookOut:
     return WebhookOut.of(service.get_subscription(session, webhook_id))
 
 
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryPage, summary="Recent deliveries, newest first")
 def deliveries(
-    webhook_id: int, session: SessionDep, _: Admin, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    webhook_id: ObjectId, session: SessionDep, _: Admin, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DeliveryPage:
     page = service.list_deliveries(session, subscription_id=webhook_id, cursor=cursor, limit=limit)
     return DeliveryPage(items=[DeliveryOut.of(d) for d in page.items], next_cursor=page.next_cursor)
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Unsubscribe: nothing more is sent, pending deliveries included")
-def delete(webhook_id: int, session: SessionDep, _: Admin) -> Response:
+def delete(webhook_id: ObjectId, session: SessionDep, _: Admin) -> Response:
     service.delete_subscription(session, webhook_id)
     session.commit()
     return Response(status_code=204)

@@ -28,7 +28,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from api.deps import RuntimeDep, SessionDep
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from campaigns.people.fields import FieldError
 from dispatcher.answering import after_commit
 from dispatcher.inbound_sms import InboundSmsMessage, receive_sms
@@ -39,7 +39,7 @@ from dispatcher.provider_events import (
 )
 from dispatcher.settings import Settings
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(responses=error_responses(400, 403), prefix="/webhooks", tags=["webhooks"])
 
 TWILIO_SIGNATURE = "X-Twilio-Signature"
 # SendGrid signs the moment it posts, and signs each retry afresh; a timestamp

@@ -93,6 +93,15 @@ def contact_for_phone(session: Session, phone: str) -> Contact | None:
     return session.scalars(select(Contact).where(Contact.phone == phone, Contact.erased_at.is_(None)).order_by(Contact.id).limit(1)).first()
 
 
+def lock_episode(session: Session, episode: Episode) -> None:
+    """Hold the episode's row lock (PostgreSQL) until the transaction ends, and reload it.
+
+    Every answer path takes this lock before any other row of the episode (its
+    conversation, its response), so concurrent answers queue up instead of deadlocking.
+    """
+    session.refresh(episode, with_for_update=True)
+
+
 def lock_conversation(session: Session, *, episode_id: int, phone: str, now: datetime) -> SmsConversation:
     """The episode's conversation, created on first use and locked for this transaction.
 

@@ -118,11 +118,19 @@ def rule_name(kinds: frozenset[str], counts: str, limit: int, window_days: int, 
     return f"{'account_' if scope == 'account' else ''}{subject}_{amount}_per_{window_days}d"
 
 
-def _integer(value: Any, field: str, *, least: int) -> int:
+# Ten years: longer windows, gaps or deferrals mean nothing for surveys, and
+# day counts beyond this overflow date arithmetic (min_gap_days: 100000000000).
+MAX_DAYS = 3650
+MAX_COUNT = 1000  # touches in a window, priorities
+
+
+def _integer(value: Any, field: str, *, least: int, most: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise FieldError(field, "must be a whole number")
     if value < least:
         raise FieldError(field, f"must be at least {least}" + (" (a window of zero or fewer days counts nothing)" if field.endswith("window_days") else ""))
+    if value > most:
+        raise FieldError(field, f"must be at most {most}")
     return value
 
 
@@ -154,8 +162,8 @@ def _rule(raw: Any, field: str) -> Rule:
         raise FieldError(field, "must be an object")
     kinds = _kinds(raw.get("kinds", "all"), f"{field}.kinds")
     counts = _choice(raw.get("counts", "invitations"), f"{field}.counts", COUNTS)
-    limit = _integer(raw.get("limit"), f"{field}.limit", least=1)
-    window_days = _integer(raw.get("window_days"), f"{field}.window_days", least=1)
+    limit = _integer(raw.get("limit"), f"{field}.limit", least=1, most=MAX_COUNT)
+    window_days = _integer(raw.get("window_days"), f"{field}.window_days", least=1, most=MAX_DAYS)
     scope = _choice(raw.get("scope", "contact"), f"{field}.scope", SCOPES)
     name = raw.get("name") or rule_name(kinds, counts, limit, window_days, scope)
     if not isinstance(name, str) or not _NAME.match(name):
@@ -175,9 +183,9 @@ def _kind_settings(raw: Any, defaults: Mapping[str, Any]) -> dict[str, KindSetti
         values = {**defaults[kind], **(raw.get(kind) or {})}
         field = f"kinds.{kind}"
         settings[kind] = KindSettings(
-            priority=_integer(values.get("priority"), f"{field}.priority", least=0),
+            priority=_integer(values.get("priority"), f"{field}.priority", least=0, most=MAX_COUNT),
             when_full=_choice(values.get("when_full"), f"{field}.when_full", ACTIONS),
-            max_defer_days=_integer(values.get("max_defer_days"), f"{field}.max_defer_days", least=1),
+            max_defer_days=_integer(values.get("max_defer_days"), f"{field}.max_defer_days", least=1, most=MAX_DAYS),
         )
     return settings
 
@@ -188,7 +196,7 @@ def check_policy(document: Mapping[str, Any], *, version: int = 0) -> Policy:
     if not isinstance(rules_raw, list):
         raise FieldError("rules", "must be a list of rules")
     rules = tuple(_rule(raw, f"rules[{index}]") for index, raw in enumerate(rules_raw))
-    gap = _integer(document.get("min_gap_days", 0), "min_gap_days", least=0)
+    gap = _integer(document.get("min_gap_days", 0), "min_gap_days", least=0, most=MAX_DAYS)
     seen: dict[str, int] = {}
     for index, rule in enumerate(rules):
         if rule.name in seen or rule.name == f"min_gap_{gap}d":

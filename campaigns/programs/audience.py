@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, select
 
+from campaigns.db import ID_MAX
 from campaigns.people.models import Account, Contact
 
 ACCOUNT_FIELDS = ("segment", "tier", "plan", "lifecycle_stage")
@@ -38,8 +39,8 @@ def check_filter(spec: Any, field: str) -> dict[str, Any]:
             if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
                 raise AudienceError(where, "must be a non-empty list of strings")
         elif key == "renewal_within_days":
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise AudienceError(where, "must be a whole number of days, 0 or more")
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 3650:
+                raise AudienceError(where, "must be a whole number of days from 0 to 3650")
         elif not isinstance(value, dict) or not value:
             raise AudienceError(where, "must be an object of attribute names to a value or a list of values")
     return spec
@@ -58,8 +59,8 @@ def check_audience(audience: Any) -> dict[str, Any]:
         check_filter(value, "audience.filter")
     elif not isinstance(value, list) or not value:
         raise AudienceError(f"audience.{key}", "is empty; list at least one contact")
-    elif key == "contact_ids" and not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise AudienceError("audience.contact_ids", "must be a list of contact ids (numbers)")
+    elif key == "contact_ids" and not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= ID_MAX for v in value):
+        raise AudienceError("audience.contact_ids", "must be a list of contact ids (whole numbers from 1 to 2^31-1)")
     elif key == "contact_external_ids" and not all(isinstance(v, str) for v in value):
         raise AudienceError("audience.contact_external_ids", "must be a list of external ids (strings)")
     return audience

@@ -105,3 +105,27 @@ def test_without_sending_hours_it_goes_out_at_night_too(client: TestClient, auth
     assert answer["status"] == "queued"
     session.rollback()
     assert session.scalar(select(Message.state).where(Message.id == answer["message_id"])) == "sent"
+
+
+def test_broker_down_after_commit_answers_202_and_the_tick_sends_it(runtime: Runtime, auth: Auth, session: Session) -> None:
+    """The request is stored before the hand-off; a dead broker must not turn it into a 500
+    (a client retrying without an Idempotency-Key would get a second survey)."""
+    from api.app import create_app
+    from dispatcher.celery_app import make_celery
+    from dispatcher.work import CeleryQueue
+
+    factories.contact(session, external_id="u-9")
+    session.commit()
+    inline = runtime.queue
+    runtime.queue = CeleryQueue(make_celery(runtime.settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})))
+    try:
+        with TestClient(create_app(runtime.settings, runtime=runtime, start_worker=False), raise_server_exceptions=False) as client:
+            answer = client.post("/v1/surveys/send", json={"contact_external_id": "u-9", "kind": "csat", "trigger": "t", "respect_sending_hours": False}, headers=auth(Role.OPS))
+    finally:
+        runtime.queue = inline
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "queued"
+    assert session.scalar(select(Message.state).where(Message.id == answer.json()["message_id"])) == "queued"
+    tick(runtime)
+    session.rollback()
+    assert session.scalar(select(Message.state).where(Message.id == answer.json()["message_id"])) == "sent"

@@ -1,0 +1,145 @@
+"""Input every operation refuses before any route sees it.
+
+Whatever a route's schema says, a value the database cannot store makes no
+sense anywhere: NUL characters and lone surrogates (PostgreSQL text and UTF-8
+refuse them), ``NaN`` and infinities (JSON columns refuse them) and integers
+beyond the 64-bit range of a BIGINT column. They are refused here, in JSON
+bodies, query strings and paths, with a 422 naming the field, so no operation
+answers 500 for them and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_body
+from campaigns.db import DB_INT_MAX
+
+DB_INT_MIN = -DB_INT_MAX - 1
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+class EdgeRefusal(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def check_text(value: str, field: str) -> None:
+    """Refuse NUL characters and lone surrogates."""
+    if (bad := _BAD_TEXT.search(value)) is not None:
+        what = "a NUL character" if bad.group() == "\x00" else "a lone surrogate (not valid Unicode)"
+        raise EdgeRefusal(field, f"contains {what}")
+
+
+def check_json(value: Any, field: str = "body") -> None:
+    """Walk a parsed JSON document; raise ``EdgeRefusal`` naming the first value no column could hold."""
+    if isinstance(value, str):
+        check_text(value, field)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if not DB_INT_MIN <= value <= DB_INT_MAX:
+            raise EdgeRefusal(field, "is beyond the 64-bit integer range")
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise EdgeRefusal(field, "must be a finite number")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_json(item, f"{field}[{index}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, f"{field} (a key)")
+            check_json(item, f"{field}.{key}" if field != "body" else key)
+
+
+def _check_query_and_path(scope: Scope) -> None:
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    try:
+        path = unquote(raw_path.decode("ascii", "strict"), errors="strict")
+    except UnicodeError:
+        raise EdgeRefusal("path", "is not valid UTF-8") from None
+    check_text(path, "path")
+    query = scope.get("query_string", b"")
+    if not query:
+        return
+    try:
+        pairs = parse_qsl(query.decode("ascii", "strict"), keep_blank_values=True, errors="strict")
+    except UnicodeError:
+        raise EdgeRefusal("query", "is not valid UTF-8") from None
+    for name, value in pairs:
+        check_text(name, "query")
+        check_text(value, name)
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            return value.split(b";")[0].strip().lower() in (b"application/json", b"application/merge-patch+json")
+    return False
+
+
+class EdgeGuard:
+    """Pure ASGI: reads a JSON body once, checks it, and hands the same bytes on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            _check_query_and_path(scope)
+        except EdgeRefusal as refusal:
+            await _refuse(send, refusal)
+            return
+        if not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            # Only a body that parses is checked; one that does not is the route's 400 to give.
+            document = json.loads(body)  # NaN and Infinity parse here and are refused below, by field
+        except ValueError:
+            document = None
+        try:
+            check_json(document)
+        except EdgeRefusal as refusal:
+            await _refuse(send, refusal)
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _refuse(send: Send, refusal: EdgeRefusal) -> None:
+    payload = json.dumps(error_body("invalid_request", str(refusal), [{"field": refusal.field, "reason": refusal.reason}])).encode()
+    await send({"type": "http.response.start", "status": 422, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
