@@ -7,13 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.console import install_console
 from api.docs import OPENAPI_TAGS, install_docs
 from api.edge import EdgeGuard
 from api.errors import document_errors, install_error_handlers
 from api.limits import BodySizeLimit
 from api.observability import WebhookMetrics
 from api.request_id import RequestIdMiddleware, request_id_var
-from api.routers import accounts, answer_pages, campaigns, clock, contacts, fatigue, follow_ups, health, in_app, keys, outbox, status, surveys, team, webhook_subscriptions, webhooks
+from api.routers import accounts, answer_pages, campaigns, clock, contacts, fatigue, follow_ups, health, in_app, keys, outbox, results, status, surveys, team, webhook_subscriptions, webhooks
 from dispatcher.logs import add_context_source
 from dispatcher.inprocess import InProcessWorker
 from dispatcher.runtime import Runtime, build_runtime
@@ -57,8 +58,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(BodySizeLimit)  # outside the guard: an oversized body is refused before it is read
     app.add_middleware(WebhookMetrics)
     app.add_middleware(RequestIdMiddleware)  # outermost of ours: every answer, 413 and 500 included, carries the id
-    for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, surveys, follow_ups, webhook_subscriptions, answer_pages, in_app, webhooks, clock, status):
+    for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, results, surveys, follow_ups, webhook_subscriptions, answer_pages, in_app, webhooks, clock, status):
         app.include_router(module.router)
+    install_console(app)
     document_errors(app)
     return app
 

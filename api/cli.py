@@ -226,6 +226,34 @@ def keys_create(
     runtime.close()
 
 
+@app.command("console-link")
+def console_link(email: Annotated[str, typer.Argument(help="the team member's email")]) -> None:
+    """Print a one-time console sign-in link for a team member.
+
+    When nobody is a console admin yet, an unknown email becomes the first admin."""
+    from datetime import timedelta
+
+    from campaigns.access.console import first_admin, issue_sign_in_link
+    from dispatcher.console_mail import sign_in_url
+    from dispatcher.runtime import build_runtime
+
+    settings = settings_or_exit()
+    _migrate(settings)
+    runtime = build_runtime(settings)
+    with runtime.sessions() as session, session.begin():
+        member = first_admin(session, email=email, now=runtime.clock.now())
+        if member is None:
+            runtime.close()
+            fail(f"{email} is not a team member. Add them first (POST /v1/team), or sign in as an admin.")
+        if not member.active:
+            runtime.close()
+            fail(f"{email} is no longer an active team member.")
+        secret = issue_sign_in_link(session, member=member, now=runtime.clock.now(), ttl=timedelta(minutes=settings.console_link_minutes))
+        role = member.console_role
+    console.print(f"Sign-in link for {email} ({role}), usable once within {settings.console_link_minutes} minutes:")
+    print(sign_in_url(runtime, secret), file=sys.stdout, flush=True)
+    runtime.close()
+
 app.command("status")(status)
 app.add_typer(campaigns_app, name="campaigns")
 

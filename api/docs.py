@@ -23,6 +23,7 @@ OPENAPI_TAGS: list[dict[str, str]] = [
     {"name": "accounts", "description": "The companies contacts belong to: segment, tier, renewal date and account owner."},
     {"name": "team", "description": "Your CS team: account owners who get detractor alerts and follow-up tasks."},
     {"name": "campaigns", "description": "An NPS, CSAT or CES plan as one object: create, preview who is in and why, launch, watch, pause, close."},
+    {"name": "results", "description": "What customers said: the headline with its margin, segments, insights, CSV exports and read-only share links."},
     {"name": "surveys", "description": "Transactional surveys for one contact (a CSAT when a ticket closes), under the same fatigue budget."},
     {"name": "answers", "description": "The in-app prompt API your product calls; email answers arrive on Pulse's own pages, SMS replies on the Twilio webhook."},
     {"name": "follow-ups", "description": "One task per answer, assigned to the account owner: open, contacted, resolved."},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from campaigns.access.models import ApiKey, Role
+from campaigns.access.models import ApiKey, ConsoleSession, ConsoleSignInLink, Role, ShareLink
 from campaigns.db import Base
 from campaigns.events.models import EngagementCounter, InboundSms, ProviderEvent, SmsConversation
 from campaigns.fatigue.models import FatiguePolicyVersion, FatigueTouch
@@ -23,7 +23,7 @@ from campaigns.timekeeping import ClockState
 from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
 
 __all__ = [
-    "Account", "ApiKey", "Base", "Campaign", "ClockState", "Contact", "Episode", "FatiguePolicyVersion", "FatigueTouch", "FollowUp", "IdempotentRequest",
+    "Account", "ApiKey", "ConsoleSession", "ConsoleSignInLink", "ShareLink", "Base", "Campaign", "ClockState", "Contact", "Episode", "FatiguePolicyVersion", "FatigueTouch", "FollowUp", "IdempotentRequest",
     "InAppPrompt", "Message", "MessageContent", "PlanStep", "Response", "Role", "Suppression", "TeamMember",
     "WebhookDelivery", "WebhookSubscription", "EngagementCounter", "InboundSms", "ProviderEvent", "SmsConversation",
 ]

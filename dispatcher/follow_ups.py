@@ -27,7 +27,8 @@ def alert_key(episode_id: int, medium: str) -> str:
 
 
 def follow_up_url(runtime: Runtime, follow_up_id: int) -> str:
-    return f"{runtime.settings.public_url.rstrip('/')}/v1/follow-ups/{follow_up_id}"
+    """The task on the console's follow-ups page (team sign-in)."""
+    return f"{runtime.settings.public_url.rstrip('/')}/console/follow-ups/{follow_up_id}"
 
 
 def alert_context(runtime: Runtime, session: Session, *, response: Response, follow_up: FollowUp) -> DetractorAlertContext:

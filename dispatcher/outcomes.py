@@ -143,5 +143,5 @@ def _halt(runtime: Runtime, session: Session, campaign_ids: set[int], error: Cha
             session.execute(update(Message).where(Message.campaign_id == campaign.id, Message.state == "queued", Message.error_code == error.code)
                             .values(not_before=now + MISCONFIGURED_RETRY))
             continue
-        campaign.status, campaign.paused_reason = "paused", reason
+        campaign.status, campaign.paused_reason, campaign.paused_by, campaign.paused_at = "paused", reason, "Pulse", now
         alert_team(runtime, session, campaign, subject=f"Pulse paused {campaign.name}", text=reason, avoid_channel=channel, now=now)

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # Logs: "auto" is one JSON object per line in production, readable lines elsewhere.
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The console (/console): sign-in links expire in minutes; sessions last hours.
+    console_link_minutes: int = Field(default=15, ge=1, le=1440)
+    console_session_hours: int = Field(default=72, ge=1, le=24 * 90)
+    share_link_days: int = Field(default=30, ge=1, le=365)  # read-only results links
+    # The /outbox pages: always on in development; elsewhere only when this is true,
+    # and then only for team members signed in to the console.
+    outbox_pages: bool = False
 
     # What customers read: the company that asks, and who signs.
     company_name: str = "Acme"

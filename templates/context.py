@@ -110,7 +110,18 @@ class SummaryContext:
     comments: int  # responses with a comment
     channels: Sequence[ChannelCount] = field(default_factory=tuple)
     categories: Sequence[CategoryCount] = field(default_factory=tuple)
-    report_url: str
+    report_url: str  # the read-only report (a share link: no sign-in needed)
+    margin: float | None = None  # ± at 95 %, in the score's unit (CSAT: 0..1 like score)
+    no_answers: bool = False  # nobody answered: the headline says so, never "NPS 0"
+    account_coverage: float | None = None  # share of invited accounts with at least one score, 0..1
+    comment_rate: float | None = None  # share of answers with a comment, 0..1
+    improved: int = 0  # contacts whose category rose since their previous answer of this kind
+    worse: int = 0
+    at_risk: int = 0  # low scores whose account renews within 90 days
+    advocates: int = 0  # promoters (or the kind's best category) with a comment
+    upsell: int = 0  # promoters renewing within 120 days
+    themes: Sequence[str] = field(default_factory=tuple)  # recurring phrases in comments
+    results_url: str | None = None  # the console's results page (team sign-in)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
@@ -14,15 +14,19 @@ from api.schemas.campaigns import (
     CampaignIn,
     CampaignOut,
     CampaignPage,
+    CampaignPatch,
     EpisodeOut,
     EpisodePage,
+    PauseIn,
     PreviewOut,
     StepProgressOut,
+    WaitingOut,
     YouSaidWeDidIn,
 )
 from campaigns.paging import page_by_id
 from campaigns.programs import report, service
 from campaigns.programs.models import Episode
+from campaigns.programs.waiting import waiting_messages
 from dispatcher.follow_ups import alert_warnings
 from dispatcher.lifecycle import cancel_campaign, launch_campaign
 from dispatcher.preview import preview_campaign
@@ -30,13 +34,14 @@ from dispatcher.preview import preview_campaign
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
 
-def _detail(session: SessionDep, campaign_id: int, warnings: list[str] | None = None) -> CampaignDetailOut:
+def _detail(session: SessionDep, campaign_id: int, runtime: RuntimeDep, warnings: list[str] | None = None) -> CampaignDetailOut:
     campaign = service.get_campaign(session, campaign_id)
     return CampaignDetailOut(
         **CampaignOut.of(campaign, warnings).model_dump(),
         steps=[StepProgressOut(**vars(p)) for p in report.step_progress(session, campaign.id)],
         episodes_by_state=report.episode_counts(session, campaign.id),
         excluded_by_rule=report.exclusion_counts(session, campaign.id),
+        waiting=[WaitingOut(**w.as_dict()) for w in waiting_messages(session, campaign=campaign, now=runtime.clock.now())],
     )
 
 
@@ -57,8 +62,22 @@ def list_campaigns(
 
 
 @router.get("/{campaign_id}", response_model=CampaignDetailOut, summary="A campaign with per-step progress and episode counts")
-def get(campaign_id: ObjectId, session: SessionDep, _: Reader) -> CampaignDetailOut:
-    return _detail(session, campaign_id)
+def get(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Reader) -> CampaignDetailOut:
+    return _detail(session, campaign_id, runtime)
+
+
+@router.patch("/{campaign_id}", response_model=CampaignOut, summary="Edit a draft (409 once launched)")
+def edit(campaign_id: ObjectId, body: CampaignPatch, session: SessionDep, _: Writer) -> CampaignOut:
+    campaign = service.update_draft(session, campaign_id=campaign_id, changes=body.changes())
+    session.commit()
+    return CampaignOut.of(campaign)
+
+
+@router.delete("/{campaign_id}", status_code=204, summary="Delete a draft (409 once launched: cancel it instead)")
+def delete(campaign_id: ObjectId, session: SessionDep, _: Writer) -> Response:
+    service.delete_draft(session, campaign_id=campaign_id)
+    session.commit()
+    return Response(status_code=204)
 
 
 @router.get("/{campaign_id}/episodes", response_model=EpisodePage)
@@ -92,32 +111,33 @@ def preview(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: 
 def launch(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     launch_campaign(runtime, session, campaign_id)
     session.commit()
-    return _detail(session, campaign_id, alert_warnings(runtime, session, service.get_campaign(session, campaign_id)))
+    return _detail(session, campaign_id, runtime, alert_warnings(runtime, session, service.get_campaign(session, campaign_id)))
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignDetailOut)
-def pause(campaign_id: ObjectId, session: SessionDep, _: Writer) -> CampaignDetailOut:
-    service.pause(session, campaign_id=campaign_id)
+def pause(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, key: Writer, body: PauseIn | None = None) -> CampaignDetailOut:
+    reason = body.reason if body else None
+    service.pause(session, campaign_id=campaign_id, reason=reason, by=f"API key {key.name}", now=runtime.clock.now())
     session.commit()
-    return _detail(session, campaign_id)
+    return _detail(session, campaign_id, runtime)
 
 
 @router.post("/{campaign_id}/resume", response_model=CampaignDetailOut)
-def resume(campaign_id: ObjectId, session: SessionDep, _: Writer) -> CampaignDetailOut:
+def resume(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     service.resume(session, campaign_id=campaign_id)
     session.commit()
-    return _detail(session, campaign_id)
+    return _detail(session, campaign_id, runtime)
 
 
 @router.post("/{campaign_id}/cancel", response_model=CampaignDetailOut)
 def cancel(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     cancel_campaign(runtime, session, campaign_id)
     session.commit()
-    return _detail(session, campaign_id)
+    return _detail(session, campaign_id, runtime)
 
 
 @router.post("/{campaign_id}/you-said-we-did", response_model=CampaignDetailOut, summary="After close: tell every recipient what changed")
 def you_said_we_did(campaign_id: ObjectId, body: YouSaidWeDidIn, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     service.trigger_you_said_we_did(session, campaign_id=campaign_id, text=body.text, now=runtime.clock.now())
     session.commit()
-    return _detail(session, campaign_id)
+    return _detail(session, campaign_id, runtime)

@@ -2,16 +2,22 @@
 
 Only there while a medium uses the outbox channel (the embedded default); the
 email HTML is shown in a sandboxed frame, since it is a template's output.
+Outside development the pages are off unless ``PULSE_OUTBOX_PAGES=true``, and then
+only console admins see them (the outbox holds every message, sign-in links included).
 """
 
 from __future__ import annotations
 
 from html import escape
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from api.console.security import ConsoleForbidden, MaybeUser, SignInRequired
 from api.deps import RuntimeDep, SessionDep
+from campaigns.access.models import Role
 from api.errors import ApiError
 from channels.outbox import OutboxEntry, list_outbox, read_outbox_entry
 from dispatcher.outbox_facts import OutboxFact, message_facts
@@ -27,19 +33,29 @@ def _page(title: str, body: str) -> HTMLResponse:
     return HTMLResponse(f"<!doctype html><html><head><meta charset=utf-8><title>{escape(title)}</title>{STYLE}</head><body>{body}</body></html>")
 
 
-def _outbox_dir(runtime: RuntimeDep) -> str:
+def _outbox_dir(request: Request, runtime: RuntimeDep, user: MaybeUser) -> str:
     settings = runtime.settings
+    if settings.environment != "development":
+        if not settings.outbox_pages:
+            raise ApiError(404, "not_found", "the outbox pages are off outside development (PULSE_OUTBOX_PAGES)")
+        if user is None:
+            raise SignInRequired(request.url.path)
+        if not user.may(Role.ADMIN):
+            raise ConsoleForbidden(user, "Only console admins may read the outbox.")
     if "outbox" not in (settings.email_channel, settings.sms_channel):
         raise ApiError(404, "not_found", "the outbox is off: messages go to real providers")
     return str(settings.outbox_dir)
 
 
+OutboxDir = Annotated[str, Depends(_outbox_dir)]
+
+
 @router.get("/outbox", response_class=HTMLResponse)
 def outbox(
-    runtime: RuntimeDep, session: SessionDep, campaign: int | None = None, step: str | None = None, kind: str | None = None,
+    directory: OutboxDir, session: SessionDep, campaign: int | None = None, step: str | None = None, kind: str | None = None,
 ) -> HTMLResponse:
     """The newest messages, with their campaign, step and survey kind; filtered by any of them."""
-    entries = list_outbox(_outbox_dir(runtime), limit=500)
+    entries = list_outbox(directory, limit=500)
     facts = message_facts(session, entries)
     shown = [e for e in entries if _matches(facts.get(e.name), campaign=campaign, step=step, kind=kind)]
     rows = "".join(_row(e, facts.get(e.name)) for e in shown)
@@ -84,9 +100,9 @@ def _filters(facts: dict[str, OutboxFact], campaign: int | None, step: str | Non
 
 
 @router.get("/outbox/{name}", response_class=HTMLResponse)
-def outbox_message(name: str, runtime: RuntimeDep) -> HTMLResponse:
+def outbox_message(name: str, directory: OutboxDir) -> HTMLResponse:
     try:
-        document = read_outbox_entry(_outbox_dir(runtime), name)
+        document = read_outbox_entry(directory, name)
     except (ValueError, FileNotFoundError):
         raise ApiError(404, "not_found", f"no outbox message named {name!r}") from None
     headers = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in document.headers)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
+from api.errors import ApiError
+from campaigns.access.models import Role
 from api.schemas.people import TeamMemberIn, TeamMemberOut
 from campaigns.people import service
 
@@ -17,9 +19,13 @@ def list_team(session: SessionDep, _: Reader) -> list[TeamMemberOut]:
 
 
 @router.post("", response_model=TeamMemberOut, summary="Add a team member, or update one by email")
-def upsert_member(body: TeamMemberIn, runtime: RuntimeDep, session: SessionDep, _: Writer) -> TeamMemberOut:
+def upsert_member(body: TeamMemberIn, runtime: RuntimeDep, session: SessionDep, key: Writer) -> TeamMemberOut:
+    if body.console_role is not None and key.role != Role.ADMIN.value:
+        raise ApiError(403, "forbidden", "console_role: only an admin key may set a member's console role")
     member = service.upsert_team_member(
         session, name=body.name, email=body.email, slack_handle=body.slack_handle, now=runtime.clock.now()
     )
+    if body.console_role is not None:
+        member.console_role = body.console_role
     session.commit()
     return TeamMemberOut.of(member)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from campaigns.people.fields import FieldError
 from campaigns.programs.models import Campaign, Episode
 
 
@@ -35,6 +36,7 @@ class SendingWindowIn(_Strict):
 class InternalRecipientsIn(_Strict):
     emails: list[str] = Field(default_factory=list)
     slack_webhook_url: str | None = None
+    locale: str | None = Field(default=None, description="the team's language for the kickoff and the closing summary (en, de); default en")
 
 
 class CampaignIn(_Strict):
@@ -84,6 +86,8 @@ class CampaignOut(BaseModel):
     period_days: int | None
     status: str
     paused_reason: str | None
+    paused_by: str | None
+    paused_at: datetime | None
     send_at: datetime | None
     survey: dict[str, Any]
     audience: dict[str, Any]
@@ -105,10 +109,52 @@ class CampaignOut(BaseModel):
         return cls.model_validate(campaign, from_attributes=True).model_copy(update={"warnings": warnings or []})
 
 
+class WaitingOut(BaseModel):
+    timezone: str
+    state: str
+    messages: int
+    goes_at: datetime | None = Field(description="when the first of them goes out; null while the campaign is paused")
+    local_time: str | None = Field(description="that moment on the contacts' clock")
+    reason: str
+
+
 class CampaignDetailOut(CampaignOut):
     steps: list[StepProgressOut]
     episodes_by_state: dict[str, int]
     excluded_by_rule: dict[str, int]
+    waiting: list[WaitingOut] = Field(description="queued messages by contact timezone: when they go out and why they wait")
+
+
+class PauseIn(_Strict):
+    reason: str | None = Field(default=None, max_length=1000, description="why; shown on the campaign until it is resumed")
+
+
+class CampaignPatch(_Strict):
+    """Any field of a draft; the whole campaign is checked again. ``survey`` fields merge with the stored ones."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    survey: dict[str, Any] | None = None
+    audience: dict[str, Any] | None = None
+    exclusions: dict[str, Any] | None = None
+    plan: list[PlanStepIn] | None = None
+    period_days: int | None = Field(default=None, ge=1)
+    send_at: datetime | None = None
+    timezone: str | None = None
+    sending_window: SendingWindowIn | None = None
+    channels: list[str] | None = None
+    internal_recipients: InternalRecipientsIn | None = None
+    review_link: str | None = None
+
+    def changes(self) -> dict[str, Any]:
+        data = self.model_dump(exclude_unset=True)
+        if self.plan is not None:
+            data["plan"] = [p.model_dump(exclude_none=True) for p in self.plan]
+        if isinstance(data.get("survey"), dict):
+            allowed = {"kind", "question", "follow_up_question", "deadline"}
+            unknown = set(data["survey"]) - allowed
+            if unknown:
+                raise FieldError(f"survey.{sorted(unknown)[0]}", "unknown field; use kind, question, follow_up_question or deadline")
+        return data
 
 
 class CampaignPage(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -141,6 +141,8 @@ class TeamMemberIn(_Strict):
     name: str = Field(min_length=1, max_length=200)
     email: str
     slack_handle: str | None = None
+    # What the member may do in the console (same roles as API keys); only admin keys may set it.
+    console_role: Literal["admin", "ops", "marketer", "viewer"] | None = None
 
 
 class TeamMemberOut(BaseModel):
@@ -149,7 +151,9 @@ class TeamMemberOut(BaseModel):
     email: str
     slack_handle: str | None
     active: bool
+    console_role: str
 
     @classmethod
     def of(cls, member: TeamMember) -> TeamMemberOut:
-        return cls(id=member.id, name=member.name, email=member.email, slack_handle=member.slack_handle, active=member.active)
+        return cls(id=member.id, name=member.name, email=member.email, slack_handle=member.slack_handle, active=member.active,
+                   console_role=member.console_role)

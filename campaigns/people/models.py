@@ -19,6 +19,8 @@ class TeamMember(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     slack_handle: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(default=True)
+    # What the member may do in the console: the same roles as API keys.
+    console_role: Mapped[str] = mapped_column(String(20), default="viewer", server_default="viewer")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

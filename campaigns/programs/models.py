@@ -31,7 +31,9 @@ class Campaign(Base):
     review_link: Mapped[str | None] = mapped_column(String(500))
     send_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # T, the invite
     you_said_we_did: Mapped[str | None] = mapped_column(Text)
-    paused_reason: Mapped[str | None] = mapped_column(Text)  # set when Pulse itself paused it (e.g. bad credentials)
+    paused_reason: Mapped[str | None] = mapped_column(Text)  # why it is paused: a person's words, or Pulse's (bad credentials)
+    paused_by: Mapped[str | None] = mapped_column(String(320))  # who paused it: a team member's email, an API key's name, "pulse"
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     selection_state: Mapped[str] = mapped_column(String(20), default="pending")  # pending, running, done
     selection_claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # wall time
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -167,6 +169,8 @@ class Response(Base):
     """An answer. A second answer in the same episode supersedes the first; both are kept."""
 
     __tablename__ = "responses"
+    # Results find each contact's previous answer of the same kind (score change).
+    __table_args__ = (Index("ix_responses_contact_id_kind_created_at", "contact_id", "kind", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"), index=True)

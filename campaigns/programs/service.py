@@ -7,7 +7,7 @@ cancelled from draft, active or paused. Functions flush; the caller commits.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -86,11 +86,21 @@ def launch(session: Session, *, campaign_id: int, now: datetime) -> Campaign:
     return campaign
 
 
-def pause(session: Session, *, campaign_id: int) -> Campaign:
+MAX_REASON = 1000
+
+
+def pause(session: Session, *, campaign_id: int, reason: str | None = None, by: str | None = None, now: datetime | None = None) -> Campaign:
+    """Stop sending until resumed, recording why and who (shown on the campaign and in its progress)."""
     campaign = get_campaign(session, campaign_id, lock=True)
     if campaign.status != "active":
         raise StateConflict(f"campaign {campaign.id} is {campaign.status}; only an active campaign can be paused")
+    text = (reason or "").strip()
+    if len(text) > MAX_REASON:
+        raise FieldError("reason", f"is {len(text)} characters; keep it under {MAX_REASON}")
     campaign.status = "paused"
+    campaign.paused_reason = text or None
+    campaign.paused_by = by
+    campaign.paused_at = now
     session.flush()
     return campaign
 
@@ -101,6 +111,8 @@ def resume(session: Session, *, campaign_id: int) -> Campaign:
     if campaign.status != "paused":
         raise StateConflict(f"campaign {campaign.id} is {campaign.status}; only a paused campaign can be resumed")
     campaign.status = "active"
+    campaign.paused_reason = campaign.paused_by = None
+    campaign.paused_at = None
     # Batches are idempotent: running a dispatched step again reaches only the
     # episodes the pause left without a message, and sends queued ones.
     session.execute(
@@ -129,6 +141,48 @@ def cancel(session: Session, *, campaign_id: int, now: datetime) -> Campaign:
     )
     session.flush()
     return campaign
+
+
+def draft_spec(campaign: Campaign) -> dict[str, Any]:
+    """The API body that would create ``campaign`` as it is now (for editing a draft)."""
+    survey = dict(campaign.survey or {})
+    return {
+        "name": campaign.name, "mode": campaign.mode, "period_days": campaign.period_days,
+        "survey": {"kind": campaign.kind, "question": survey.get("question") or None,
+                   "follow_up_question": survey.get("follow_up_question") or None, "deadline": survey.get("deadline")},
+        "timezone": survey.get("timezone") or "UTC", "audience": campaign.audience, "exclusions": campaign.exclusions,
+        "plan": campaign.plan, "sending_window": campaign.sending_window, "channels": campaign.channels,
+        "internal_recipients": campaign.internal_recipients, "review_link": campaign.review_link, "send_at": campaign.send_at,
+    }
+
+
+def update_draft(session: Session, *, campaign_id: int, changes: dict[str, Any]) -> Campaign:
+    """Apply ``changes`` (API body fields; ``survey`` merged field by field) to a draft, checking the whole again."""
+    campaign = get_campaign(session, campaign_id, lock=True)
+    if campaign.status != "draft":
+        raise StateConflict(f"campaign {campaign.id} is {campaign.status}; only a draft can be edited")
+    spec = draft_spec(campaign)
+    survey = {**spec["survey"], **(changes.pop("survey", None) or {})}
+    spec.update(changes)
+    spec["survey"] = survey
+    if isinstance(spec.get("survey", {}).get("deadline"), str):
+        spec["survey"]["deadline"] = date.fromisoformat(spec["survey"]["deadline"][:10])
+    values = check_campaign(spec)
+    if not values["name"] or not str(values["name"]).strip():
+        raise FieldError("name", "is required")
+    for column, value in values.items():
+        setattr(campaign, column, value)
+    session.flush()
+    return campaign
+
+
+def delete_draft(session: Session, *, campaign_id: int) -> None:
+    """Remove a draft for good; a launched campaign is cancelled instead, never deleted."""
+    campaign = get_campaign(session, campaign_id, lock=True)
+    if campaign.status != "draft":
+        raise StateConflict(f"campaign {campaign.id} is {campaign.status}; only a draft can be deleted (cancel a launched one)")
+    session.delete(campaign)
+    session.flush()
 
 
 def trigger_you_said_we_did(session: Session, *, campaign_id: int, text: str, now: datetime) -> PlanStep:

@@ -90,7 +90,9 @@ def check_campaign(spec: dict[str, Any]) -> dict[str, Any]:
         "plan": plan,
         "sending_window": window,
         "channels": channels,
-        "internal_recipients": {"emails": emails, "slack_webhook_url": slack},
+        "internal_recipients": {"emails": emails, "slack_webhook_url": slack,
+                                # the language of the kickoff and the summary to the team
+                                "locale": clean_locale(internal.get("locale") or "en", "internal_recipients.locale")},
         "review_link": review_link,
         "send_at": aware(send_at, zone) if isinstance(send_at, datetime) else None,
     }

@@ -38,7 +38,7 @@ def test_a_detractor_alerts_the_owner_and_slack_with_everything_needed_on_the_ne
     tick(runtime)
 
     follow_up = fresh(session).query(FollowUp).one()
-    link = f"https://pulse.test/v1/follow-ups/{follow_up.id}"
+    link = f"https://pulse.test/console/follow-ups/{follow_up.id}"  # the console page
     (email,) = [e for e in outbox_emails(runtime) if e.to == OWNER]
     assert email.subject == "Low score from Initech: 3/10"
     for expected in ("Peter Gibbons", "peter@initech.example", "Support never called back", "Initech (enterprise)", "June 30, 2026", "Bill Lumbergh", link):

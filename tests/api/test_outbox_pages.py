@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -9,6 +10,12 @@ from dispatcher.runtime import Runtime
 from dispatcher.scheduler import tick
 from tests import factories
 from tests.dispatcher.scenario import create_and_launch
+
+
+@pytest.fixture(autouse=True)
+def development(runtime: Runtime) -> None:
+    """The outbox pages are open in development (tests/console/test_outbox_gate.py covers elsewhere)."""
+    runtime.settings.environment = "development"
 
 
 def test_the_outbox_lists_messages_and_shows_the_email_with_its_links(client: TestClient, runtime: Runtime, session: Session) -> None:
