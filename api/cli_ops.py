@@ -58,14 +58,14 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print the same 
 
 def _frame(runtime: Any, campaign_id: int) -> tuple[Group, bool]:
     from campaigns.programs import report, service
-    from dispatcher.status import why_waiting_in_step
+    from campaigns.programs.waiting import waiting_messages
 
     with runtime.sessions() as session:
         campaign = service.get_campaign(session, campaign_id)
         steps = report.step_progress(session, campaign_id)
         episodes = report.episode_counts(session, campaign_id)
-        reasons = {s.id: why_waiting_in_step(runtime, session, s.id) for s in steps if s.queued or s.retrying}
         now = runtime.clock.now()
+        waiting = waiting_messages(session, campaign=campaign, now=now)
     selected = sum(n for state, n in episodes.items() if state != "excluded")
     bars = Progress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"))
     for step in steps:
@@ -75,16 +75,18 @@ def _frame(runtime: Any, campaign_id: int) -> tuple[Group, bool]:
         if step.status == "pending":
             note = f"due {step.due_at:%a %d %b %H:%M} UTC"
         else:
-            parts = [f"sent {step.sent}"] + [f"{name} {n}" for name, n in (("skipped", step.skipped), ("failed", step.failed), ("unknown", step.unknown), ("waiting", step.queued + step.retrying)) if n]
-            note = ", ".join(parts)
-            if step.id in reasons and reasons[step.id]:
-                note += f" — {reasons[step.id]}"
+            counts = (("skipped", step.skipped), ("failed", step.failed), ("unknown", step.unknown), ("waiting", step.queued + step.retrying))
+            note = ", ".join([f"sent {step.sent}"] + [f"{name} {n}" for name, n in counts if n])
         bars.add_task(step.key, total=total, completed=done if step.status != "pending" else 0, note=note)
-    answered = episodes.get("answered", 0)
+    answered = episodes.get("answered", 0) + episodes.get("thanked", 0)
     header = (f"[bold]{campaign.name}[/] (campaign {campaign.id}, {campaign.status}) at {now:%a %d %b %H:%M} UTC — "
               f"{selected} selected, {episodes.get('excluded', 0)} excluded, {answered} answered")
-    finished = campaign.status in ("cancelled",) or (campaign.status == "closed" and all(s.status != "pending" for s in steps))
-    return Group(header, bars), finished
+    lines: list[Any] = [header, bars]
+    for group in waiting:
+        when = f"go {group.local_time}" if group.local_time else "wait"
+        lines.append(f"  {group.messages} {group.state} in {group.timezone} {when}: {group.reason}")
+    finished = campaign.status == "cancelled" or (campaign.status == "closed" and all(s.status != "pending" for s in steps) and not waiting)
+    return Group(*lines), finished
 
 
 @campaigns_app.command("watch")

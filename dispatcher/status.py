@@ -7,15 +7,15 @@ and the console's status page. A handful of grouped queries; nothing is changed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Message, PlanStep
+from campaigns.programs.waiting import waiting_messages
 from dispatcher.runtime import Runtime
 
 WAITING = ("queued", "retrying")
@@ -71,27 +71,16 @@ class Status:
         return asdict(self)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def why_waiting(message: Message, *, campaign_status: str | None, contact_zone: str | None, now: datetime) -> str:
-    """A sentence saying why a queued message has not gone out yet and when it will."""
-    if campaign_status == "paused":
-        return "the campaign is paused; it goes out after resume"
-    if campaign_status == "draft":
-        return "the campaign is not launched yet"
-    not_before = _aware(message.not_before) if message.not_before else None
-    if not_before is not None and not_before > now:
-        zone = contact_zone or "UTC"
-        local = not_before.astimezone(ZoneInfo(zone))
-        if message.state == "retrying":
-            return f"retry {message.attempts + 1} at {local:%a %H:%M} {zone} after: {(message.error_text or 'an error')[:120]}"
-        return f"sending window opens {local:%a %H:%M} {zone}"
-    if message.enqueued_at is not None:
-        return (f"handed to the workers at {_aware(message.enqueued_at):%H:%M:%S} UTC and not sent yet: "
-                "are workers running and is the broker reachable?")
-    return "due now: the next scheduler tick hands it out"
+def why_waiting(session: Session, message: Message, *, contact_zone: str | None, now: datetime) -> str:
+    """When a waiting message goes out and why it waits, in a sentence (the campaign progress API's reasoning)."""
+    campaign = session.get(Campaign, message.campaign_id) if message.campaign_id else None
+    if campaign is None:  # internal messages of no campaign (alerts) leave on the next tick
+        return "due now: the scheduler hands it over on its next tick"
+    zone = contact_zone or "UTC"
+    group = next((g for g in waiting_messages(session, campaign=campaign, now=now) if g.timezone == zone and g.state == message.state), None)
+    if group is None:
+        return "due now: the scheduler hands it over on its next tick"
+    return f"goes {group.local_time}: {group.reason}" if group.local_time else group.reason
 
 
 def workers_status(runtime: Runtime) -> Workers:
@@ -127,11 +116,11 @@ def operations_status(runtime: Runtime, session: Session) -> Status:
         .where(waiting).order_by(Message.created_at, Message.id).limit(1)
     ).first()
     if oldest is not None:
-        message, campaign_status, zone = oldest
+        message, _, zone = oldest
         status.oldest_waiting = OldestWaiting(
             message_id=message.id, campaign_id=message.campaign_id, step=message.step, state=message.state,
             not_before=message.not_before, waiting_since=message.created_at,
-            why=why_waiting(message, campaign_status=campaign_status, contact_zone=zone, now=now),
+            why=why_waiting(session, message, contact_zone=zone, now=now),
         )
     for step, campaign in session.execute(
         select(PlanStep, Campaign).join(Campaign, Campaign.id == PlanStep.campaign_id).where(
@@ -150,16 +139,3 @@ def operations_status(runtime: Runtime, session: Session) -> Status:
                               .order_by(Message.updated_at.desc()).limit(1)) or ""
         status.provider_errors_1h.append(ProviderErrors(channel or "none", code, count, last_at, text[:300]))
     return status
-
-
-def why_waiting_in_step(runtime: Runtime, session: Session, step_id: int) -> str | None:
-    """Why the oldest waiting message of one plan step has not gone out yet (None when nothing waits)."""
-    row = session.execute(
-        select(Message, Campaign.status, Contact.timezone)
-        .outerjoin(Campaign, Campaign.id == Message.campaign_id).outerjoin(Contact, Contact.id == Message.contact_id)
-        .where(Message.step_id == step_id, Message.state.in_(WAITING)).order_by(Message.not_before, Message.id).limit(1)
-    ).first()
-    if row is None:
-        return None
-    message, campaign_status, zone = row
-    return why_waiting(message, campaign_status=campaign_status, contact_zone=zone, now=runtime.clock.now())
