@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         redoc_url=None,
     )
     app.state.runtime = runtime
+    runtime.extras["serves_api"] = True  # status: a worker thread, if any, is this process's own
     install_error_handlers(app)
     install_docs(app)
     add_context_source(_request_context)

@@ -84,9 +84,11 @@ def why_waiting(session: Session, message: Message, *, contact_zone: str | None,
 
 
 def workers_status(runtime: Runtime) -> Workers:
+    """Who does the work: the in-process worker (this process's thread, or a `pulse run` answering at its
+    address), or the Celery workers that answer a ping."""
     settings = runtime.settings
     if settings.worker == "inprocess":
-        return Workers(mode="inprocess", alive=["in-process worker (this API process)"], detail="pulse run runs the scheduler and every task itself")
+        return _inprocess_status(runtime)
     try:
         from dispatcher.celery_app import make_celery
 
@@ -101,6 +103,30 @@ def workers_status(runtime: Runtime) -> Workers:
                        detail="" if replies else "no Celery worker answered a ping within 1 s")
     except Exception as exc:  # an unreachable broker is itself the answer
         return Workers(mode="celery", alive=[], detail=f"broker unreachable: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+def _inprocess_status(runtime: Runtime) -> Workers:
+    import time
+
+    worker = runtime.extras.get("inprocess_worker")
+    if worker is not None:  # asked inside the `pulse run` process itself
+        late = max(60.0, 3 * runtime.settings.tick_seconds)
+        if worker.last_tick is not None and time.time() - worker.last_tick < late:
+            return Workers(mode="inprocess", alive=["in-process worker (this API process)"], detail=f"last tick {time.time() - worker.last_tick:.0f} s ago")
+        return Workers(mode="inprocess", alive=[], detail=f"the in-process worker has not finished a tick in the last {late:.0f} s")
+    if runtime.extras.get("serves_api"):
+        return Workers(mode="inprocess", alive=[], detail="this API process was started without its in-process worker: nothing is being sent")
+    # Asked from elsewhere (the `pulse status` command): the worker lives in `pulse run`; is it up?
+    import httpx
+
+    url = f"http://{runtime.settings.host}:{runtime.settings.port}"
+    try:
+        answered = httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        answered = False
+    if answered:
+        return Workers(mode="inprocess", alive=[f"pulse run at {url}"], detail="its in-process worker runs the scheduler and every task")
+    return Workers(mode="inprocess", alive=[], detail=f"no pulse run answers at {url}: nothing is being sent")
 
 
 def operations_status(runtime: Runtime, session: Session) -> Status:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 
 from fastapi.testclient import TestClient
@@ -13,7 +14,7 @@ from campaigns.access.models import Role
 from dispatcher.clock import DatabaseClock
 from dispatcher.runtime import Runtime
 from dispatcher.scheduler import tick
-from tests.answers.live_server import settings_environment
+from tests.answers.live_server import free_port, settings_environment
 from tests.dispatcher.scenario import create_and_launch
 
 INVITE_ONLY = [{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 5}]
@@ -33,13 +34,29 @@ def test_status_says_why_the_oldest_message_waits_and_what_is_due(runtime: Runti
 
     status = client.get("/v1/status", headers=auth(Role.VIEWER)).json()  # type: ignore[operator]
 
-    assert status["workers"]["mode"] == "inprocess" and status["workers"]["alive"]
+    assert status["workers"] == {"mode": "inprocess", "alive": [], "broker_queue": None,
+                                 "detail": "this API process was started without its in-process worker: nothing is being sent"}
     assert status["queue_by_step"]["invite"] == 5
     oldest = status["oldest_waiting"]
     assert oldest["campaign_id"] == campaign_id and oldest["step"] == "invite"
     assert oldest["why"].startswith("goes Mon ") and " 09:00 " in oldest["why"] and ": outside sending hours in " in oldest["why"]
     assert status["steps_due_24h"] == []  # the close is five days away
     assert status["provider_errors_1h"] == []
+
+
+def test_status_sees_the_in_process_worker_tick(runtime: Runtime, client: TestClient, auth: object) -> None:
+    from dispatcher.inprocess import InProcessWorker
+
+    worker = InProcessWorker(runtime)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while worker.last_tick is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # a real thread: wait for its first tick
+        workers = client.get("/v1/status", headers=auth(Role.VIEWER)).json()["workers"]  # type: ignore[operator]
+    finally:
+        worker.stop()
+    assert workers["alive"] == ["in-process worker (this API process)"] and workers["detail"].startswith("last tick ")
 
 
 def test_status_needs_a_key(client: TestClient) -> None:
@@ -51,10 +68,12 @@ def test_pulse_status_prints_the_same_as_the_api(runtime: Runtime, clock: Databa
     create_and_launch(runtime, 3, plan=INVITE_ONLY)
     tick(runtime)
     tick(runtime)
-    env = settings_environment(runtime.settings)
+    env = {**settings_environment(runtime.settings), "PULSE_PORT": str(free_port())}  # no `pulse run` answers there
     result = CliRunner().invoke(cli, ["status", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["queue_by_step"] == {"invite": 3}
+    report = json.loads(result.output)
+    assert report["queue_by_step"] == {"invite": 3}
+    assert report["workers"]["alive"] == [] and "no pulse run answers at http://127.0.0.1:" in report["workers"]["detail"]
     human = CliRunner().invoke(cli, ["status"], env={**env, "COLUMNS": "200"})
     assert "messages waiting: invite 3" in human.output and "outside sending hours" in human.output
 
