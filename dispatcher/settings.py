@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     worker: Literal["inprocess", "celery"] = "inprocess"
     broker_url: str = "redis://127.0.0.1:6379/0"
     redis_url: str | None = None  # rate limits and token buckets; in-memory when unset
-    public_url: str = "http://127.0.0.1:8000"  # how customers and providers reach us
+    # How customers and providers reach us; unset, it is where `pulse run` listens (PULSE_HOST, PULSE_PORT).
+    public_url: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # "system" is wall time; "database" keeps a shared, movable clock in the
@@ -102,6 +103,13 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
+
+    @model_validator(mode="after")
+    def _public_url_follows_the_port(self) -> Settings:
+        if not self.public_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+            self.public_url = f"http://{host}:{self.port}"
+        return self
 
     @model_validator(mode="after")
     def _no_default_secret_outside_development(self) -> Settings:
