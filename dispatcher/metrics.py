@@ -21,9 +21,16 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector, REGISTRY
+from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import func, select
 
 from campaigns.programs.models import Message, Response
@@ -128,7 +135,8 @@ class DatabaseCollector(Collector):
             for step, oldest in session.execute(
                 select(Message.step, func.min(Message.not_before)).where(waiting, Message.not_before <= now).group_by(Message.step)
             ):
-                age.add_metric([step], max(0.0, (now - _aware(oldest, now)).total_seconds()))
+                if oldest is not None:
+                    age.add_metric([step], max(0.0, (now - _aware(oldest, now)).total_seconds()))
             for medium, count in session.execute(select(Response.medium, func.count()).group_by(Response.medium)):
                 answers.add_metric([medium], count)
             for status, count in session.execute(select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)):

@@ -163,5 +163,5 @@ def operations_status(runtime: Runtime, session: Session) -> Status:
     ):
         text = session.scalar(select(Message.error_text).where(Message.channel == channel, Message.error_code == code, Message.updated_at >= hour_ago)
                               .order_by(Message.updated_at.desc()).limit(1)) or ""
-        status.provider_errors_1h.append(ProviderErrors(channel or "none", code, count, last_at, text[:300]))
+        status.provider_errors_1h.append(ProviderErrors(channel or "none", code or "unknown", count, last_at, text[:300]))
     return status

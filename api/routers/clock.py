@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import Admin, RuntimeDep, SessionDep
 from api.errors import ApiError

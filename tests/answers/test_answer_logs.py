@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.people.models import Contact
-
 from dispatcher.logs import configure_logging, redact_text
 from dispatcher.runtime import Runtime
 from tests.answers.fixtures_links import person_form, responses, send, survey
