@@ -12,6 +12,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
+from dispatcher.logs import task_context
 from dispatcher.metrics import process_exited
 from dispatcher.runtime import Runtime, build_runtime
 from dispatcher.settings import Settings
@@ -44,8 +45,9 @@ def make_celery(settings: Settings) -> Celery:
         return _process["runtime"]
 
     for name, function in TASKS.items():
-        def run(*args: Any, _function: Any = function) -> None:
-            _function(runtime(), *args)
+        def run(*args: Any, _function: Any = function, _name: str = name) -> None:
+            with task_context(_name, args):
+                _function(runtime(), *args)
 
         celery.task(name=f"pulse.{name}", acks_late=True)(run)
 

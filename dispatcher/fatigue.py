@@ -209,5 +209,5 @@ class FatigueBudget:
     def release_campaign(self, session: Session, *, campaign_id: int, now: datetime) -> int:
         """Release every touch of the campaign whose message will never go out; how many."""
         released = ledger.release_unsent(session, campaign_id=campaign_id, now=now)
-        log.info("campaign %s released %d fatigue reservations", campaign_id, released)
+        log.info("campaign %s released %d fatigue reservations", campaign_id, released, extra={"campaign_id": campaign_id})
         return released

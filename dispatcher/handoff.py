@@ -173,7 +173,7 @@ def _send_medium(runtime: Runtime, medium: str, ids: list[int]) -> None:
             if in_flight:  # the adapter raised mid-call: what reached the provider is unknown
                 session.execute(update(Message).where(Message.id.in_(in_flight), Message.state == "sending").values(
                     state="unknown", error_text="the channel failed while handing the message over; not resent"))
-                log.exception("channel %s raised while sending", medium)
+                log.exception("channel %s raised while sending", medium, extra={"message_ids": in_flight[:50]})
             _unclaim(session, ids[done:])
             session.commit()
 

@@ -112,3 +112,9 @@ def configure_logging(*, json: bool, level: str = "INFO", stream: TextIO | None 
 def get_logger(name: str) -> Any:
     """A structlog logger: ``log.info("answer recorded", campaign_id=..., episode_id=...)``."""
     return structlog.get_logger(name)
+
+
+def task_context(task: str, args: tuple[Any, ...]) -> Any:
+    """Bind the task's name and its arguments (tasks take ids only) to every log line written while it runs."""
+    ids = {f"{task}_args": list(args)[:3]} if args else {}
+    return structlog.contextvars.bound_contextvars(task=task, **ids)

@@ -183,7 +183,7 @@ def sweep_dispatched_steps(runtime: Runtime, now: datetime) -> None:
                 session.execute(update(PlanStep).where(PlanStep.id == step_id).values(dispatched_at=wall))
         session.commit()
     for step_id, step in incomplete:
-        log.warning("step %s lost batches (a worker died?): handing it out again", step_id)
+        log.warning("step %s lost batches (a worker died?): handing it out again", step_id, extra={"step_id": step_id})
         dispatch_step(runtime, step_id, step, now)
 
 

@@ -186,7 +186,7 @@ def _record(runtime: Runtime, delivery_id: int, *, code: int | None, error: str 
         session.commit()
         WEBHOOK_DELIVERIES.labels(delivery.status).inc()
     if error is not None:
-        log.info("webhook delivery %s: %s", delivery_id, error)
+        log.info("webhook delivery %s: %s", delivery_id, error, extra={"delivery_id": delivery_id})
 
 
 def _turn_off(session: Session, subscription_id: int, now: datetime) -> None:
