@@ -90,6 +90,7 @@ def run(
         }).start()
     # soft_wrap: lines a user copies (the key, the curl command) must not be broken.
     console.print(f"\n[bold green]Pulse is running[/] at {url}  (API docs: {url}/docs, outbox: {url}/outbox)", soft_wrap=True)
+    console.print(f"Console: {url}/console  (first sign-in link: pulse console-link you@example.com)", soft_wrap=True)
     if first_key:
         console.print(f"First admin API key (shown once, keep it): [bold]{first_key}[/]", soft_wrap=True)
         console.print(f"Try: curl -H 'Authorization: Bearer {first_key}' {url}/v1/contacts\n", soft_wrap=True)

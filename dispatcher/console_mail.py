@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 import secrets
+from datetime import timedelta
 from html import escape
 
 from sqlalchemy import select
 
-from campaigns.access.console import find_member, issue_sign_in_link
+from campaigns.access.console import find_member, issue_sign_in_link, recent_links
 from campaigns.programs.models import Message
 from dispatcher.alerts import internal_message
 from dispatcher.contents import store_content
 from dispatcher.runtime import Runtime
 from templates import RenderedMessage
+
+LINKS_PER_HOUR = 5
 
 
 def sign_in_url(runtime: Runtime, secret: str) -> str:
@@ -34,6 +36,8 @@ def email_sign_in_link(runtime: Runtime, *, email: str) -> bool:
         if member is None:
             return False
         now = runtime.clock.now()
+        if recent_links(session, member=member, since=now - timedelta(hours=1)) >= LINKS_PER_HOUR:
+            return False  # someone keeps asking: the member's inbox is not a target
         secret = issue_sign_in_link(session, member=member, now=now, ttl=timedelta(minutes=settings.console_link_minutes))
         url = sign_in_url(runtime, secret)
         minutes = settings.console_link_minutes

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.people.models import Account, Contact, TeamMember
-from campaigns.programs.models import Campaign, Episode, Message, PlanStep
 from campaigns.access.console import share_links
+from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.programs import report
+from campaigns.programs.models import Campaign, Episode, Message, PlanStep
 from campaigns.results import campaign_results
 from dispatcher.alerts import internal_message
 from dispatcher.contents import close_date, localized, store_content

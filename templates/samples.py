@@ -71,7 +71,7 @@ def sample_context(key: TemplateKey, *, placeholders: bool = True) -> Any:
             deadline=date(2026, 8, 14),
             audience_size=1250,
             excluded_count=87,
-            campaign_url="https://pulse.example.com/campaigns/42",
+            campaign_url="https://pulse.example.com/console/campaigns/42",
         )
     if kind_type is SummaryContext:
         return SummaryContext(
@@ -88,7 +88,11 @@ def sample_context(key: TemplateKey, *, placeholders: bool = True) -> Any:
             categories=tuple(
                 CategoryCount(c, n) for c, n in zip(CATEGORIES[key.kind], (61, 102, 249))
             ),
-            report_url="https://pulse.example.com/campaigns/42/report",
+            report_url="https://pulse.example.com/share/sample-report-link",
+            margin={"nps": 4.6, "csat": 0.031, "ces": 0.12}[key.kind],
+            account_coverage=0.64, comment_rate=0.46, improved=31, worse=12, at_risk=7, advocates=54, upsell=19,
+            themes=("onboarding", "support response time", "pricing"),
+            results_url="https://pulse.example.com/console/campaigns/42/results",
         )
     if kind_type is DetractorAlertContext:
         return DetractorAlertContext(

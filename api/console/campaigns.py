@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
 
@@ -109,7 +109,7 @@ def edit(
         changes: dict[str, object] = {"name": name, "sending_window": {**(campaign.sending_window or {}), "start": window_start, "end": window_end}}
         if send_at:
             try:
-                changes["send_at"] = datetime.fromisoformat(send_at).replace(tzinfo=timezone.utc)
+                changes["send_at"] = datetime.fromisoformat(send_at).replace(tzinfo=UTC)
             except ValueError:
                 raise FieldError("send_at", f"{send_at!r} is not a date and time") from None
         service.update_draft(session, campaign_id=campaign_id, changes=changes)

@@ -42,7 +42,7 @@ def _when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
     return value.strftime(fmt) if value else "—"
 
 
-def _number(value: float | int | None, digits: int = 0) -> str:
+def _number(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "—"
     return f"{value:,.{digits}f}"
@@ -75,4 +75,15 @@ def page(
         csrf_token=csrf_token if csrf_token is not None else (user.csrf_token if user else ""),
         flash=request.query_params.get("done"), failure=request.query_params.get("error"), **context,
     )
-    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+# Console pages: never cached, never framed, and only our own scripts (charts carry inline styles).
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+}

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from api.console import charts
 from api.console.render import page
-from api.results_csv import csv_response
 from api.console.security import WRITE_ROLES, ConsoleUser, OperatorForm, Viewer
 from api.deps import RuntimeDep, SessionDep
+from api.results_csv import csv_response
 from campaigns.access.console import revoke_share_link, share_links
 from campaigns.followups.service import CATEGORIES
 from campaigns.people.service import NotFound

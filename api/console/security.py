@@ -181,7 +181,7 @@ def sign_in_redirect(next_url: str) -> str:
 
 
 def safe_next(next_url: str | None) -> str:
-    """Only paths inside the console; anything else (another host, //evil) goes to the console's start."""
-    if next_url and next_url.startswith("/console") and not next_url.startswith("//"):
+    """Only paths of the console (and the staff outbox pages); anything else (another host, //evil) goes to the console's start."""
+    if next_url and next_url.startswith(("/console", "/outbox")) and not next_url.startswith("//"):
         return next_url
     return "/console"

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
 from api.errors import ApiError
 from api.results_csv import csv_response
+from api.schemas.results import ResultsOut
 from campaigns.access.console import revoke_share_link, share_links
 from campaigns.access.models import ShareLink
 from campaigns.programs import service
@@ -23,13 +24,14 @@ from dispatcher.sharing import new_share_link, share_url
 router = APIRouter(prefix="/v1/campaigns", tags=["results"])
 
 
-@router.get("/{campaign_id}/results", summary="The campaign's results: headline with margin, insights, segments, change, lists, themes")
+@router.get("/{campaign_id}/results", response_model=ResultsOut,
+            summary="The campaign's results: headline with margin, insights, segments, change, lists, themes")
 def results(
     campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Reader,
     list_limit: Annotated[int, Query(ge=0, le=1000, description="rows per list (the CSV exports have them all)")] = 25,
-) -> dict[str, object]:
+) -> ResultsOut:
     campaign = service.get_campaign(session, campaign_id)
-    return campaign_results(session, campaign=campaign, today=runtime.clock.now().date(), list_limit=list_limit).as_dict()
+    return ResultsOut.model_validate(campaign_results(session, campaign=campaign, today=runtime.clock.now().date(), list_limit=list_limit).as_dict())
 
 
 @router.get("/{campaign_id}/results.csv", summary="One row per answer with contact, account and campaign fields")

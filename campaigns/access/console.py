@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.access.models import ConsoleSession, ConsoleSignInLink, Role, ShareLink
@@ -35,6 +35,14 @@ def issue_sign_in_link(session: Session, *, member: TeamMember, now: datetime, t
     session.add(ConsoleSignInLink(token_hash=_hash(secret), team_member_id=member.id, created_at=now, expires_at=now + ttl))
     session.flush()
     return secret
+
+
+def recent_links(session: Session, *, member: TeamMember, since: datetime) -> int:
+    """How many sign-in links ``member`` was sent since ``since``."""
+    return session.scalar(
+        select(func.count()).select_from(ConsoleSignInLink)
+        .where(ConsoleSignInLink.team_member_id == member.id, ConsoleSignInLink.created_at >= since)
+    ) or 0
 
 
 def redeem_sign_in_link(session: Session, *, secret: str, now: datetime) -> TeamMember | None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from campaigns.people.models import Contact
@@ -48,11 +48,13 @@ def waiting_messages(session: Session, *, campaign: Campaign, now: datetime) -> 
 
     Internal messages (no contact) are grouped under UTC. Read-only.
     """
+    # A literal, not a bound parameter: PostgreSQL must see the same expression in SELECT and GROUP BY.
+    zone = func.coalesce(Contact.timezone, literal_column("'UTC'"))
     rows = session.execute(
-        select(func.coalesce(Contact.timezone, "UTC"), Message.state, func.count(Message.id), func.min(Message.not_before))
+        select(zone, Message.state, func.count(Message.id), func.min(Message.not_before))
         .select_from(Message).outerjoin(Contact, Contact.id == Message.contact_id)
         .where(Message.campaign_id == campaign.id, Message.state.in_(WAITING_STATES))
-        .group_by(func.coalesce(Contact.timezone, "UTC"), Message.state)
+        .group_by(zone, Message.state)
     ).all()
     window = SendingWindow.parse(campaign.sending_window or {})
     groups = []

@@ -67,18 +67,37 @@ def answers_of(campaign_id: int) -> tuple[ColumnElement[bool], ...]:
     return (Response.campaign_id == campaign_id, Response.current.is_(True))
 
 
-def breakdown(session: Session, *, campaign: Campaign, kind: SurveyKind, dimension: str, today: date) -> list[Group]:
-    """One group per value of ``dimension``, largest first (renewal windows in their fixed order)."""
-    key = _dimension(dimension, today).label("key")
+def breakdowns(session: Session, *, campaign: Campaign, kind: SurveyKind, today: date) -> tuple[Score, dict[str, list[Group]]]:
+    """The headline and every breakdown from ONE scan of the answers.
+
+    The database groups by all four dimensions at once (segment × tier × role ×
+    renewal window: hundreds of rows for real account data, whatever the number
+    of answers); the sums per dimension and the total are added up here.
+    """
+    keys = [_dimension(d, today).label(d) for d in DIMENSIONS]
     rows = session.execute(
-        select(key, *aggregate_columns(kind)).select_from(Response)
+        select(*keys, *aggregate_columns(kind)).select_from(Response)
         .join(Contact, Contact.id == Response.contact_id).outerjoin(Account, Account.id == Response.account_id)
-        .where(*answers_of(campaign.id)).group_by(key)
+        .where(*answers_of(campaign.id)).group_by(*keys)
     ).all()
-    groups = [Group(str(row[0]), RENEWAL_LABELS.get(str(row[0]), str(row[0])) if dimension == "renewal" else str(row[0]), score_of(kind, row[1:])) for row in rows]
-    if dimension == "renewal":
-        return sorted(groups, key=lambda g: RENEWAL_WINDOWS.index(g.name) if g.name in RENEWAL_WINDOWS else 99)
-    return sorted(groups, key=lambda g: (-g.score.answers, g.name))
+    width = 3 + len(kind.categories)
+    total = [0] * width
+    sums: dict[str, dict[str, list[int]]] = {d: {} for d in DIMENSIONS}
+    for row in rows:
+        values = [int(v or 0) for v in row[len(DIMENSIONS):]]
+        total = [a + b for a, b in zip(total, values, strict=True)]
+        for index, dimension in enumerate(DIMENSIONS):
+            group = sums[dimension].setdefault(str(row[index]), [0] * width)
+            sums[dimension][str(row[index])] = [a + b for a, b in zip(group, values, strict=True)]
+    result = {}
+    for dimension, groups in sums.items():
+        made = [Group(name, RENEWAL_LABELS.get(name, name) if dimension == "renewal" else name, score_of(kind, values)) for name, values in groups.items()]
+        if dimension == "renewal":
+            made.sort(key=lambda g: RENEWAL_WINDOWS.index(g.name) if g.name in RENEWAL_WINDOWS else 99)
+        else:
+            made.sort(key=lambda g: (-g.score.answers, g.name))
+        result[dimension] = made
+    return score_of(kind, total), result
 
 
 @dataclass(frozen=True)

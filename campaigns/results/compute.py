@@ -11,10 +11,21 @@ from sqlalchemy.orm import Session
 
 from campaigns.programs.kinds import kind_named
 from campaigns.programs.models import Campaign, Episode, Response
-from campaigns.results.breakdowns import DIMENSIONS, Group, TrendPoint, answers_of, breakdown, score_distribution, trend
+from campaigns.results.breakdowns import (
+    Group,
+    TrendPoint,
+    answers_of,
+    breakdowns,
+    score_distribution,
+    trend,
+)
 from campaigns.results.insights import Insights, insights
-from campaigns.results.people import LIST_NAMES, AnswerRow, action_list, count_list, score_change_counts, score_change_rows
-from campaigns.results.scores import SMALL_GROUP, Score, aggregate_columns, score_from_counts, score_of
+from campaigns.results.people import LIST_NAMES, AnswerRow, action_list, list_totals, score_change
+from campaigns.results.scores import (
+    SMALL_GROUP,
+    Score,
+    score_from_counts,
+)
 from campaigns.results.themes import Theme, themes_by_language
 
 
@@ -50,26 +61,22 @@ class Results:
         }
 
 
-def headline(session: Session, *, campaign: Campaign) -> Score:
-    """The campaign's score over its current answers, with the margin; ``score`` None when nobody answered."""
-    kind = kind_named(campaign.kind)
-    return score_of(kind, session.execute(select(*aggregate_columns(kind)).where(*answers_of(campaign.id))).one())
-
-
 def campaign_results(session: Session, *, campaign: Campaign, today: date, list_limit: int = 25, with_themes: bool = True) -> Results:
     """Everything the results page and API show. Read-only; a few aggregate queries, no row loops."""
     kind = kind_named(campaign.kind)
+    total, groups = breakdowns(session, campaign=campaign, kind=kind, today=today)
+    change, change_lists = score_change(session, campaign=campaign, kind=kind, limit=list_limit)
     return Results(
         campaign_id=campaign.id, campaign_name=campaign.name, kind=campaign.kind, status=campaign.status, as_of=today,
-        headline=headline(session, campaign=campaign),
+        headline=total,
         distribution=score_distribution(session, campaign_id=campaign.id),
         insights=insights(session, campaign_id=campaign.id),
-        segments={d: breakdown(session, campaign=campaign, kind=kind, dimension=d, today=today) for d in DIMENSIONS},
-        score_change=score_change_counts(session, campaign_id=campaign.id, kind=kind),
-        score_change_lists={m: score_change_rows(session, campaign_id=campaign.id, kind=kind, movement=m, limit=list_limit) for m in ("improved", "worse")},
+        segments=groups,
+        score_change=change,
+        score_change_lists=change_lists,
         trend=trend(session, campaign=campaign, kind=kind),
         lists={n: action_list(session, campaign_id=campaign.id, kind=kind, name=n, today=today, limit=list_limit) for n in LIST_NAMES},
-        list_totals={n: count_list(session, campaign_id=campaign.id, kind=kind, name=n, today=today) for n in LIST_NAMES},
+        list_totals=list_totals(session, campaign_id=campaign.id, kind=kind, today=today),
         themes=themes_by_language(session, campaign_id=campaign.id) if with_themes else {},
     )
 

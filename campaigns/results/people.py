@@ -9,19 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from campaigns.followups.models import FollowUp
 from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.programs.kinds import SurveyKind
-from campaigns.programs.models import Response
+from campaigns.programs.models import Campaign, Response
 from campaigns.results.breakdowns import answers_of
 
 Earlier = aliased(Response, name="earlier")
-Previous = aliased(Response, name="previous")
 Owner = aliased(TeamMember, name="owner")
 
 
@@ -58,7 +57,7 @@ class AnswerRow:
 
 
 def _rows(campaign_id: int) -> Select[Any]:
-    return (
+    query = (
         select(Response.id, Response.created_at, Response.score, Response.category, Response.comment, Response.medium,
                Contact.id, Contact.external_id, Contact.name, Contact.email, Contact.role, Contact.locale,
                Account.external_id, Account.name, Account.segment, Account.tier, Account.renewal_on, Owner.email,
@@ -68,10 +67,12 @@ def _rows(campaign_id: int) -> Select[Any]:
         .outerjoin(FollowUp, FollowUp.episode_id == Response.episode_id)
         .where(*answers_of(campaign_id))
     )
+    return cast("Select[Any]", query)  # twenty columns: too wide for a precise type
 
 
 def _row(values: Any, previous: tuple[int | None, str | None] = (None, None)) -> AnswerRow:
-    return AnswerRow(*values[:19], list(values[19] or []), previous[0], previous[1])
+    fields = list(values[:19]) + [list(values[19] or []), previous[0], previous[1]]
+    return AnswerRow(*fields)
 
 
 def answer_rows(
@@ -137,54 +138,67 @@ def action_list(session: Session, *, campaign_id: int, kind: SurveyKind, name: s
     return [_row(v) for v in session.execute(query)]
 
 
-def count_list(session: Session, *, campaign_id: int, kind: SurveyKind, name: str, today: date) -> int:
+def list_totals(session: Session, *, campaign_id: int, kind: SurveyKind, today: date) -> dict[str, int]:
+    """How many answers each list to act on holds, from one scan."""
     positive, negative = kind.categories[-1][0], kind.categories[0][0]
-    query = select(func.count(Response.id)).select_from(Response).outerjoin(Account, Account.id == Response.account_id).where(*answers_of(campaign_id))
-    if name == "advocates":
-        query = query.where(Response.category == positive, Response.comment.is_not(None), Response.comment != "")
-    else:
-        days, category = (90, negative) if name == "at_risk" else (120, positive)
-        query = query.where(Response.category == category, Account.renewal_on >= today, Account.renewal_on <= today + timedelta(days=days))
-    return session.scalar(query) or 0
+    renews = lambda days: Account.renewal_on.between(today, today + timedelta(days=days))
+    has_comment = Response.comment.is_not(None) & (Response.comment != "")
+    columns = {
+        "advocates": (Response.category == positive) & has_comment,
+        "at_risk": (Response.category == negative) & renews(90),
+        "upsell": (Response.category == positive) & renews(120),
+    }
+    row = session.execute(
+        select(*[func.coalesce(func.sum(case((condition, 1), else_=0)), 0) for condition in columns.values()])
+        .select_from(Response).outerjoin(Account, Account.id == Response.account_id).where(*answers_of(campaign_id))
+    ).one()
+    return {name: int(value) for name, value in zip(columns, row, strict=True)}
 
 
 def _category_rank(kind: SurveyKind, column: Any) -> Any:
     return case(*[(column == name, i) for i, (name, _, _) in enumerate(kind.categories)], else_=-1)
 
 
-def _previous_answer(campaign_id: int) -> Any:
-    """The time of each answer's contact's latest earlier answer of the same kind in another campaign."""
-    return (
-        select(func.max(Earlier.created_at))
-        .where(Earlier.contact_id == Response.contact_id, Earlier.kind == Response.kind, Earlier.current.is_(True),
-               Earlier.campaign_id != campaign_id, Earlier.created_at < Response.created_at)
-        .correlate(Response).scalar_subquery()
+def _previous(campaign: Campaign, kind: SurveyKind) -> Any:
+    """Each contact's latest answer of the same kind given before this campaign launched, in another campaign.
+
+    One window-function pass (ROW_NUMBER per contact), joined by hash, instead of a lookup per answer.
+    """
+    since = campaign.launched_at or campaign.created_at
+    ranked = (
+        select(Earlier.contact_id.label("contact_id"), Earlier.score.label("score"), Earlier.category.label("category"),
+               func.row_number().over(partition_by=Earlier.contact_id, order_by=(Earlier.created_at.desc(), Earlier.id.desc())).label("rank"))
+        .where(Earlier.kind == kind.name, Earlier.current.is_(True), Earlier.campaign_id != campaign.id, Earlier.created_at < since)
+        .subquery("ranked")
     )
+    return select(ranked.c.contact_id, ranked.c.score, ranked.c.category).where(ranked.c.rank == 1).subquery("previous")
 
 
-def _with_previous(campaign_id: int) -> Any:
-    return and_(Previous.contact_id == Response.contact_id, Previous.kind == Response.kind, Previous.current.is_(True),
-                Previous.campaign_id != campaign_id, Previous.created_at == _previous_answer(campaign_id))
+LISTED_MOVES = ("improved", "worse")
 
 
-def score_change_counts(session: Session, *, campaign_id: int, kind: SurveyKind) -> dict[str, int]:
-    """Among contacts who answered the same kind before: how many moved up a category, stayed, or moved down."""
-    now_rank, then_rank = _category_rank(kind, Response.category), _category_rank(kind, Previous.category)
-    movement = case((now_rank > then_rank, "improved"), (now_rank < then_rank, "worse"), else_="same").label("movement")
-    rows = session.execute(
-        select(movement, func.count(func.distinct(Response.id))).select_from(Response)
-        .join(Previous, _with_previous(campaign_id)).where(*answers_of(campaign_id)).group_by(movement)
-    ).all()
+def score_change(session: Session, *, campaign: Campaign, kind: SurveyKind, limit: int) -> tuple[dict[str, int], dict[str, list[AnswerRow]]]:
+    """Among contacts who answered the same kind before: how many moved up a category, stayed, or moved down,
+    and the first ``limit`` who improved and who got worse. One statement: the counts ride along as window totals."""
+    previous = _previous(campaign, kind)
+    now_rank, then_rank = _category_rank(kind, Response.category), _category_rank(kind, previous.c.category)
+    movement = case((now_rank > then_rank, "improved"), (now_rank < then_rank, "worse"), else_="same")
+    moved = (
+        select(Response.id.label("response_id"), movement.label("movement"), previous.c.score.label("score"), previous.c.category.label("category"),
+               func.row_number().over(partition_by=movement, order_by=Response.id).label("n"),
+               func.count().over(partition_by=movement).label("total"))
+        .select_from(Response).join(previous, previous.c.contact_id == Response.contact_id).where(*answers_of(campaign.id))
+        .subquery("moved")
+    )
+    query = (_rows(campaign.id).add_columns(moved.c.score, moved.c.category, moved.c.movement, moved.c.total)
+             .join(moved, moved.c.response_id == Response.id)
+             .where(((moved.c.n <= limit) & moved.c.movement.in_(LISTED_MOVES)) | (moved.c.n == 1))
+             .order_by(moved.c.movement, moved.c.n))
     counts = {"improved": 0, "same": 0, "worse": 0}
-    counts.update({str(m): int(c) for m, c in rows})
-    return counts
-
-
-def score_change_rows(session: Session, *, campaign_id: int, kind: SurveyKind, movement: str, limit: int | None = None) -> list[AnswerRow]:
-    now_rank, then_rank = _category_rank(kind, Response.category), _category_rank(kind, Previous.category)
-    condition = {"improved": now_rank > then_rank, "worse": now_rank < then_rank, "same": now_rank == then_rank}[movement]
-    query = (_rows(campaign_id).add_columns(Previous.score, Previous.category).join(Previous, _with_previous(campaign_id))
-             .where(condition).order_by(Response.id))
-    if limit is not None:
-        query = query.limit(limit)
-    return [_row(v[:20], (v[20], v[21])) for v in session.execute(query)]
+    lists: dict[str, list[AnswerRow]] = {m: [] for m in LISTED_MOVES}
+    for values in session.execute(query):
+        move = str(values[22])
+        counts[move] = int(values[23])
+        if move in lists and len(lists[move]) < limit:
+            lists[move].append(_row(values[:20], (values[20], values[21])))
+    return counts, lists

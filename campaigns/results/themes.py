@@ -51,7 +51,7 @@ def themes_by_language(session: Session, *, campaign_id: int) -> dict[str, list[
     for locale, comment, category in rows:
         language = language_of(locale)
         if len(by_language[language]) < SAMPLE:
-            by_language[language].append((comment, category))
+            by_language[language].append((comment or "", category))
     return {language: extract(comments, language) for language, comments in sorted(by_language.items())}
 
 
@@ -70,5 +70,11 @@ def extract(comments: list[tuple[str, str]], language: str) -> list[Theme]:
         mentions = sum(categories.values())
         if mentions >= 2:
             themes.append(Theme(phrase, mentions, dict(categories)))
-    themes.sort(key=lambda t: -t.comments)
-    return themes[:TOP]
+    # Longest first among equals, then drop a phrase inside a kept one that the same comments mention
+    # ("great" beside "great support"): one theme, not two.
+    themes.sort(key=lambda t: (-t.comments, -len(t.phrase)))
+    kept: list[Theme] = []
+    for theme in themes:
+        if not any(theme.phrase.lower() in k.phrase.lower() and theme.comments == k.comments for k in kept):
+            kept.append(theme)
+    return kept[:TOP]

@@ -49,7 +49,8 @@ def test_the_report_prints_without_navigation_and_the_csvs_download(browser_clie
     session.commit()
     sign_in(browser_client, runtime, member(session, "viewer").email)
     report = browser_client.get(f"/console/campaigns/{seeded.campaign.id}/report")
-    assert report.status_code == 200 and "window.print()" in report.text and "@media print" not in report.text
+    assert report.status_code == 200 and "data-print" in report.text and "<nav" in report.text
+    assert "script-src 'self'" in report.headers["content-security-policy"] and report.headers["x-frame-options"] == "DENY"
     answers = list(csv.DictReader(io.StringIO(browser_client.get(f"/console/campaigns/{seeded.campaign.id}/answers.csv").text)))
     assert len(answers) == 8
     upsell = list(csv.DictReader(io.StringIO(browser_client.get(f"/console/campaigns/{seeded.campaign.id}/lists/upsell.csv").text)))

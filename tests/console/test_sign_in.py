@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from campaigns.access.models import ConsoleSession
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
 from campaigns.programs.models import Message
 from channels.outbox import list_outbox
+from dispatcher.clock import DatabaseClock
+from dispatcher.runtime import Runtime
 from tests.console.helpers import LINK, csrf_of, emailed_link, member, request_link, sign_in
 
 
@@ -141,3 +141,11 @@ def test_only_an_admin_key_sets_a_members_console_role(client: TestClient, auth:
     assert refused.status_code == 403 and "console_role" in refused.json()["error"]["message"]
     made = client.post("/v1/team", json=body, headers=auth(Role.ADMIN))  # type: ignore[operator]
     assert made.status_code == 200 and made.json()["console_role"] == "ops"
+
+
+def test_at_most_five_links_an_hour_are_emailed_to_one_member(browser_client: TestClient, runtime: Runtime, session: Session) -> None:
+    admin = member(session, "admin")
+    for _ in range(7):
+        request_link(browser_client, runtime, admin.email)
+    sent = [e for e in list_outbox(runtime.settings.outbox_dir) if e.to == admin.email]
+    assert len(sent) == 5

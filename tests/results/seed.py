@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from campaigns.programs.models import Campaign, Episode, Message, Response
 from tests import factories
 
 TODAY = date(2026, 3, 2)
-NOW = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 _keys = itertools.count(1)
 
 

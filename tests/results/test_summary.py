@@ -26,10 +26,10 @@ def slack() -> Iterator[Receiver]:
     server.stop()
 
 
-def _summary(runtime: Runtime, session: Session, campaign_row: object, slack_url: str, locale: str = "en") -> None:
+def _summary(runtime: Runtime, session: Session, campaign_row: object, slack_url: str, locale: str = "en", step_name: str = "summary") -> None:
     campaign_row.internal_recipients = {"emails": [TEAM], "slack_webhook_url": slack_url, "locale": locale}  # type: ignore[attr-defined]
-    campaign_row.status = "closed"  # type: ignore[attr-defined]
-    step = PlanStep(campaign_id=campaign_row.id, key="summary", step="summary", wave=0, due_at=NOW, status="running")  # type: ignore[attr-defined]
+    campaign_row.status = "closed" if step_name == "summary" else "active"  # type: ignore[attr-defined]
+    step = PlanStep(campaign_id=campaign_row.id, key=step_name, step=step_name, wave=0, due_at=NOW, status="running")  # type: ignore[attr-defined]
     session.add(step)
     session.commit()
     run_internal_step(runtime, step.id)
@@ -67,3 +67,11 @@ def test_the_summary_is_in_the_teams_language(runtime: Runtime, session: Session
     (email,) = [e for e in outbox_emails(runtime) if e.to == TEAM]
     assert "Die wichtigsten Erkenntnisse" in email.text and "gefährdet" in email.text and "Vollständiger Bericht: https://pulse.test/share/" in email.text
     assert "Erkenntnisse" in json.loads(slack.received[0].body)["text"] if "text" in json.loads(slack.received[0].body) else "Erkenntnisse" in slack.received[0].body.decode()
+
+
+def test_the_kickoff_opens_the_campaign_in_the_console(runtime: Runtime, session: Session, slack: Receiver) -> None:
+    seeded = seed(session)
+    seeded.campaign.plan = [{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 14}]
+    _summary(runtime, session, seeded.campaign, slack.url, step_name="kickoff")
+    (email,) = [e for e in outbox_emails(runtime) if e.to == TEAM]
+    assert f"https://pulse.test/console/campaigns/{seeded.campaign.id}" in email.text

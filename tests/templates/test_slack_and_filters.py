@@ -37,14 +37,14 @@ def test_slack_escapes_customer_text_so_it_cannot_forge_links_or_mentions() -> N
 
 def test_summary_headline_follows_the_kind() -> None:
     for kind, headline in [
-        ("nps", "NPS +42"),
-        ("csat", "CSAT 87% satisfied"),
-        ("ces", "CES 5.6 on average, 72% easy"),
+        ("nps", "NPS +42 ± 5"),  # with the 95 % margin of error
+        ("csat", "CSAT 87% ± 3% satisfied"),
+        ("ces", "CES 5.6 ± 0.1 on average, 72% easy"),
     ]:
         key = TemplateKey("email", kind, "summary", "en")
         assert headline in (RENDERER.render(key, sample_context(key)).subject or "")
     key = TemplateKey("slack", "ces", "summary", "de")
-    assert "CES 5,6 im Schnitt, 72 % einfach" in RENDERER.render(key, sample_context(key)).text
+    assert "CES 5,6 ± 0,1 im Schnitt, 72 % einfach" in RENDERER.render(key, sample_context(key)).text
 
 
 @pytest.mark.parametrize(

@@ -14,3 +14,8 @@ document.addEventListener("change", function (event) {
     form.submit();
   }
 });
+document.addEventListener("click", function (event) {
+  if (event.target.closest && event.target.closest("[data-print]")) {
+    window.print();
+  }
+});
