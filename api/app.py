@@ -14,12 +14,30 @@ from api.errors import document_errors, install_error_handlers
 from api.limits import BodySizeLimit
 from api.observability import WebhookMetrics
 from api.request_id import RequestIdMiddleware, request_id_var
-from api.routers import accounts, answer_pages, campaigns, clock, contacts, fatigue, follow_ups, health, in_app, keys, outbox, results, status, surveys, team, webhook_subscriptions, webhooks
+from api.routers import (
+    accounts,
+    answer_pages,
+    campaigns,
+    clock,
+    contacts,
+    fatigue,
+    follow_ups,
+    health,
+    in_app,
+    keys,
+    outbox,
+    results,
+    status,
+    surveys,
+    team,
+    webhook_subscriptions,
+    webhooks,
+)
 from dispatcher.logs import add_context_source
 from dispatcher.inprocess import InProcessWorker
 from dispatcher.runtime import Runtime, build_runtime
-from dispatcher.tasks import attach_queue
 from dispatcher.settings import Settings, load_settings
+from dispatcher.tasks import attach_queue
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None, start_worker: bool | None = None) -> FastAPI:

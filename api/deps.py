@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from api.errors import ApiError
 from campaigns.access.models import ApiKey, Role
-from campaigns.access.service import verify_key
+from campaigns.access.service import note_use, verify_key
+from dispatcher.clock import utcnow
 from dispatcher.runtime import Runtime
 
 
@@ -32,17 +33,18 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer pulse_...`")
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer pulse_...`")
 
 
 def _caller(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> ApiKey:
     if credentials is None:
         raise ApiError(401, "unauthorized", "missing API key: send `Authorization: Bearer <key>`", headers={"WWW-Authenticate": "Bearer"})
     key = verify_key(session, credentials.credentials)
     if key is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    note_use(session, key, now=utcnow())
     return key
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from api.errors import error_body
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_body
 
 UPLOAD_LIMIT = 1 << 30  # CSV imports: a million rows fit well within 1 GiB
 JSON_LIMIT = 32 << 20  # 10,000 contacts with attributes fit within 32 MiB

@@ -10,8 +10,9 @@ what to do (retry, give up, suppress the address, or stop the step).
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -37,6 +38,9 @@ class ChannelError:
         return f"{self.kind.value} {self.code}: {self.text}"
 
 
+HTML_TOKEN_SUFFIX = "_html-"  # -pulse_name- is a placeholder's raw value, -pulse_name_html- its HTML-escaped one
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     """One message to one recipient, as rendered by ``templates``.
@@ -59,35 +63,49 @@ class OutgoingMessage:
     categories: tuple[str, ...] = ()
     custom_args: Mapping[str, str] = field(default_factory=dict)
     to_name: str | None = None
+    reply_to: str | None = None  # email: where a reply goes when not to From (the account owner)
     expires_at: datetime | None = None  # in-app prompts: the end of the step
     payload: Mapping[str, Any] = field(default_factory=dict)  # in-app: question, scale, token
 
-    def materialize(self) -> OutgoingMessage:
-        """The same message with every placeholder replaced by its value."""
-        if not self.substitutions:
+    def per_part(self) -> OutgoingMessage:
+        """The same message whose HTML names only the escaped variant of each placeholder
+        (``-pulse_x_html-``) and whose text, subject and headers only the raw one (``-pulse_x-``).
+
+        A provider substitutes the same way in every part (SendGrid has no per-part
+        substitutions), so a raw token that reached the HTML (a question quoting the
+        contact's name) would put contact-supplied markup into it unescaped.
+        """
+        pairs = [(key, key[:-1] + HTML_TOKEN_SUFFIX) for key in self.substitutions
+                 if not key.endswith(HTML_TOKEN_SUFFIX) and key[:-1] + HTML_TOKEN_SUFFIX in self.substitutions]
+        if not pairs:
             return self
 
-        def fill(value: str | None) -> str | None:
+        def swap(value: str | None, old: int) -> str | None:
             if value is None:
                 return None
-            for key, replacement in self.substitutions.items():
-                value = value.replace(key, replacement)
+            for pair in pairs:
+                value = value.replace(pair[old], pair[1 - old])
             return value
 
-        return OutgoingMessage(
-            message_id=self.message_id,
-            channel=self.channel,
-            to=self.to,
-            text=fill(self.text) or "",
-            subject=fill(self.subject),
-            html=fill(self.html),
-            substitutions={},
-            headers={k: fill(v) or "" for k, v in self.headers.items()},
-            categories=self.categories,
-            custom_args=self.custom_args,
-            to_name=self.to_name,
-            expires_at=self.expires_at,
-            payload=self.payload,
+        return replace(
+            self, text=swap(self.text, 1) or "", subject=swap(self.subject, 1), html=swap(self.html, 0),
+            headers={k: swap(v, 1) or "" for k, v in self.headers.items()},
+        )
+
+    def materialize(self) -> OutgoingMessage:
+        """The same message with every placeholder replaced by its value (HTML escaped in HTML)."""
+        if not self.substitutions:
+            return self
+        parted = self.per_part()
+        # One pass: a value that happens to contain another placeholder's token stays as it is.
+        tokens = re.compile("|".join(re.escape(key) for key in sorted(parted.substitutions, key=len, reverse=True)))
+
+        def fill(value: str | None) -> str | None:
+            return None if value is None else tokens.sub(lambda found: parted.substitutions[found.group()], value)
+
+        return replace(
+            parted, text=fill(parted.text) or "", subject=fill(parted.subject), html=fill(parted.html),
+            substitutions={}, headers={k: fill(v) or "" for k, v in parted.headers.items()},
         )
 
 

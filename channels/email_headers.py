@@ -13,9 +13,9 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.headerregistry import Address
 from email import policy
 from email.header import Header
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr
@@ -101,26 +101,31 @@ def mime_bytes(
     Serialised by hand: the email package's generator (header folding,
     quoted-printable in Python) costs several milliseconds a message, which a
     100,000-message step cannot afford. Bodies are quoted-printable (C, via
-    binascii), non-ASCII header text RFC 2047 encoded words; lines stay far
-    below the 998-character limit, so no folding is needed.
+    binascii), non-ASCII or very long header text RFC 2047 encoded words (folded).
+    Every line ends in CRLF and none is longer than 998 characters (RFC 5322):
+    smtplib sends bytes as they are, and strict servers refuse bare LF
+    messages as one endless line ("500 Line too long").
     """
     filled = message.materialize()
     if not filled.subject:
         raise ValueError("an email needs a subject")
     check_headers(filled.headers)
-    headers = [
+    raw = [
         ("From", _formatted(from_email, from_name)),
         ("To", _formatted(filled.to, filled.to_name)),
-        ("Subject", _header_text(filled.subject)),
+        *([("Reply-To", _formatted(filled.reply_to, None))] if filled.reply_to else []),
+        ("Subject", filled.subject),
         ("Date", format_datetime(date or datetime.now(UTC))),
         ("Message-ID", message_id_header(filled.message_id, sender_domain(from_email))),
         ("X-Pulse-Message-Id", filled.message_id),
-        *((name, _header_text(value)) for name, value in filled.headers.items()),
+        *filled.headers.items(),
         ("MIME-Version", "1.0"),
     ]
-    for name, value in headers:
+    for name, value in raw:
         if any(c in name + value for c in "\r\n"):
             raise ValueError(f"header {name!r} contains a line break")  # header injection
+    # Checked before encoding: a long value is folded onto continuation lines on purpose.
+    headers = [(name, value if name in ("From", "To", "Reply-To") else _header_text(value)) for name, value in raw]
     text = _part("plain", filled.text or "")
     if filled.html:
         boundary = f"=_pulse_{_UNSAFE_ID.sub('_', filled.message_id)}_{os.urandom(6).hex()}"
@@ -133,7 +138,8 @@ def mime_bytes(
         body = text
     head = "".join(f"{name}: {value}\n" for name, value in headers)
     # A lone text part brings its own Content-Type lines and the blank line that ends the headers.
-    return head.encode("ascii") + (b"\n" if filled.html else b"") + body
+    # Built with LF (no CR can be left in it: bodies are normalised, headers checked), sent with CRLF.
+    return (head.encode("ascii") + (b"\n" if filled.html else b"") + body).replace(b"\n", b"\r\n")
 
 
 def _part(subtype: str, content: str) -> bytes:
@@ -144,8 +150,13 @@ def _part(subtype: str, content: str) -> bytes:
     )
 
 
+MAX_PLAIN_HEADER = 900  # a longer value is folded, so no header line passes 998 characters
+
+
 def _header_text(value: str) -> str:
-    return value if value.isascii() else Header(value, "utf-8").encode()
+    if value.isascii() and len(value) <= MAX_PLAIN_HEADER:
+        return value
+    return Header(value, "utf-8").encode(linesep="\n")
 
 
 def build_mime_message(

@@ -26,6 +26,7 @@ from sendgrid.helpers.mail import (
     Mail,
     Personalization,
     PlainTextContent,
+    ReplyTo,
     Subject,
     Substitution,
     To,
@@ -159,6 +160,7 @@ class SendGridChannel:
     ) -> tuple[list[tuple[MailSendRequest, list[int]]], dict[int, ChannelError]]:
         refused: dict[int, ChannelError] = {}
         groups: dict[tuple[Any, ...], list[int]] = {}
+        messages = [message.per_part() for message in messages]  # substitutions apply to every part alike
         for index, message in enumerate(messages):
             problem = self._problem(message)
             if problem is not None:
@@ -167,7 +169,7 @@ class SendGridChannel:
             # Header *names* are part of the key, not values: List-Unsubscribe carries a
             # per-recipient token, and per-personalization headers are made for exactly that.
             headers = tuple(message.headers)
-            key = (message.subject, message.text, message.html or "", headers, _categories(message))
+            key = (message.subject, message.text, message.html or "", headers, _categories(message), message.reply_to)
             groups.setdefault(key, []).append(index)
         plan: list[tuple[MailSendRequest, list[int]]] = []
         for indices in groups.values():
@@ -263,6 +265,8 @@ class SendGridChannel:
             plain_text_content=PlainTextContent(message.text) if message.text else None,
             html_content=HtmlContent(message.html) if message.html else None,
         )  # the SDK orders content text/plain first, as SendGrid requires
+        if message.reply_to:
+            mail.reply_to = ReplyTo(message.reply_to)
         for index, personalization in enumerate(personalizations):
             mail.add_personalization(personalization, index=index)  # default index=0 prepends
         # Mail.add_header and add_category insert at the front: add in reverse to keep order.

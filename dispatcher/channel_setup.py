@@ -12,6 +12,7 @@ from typing import Any
 
 from channels.base import Channel
 from channels.in_app import InAppChannel
+from channels.outbound import GuardedTransport
 from channels.outbox import OutboxChannel, OutboxConfig
 from channels.ratelimit import InMemoryTokenBucket, RateLimit, RedisTokenBucket
 from channels.registry import ADAPTERS
@@ -128,7 +129,7 @@ class ChannelSet:
             ), rate_limiter=self._rate_limiter())
         if name == "in_app":
             return InAppChannel(self._prompt_store, clock=self._clock.now) if self._clock else InAppChannel(self._prompt_store)
-        return SlackChannel()
+        return SlackChannel(transport=GuardedTransport(self.settings.outbound_policy))
 
     def close(self) -> None:
         with self._lock:

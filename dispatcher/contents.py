@@ -122,7 +122,7 @@ def answer_url(settings: Settings, episode: Episode, now: datetime) -> str:
 
 
 def unsubscribe_url(settings: Settings, episode: Episode, now: datetime) -> str:
-    token = make_token(settings.secret_key.get_secret_value(), purpose="unsubscribe", subject=episode.public_id, expires_at=now + timedelta(days=365))
+    token = make_token(settings.secret_key.get_secret_value(), purpose="unsubscribe", subject=episode.public_id, expires_at=now + timedelta(days=settings.unsubscribe_ttl_days))
     return f"{settings.public_url.rstrip('/')}/u/{token}"
 
 

@@ -18,14 +18,15 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from campaigns.people.models import Contact
+from campaigns.followups.models import FollowUp
+from campaigns.people.models import Contact, TeamMember
 from campaigns.programs.models import Campaign, Message, MessageContent
 from campaigns.programs.reach import suppressed_addresses
 from campaigns.programs.window import SendingWindow
@@ -187,7 +188,26 @@ def _prepare_chunk(runtime: Runtime, chunk: list[int]) -> list[OutgoingMessage]:
         if ready:
             session.execute(update(Message).where(Message.id.in_(ready), Message.state == "sending").values(claimed_at=utcnow()))
         session.commit()
-        return [_outgoing(runtime, message, content, campaign) for message, content, campaign in _load(session, sorted(ready))]
+        loaded = _load(session, sorted(ready))
+        replies = _reply_to(runtime, session, [message for message, _, _ in loaded])
+        return [
+            replace(_outgoing(runtime, message, content, campaign), reply_to=replies.get(message.id))
+            for message, content, campaign in loaded
+        ]
+
+
+def _reply_to(runtime: Runtime, session: Session, messages: Sequence[Message]) -> dict[int, str]:
+    """Reply-To for email thank-yous, which invite a reply: the follow-up's owner, else the configured address."""
+    thanks = {m.episode_id: m.id for m in messages if m.step == "thank_you" and m.medium == "email" and m.episode_id is not None}
+    if not thanks:
+        return {}
+    owners = dict(session.execute(
+        select(FollowUp.episode_id, TeamMember.email).join(TeamMember, TeamMember.id == FollowUp.owner_id)
+        .where(FollowUp.episode_id.in_(list(thanks)))
+    ).all())
+    settings = runtime.settings
+    fallback = settings.reply_to or (settings.support_contact if "@" in settings.support_contact else None)
+    return {message_id: address for episode_id, message_id in thanks.items() if (address := owners.get(episode_id) or fallback)}
 
 
 def _campaigns(session: Session, messages: Sequence[Message]) -> dict[int, Campaign]:
@@ -235,4 +255,4 @@ def _prompt_expiry(campaign: Campaign | None) -> datetime | None:
 
     if campaign is None:
         return None
-    return datetime.combine(close_date(campaign) + timedelta(days=1), time(0), tzinfo=timezone.utc)
+    return datetime.combine(close_date(campaign) + timedelta(days=1), time(0), tzinfo=UTC)

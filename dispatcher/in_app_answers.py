@@ -78,7 +78,7 @@ def pending_prompt(runtime: Runtime, session: Session, *, external_id: str) -> P
     return PromptView(
         prompt_id=episode.public_id, type="survey" if step in SURVEY_STEPS else "notice", step=step,
         text=str(prompt.payload.get("text") or ""), expires_at=prompt.expires_at,
-        survey=view_for(runtime, session, episode, campaign, contact.locale),
+        survey=view_for(runtime, session, episode, campaign, contact),
     )
 
 

@@ -26,7 +26,7 @@ from campaigns.events.service import OpenEpisode
 from campaigns.events.sms_replies import keyword, normalize, read_score
 from campaigns.followups.models import FollowUp
 from campaigns.programs.kinds import kind_named
-from campaigns.programs.models import Response
+from campaigns.programs.models import Response, Suppression
 from dispatcher.answering import accept_answer, accept_comment
 from dispatcher.contents import survey_context
 from dispatcher.follow_ups import someone_is_told
@@ -72,9 +72,17 @@ def receive_sms(runtime: Runtime, session: Session, sms: InboundSmsMessage, *, n
     if inbound is None:
         return SmsOutcome(service.stored_reply(session, sms.message_sid))
     outcome, reply, response_id = _respond(runtime, session, inbound, sms, now)
+    if reply is not None and outcome not in ("opted_out", "opted_in") and _opted_out(session, sms.sender):
+        # The answer is kept, but nothing but the opt-out confirmation may go to an
+        # opted-out number (carriers refuse it: Twilio error 21610).
+        reply = None
     inbound.outcome, inbound.reply = outcome, reply
     session.flush()
     return SmsOutcome(reply, response_id)
+
+
+def _opted_out(session: Session, phone: str) -> bool:
+    return session.scalar(select(Suppression.id).where(Suppression.medium == "sms", Suppression.address == phone).limit(1)) is not None
 
 
 def _respond(runtime: Runtime, session: Session, inbound: InboundSms, sms: InboundSmsMessage, now: datetime) -> tuple[str, str | None, int | None]:

@@ -44,6 +44,7 @@ from templates import (
     default_follow_up_question,
     default_question,
     default_scale,
+    fill_recipient_text,
     resolve_language,
 )
 
@@ -87,18 +88,22 @@ def survey_view(runtime: Runtime, session: Session, episode: Episode) -> SurveyV
     campaign = session.get(Campaign, episode.campaign_id)
     contact = session.get(Contact, episode.contact_id)
     assert campaign is not None and contact is not None
-    return view_for(runtime, session, episode, campaign, contact.locale)
+    return view_for(runtime, session, episode, campaign, contact)
 
 
-def view_for(runtime: Runtime, session: Session, episode: Episode, campaign: Campaign, locale: str) -> SurveyView:
+def view_for(runtime: Runtime, session: Session, episode: Episode, campaign: Campaign, contact: Contact) -> SurveyView:
+    """What the contact is asked, in their language; placeholders a question quotes are filled with their name."""
     settings = runtime.settings
+    locale = contact.locale
+    name = contact.name or ""
+    mine = {"first_name": name.split()[0] if name.strip() else "", "name": name}
     lang = resolve_language(locale)
     current = session.scalar(select(Response).where(Response.episode_id == episode.id, Response.current.is_(True)))
     survey = campaign.survey or {}
     return SurveyView(
         lang=lang, company_name=settings.company_name, kind=campaign.kind,
-        question=localized(survey.get("question") or {}, locale) or default_question(campaign.kind, lang, company_name=settings.company_name),
-        follow_up_question=_follow_up(survey, locale, lang),
+        question=fill_recipient_text(localized(survey.get("question") or {}, locale) or default_question(campaign.kind, lang, company_name=settings.company_name), mine, locale=locale),
+        follow_up_question=fill_recipient_text(_follow_up(survey, locale, lang), mine, locale=locale),
         scale=default_scale(campaign.kind, lang), deadline=close_date(campaign).isoformat(),
         answerable=episode.state in ANSWERABLE_BEFORE,
         current_score=current.score if current else None, current_comment=current.comment if current else None,

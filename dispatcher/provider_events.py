@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from campaigns.db import ID_MAX
 from campaigns.events import service
 from campaigns.events.models import ProviderEvent
 from campaigns.events.outcomes import Outcome, sendgrid_outcome, twilio_outcome
@@ -45,6 +46,7 @@ SUPPRESSED_BECAUSE = {
 class BatchResult:
     received: int
     new: int  # not seen before
+    ignored: int = 0  # not an event Pulse can read (not an object, no event name)
 
 
 @dataclass
@@ -109,12 +111,35 @@ def _occurred(value: Any) -> datetime | None:
         return None
 
 
+MAX_ADDRESS = 320  # the longest email address a suppression (or a message) holds
+
+
+def _clean_text(value: str) -> str:
+    """Text a database column can hold: no NUL, no lone surrogate."""
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
+def _clean_event(event: Any) -> dict[str, Any] | None:
+    """The event with its text made storable, or None for one that is no event at all.
+
+    Each event is judged alone, so one bad event never fails its batch: an
+    over-long address is dropped (the event still moves its message), text
+    loses NUL characters and lone surrogates.
+    """
+    if not isinstance(event, Mapping) or not isinstance(event.get("event"), str):
+        return None
+    clean = {str(key): _clean_text(value) if isinstance(value, str) else value for key, value in event.items()}
+    if len(str(clean.get("email") or "")) > MAX_ADDRESS:
+        clean.pop("email")
+    return clean
+
+
 def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]]) -> dict[int, tuple[int, str]]:
     """Our email message (id, address as we sent it) for each event by position, checked against the event's address."""
     wanted: dict[int, int] = {}
     for index, event in enumerate(events):
         value = str(event.get(MESSAGE_ID_ARG) or "")
-        if value.isdigit():
+        if value.isdigit() and int(value) <= ID_MAX:
             wanted[index] = int(value)
     found: dict[int, tuple[int, str]] = {}
     if wanted:
@@ -148,6 +173,8 @@ def receive_sendgrid_events(runtime: Runtime, session: Session, events: Sequence
     Rows are touched in a fixed order (event ids, then message ids, then
     addresses), so two overlapping batches in flight cannot deadlock.
     """
+    received = len(events)
+    events = [clean for clean in map(_clean_event, events) if clean is not None]
     messages = _sendgrid_messages(session, events)
     order = sorted(range(len(events)), key=lambda i: _event_id(events[i]))
     fresh: list[tuple[ProviderEvent, Outcome, Mapping[str, Any]]] = []
@@ -170,7 +197,7 @@ def receive_sendgrid_events(runtime: Runtime, session: Session, events: Sequence
     suppressions = sorted({(row.address, outcome.suppress, f"sendgrid {row.event} {row.event_id}") for row, outcome, _ in fresh if outcome.suppress and row.address})
     for address, reason, source in suppressions:
         suppress_address(runtime, session, medium="email", address=address, reason=reason, source=source, now=now)
-    return BatchResult(received=len(events), new=len(fresh))
+    return BatchResult(received=received, new=len(fresh), ignored=received - len(events))
 
 
 # -- Twilio ---------------------------------------------------------------------------

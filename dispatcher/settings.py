@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from channels.outbound import OutboundPolicy
+
 DEFAULT_SECRET_KEY = "change-me-pulse-development-secret"
 
 
@@ -48,7 +50,9 @@ class Settings(BaseSettings):
     broker_visibility_timeout: int = Field(default=3600, ge=1)
     provider_timeout_seconds: float = Field(default=10.0, gt=0)  # one request to SendGrid, Twilio, SMTP
     max_attempts: int = Field(default=8, ge=1)  # transient failures before a message fails
-    link_ttl_days: int = Field(default=60, ge=1)  # how long survey and unsubscribe links work
+    link_ttl_days: int = Field(default=60, ge=1, le=3650)  # how long survey answer links work
+    # Unsubscribe links outlive the survey: a year-old email's footer must still work.
+    unsubscribe_ttl_days: int = Field(default=365, ge=1, le=3650)
     # Public answer endpoints (/r, /u, /v1/in-app): requests a minute per client IP,
     # and per link token or in-app contact; over either, 429 with Retry-After.
     answer_rate_per_ip: int = Field(default=600, ge=1)
@@ -74,6 +78,9 @@ class Settings(BaseSettings):
     company_name: str = "Acme"
     sender_name: str = "The Acme Customer Success team"
     support_contact: str = "support@acme.example"
+    # Where a reply to a thank-you goes when the answer's follow-up has no owner
+    # (thank-yous invite replies); unset: support_contact when it is an address.
+    reply_to: str | None = None
 
     # Channels. A channel without credentials is unavailable.
     email_channel: Literal["outbox", "sendgrid", "smtp"] = "outbox"
@@ -94,6 +101,21 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str | None = None
     twilio_base_url: str | None = None  # set to point the SDK at a fake
     sms_mps: float = Field(default=1.0, gt=0)  # messages per second per sender (long code: 1)
+
+    # Slack webhooks and outgoing webhooks never reach loopback, private, link-local
+    # or metadata addresses, except these: comma-separated host names and networks
+    # (e.g. "hooks.internal.example,10.0.5.0/24") for self-hosted targets.
+    outbound_allow: str = ""
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _known_destinations(cls, value: str) -> str:
+        OutboundPolicy.parse(value.split(","))  # raises naming the bad entry
+        return value
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.parse(self.outbound_allow.split(","))
 
     @field_validator("database_url")
     @classmethod

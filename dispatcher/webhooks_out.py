@@ -31,6 +31,7 @@ from campaigns.people.models import Account, Contact
 from campaigns.programs.models import Campaign, Response
 from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
 from campaigns.webhooks.service import SIGNATURE_HEADER, body_bytes, queue_event, signature
+from channels.outbound import GuardedTransport
 from dispatcher.clock import utcnow
 from dispatcher.outcomes import backoff
 from dispatcher.runtime import Runtime
@@ -111,7 +112,8 @@ def deliver_due_webhooks(runtime: Runtime, now: datetime) -> None:
 
 def deliver_webhooks(runtime: Runtime, delivery_ids: Sequence[int]) -> None:
     """Task: one attempt for each due delivery. Safe to run twice: only one run claims an attempt."""
-    with httpx.Client(timeout=TIMEOUT, follow_redirects=False, headers={"User-Agent": USER_AGENT}) as client:
+    transport = GuardedTransport(runtime.settings.outbound_policy)  # no loopback, private or metadata addresses
+    with httpx.Client(timeout=TIMEOUT, follow_redirects=False, headers={"User-Agent": USER_AGENT}, transport=transport) as client:
         for delivery_id in delivery_ids:
             _attempt(runtime, client, delivery_id)
 

@@ -36,6 +36,7 @@ from templates.keys import (
 from templates.recipient import (
     RECIPIENT_FIELDS,
     Placeholder,
+    fill_recipient_text,
     greeting,
     recipient_placeholders,
     recipient_substitutions,
@@ -71,6 +72,7 @@ __all__ = [
     "default_follow_up_question",
     "default_question",
     "default_scale",
+    "fill_recipient_text",
     "greeting",
     "locale_chain",
     "recipient_placeholders",

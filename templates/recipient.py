@@ -92,3 +92,18 @@ def recipient_substitutions(values: Mapping[str, str], *, locale: str = "en") ->
         substitutions[placeholder.text_token] = value
         substitutions[placeholder.html_token] = str(escape(value))
     return substitutions
+
+
+def fill_recipient_text(text: str, values: Mapping[str, str], *, locale: str = "en") -> str:
+    """``text`` with every placeholder token (either variant) replaced by the raw value.
+
+    For text shown outside a message (the answer page, the in-app prompt), which
+    is escaped where it is displayed: a campaign question that quotes a
+    placeholder must never show the token itself. Missing fields become empty.
+    """
+    if "-pulse_" not in text:
+        return text
+    for name, value in recipient_values({k: v for k, v in values.items() if k in RECIPIENT_FIELDS}, locale=locale).items():
+        placeholder = Placeholder(name)
+        text = text.replace(placeholder.html_token, value).replace(placeholder.text_token, value)
+    return text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,8 +20,13 @@ from dispatcher.tasks import attach_inline_queue
 from tests.backends import Backend, backend_names, embedded_backend, empty_tables, server_backend
 from tests.servers import redis_url_or_skip
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--rounds", type=int, default=3, help="chaos suite: how many SIGKILL rounds (3 in CI; e.g. --rounds 10 by hand)")
+
+
 # A Monday morning in UTC: inside default sending hours almost everywhere in Europe.
-START = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +52,9 @@ def make_settings(backend: Backend, tmp_path: Path, **overrides: object) -> Sett
         "outbox_dir": tmp_path / "outbox",
         "clock": "database",
         "public_url": "https://pulse.test",
+        # The fakes that stand in for Slack and webhook receivers listen on loopback,
+        # which Pulse refuses unless allowed (tests/answers/test_outbound_guard.py).
+        "outbound_allow": "127.0.0.1",
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, UploadFile
 
-from api.errors import error_responses
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
+from api.errors import error_responses
 from api.params import ObjectId
 from api.schemas.people import AccountBulk, AccountOut, AccountPage, UpsertOut
 from api.uploads import import_upload

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
+from api.errors import error_responses
 from api.params import IdFilter, ObjectId
 from api.schemas.campaigns import (
     CampaignDetailOut,
@@ -24,10 +25,12 @@ from api.schemas.campaigns import (
     YouSaidWeDidIn,
 )
 from campaigns.paging import page_by_id
+from campaigns.people.fields import FieldError
 from campaigns.programs import report, service
 from campaigns.programs.models import Episode
 from campaigns.programs.waiting import waiting_messages
 from dispatcher.follow_ups import alert_warnings
+from channels.outbound import named_internal
 from dispatcher.lifecycle import cancel_campaign, launch_campaign
 from dispatcher.preview import preview_campaign
 
@@ -47,6 +50,9 @@ def _detail(session: SessionDep, campaign_id: int, runtime: RuntimeDep, warnings
 
 @router.post("", response_model=CampaignOut, status_code=201, summary="Create a campaign (a draft until launched)")
 def create(body: CampaignIn, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignOut:
+    slack = body.internal_recipients.slack_webhook_url if body.internal_recipients else None
+    if slack and (internal := named_internal(slack, runtime.settings.outbound_policy)) is not None:
+        raise FieldError("internal_recipients.slack_webhook_url", internal)
     campaign = service.create_campaign(session, spec=body.spec(), now=runtime.clock.now())
     session.commit()
     return CampaignOut.of(campaign, alert_warnings(runtime, session, campaign))
@@ -95,7 +101,7 @@ def episodes(
     return EpisodePage(items=[EpisodeOut.of(e) for e in page.items], next_cursor=page.next_cursor)
 
 
-@router.post("/{campaign_id}/preview", response_model=PreviewOut, summary="Dry run: nothing is sent, no budget is reserved")
+@router.post("/{campaign_id}/preview", response_model=PreviewOut, responses=error_responses(409), summary="Dry run: nothing is sent, no budget is reserved")
 def preview(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> PreviewOut:
     campaign = service.get_campaign(session, campaign_id)
     result = preview_campaign(runtime, session, campaign)
@@ -107,14 +113,14 @@ def preview(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: 
     )
 
 
-@router.post("/{campaign_id}/launch", response_model=CampaignDetailOut)
+@router.post("/{campaign_id}/launch", response_model=CampaignDetailOut, responses=error_responses(409))
 def launch(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     launch_campaign(runtime, session, campaign_id)
     session.commit()
     return _detail(session, campaign_id, runtime, alert_warnings(runtime, session, service.get_campaign(session, campaign_id)))
 
 
-@router.post("/{campaign_id}/pause", response_model=CampaignDetailOut)
+@router.post("/{campaign_id}/pause", response_model=CampaignDetailOut, responses=error_responses(409))
 def pause(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, key: Writer, body: PauseIn | None = None) -> CampaignDetailOut:
     reason = body.reason if body else None
     service.pause(session, campaign_id=campaign_id, reason=reason, by=f"API key {key.name}", now=runtime.clock.now())
@@ -122,21 +128,21 @@ def pause(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, key: 
     return _detail(session, campaign_id, runtime)
 
 
-@router.post("/{campaign_id}/resume", response_model=CampaignDetailOut)
+@router.post("/{campaign_id}/resume", response_model=CampaignDetailOut, responses=error_responses(409))
 def resume(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     service.resume(session, campaign_id=campaign_id)
     session.commit()
     return _detail(session, campaign_id, runtime)
 
 
-@router.post("/{campaign_id}/cancel", response_model=CampaignDetailOut)
+@router.post("/{campaign_id}/cancel", response_model=CampaignDetailOut, responses=error_responses(409))
 def cancel(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     cancel_campaign(runtime, session, campaign_id)
     session.commit()
     return _detail(session, campaign_id, runtime)
 
 
-@router.post("/{campaign_id}/you-said-we-did", response_model=CampaignDetailOut, summary="After close: tell every recipient what changed")
+@router.post("/{campaign_id}/you-said-we-did", response_model=CampaignDetailOut, responses=error_responses(409), summary="After close: tell every recipient what changed")
 def you_said_we_did(campaign_id: ObjectId, body: YouSaidWeDidIn, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     service.trigger_you_said_we_did(session, campaign_id=campaign_id, text=body.text, now=runtime.clock.now())
     session.commit()

@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, UploadFile
 
-from api.errors import error_responses
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
+from api.errors import error_responses
 from api.params import ObjectId
 from api.schemas.people import ContactBulk, ContactChanges, ContactOut, ContactPage, UpsertOut
 from api.uploads import import_upload
 from campaigns.people import service
+from campaigns.people.fields import in_utc
 from campaigns.people.upsert import upsert_contacts
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
@@ -46,7 +47,7 @@ def list_contacts(
     filters = service.ContactFilter(
         account_external_id=account_external_id, segment=segment, tier=tier, plan=plan,
         lifecycle_stage=lifecycle_stage, role=role, locale=locale, email=email, search=q,
-        renewal_before=renewal_before, updated_since=updated_since,
+        renewal_before=renewal_before, updated_since=in_utc(updated_since, "updated_since") if updated_since else None,
     )
     page = service.list_contacts(session, filters=filters, cursor=cursor, limit=limit)
     return ContactPage(items=[ContactOut.of(c) for c in page.items], next_cursor=page.next_cursor)

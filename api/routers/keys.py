@@ -7,8 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from api.deps import Admin, RuntimeDep, SessionDep
-from api.params import ObjectId
 from api.errors import ApiError
+from api.params import ObjectId
 from campaigns.access.models import ApiKey, Role
 from campaigns.access.service import create_key, revoke_key
 

@@ -29,7 +29,7 @@ class TransactionalIn(BaseModel):
     respect_sending_hours: bool = True
 
 
-@router.post("/send", status_code=202, summary="Send one survey to one contact now (CSAT after a ticket, CES after onboarding)")
+@router.post("/send", status_code=202, responses={200: {"description": "Nothing was queued: the contact is excluded or refused by the budget (the body says why)"}}, summary="Send one survey to one contact now (CSAT after a ticket, CES after onboarding)")
 def send(
     body: TransactionalIn, runtime: RuntimeDep, session: SessionDep, _: Writer,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,

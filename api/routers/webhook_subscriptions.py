@@ -9,13 +9,17 @@ from fastapi import APIRouter, Query, Response
 from api.deps import Admin, RuntimeDep, SessionDep
 from api.params import ObjectId
 from api.schemas.webhooks import DeliveryOut, DeliveryPage, NewWebhookOut, WebhookIn, WebhookOut
+from campaigns.people.fields import FieldError
 from campaigns.webhooks import service
+from channels.outbound import named_internal
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
 @router.post("", response_model=NewWebhookOut, status_code=201, summary="Subscribe an endpoint to events")
 def create(body: WebhookIn, runtime: RuntimeDep, session: SessionDep, _: Admin) -> NewWebhookOut:
+    if (internal := named_internal(body.url, runtime.settings.outbound_policy)) is not None:
+        raise FieldError("url", internal)
     subscription = service.create_subscription(
         session, url=body.url, events=list(body.events), description=body.description,
         require_https=runtime.settings.environment == "production", now=runtime.clock.now(),

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from campaigns.db import ID_MAX
 from campaigns.followups.service import FollowUpView
 
 State = Literal["open", "contacted", "resolved"]
@@ -97,7 +98,7 @@ class FollowUpChange(BaseModel):
 
     state: State | None = Field(default=None, description="open → contacted → resolved (a step may be skipped); resolved → open reopens")
     note: str | None = Field(default=None, min_length=1, max_length=5000, description="appended, with your key's name and the time")
-    owner_id: int | None = Field(default=None, description="reassign to another active team member")
+    owner_id: int | None = Field(default=None, ge=1, le=ID_MAX, description="reassign to another active team member")
 
     @model_validator(mode="after")
     def _something(self) -> FollowUpChange:

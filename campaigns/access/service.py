@@ -6,9 +6,9 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.access.models import ApiKey, Role
@@ -47,6 +47,24 @@ def verify_key(session: Session, token: str) -> ApiKey | None:
     if not hmac.compare_digest(key.secret_hash, _hash(parts[2])):
         return None
     return key
+
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def note_use(session: Session, key: ApiKey, *, now: datetime) -> None:
+    """Record that ``key`` was used, at most once a minute; commits when it writes.
+
+    Call it before the request writes anything else (the commit is its own). A
+    busy key costs one conditional UPDATE a minute, not one write per request.
+    """
+    if key.last_used_at is not None and key.last_used_at > now - LAST_USED_RESOLUTION:
+        return
+    session.execute(
+        update(ApiKey).where(ApiKey.id == key.id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - LAST_USED_RESOLUTION))
+        .values(last_used_at=now), execution_options={"synchronize_session": False},
+    )
+    session.commit()
 
 
 def count_active_keys(session: Session) -> int:

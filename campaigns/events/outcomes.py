@@ -61,7 +61,7 @@ def sendgrid_outcome(event: Mapping[str, Any]) -> Outcome:
         hard = event.get("type", "bounce") == "bounce"
         return Outcome(
             target="failed", suppress="bounced" if hard else None, bounced=True,
-            error_code=_text(event.get("status")) or "bounce", detail=_text(event.get("reason")),
+            error_code=(_text(event.get("status")) or "bounce")[:60], detail=_text(event.get("reason")),
         )
     if name == "dropped":
         reason = str(event.get("reason") or event.get("type") or "")

@@ -139,6 +139,9 @@ def lock_messages(session: Session, message_ids: Iterable[int]) -> None:
         session.execute(select(Message.id).where(Message.id.in_(ids)).order_by(Message.id).with_for_update())
 
 
+ENGAGED = ("opened", "clicked", "answered")
+
+
 def advance_message(
     session: Session, *, message_id: int, target: str, now: datetime,
     error_code: str | None = None, detail: str | None = None, provider_message_id: str | None = None,
@@ -160,6 +163,10 @@ def advance_message(
         if state in NOT_YET_SENT:
             return PENDING
         if not may_move(state, target):
+            if target == FAILED and state in ENGAGED:
+                # A bounce after a click (a forwarded mail, a full mailbox later) does not
+                # undo the engagement, but the failure stays visible on the message.
+                session.execute(update(Message).where(Message.id == message_id).values(error_code=error_code, error_text=detail, updated_at=now))
             return None
         values: dict[str, object] = {"state": target, "updated_at": now}
         if target == FAILED:

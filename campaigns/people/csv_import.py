@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Literal
 
 from sqlalchemy.orm import Session
 
-from campaigns.people.rows import ACCOUNT_FIELDS, CONTACT_FIELDS, unknown_columns
+from campaigns.people.rows import ACCOUNT_FIELDS, CONTACT_FIELDS, MAX_ATTRIBUTES, unknown_columns
 from campaigns.people.upsert import RowError, UpsertResult, upsert_accounts, upsert_contacts
 
 MAX_ROWS = 1_000_000
@@ -75,9 +75,13 @@ def import_csv(
     known = CONTACT_FIELDS if kind == "contacts" else ACCOUNT_FIELDS
     if "external_id" not in header:
         raise CsvRejected(f"the header has no external_id column; columns are: {', '.join(known)}")
+    if len(header) > len(known) + MAX_ATTRIBUTES:
+        raise CsvRejected(f"the header has {len(header)} columns; at most {len(known) + MAX_ATTRIBUTES} "
+                          f"(the known columns and up to {MAX_ATTRIBUTES} attr.<name> columns)")
     if unknown := unknown_columns(header, known):
+        shown = ", ".join(repr(name[:40]) for name in unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
         raise CsvRejected(
-            f"unknown column(s) {', '.join(map(repr, unknown))}; known columns are {', '.join(known)}, "
+            f"unknown column(s) {shown}; known columns are {', '.join(known)}, "
             "and custom attributes go in columns named attr.<name>"
         )
     if len(set(header)) != len(header):

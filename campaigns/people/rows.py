@@ -20,9 +20,14 @@ from campaigns.people.fields import (
     clean_phone,
     clean_text,
     clean_timezone,
+    in_utc,
 )
 
 ATTRIBUTE_PREFIX = "attr."
+# Custom attributes are for segmenting (plan, region, seats), not for storing
+# documents: a contact carries at most this many, with short names.
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTE_NAME = 64
 
 CONTACT_FIELDS = (
     "external_id", "account_external_id", "name", "email", "phone", "role",
@@ -52,6 +57,10 @@ def _attributes(raw: Mapping[str, Any]) -> dict[str, Any] | None:
             given = True
             if not _blank(value):
                 found[key[len(ATTRIBUTE_PREFIX):]] = value.strip() if isinstance(value, str) else value
+    if len(found) > MAX_ATTRIBUTES:
+        raise FieldError("attributes", f"has {len(found)} attributes; at most {MAX_ATTRIBUTES} per contact")
+    if long := next((name for name in found if len(name) > MAX_ATTRIBUTE_NAME), None):
+        raise FieldError("attributes", f"the name {long[:20]!r}... is longer than {MAX_ATTRIBUTE_NAME} characters")
     return found if given else None
 
 
@@ -60,7 +69,7 @@ def _as_date(value: Any, field: str) -> date:
 
 
 def _as_datetime(value: Any, field: str) -> datetime:
-    return value if isinstance(value, datetime) else clean_datetime(str(value), field)
+    return in_utc(value, field) if isinstance(value, datetime) else clean_datetime(str(value), field)
 
 
 Cleaner = Callable[[Any], Any]

@@ -54,8 +54,10 @@ def _contact_query(filters: ContactFilter) -> Select[tuple[Contact]]:
     if filters.email is not None:
         query = query.where(func.lower(Contact.email) == filters.email.strip().lower())
     if filters.search:
-        pattern = f"%{filters.search.lower()}%"
-        query = query.where(or_(Contact.name.ilike(pattern), Contact.email.ilike(pattern)))
+        # The search is literal text: % and _ are escaped, or "q=%" would match every contact.
+        escaped = filters.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(or_(Contact.name.ilike(pattern, escape="\\"), Contact.email.ilike(pattern, escape="\\")))
     if filters.updated_since is not None:
         query = query.where(Contact.updated_at >= filters.updated_since)
     return query

@@ -118,6 +118,10 @@ def _merge(
     updates: list[dict[str, Any]] = []
     for external_id, (number, values) in latest.items():
         if external_id in existing:
+            # A required field may be left out of an update, never blanked by it.
+            if blanked := [f for f in required_on_insert if f in values and not values[f]]:
+                result.errors.append(RowError(number, external_id, blanked[0], f"may not be blank: every {model.__tablename__[:-1]} has one"))
+                continue
             stored = existing[external_id]
             if "attributes" in values:
                 values["attributes"] = {**(stored.attributes or {}), **values["attributes"]}

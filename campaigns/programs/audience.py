@@ -9,14 +9,13 @@ The same filter shape names the campaign's custom exclusions.
 
 from __future__ import annotations
 
-from campaigns.people.fields import FieldError
-
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, select
 
 from campaigns.db import ID_MAX
+from campaigns.people.fields import FieldError
 from campaigns.people.models import Account, Contact
 
 ACCOUNT_FIELDS = ("segment", "tier", "plan", "lifecycle_stage")

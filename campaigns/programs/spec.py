@@ -31,6 +31,17 @@ def aware(moment: datetime, zone: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))
 
 
+MAX_PERIOD_DAYS = 3650
+# Dates a campaign can mean: the plan's offsets (a year either way) and its
+# close must stay far inside what dates and the database can hold.
+YEARS = (2000, 2999)
+
+
+def _plausible(year: int, field: str) -> None:
+    if not YEARS[0] <= year <= YEARS[1]:
+        raise FieldError(field, f"the year {year} is not between {YEARS[0]} and {YEARS[1]}")
+
+
 def check_campaign(spec: dict[str, Any]) -> dict[str, Any]:
     """The campaign's columns from an API body, every part checked; raises ``FieldError``."""
     survey = spec.get("survey") or {}
@@ -43,8 +54,8 @@ def check_campaign(spec: dict[str, Any]) -> dict[str, Any]:
     if mode not in MODES:
         raise FieldError("mode", f"unknown mode {mode!r}; use one_off or continuous")
     period = spec.get("period_days")
-    if mode == "continuous" and (not isinstance(period, int) or period < 1):
-        raise FieldError("period_days", "a continuous program needs period_days, e.g. 90")
+    if mode == "continuous" and (not isinstance(period, int) or not 1 <= period <= MAX_PERIOD_DAYS):
+        raise FieldError("period_days", f"a continuous program needs period_days from 1 to {MAX_PERIOD_DAYS}, e.g. 90")
     plan = spec.get("plan")
     if plan is None:
         plan = CONTINUOUS_PLAN if mode == "continuous" else DEFAULT_PLAN
@@ -65,11 +76,16 @@ def check_campaign(spec: dict[str, Any]) -> dict[str, Any]:
     if slack is not None and not (isinstance(slack, str) and slack.startswith("https://")):
         raise FieldError("internal_recipients.slack_webhook_url", "must be an https:// incoming-webhook URL")
     send_at = spec.get("send_at")
+    if isinstance(send_at, datetime):
+        send_at = aware(send_at, zone)
+        _plausible(send_at.year, "send_at")
     deadline = survey.get("deadline")
     if isinstance(deadline, datetime):
         deadline = aware(deadline, zone)
     elif deadline is not None and not hasattr(deadline, "isoformat"):
         raise FieldError("survey.deadline", "must be a date")
+    if deadline is not None:
+        _plausible(deadline.year, "survey.deadline")
     review_link = spec.get("review_link")
     if review_link is not None and not str(review_link).startswith(("https://", "http://")):
         raise FieldError("review_link", "must be a web address")
@@ -94,5 +110,5 @@ def check_campaign(spec: dict[str, Any]) -> dict[str, Any]:
                                 # the language of the kickoff and the summary to the team
                                 "locale": clean_locale(internal.get("locale") or "en", "internal_recipients.locale")},
         "review_link": review_link,
-        "send_at": aware(send_at, zone) if isinstance(send_at, datetime) else None,
+        "send_at": send_at if isinstance(send_at, datetime) else None,
     }

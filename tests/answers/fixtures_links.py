@@ -64,7 +64,7 @@ class Survey:
         return urlsplit(self.unsubscribe_url).path
 
 
-def survey(runtime: Runtime, *, kind: str = "nps", channel: str = "email", **contact: Any) -> Survey:
+def survey(runtime: Runtime, *, kind: str = "nps", channel: str = "email", question: str | None = None, **contact: Any) -> Survey:
     """A contact invited to an active campaign: the episode and its invite, queued (not sent), committed."""
     now = runtime.clock.now()
     with runtime.sessions() as session:
@@ -72,7 +72,7 @@ def survey(runtime: Runtime, *, kind: str = "nps", channel: str = "email", **con
             contact.setdefault("last_seen_at", now - timedelta(days=1))
         person = factories.contact(session, **contact)
         campaign = service.create_campaign(session, spec={
-            "name": f"Links {kind}", "survey": {"kind": kind}, "audience": {"contact_ids": [person.id]}, "channels": [channel],
+            "name": f"Links {kind}", "survey": {"kind": kind, **({"question": question} if question else {})}, "audience": {"contact_ids": [person.id]}, "channels": [channel],
         }, now=now)
         campaign.status, campaign.launched_at, campaign.send_at, campaign.selection_state = "active", now, now, "done"
         episode = Episode(public_id=new_public_id(), campaign_id=campaign.id, contact_id=person.id, state="selected", created_at=now)

@@ -172,6 +172,7 @@ class Email:
     to: str
     subject: str
     text: str
+    reply_to: str | None = None
 
 
 def outbox_emails(runtime: Runtime) -> list[Email]:
@@ -181,7 +182,8 @@ def outbox_emails(runtime: Runtime) -> list[Email]:
     for path in sorted(directory.glob("*.eml")) if directory.exists() else []:
         message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
         body = message.get_body(preferencelist=("plain",))
-        emails.append(Email(str(message["To"]), str(message["Subject"]), body.get_content() if body else ""))
+        reply_to = str(message["Reply-To"]) if message["Reply-To"] else None
+        emails.append(Email(str(message["To"]), str(message["Subject"]), body.get_content() if body else "", reply_to))
     return emails
 
 

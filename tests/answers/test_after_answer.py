@@ -162,3 +162,26 @@ def _close_step_thank_you(runtime: Runtime, session: Session, episode_id: int) -
     session.add(step)
     session.commit()
     return step.id
+
+
+def test_a_thank_you_that_invites_a_reply_sends_it_to_the_owner(runtime: Runtime) -> None:
+    owner = team_member(runtime, name="Joanna Bolton", email="joanna@acme.example")
+    episode = survey(runtime, owner_id=owner)
+
+    answer(runtime, episode, 2, comment="the export keeps failing")
+    tick(runtime)
+
+    (email,) = [e for e in outbox_emails(runtime) if e.to == "peter@initech.example"]
+    assert "reply to this email" in email.text
+    assert email.reply_to == "joanna@acme.example"
+
+
+def test_without_an_owner_replies_go_to_the_configured_address(runtime: Runtime) -> None:
+    runtime.settings.reply_to = "cs@acme.example"
+    episode = survey(runtime)
+
+    answer(runtime, episode, 10)
+    tick(runtime)
+
+    (email,) = [e for e in outbox_emails(runtime) if e.to == "peter@initech.example"]
+    assert email.reply_to == "cs@acme.example"

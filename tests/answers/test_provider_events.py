@@ -178,7 +178,7 @@ def test_the_same_sendgrid_batch_delivered_twice_changes_nothing_the_second_time
     after_first = _snapshot(runtime)
     second = post_events(client, batch)
 
-    assert first.json() == {"received": 14, "new": 14} and second.json() == {"received": 14, "new": 0}
+    assert first.json() == {"received": 14, "new": 14, "ignored": 0} and second.json() == {"received": 14, "new": 0, "ignored": 0}
     assert _snapshot(runtime) == after_first
     states = {m.id: m.state for m in (state_of(runtime, x.id) for x in (a, b, c, d, e, f, g, h))}
     assert [states[x.id] for x in (a, b, c, d, e, f, g, h)] == ["clicked", "failed", "delivered", "delivered", "delivered", "failed", "sent", "failed"]
@@ -239,3 +239,34 @@ def test_a_suppression_names_the_address_as_we_sent_it(runtime: Runtime, client:
     post_events(client, [{**sendgrid_event(invite, "spamreport", "s1"), "email": invite.recipient.upper()}])
 
     assert suppressed(runtime) == {("email", invite.recipient, "spam_report")}
+
+
+def test_a_bounce_after_a_click_stays_visible_on_the_message(runtime: Runtime, client: TestClient) -> None:
+    [invite] = invites(runtime, email_survey(runtime, 1))
+
+    post_events(client, [sendgrid_event(invite, "click", "k1", url="https://pulse.test/r/x")])
+    post_events(client, [sendgrid_event(invite, "bounce", "k2", type="bounce", status="5.1.1", reason="mailbox gone")])
+
+    message = state_of(runtime, invite.id)
+    assert message.state == "clicked"  # the engagement happened; it is not undone
+    assert (message.error_code, message.error_text) == ("5.1.1", "mailbox gone")
+
+
+def test_one_bad_sendgrid_event_is_that_events_problem_not_the_batchs(runtime: Runtime, client: TestClient) -> None:
+    [invite] = invites(runtime, email_survey(runtime, 1))
+    [other] = invites(runtime, email_survey(runtime, 1))
+    events: list[Any] = [
+        "not an event", {"no": "name"},
+        sendgrid_event(other, "bounce", "b1", type="bounce", status="5" * 500, reason="nul\x00 and \ud800"),
+        {**sendgrid_event(other, "spamreport", "b2"), "email": "x" * 400 + "@example.com"},
+        sendgrid_event(invite, "delivered", "d1", pulse_message_id="99999999999999999999"),
+        sendgrid_event(invite, "open", "o1", reason="nul\x00"),
+    ]
+
+    response = post_events(client, events)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 6, "new": 4, "ignored": 2}
+    assert state_of(runtime, invite.id).state == "opened"
+    bounced = state_of(runtime, other.id)
+    assert (bounced.state, bounced.error_code, bounced.error_text) == ("failed", "5" * 60, "nul and ?")

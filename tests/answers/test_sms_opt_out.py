@@ -136,3 +136,28 @@ def test_when_twilio_answered_the_keyword_itself_we_say_nothing_more(runtime: Ru
     assert reply(client, PHONE, "STOP", OptOutType="STOP") == ""
     assert suppressions(session) == [("sms", PHONE, "opted_out")]
     assert session.scalars(select(InboundSms.outcome)).all() == ["opted_out"]
+
+
+def test_a_score_after_stop_is_kept_but_nothing_is_texted_back(runtime: Runtime, client: TestClient, session: Session) -> None:
+    sms_survey(runtime, [PHONE], kind="nps", name="Spring NPS")
+    reply(client, PHONE, "STOP")
+
+    assert reply(client, PHONE, "9") == ""
+    assert reply(client, PHONE, "the onboarding was slow") == ""
+    session.commit()
+    assert [r.score for r in session.scalars(select(Response))] == [9]
+    assert reply(client, PHONE, "HELP") == ""  # not even the help text: Twilio would refuse it (21610)
+    assert reply(client, PHONE, "START") != ""  # opting in again is confirmed
+
+
+def test_signed_twilio_forms_with_nul_or_over_long_fields_are_no_500(runtime: Runtime, client: TestClient, session: Session) -> None:
+    from tests.answers.fixtures_events import post_twilio, sms_params
+
+    sms_survey(runtime, [PHONE], kind="nps", name="Spring NPS")
+    assert post_twilio(client, "/webhooks/twilio/sms", sms_params(PHONE, "9\x00 great")).status_code == 200
+    assert post_twilio(client, "/webhooks/twilio/sms", sms_params(PHONE, "8", sid="SM" + "x" * 100)).status_code == 422
+    assert post_twilio(client, "/webhooks/twilio/sms", sms_params("+1" + "5" * 100, "8")).status_code == 422
+    status = {"MessageSid": "SM" + "y" * 32, "MessageStatus": "d" * 100, "To": PHONE}
+    assert post_twilio(client, "/webhooks/twilio/status", status).status_code == 422
+    session.commit()
+    assert [r.score for r in session.scalars(select(Response))] == [9]

@@ -91,3 +91,25 @@ def test_the_emails_own_headers_and_footer_unsubscribe(runtime: Runtime, session
 
     assert link_client.post(urlsplit(header_url).path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
     assert suppressions(session) == [("email", "dan@example.com", "unsubscribed")]
+
+
+def test_unsubscribe_links_live_as_long_as_the_setting_says(runtime: Runtime) -> None:
+    from datetime import timedelta
+
+    import pytest
+
+    from campaigns.programs.models import Episode
+    from dispatcher.contents import answer_url, unsubscribe_url
+    from dispatcher.tokens import BadToken, read_token
+
+    settings = runtime.settings.model_copy(update={"link_ttl_days": 60, "unsubscribe_ttl_days": 400})
+    episode = Episode(public_id="ep-ttl")
+    now = runtime.clock.now()
+    secret = settings.secret_key.get_secret_value()
+    unsubscribe = unsubscribe_url(settings, episode, now).rsplit("/", 1)[1]
+    answer = answer_url(settings, episode, now).rsplit("/", 1)[1]
+    assert read_token(secret, unsubscribe, purpose="unsubscribe", now=now + timedelta(days=399)) == "ep-ttl"
+    with pytest.raises(BadToken):
+        read_token(secret, unsubscribe, purpose="unsubscribe", now=now + timedelta(days=401))
+    with pytest.raises(BadToken):
+        read_token(secret, answer, purpose="answer", now=now + timedelta(days=61))

@@ -33,7 +33,7 @@ def test_a_fatigue_gap_of_a_hundred_billion_days_is_refused(client: TestClient, 
 def test_contact_ids_beyond_any_id_are_refused(client: TestClient, auth: Auth) -> None:
     headers = auth(Role.OPS)
     for ids in ("[1e20]", "[100000000000000000000]", "[2147483648]"):
-        body = '{"name": "x", "survey": {"kind": "nps"}, "audience": {"contact_ids": %s}}' % ids
+        body = '{"name": "x", "survey": {"kind": "nps"}, "audience": {"contact_ids": ' + ids + "}}"
         response = client.post("/v1/campaigns", content=body, headers={**headers, "Content-Type": "application/json"})
         assert response.status_code == 422, (ids, response.text)
 
@@ -41,7 +41,7 @@ def test_contact_ids_beyond_any_id_are_refused(client: TestClient, auth: Auth) -
 def test_nul_and_lone_surrogates_are_refused_naming_the_field(client: TestClient, auth: Auth) -> None:
     headers = {**auth(Role.OPS), "Content-Type": "application/json"}
     for name in (r'"Ana\u0000"', r'"Ana\ud800"'):
-        body = '{"items": [{"external_id": "c1", "name": %s}]}' % name
+        body = '{"items": [{"external_id": "c1", "name": ' + name + "}]}"
         response = client.post("/v1/contacts/bulk", content=body, headers=headers)
         assert response.status_code == 422, response.text
         assert _field(response) == "items[0].name"
@@ -91,3 +91,19 @@ def test_a_500_is_the_json_error_shape_with_a_request_id_and_no_trace(backend: B
     assert error["code"] == "internal_error"
     assert error["request_id"] == response.headers["X-Request-ID"]
     assert "Traceback" not in response.text and "psycopg" not in response.text
+
+
+def test_campaign_dates_and_periods_outside_any_sane_range_are_refused(client: TestClient, auth: Auth) -> None:
+    headers = auth(Role.OPS)
+    base = {"name": "x", "survey": {"kind": "nps"}, "audience": {"contact_ids": [1]}}
+    for changes, field in (
+        ({"mode": "continuous", "period_days": 10**15}, "period_days"),
+        ({"send_at": "9999-12-31T23:00:00+00:00"}, "send_at"),
+        ({"send_at": "0001-01-01T00:00:00-05:00"}, "send_at"),
+        ({"survey": {"kind": "nps", "deadline": "9999-12-31"}}, "survey.deadline"),
+    ):
+        response = client.post("/v1/campaigns", json={**base, **changes}, headers=headers)
+        assert response.status_code == 422, (changes, response.text)
+        assert _field(response) == field
+    since = client.get("/v1/contacts", params={"updated_since": "9999-12-31T23:59:59-05:00"}, headers=headers)
+    assert since.status_code == 422 and _field(since) == "updated_since"

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from campaigns.access.models import Role
 
@@ -59,3 +60,25 @@ def test_revoked_key_stops_working_and_token_is_shown_once(client: TestClient, a
 def test_unknown_role_is_422_naming_the_field(client: TestClient, auth: Auth) -> None:
     response = client.post("/v1/keys", json={"role": "superuser"}, headers=auth(Role.ADMIN))
     assert response.status_code == 422 and response.json()["error"]["fields"][0]["field"] == "role"
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(client: TestClient, auth: Callable[[Role], dict[str, str]], session: Session) -> None:
+    from sqlalchemy import select
+
+    from campaigns.access.models import ApiKey
+
+    headers = auth(Role.VIEWER)
+    client.get("/v1/contacts", headers=headers)
+    session.rollback()
+    first = session.scalar(select(ApiKey.last_used_at))
+    assert first is not None
+    client.get("/v1/contacts", headers=headers)
+    session.rollback()
+    assert session.scalar(select(ApiKey.last_used_at)) == first
+
+
+def test_ops_may_add_team_members_and_viewers_may_not(client: TestClient, auth: Callable[[Role], dict[str, str]]) -> None:
+    member = {"name": "Dana", "email": "dana@example.com"}
+    assert client.post("/v1/team", json=member, headers=auth(Role.OPS)).status_code == 200
+    assert client.post("/v1/team", json=member, headers=auth(Role.VIEWER)).status_code == 403
+    assert client.post("/v1/team", json=member, headers=auth(Role.MARKETER)).status_code == 403

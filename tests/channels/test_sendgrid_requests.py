@@ -207,3 +207,14 @@ def test_a_message_sendgrid_would_refuse_is_refused_without_a_request(
     )  # no request is made: port 9 would fail with connection_error
     assert result.error is not None
     assert (result.error.kind, result.error.code) == (ErrorKind.PERMANENT, code)
+
+
+def test_reply_to_travels_and_splits_requests(channel: SendGridChannel) -> None:
+    base = {"channel": "email", "subject": "Thanks", "text": "Reply to this email."}
+    messages = [
+        OutgoingMessage(message_id="1", to="a@example.com", reply_to="owner1@acme.example", **base),
+        OutgoingMessage(message_id="2", to="b@example.com", reply_to="owner2@acme.example", **base),
+    ]
+    requests = channel.build_requests(messages)
+    assert [r.body["reply_to"] for r in requests] == [{"email": "owner1@acme.example"}, {"email": "owner2@acme.example"}]
+    assert all(not mail_send_errors(r.body) for r in requests)

@@ -202,3 +202,19 @@ def test_build_requests_gives_the_mime_messages(email_message: Make) -> None:
     channel = SMTPChannel(SMTPConfig(host="unused.invalid", from_email="s@pulse.example"))
     built = channel.build_requests([email_message(0), email_message(1, subject=None)])
     assert [m["Message-ID"] for m in built] == ["<pulse.msg-0@pulse.example>"]
+
+
+def test_a_long_message_goes_out_in_crlf_lines_a_strict_server_accepts(
+    smtp_server: SMTPTestServer, connect: Callable[..., SMTPChannel], email_message: Make
+) -> None:
+    """aiosmtpd refuses a message with a line over 1,000 bytes ("500 Line too long"), as
+    strict servers do; bare LF makes the whole message one line."""
+    long = email_message(4)
+    long = OutgoingMessage(**{**long.__dict__, "text": long.text + "\n" + "A long paragraph. " * 400, "subject": "S" * 1200})
+    (result,) = connect(smtp_server).send([long])
+    assert result.ok, result.error
+    (mail,) = smtp_server.received
+    lines = mail.raw.split(b"\r\n")
+    assert max(len(line) for line in lines) <= 998
+    assert b"\n" not in b"".join(lines)  # every line break was CRLF
+    assert mail.message["Subject"] == "S" * 1200

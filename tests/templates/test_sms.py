@@ -155,3 +155,12 @@ def test_sms_invite_asks_for_the_kinds_scale_and_offers_stop(
     assert expected in text
     assert text.endswith("Reply STOP to opt out." if locale == "en" else "Abmelden mit STOP.")
     assert text.startswith(f"{COMPANY}: ")  # the sender is named in every survey text
+
+
+@pytest.mark.parametrize("locale", ["en", "de"])
+def test_the_final_reminder_ends_its_date_sentence_with_one_period(locale: str) -> None:
+    key = TemplateKey("sms", "nps", "reminder", locale)
+    text = RENDERER.render(key, long_context(key)).text
+    assert ".." not in text
+    if locale == "de":
+        assert "endet am 30.09. Wie" in text
