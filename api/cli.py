@@ -85,8 +85,9 @@ def run(
                       "(its own: the campaigns of `make run` are not touched)", soft_wrap=True)
         campaign_id = seed_demo(runtime, console=console, day_seconds=day_seconds)
         DemoCustomers(runtime, campaign_id, console, urls={
-            "outbox": f"{url}/outbox", "campaign": f"{url}/v1/campaigns/{campaign_id}", "follow-ups": f"{url}/v1/follow-ups",
-            "API docs": f"{url}/docs",
+            "outbox": f"{url}/outbox", "results": f"{url}/console/campaigns/{campaign_id}/results",
+            "campaign": f"{url}/console/campaigns/{campaign_id}", "follow-ups": f"{url}/console/follow-ups",
+            "API": f"{url}/v1/campaigns/{campaign_id}", "API docs": f"{url}/docs",
         }).start()
     # soft_wrap: lines a user copies (the key, the curl command) must not be broken.
     console.print(f"\n[bold green]Pulse is running[/] at {url}  (API docs: {url}/docs, outbox: {url}/outbox)", soft_wrap=True)

@@ -12,14 +12,18 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from rich.console import Console
 from sqlalchemy import select
 
+from campaigns.access.console import first_admin, issue_sign_in_link
 from campaigns.people.models import Contact
 from campaigns.programs import report
 from campaigns.programs.models import Campaign, Episode, PlanStep
 from dispatcher.answering import accept_answer, after_commit
+from dispatcher.clock import DatabaseClock
+from dispatcher.console_mail import sign_in_url
 from dispatcher.in_app_answers import answer_prompt, pending_prompt
 from dispatcher.inbound_sms import InboundSmsMessage, receive_sms
 from dispatcher.runtime import Runtime
@@ -42,6 +46,7 @@ SCRIPT: dict[str, Act] = {
     "demo-7": Act("stop"),  # opts out of SMS
     "demo-8": Act("in_app", 9, "Handy right where I work"),
 }
+DEMO_ADMIN = "demo-admin@example.com"
 VERBS = {"email": "by email link", "sms": "by SMS reply", "in_app": "in the app"}
 
 
@@ -133,15 +138,29 @@ class DemoCustomers:
                 what = "the campaign closed: nothing more is sent, late answers still count" if step.step == "close" else f"sent {p.sent}{skipped}{waiting}"
                 self.console.print(f"[dim]day {day:5.1f}[/]  [bold]{step.key:<12}[/] {what}")
             summary_done = any(s.step == "summary" and s.status in ("dispatched", "done") for s in steps)
-            if campaign.status == "closed" and summary_done and not self.finished.is_set():
-                self._finish(report.summary(session, campaign))
+            done = report.summary(session, campaign) if campaign.status == "closed" and summary_done and not self.finished.is_set() else None
+        if done is not None:  # outside the session: on SQLite it holds the write lock the clock and the link need
+            self._finish(done)
 
     def _finish(self, summary: report.Summary) -> None:
         headline = summary.headline
         score = "n/a" if headline.score is None else f"{headline.score:+.0f}"
         self.console.print(f"\n[bold green]Demo finished.[/] NPS {score} from {headline.responses} answers "
                            f"({', '.join(f'{k} {v}' for k, v in headline.by_category.items())}); {summary.recipients} contacts invited.")
-        for name, url in self.urls.items():
+        for name, url in {**self.urls, "sign in": self._console_link()}.items():
             self.console.print(f"  {name:<12} {url}", soft_wrap=True)
-        self.console.print("Pulse keeps running for you to look around; Ctrl-C stops it.")
+        self.console.print("The clock runs at normal speed again; Pulse keeps running for you to look around. Ctrl-C stops it.")
         self.finished.set()
+
+    def _console_link(self) -> str:
+        """Back to real time (sign-in links and sessions expire by the clock), then a one-time console link."""
+        clock = self.runtime.clock
+        assert isinstance(clock, DatabaseClock)
+        clock.set(clock.now(), speed=1.0)
+        now = clock.now()
+        with self.runtime.sessions() as session, session.begin():
+            member = first_admin(session, email=DEMO_ADMIN, now=now)
+            if member is None:
+                return "pulse console-link <your email>"
+            secret = issue_sign_in_link(session, member=member, now=now, ttl=timedelta(hours=1))
+        return f"{sign_in_url(self.runtime, secret)}  (once, within an hour, as {DEMO_ADMIN})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -39,6 +40,7 @@ def test_demo_runs_the_whole_plan_with_customers_in_its_own_database(tmp_path: P
         output = log_path.read_text()
         assert "Demo finished" in output, output[-3000:]
         assert httpx.get(f"http://127.0.0.1:{port}/outbox", timeout=5).status_code == 200
+        results = _signed_in_results(output, port)
     finally:
         server.terminate()
         server.wait(30)
@@ -48,6 +50,7 @@ def test_demo_runs_the_whole_plan_with_customers_in_its_own_database(tmp_path: P
     for said in ("answered 10 by email link", "answered 9 by SMS reply", "answered 9 in the app", "replied STOP", "a detractor"):
         assert said in output, said
     assert "NPS +40 from 5 answers" in output and f"http://127.0.0.1:{port}/outbox" in output
+    assert "+40" in results and "Onboarding took three weeks" in results  # the console's results page, signed in by the printed link
 
     engine = create_engine(f"sqlite:///{tmp_path / 'demo' / 'pulse-demo.db'}")
     with engine.connect() as db:
@@ -62,3 +65,16 @@ def test_demo_runs_the_whole_plan_with_customers_in_its_own_database(tmp_path: P
     outbox = [p.name for p in (tmp_path / "demo" / "outbox").iterdir()]
     for step, message_id in sent.items():
         assert message_id is not None and any(f"-{message_id}-" in name for name in outbox), f"no {step} in the outbox"
+
+
+def _signed_in_results(output: str, port: int) -> str:
+    """Follow the one-time console link the demo printed, as a browser would, and open the results page."""
+    link = re.search(rf"sign in +(http://127\.0\.0\.1:{port}/console/sign-in/\S+)", output)
+    assert link, output[-2000:]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+        confirm = browser.get(link.group(1))
+        token = re.search(r'name="csrf_token" value="([^"]+)"', confirm.text)
+        assert confirm.status_code == 200 and token, confirm.text[:500]
+        signed = browser.post(link.group(1), data={"csrf_token": token.group(1), "next": "/console/campaigns/1/results"}, follow_redirects=True)
+        assert signed.status_code == 200, signed.text[:500]
+        return browser.get("/console/campaigns/1/results").text
