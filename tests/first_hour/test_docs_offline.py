@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from campaigns.migrate import upgrade
 from tests.answers.cdp import Browser, Page, chromium_path
 from tests.answers.live_server import free_port, live_server
 from tests.backends import Backend
@@ -35,9 +36,11 @@ def screenshot(page: Page, name: str, width: int, height: int) -> Path:
     return path
 
 
-def test_docs_render_offline_with_tags_in_reading_order(backend: Backend, tmp_path: Path, browser: Browser) -> None:
+def test_docs_render_offline_with_tags_in_reading_order(tmp_path: Path, browser: Browser) -> None:
+    """The docs need no database of any kind: one run, on a fresh SQLite file."""
     port = free_port()
-    settings = make_settings(backend, tmp_path, public_url=f"http://127.0.0.1:{port}")
+    settings = make_settings(Backend("embedded", f"sqlite:///{tmp_path / 'docs.db'}", None), tmp_path, public_url=f"http://127.0.0.1:{port}")
+    upgrade(settings.database_url)
     with live_server(settings, port, tmp_path / "uvicorn.log") as url:
         page = browser.new_page()
         requested: list[str] = []
