@@ -56,7 +56,8 @@ while link is None:
 print(t(), "survey email in the outbox", flush=True)
 sys.path.insert(0, str(CLONE))
 from tests.answers.cdp import Browser
-b = Browser(Path("/tmp/first-hour-profile")); subprocess.run(["rm","-rf","/tmp/first-hour-profile"])
+subprocess.run(["rm", "-rf", "/tmp/first-hour-profile"])
+b = Browser(Path("/tmp/first-hour-profile"))
 try:
     page = b.new_page()
     page.goto("http://127.0.0.1:8014/outbox")
