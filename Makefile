@@ -37,4 +37,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) pulse.db pulse.db-wal pulse.db-shm outbox .pytest_cache
+	rm -rf $(VENV) pulse.db pulse.db-wal pulse.db-shm outbox demo .pytest_cache

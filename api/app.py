@@ -8,14 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.console import install_console
+from api.docs import OPENAPI_TAGS, install_docs
 from api.edge import EdgeGuard
 from api.errors import document_errors, install_error_handlers
 from api.limits import BodySizeLimit
-from api.request_id import RequestIdMiddleware
+from api.observability import WebhookMetrics
+from api.request_id import RequestIdMiddleware, request_id_var
 from api.routers import (
     accounts,
     answer_pages,
     campaigns,
+    clock,
     contacts,
     fatigue,
     follow_ups,
@@ -24,12 +27,14 @@ from api.routers import (
     keys,
     outbox,
     results,
+    status,
     surveys,
     team,
     templates,
     webhook_subscriptions,
     webhooks,
 )
+from dispatcher.logs import add_context_source
 from dispatcher.inprocess import InProcessWorker
 from dispatcher.runtime import Runtime, build_runtime
 from dispatcher.settings import Settings, load_settings
@@ -60,14 +65,26 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         version="0.1.0",
         description="Multichannel survey dispatch: NPS, CSAT and CES over email, SMS and in-app.",
         lifespan=lifespan,
+        openapi_tags=OPENAPI_TAGS,
+        docs_url=None,  # served by install_docs from Pulse's own copy of Swagger UI
+        redoc_url=None,
     )
     app.state.runtime = runtime
+    runtime.extras["serves_api"] = True  # status: a worker thread, if any, is this process's own
     install_error_handlers(app)
+    install_docs(app)
+    add_context_source(_request_context)
     app.add_middleware(EdgeGuard)
     app.add_middleware(BodySizeLimit)  # outside the guard: an oversized body is refused before it is read
+    app.add_middleware(WebhookMetrics)
     app.add_middleware(RequestIdMiddleware)  # outermost of ours: every answer, 413 and 500 included, carries the id
-    for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, results, surveys, follow_ups, templates, webhook_subscriptions, answer_pages, in_app, webhooks):
+    for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, results, surveys, follow_ups, templates, webhook_subscriptions, answer_pages, in_app, webhooks, clock, status):
         app.include_router(module.router)
     install_console(app)
     document_errors(app)
     return app
+
+
+def _request_context() -> dict[str, str | None]:
+    """The current request's id, for every log line written while it runs."""
+    return {"request_id": request_id_var.get()}

@@ -2,39 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from api.cli_common import console, errors, fail, settings_or_exit
+from api.cli_ops import campaigns_app, status
 from campaigns.access.models import Role
+from dispatcher.logs import configure_logging
 from dispatcher.settings import Settings, SettingsError, load_settings
 
-app = typer.Typer(help="Pulse: multichannel survey dispatch.", no_args_is_help=True, add_completion=False)
-import_app = typer.Typer(help="Import contacts or accounts from a CSV file.", no_args_is_help=True)
-keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+# Plain help: the rich layout of this Typer version prints a type column even for --help ("--help <bool>").
+app = typer.Typer(help="Pulse: multichannel survey dispatch.", no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+import_app = typer.Typer(help="Import contacts or accounts from a CSV file.", no_args_is_help=True, rich_markup_mode=None)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
-
-console = Console()
-errors = Console(stderr=True)
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        fail(f"{exc}\nFix the variable(s) above and run the command again.")
-
 
 def _migrate(settings: Settings) -> str | None:
     from campaigns.migrate import current_revision, upgrade
@@ -73,6 +61,7 @@ def run(
     if demo:
         overrides["clock"] = "database"
         overrides["tick_seconds"] = day_seconds / 24  # an hour of plan time per tick: no sending window is missed
+        overrides.update({k: v for k, v in _demo_place().items() if not (k == "port" and port)})
     try:
         settings = load_settings(**overrides)
     except SettingsError as exc:
@@ -82,20 +71,47 @@ def run(
     from api.app import create_app
     from dispatcher.runtime import build_runtime
 
+    configure_logging(json=settings.json_logs, level=settings.log_level)
+    if demo:
+        logging.getLogger("dispatcher").setLevel("WARNING")  # the demo tells its own story in the terminal
     runtime = build_runtime(settings)
     first_key = _first_admin_key(runtime)
+    url = f"http://{settings.host}:{settings.port}"
     if demo:
         from dispatcher.demo import seed_demo
+        from dispatcher.demo_customers import DemoCustomers
 
-        seed_demo(runtime, console=console, day_seconds=day_seconds)
-    url = f"http://{settings.host}:{settings.port}"
+        console.print(f"[bold]Demo[/] database: {settings.database_url.removeprefix('sqlite:///')}, outbox: {settings.outbox_dir}/ "
+                      "(its own: the campaigns of `make run` are not touched)", soft_wrap=True)
+        campaign_id = seed_demo(runtime, console=console, day_seconds=day_seconds)
+        DemoCustomers(runtime, campaign_id, console, urls={
+            "outbox": f"{url}/outbox", "results": f"{url}/console/campaigns/{campaign_id}/results",
+            "campaign": f"{url}/console/campaigns/{campaign_id}", "follow-ups": f"{url}/console/follow-ups",
+            "API": f"{url}/v1/campaigns/{campaign_id}", "API docs": f"{url}/docs",
+        }).start()
     # soft_wrap: lines a user copies (the key, the curl command) must not be broken.
     console.print(f"\n[bold green]Pulse is running[/] at {url}  (API docs: {url}/docs, outbox: {url}/outbox)", soft_wrap=True)
     console.print(f"Console: {url}/console  (first sign-in link: pulse console-link you@example.com)", soft_wrap=True)
     if first_key:
         console.print(f"First admin API key (shown once, keep it): [bold]{first_key}[/]", soft_wrap=True)
         console.print(f"Try: curl -H 'Authorization: Bearer {first_key}' {url}/v1/contacts\n", soft_wrap=True)
-    uvicorn.run(create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_level="info")
+    # log_config=None: uvicorn's access and error lines go through Pulse's logging (JSON in production, tokens redacted).
+    uvicorn.run(create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_config=None)
+
+
+def _demo_place() -> dict[str, object]:
+    """The demo's own database and outbox under ./demo/, unless PULSE_DATABASE_URL / PULSE_OUTBOX_DIR say otherwise."""
+    import os
+
+    place: dict[str, object] = {}
+    if "PULSE_DATABASE_URL" not in os.environ:
+        Path("demo").mkdir(exist_ok=True)
+        place["database_url"] = "sqlite:///./demo/pulse-demo.db"
+    if "PULSE_OUTBOX_DIR" not in os.environ:
+        place["outbox_dir"] = Path("demo/outbox")
+    if "PULSE_PORT" not in os.environ:
+        place["port"] = 8001  # beside `make run` on 8000
+    return place
 
 
 def _first_admin_key(runtime: object) -> str | None:
@@ -113,11 +129,19 @@ def _first_admin_key(runtime: object) -> str | None:
 def worker(
     concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
     loglevel: Annotated[str, typer.Option()] = "info",
+    metrics_port: Annotated[int | None, typer.Option(help="serve this worker's Prometheus metrics on this port (needs PROMETHEUS_MULTIPROC_DIR)")] = None,
 ) -> None:
     """Start a Celery worker (production: PULSE_WORKER=celery and a broker)."""
     from dispatcher.celery_app import make_celery
+    from dispatcher.metrics import prepare_multiprocess_dir, serve_worker_metrics
 
-    celery = make_celery(settings_or_exit())
+    settings = settings_or_exit()
+    configure_logging(json=settings.json_logs, level=loglevel)
+    prepare_multiprocess_dir()
+    if metrics_port:
+        serve_worker_metrics(metrics_port)
+    _keep_our_logging()
+    celery = make_celery(settings)
     celery.worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"])
 
 
@@ -127,9 +151,18 @@ def beat(loglevel: Annotated[str, typer.Option()] = "info") -> None:
     from dispatcher.celery_app import make_celery
 
     settings = settings_or_exit()
+    configure_logging(json=settings.json_logs, level=loglevel)
+    _keep_our_logging()
     celery = make_celery(settings)
     schedule_file = Path(settings.outbox_dir).parent / ".celerybeat-schedule"
     celery.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule_file}"])
+
+
+def _keep_our_logging() -> None:
+    """Celery configures logging itself unless someone handles ``setup_logging``: ours is already set."""
+    from celery.signals import setup_logging
+
+    setup_logging.connect(lambda **_: None, weak=False)
 
 
 def _import(kind: str, file: Path) -> None:
@@ -155,7 +188,7 @@ def _import(kind: str, file: Path) -> None:
             session.rollback()
             fail(f"{file}: {exc}. Nothing was imported.")
         progress.update(task, completed=size, description=f"imported {kind}")
-    console.print(f"[green]{result.inserted:,} inserted, {result.updated:,} updated[/], {len(result.errors):,} row errors")
+    console.print(f"[green]{result.inserted:,} inserted, {result.updated:,} updated, {result.unchanged:,} unchanged[/], {len(result.errors):,} row errors")
     if result.errors:
         table = Table("row", "external id", "field", "reason", title="Rows not imported (fix them and import the file again)")
         for error in result.errors[:50]:
@@ -223,6 +256,8 @@ def console_link(email: Annotated[str, typer.Argument(help="the team member's em
     print(sign_in_url(runtime, secret), file=sys.stdout, flush=True)
     runtime.close()
 
+app.command("status")(status)
+app.add_typer(campaigns_app, name="campaigns")
 
 if __name__ == "__main__":
     app()

@@ -36,6 +36,8 @@ What follows an answer, and the rules when an episode is answered again
 
 from __future__ import annotations
 
+import logging
+
 from datetime import datetime
 from typing import Any
 
@@ -54,11 +56,13 @@ from campaigns.programs.window import SendingWindow
 from dispatcher.budget import Touch
 from dispatcher.clock import utcnow
 from dispatcher.contents import locale_names, recipient_values, survey_context
+from dispatcher.follow_ups import alert_key, queue_detractor_alert, someone_is_told
 from dispatcher.published import render_content
-from dispatcher.follow_ups import alert_key, queue_detractor_alert
 from dispatcher.runtime import Runtime
 from dispatcher.webhooks_out import enqueue_for_response, queue_response_event
 from templates import TemplateKey, recipient_placeholders, thank_you_step
+
+log = logging.getLogger(__name__)
 
 THANKED_BY_WIDGET = "in_app"  # the widget shows the category's thank-you as soon as the answer is kept
 
@@ -94,6 +98,11 @@ def accept_answer(runtime: Runtime, session: Session, *, episode: Episode, score
         queue_detractor_alert(runtime, session, response=response, follow_up=follow_up)
     queue_response_event(session, response=response, previous=previous, now=now)
     session.flush()
+    # Ids only: the score's category, never the comment, the contact's address or the link's token.
+    log.info("answer recorded", extra={
+        "campaign_id": campaign.id, "episode_id": episode.id, "response_id": response.id, "contact_id": episode.contact_id,
+        "medium": medium, "category": response.category, "changed": previous is not None,
+    })
     return response
 
 
@@ -151,6 +160,7 @@ def _content(runtime: Runtime, session: Session, campaign: Campaign, contact: Co
     context = survey_context(
         campaign, runtime.settings, template_step=step, locale=contact.locale, recipient=recipient_placeholders(),
         owner_name=_owner_name(session, follow_up), names=locale_names(session, runtime.settings, contact.locale),
+        follow_up_promised=someone_is_told(runtime, session, campaign=campaign, follow_up=follow_up),
     )
     return render_content(runtime, session, campaign, TemplateKey("email", campaign.kind, step, contact.locale), context, now=runtime.clock.now())
 

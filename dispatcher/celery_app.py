@@ -6,11 +6,14 @@ so no database connection is ever shared between processes.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
+from dispatcher.logs import task_context
+from dispatcher.metrics import process_exited
 from dispatcher.runtime import Runtime, build_runtime
 from dispatcher.settings import Settings
 from dispatcher.work import CeleryQueue
@@ -42,8 +45,9 @@ def make_celery(settings: Settings) -> Celery:
         return _process["runtime"]
 
     for name, function in TASKS.items():
-        def run(*args: Any, _function: Any = function) -> None:
-            _function(runtime(), *args)
+        def run(*args: Any, _function: Any = function, _name: str = name) -> None:
+            with task_context(_name, args):
+                _function(runtime(), *args)
 
         celery.task(name=f"pulse.{name}", acks_late=True)(run)
 
@@ -55,5 +59,6 @@ def make_celery(settings: Settings) -> Celery:
     def _close(**_: Any) -> None:
         if "runtime" in _process:
             _process.pop("runtime").close()
+        process_exited(os.getpid())
 
     return celery

@@ -44,6 +44,12 @@ class DatabaseClock:
                 return utcnow()
             return state.virtual_at + (utcnow() - state.real_at) * state.speed
 
+    def speed(self) -> float:
+        """Virtual seconds per real second (0 when the clock stands still)."""
+        with self._reads() as session:
+            state = session.get(ClockState, 1)
+            return state.speed if state else 1.0
+
     def set(self, moment: datetime, *, speed: float = 0.0) -> None:
         """Jump to ``moment``; with ``speed`` > 0, virtual time then runs that many times faster."""
         with self._sessions() as session, session.begin():

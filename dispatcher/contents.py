@@ -84,6 +84,7 @@ def locale_names(session: Session | None, settings: Settings, locale: str) -> Lo
 def survey_context(
     campaign: Campaign, settings: Settings, *, template_step: str, locale: str, recipient: Any,
     number: int = 0, final: bool = False, owner_name: str | None = None, names: LocaleNames | None = None,
+    follow_up_promised: bool = True,
 ) -> SurveyContext:
     lang = resolve_language(locale)
     names = names or locale_names(None, settings, locale)
@@ -95,7 +96,7 @@ def survey_context(
         kind=campaign.kind, question=question, follow_up_question=follow_up,
         scale=default_scale(campaign.kind, lang), deadline=close_date(campaign), sender_name=names.sender_name,
         send_date=send_at.astimezone(ZoneInfo(campaign.survey.get("timezone", "UTC"))).date(),
-        reminder_number=number, final_reminder=final, owner_name=owner_name,
+        reminder_number=number, final_reminder=final, owner_name=owner_name, follow_up_promised=follow_up_promised,
         review_link=campaign.review_link, you_said_we_did_text=campaign.you_said_we_did or "",
     )
 

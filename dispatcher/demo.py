@@ -7,7 +7,7 @@ thank-yous, the summary.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -24,20 +24,21 @@ from dispatcher.runtime import Runtime
 DEMO_NAME = "Demo: quarterly NPS"
 SECONDS_PER_DAY = 4.0
 PEOPLE = [
-    # (name, timezone, locale, phone)
-    ("Ana Lima", "America/Los_Angeles", "en", "+14155550101"),
-    ("Ben Okafor", "Europe/London", "en-GB", None),
-    ("Clara Weiss", "Europe/Berlin", "de", "+4915112345678"),
-    ("Dev Patel", "Asia/Kolkata", "en", None),
-    ("Emi Sato", "Asia/Tokyo", "en", None),
-    ("Felix Braun", "Europe/Vienna", "de-AT", None),
-    ("Grace Kim", "America/New_York", "en", "+12125550142"),
-    ("Hugo Martin", "Australia/Sydney", "en", None),
+    # (name, timezone, locale, phone, reached by): some only by SMS, one only in the product
+    ("Ana Lima", "America/Los_Angeles", "en", "+14155550101", "email"),
+    ("Ben Okafor", "Europe/London", "en-GB", None, "email"),
+    ("Clara Weiss", "Europe/Berlin", "de", "+4915112345678", "sms"),
+    ("Dev Patel", "Asia/Kolkata", "en", None, "email"),
+    ("Emi Sato", "Asia/Tokyo", "en", None, "email"),
+    ("Felix Braun", "Europe/Vienna", "de-AT", None, "email"),
+    ("Grace Kim", "America/New_York", "en", "+12125550142", "email"),
+    ("Hugo Martin", "Australia/Sydney", "en", "+61412345678", "sms"),
+    ("Ivy Novak", "Europe/Prague", "en", None, "in_app"),
 ]
 TEAM = [("Sam Rivera", "sam@example.com"), ("Lee Chen", "lee@example.com")]
 
 
-def _base(now_date: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _base(now_date: date, seen_at: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     accounts = [
         {"external_id": f"demo-acc-{i}", "name": name, "segment": segment, "tier": tier, "plan": "pro",
          "lifecycle_stage": "active", "created_on": now_date - timedelta(days=400 + 30 * i),
@@ -46,9 +47,10 @@ def _base(now_date: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     ]
     contacts = [
         {"external_id": f"demo-{i}", "account_external_id": f"demo-acc-{i % 4}", "name": name,
-         "email": f"{name.split()[0].lower()}@example.com", "phone": phone, "role": "admin" if i % 3 == 0 else "user",
-         "locale": locale, "timezone": zone}
-        for i, (name, zone, locale, phone) in enumerate(PEOPLE)
+         "email": f"{name.split()[0].lower()}@example.com" if reached == "email" else None,
+         "phone": phone if reached != "in_app" else None, "role": "admin" if i % 3 == 0 else "user",
+         "locale": locale, "timezone": zone, "last_seen_at": seen_at if reached == "in_app" else None}
+        for i, (name, zone, locale, phone, reached) in enumerate(PEOPLE)
     ]
     return accounts, contacts
 
@@ -66,13 +68,13 @@ def seed_demo(runtime: Runtime, *, console: Console, day_seconds: float = SECOND
             return existing.id
         for name, email in TEAM:
             upsert_team_member(session, name=name, email=email, slack_handle=None, now=now)
-        accounts, contacts = _base(now.date())
+        accounts, contacts = _base(now.date(), now)
         upsert_accounts(session, list(enumerate(accounts, 1)), now=now)
         upsert_contacts(session, list(enumerate(contacts, 1)), now=now)
         campaign = service.create_campaign(session, spec={
             "name": DEMO_NAME, "survey": {"kind": "nps"},
             "audience": {"filter": {"account_external_ids": [a["external_id"] for a in accounts]}},
-            "channels": ["email", "sms"], "internal_recipients": {"emails": ["cs-team@example.com"]},
+            "channels": ["email", "sms", "in_app"], "internal_recipients": {"emails": ["cs-team@example.com"]},
             "review_link": "https://www.g2.com/products/acme/reviews",
         }, now=now)
         session.commit()

@@ -29,6 +29,7 @@ from campaigns.fatigue.rules import Entry, Scope, earliest_room, explain, first_
 from campaigns.fatigue.service import current_policy
 from campaigns.people.models import Contact
 from dispatcher.budget import Refusal, Touch
+from dispatcher.metrics import count_refusals as counted
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class FatigueBudget:
             source = f"transactional trigger {trigger}" if trigger else f"campaign {campaign_id}"
             ledger.release_preempted(session, preempted, note=f"gave way to a higher-priority {kind.upper()} invitation by {source} on {at.date().isoformat()}", now=now)
             ledger.insert_touches(session, rows)
-        return refusals
+        return counted(refusals) if reserve else refusals
 
     @staticmethod
     def _refusal(policy: Policy, scope: Scope, *, kind: str, contact_id: int, reason: str, rule: str, at: datetime) -> Refusal:
@@ -163,7 +164,7 @@ class FatigueBudget:
             rows.append(_row(entry, medium=touch.medium, policy=policy, now=now))
         ledger.link_reservations(session, links)
         ledger.insert_touches(session, rows)
-        return refusals
+        return counted(refusals)
 
     @staticmethod
     def _gave_way(session: Session, touches: Sequence[Touch], scopes: dict[int, Scope]) -> dict[tuple[int, int], str]:
@@ -208,5 +209,5 @@ class FatigueBudget:
     def release_campaign(self, session: Session, *, campaign_id: int, now: datetime) -> int:
         """Release every touch of the campaign whose message will never go out; how many."""
         released = ledger.release_unsent(session, campaign_id=campaign_id, now=now)
-        log.info("campaign %s released %d fatigue reservations", campaign_id, released)
+        log.info("campaign %s released %d fatigue reservations", campaign_id, released, extra={"campaign_id": campaign_id})
         return released

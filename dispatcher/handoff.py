@@ -33,6 +33,7 @@ from campaigns.programs.window import SendingWindow
 from channels.base import OutgoingMessage
 from channels.email_headers import list_unsubscribe_headers
 from dispatcher.clock import utcnow
+from dispatcher.metrics import count_results, provider_request
 from dispatcher.outcomes import record_results
 from dispatcher.prompts import prompt_expiries
 from dispatcher.runtime import Runtime
@@ -163,7 +164,9 @@ def _send_medium(runtime: Runtime, medium: str, ids: list[int]) -> None:
             if not outgoing:
                 continue
             in_flight = [int(m.message_id) for m in outgoing]
-            results = adapter.send(outgoing)
+            with provider_request(adapter.name) as outcome:
+                results = adapter.send(outgoing)
+                outcome["outcome"] = count_results(adapter.name, results)
             in_flight = []
             if record_results(runtime, results) is not None:  # bad credentials: hand nothing more over
                 break
@@ -172,7 +175,7 @@ def _send_medium(runtime: Runtime, medium: str, ids: list[int]) -> None:
             if in_flight:  # the adapter raised mid-call: what reached the provider is unknown
                 session.execute(update(Message).where(Message.id.in_(in_flight), Message.state == "sending").values(
                     state="unknown", error_text="the channel failed while handing the message over; not resent"))
-                log.exception("channel %s raised while sending", medium)
+                log.exception("channel %s raised while sending", medium, extra={"message_ids": in_flight[:50]})
             _unclaim(session, ids[done:])
             session.commit()
 

@@ -18,16 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from campaigns.events import service
 from campaigns.events.models import InboundSms, SmsConversation
 from campaigns.events.service import OpenEpisode
 from campaigns.events.sms_replies import keyword, normalize, read_score
+from campaigns.followups.models import FollowUp
 from campaigns.programs.kinds import kind_named
 from campaigns.programs.models import Response, Suppression
 from dispatcher.answering import accept_answer, accept_comment
 from dispatcher.contents import locale_names, survey_context
+from dispatcher.follow_ups import someone_is_told
 from dispatcher.provider_events import mark_answered, suppress_address
 from dispatcher.runtime import Runtime
 from templates import (
@@ -174,7 +176,11 @@ def _thank(runtime: Runtime, match: OpenEpisode, response: Response, now: dateti
     recipient = recipient_values({"first_name": (contact.name or "").split(" ")[0], "name": contact.name or ""}, locale=contact.locale)
     with runtime.read_sessions() as session:
         names = locale_names(session, runtime.settings, contact.locale)
-    context = survey_context(match.campaign, runtime.settings, template_step=step, locale=contact.locale, recipient=recipient, owner_name=owner.name if owner else None, names=names)
+    session = object_session(response)
+    follow_up = session.scalar(select(FollowUp).where(FollowUp.episode_id == episode.id)) if session is not None else None
+    promised = follow_up is not None and someone_is_told(runtime, session, campaign=match.campaign, follow_up=follow_up)  # type: ignore[arg-type]
+    context = survey_context(match.campaign, runtime.settings, template_step=step, locale=contact.locale, recipient=recipient,
+                             owner_name=owner.name if owner else None, names=names, follow_up_promised=promised)
     if episode.thanked_at is None:
         episode.thanked_at = now
     if episode.state == "answered":

@@ -33,7 +33,7 @@ from campaigns.events.service import REACHED_STATES
 from campaigns.people.models import Contact
 from campaigns.programs.answers import ANSWERABLE_BEFORE
 from campaigns.programs.kinds import DEFAULT_FOLLOW_UP
-from campaigns.programs.models import Campaign, Episode, Message, Response
+from campaigns.programs.models import Campaign, Episode, Message, Response, Suppression
 from dispatcher.answering import accept_answer
 from dispatcher.clock import utcnow
 from dispatcher.contents import STEP_MARK, close_date, localized
@@ -156,15 +156,30 @@ def answer_by_link(runtime: Runtime, session: Session, *, episode: Episode, scor
     return response
 
 
-def unsubscribe_by_link(runtime: Runtime, session: Session, *, episode: Episode, source: str, now: datetime) -> list[str]:
-    """Suppress email to the addresses this episode's emails went to (the contact's address
-    if none was sent yet). Idempotent; flushes, the caller commits. The addresses suppressed."""
+def _link_addresses(session: Session, episode: Episode) -> list[str]:
+    """The addresses an unsubscribe link speaks for: where the episode's emails went, else the contact's."""
     addresses = sorted({address for address in session.scalars(
         select(Message.recipient).where(Message.episode_id == episode.id, Message.medium == "email")
     ) if address})
     if not addresses:
         contact = session.get(Contact, episode.contact_id)
         addresses = [contact.email] if contact is not None and contact.email else []
+    return addresses
+
+
+def link_unsubscribed(session: Session, *, episode: Episode) -> bool:
+    """Whether every address the episode's unsubscribe link speaks for is already suppressed."""
+    addresses = _link_addresses(session, episode)
+    if not addresses:
+        return False
+    suppressed = set(session.scalars(select(Suppression.address).where(Suppression.medium == "email", Suppression.address.in_(addresses))))
+    return suppressed >= set(addresses)
+
+
+def unsubscribe_by_link(runtime: Runtime, session: Session, *, episode: Episode, source: str, now: datetime) -> list[str]:
+    """Suppress email to the addresses this episode's emails went to (the contact's address
+    if none was sent yet). Idempotent; flushes, the caller commits. The addresses suppressed."""
+    addresses = _link_addresses(session, episode)
     for address in addresses:
         suppress(session, medium="email", address=address, reason="unsubscribed", source=source, now=now)
     session.flush()

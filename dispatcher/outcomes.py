@@ -151,7 +151,7 @@ def _halt(runtime: Runtime, session: Session, campaign_ids: set[int], error: Cha
     from dispatcher.alerts import alert_team
 
     reason = f"the {channel} channel refused our credentials ({error.code}: {error.text}); fix the settings and resume the campaign"
-    log.error("campaigns %s halted: %s", sorted(campaign_ids), reason)
+    log.error("campaigns %s halted: %s", sorted(campaign_ids), reason, extra={"campaign_ids": sorted(campaign_ids)})
     for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids), Campaign.status == "active")):
         if campaign.mode == "transactional":
             session.execute(update(Message).where(Message.campaign_id == campaign.id, Message.state == "queued", Message.error_code == error.code)

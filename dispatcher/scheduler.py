@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy import and_, func, or_, select, update
 from campaigns.programs.models import Campaign, Episode, Message, PlanStep
 from dispatcher.clock import utcnow
 from dispatcher.continuous import plan_waves
+from dispatcher.metrics import tick_finished
 from dispatcher.provider_events import apply_pending_events
 from dispatcher.runtime import Runtime
 from dispatcher.webhooks_out import deliver_due_webhooks
@@ -36,6 +38,7 @@ def _me() -> str:
 
 def tick(runtime: Runtime) -> None:
     """Task: one pass of the scheduler. Safe to run concurrently with itself."""
+    started = time.perf_counter()
     now = runtime.clock.now()
     start_selections(runtime, now)
     plan_waves(runtime, now)
@@ -45,6 +48,7 @@ def tick(runtime: Runtime) -> None:
     apply_pending_events(runtime)
     deliver_due_webhooks(runtime, now)
     mark_unknown(runtime)
+    tick_finished(time.perf_counter() - started)
 
 
 def start_selections(runtime: Runtime, now: datetime) -> None:
@@ -129,6 +133,7 @@ def _superseded(due: Sequence[Any]) -> set[int]:
 
 def dispatch_step(runtime: Runtime, step_id: int, step: str, now: datetime) -> None:
     """Hand out a claimed step: close inline, internal steps as one task, contact steps in batches."""
+    log.info("plan step due", extra={"step_id": step_id, "step": step})
     if step == "close":
         close_campaign(runtime, step_id, now)
     elif step in ("kickoff", "summary"):
@@ -178,7 +183,7 @@ def sweep_dispatched_steps(runtime: Runtime, now: datetime) -> None:
                 session.execute(update(PlanStep).where(PlanStep.id == step_id).values(dispatched_at=wall))
         session.commit()
     for step_id, step in incomplete:
-        log.warning("step %s lost batches (a worker died?): handing it out again", step_id)
+        log.warning("step %s lost batches (a worker died?): handing it out again", step_id, extra={"step_id": step_id})
         dispatch_step(runtime, step_id, step, now)
 
 

@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     worker: Literal["inprocess", "celery"] = "inprocess"
     broker_url: str = "redis://127.0.0.1:6379/0"
     redis_url: str | None = None  # rate limits and token buckets; in-memory when unset
-    public_url: str = "http://127.0.0.1:8000"  # how customers and providers reach us
+    # How customers and providers reach us; unset, it is where `pulse run` listens (PULSE_HOST, PULSE_PORT).
+    public_url: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # "system" is wall time; "database" keeps a shared, movable clock in the
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     in_app_publishable_key: str | None = None
     in_app_secret: SecretStr | None = None
 
+    # Logs: "auto" is one JSON object per line in production, readable lines elsewhere.
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The console (/console): sign-in links expire in minutes; sessions last hours.
     console_link_minutes: int = Field(default=15, ge=1, le=1440)
     console_session_hours: int = Field(default=72, ge=1, le=24 * 90)
@@ -129,6 +133,13 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _public_url_follows_the_port(self) -> Settings:
+        if not self.public_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+            self.public_url = f"http://{host}:{self.port}"
+        return self
+
+    @model_validator(mode="after")
     def _no_default_secret_outside_development(self) -> Settings:
         if (
             self.environment != "development"
@@ -139,6 +150,10 @@ class Settings(BaseSettings):
                 "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
         return self
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" or (self.log_format == "auto" and self.environment == "production")
 
     @property
     def is_sqlite(self) -> bool:

@@ -35,6 +35,7 @@ from channels.outbound import GuardedTransport
 from dispatcher.clock import utcnow
 from dispatcher.outcomes import backoff
 from dispatcher.runtime import Runtime
+from dispatcher.metrics import WEBHOOK_DELIVERIES
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +186,9 @@ def _record(runtime: Runtime, delivery_id: int, *, code: int | None, error: str 
             elif code == 410:
                 _turn_off(session, delivery.subscription_id, now)
         session.commit()
+        WEBHOOK_DELIVERIES.labels(delivery.status).inc()
     if error is not None:
-        log.info("webhook delivery %s: %s", delivery_id, error)
+        log.info("webhook delivery %s: %s", delivery_id, error, extra={"delivery_id": delivery_id})
 
 
 def _turn_off(session: Session, subscription_id: int, now: datetime) -> None:

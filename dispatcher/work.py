@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dispatcher.logs import task_context
+
 if TYPE_CHECKING:
     from dispatcher.runtime import Runtime
 
@@ -25,7 +27,8 @@ class InlineQueue:
         self._tasks = tasks
 
     def submit(self, task: str, *args: Any) -> None:
-        self._tasks[task](self._runtime, *args)
+        with task_context(task, args):
+            self._tasks[task](self._runtime, *args)
 
 
 class CeleryQueue:

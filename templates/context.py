@@ -50,6 +50,8 @@ class SurveyContext:
     reminder_number: int = 0  # reminder: 1, 2, …
     final_reminder: bool = False  # reminder: the last one before the deadline
     owner_name: str | None = None  # thank-yous: the account owner who will follow up
+    # thank-yous: someone is told about a bad answer (owner, team or Slack), so the text may promise a call
+    follow_up_promised: bool = True
     review_link: str | None = None  # promoter/satisfied/easy thank-yous: where to leave a review
     you_said_we_did_text: str = ""  # you_said_we_did: ops' text, paragraphs split by blank lines
     you_said_we_did_url: str | None = None  # you_said_we_did: a page with the full text (SMS)

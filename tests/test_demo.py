@@ -1,8 +1,9 @@
-"""`pulse run --demo`: a new user sees every step of the plan arrive in the outbox."""
+"""`make demo`: its own database and outbox, customers who answer every way, the whole plan, the summary."""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
 
 PULSE = str(Path(sys.executable).with_name("pulse"))
 STEPS = ("kickoff", "pre_notice", "invite", "reminder", "thank_you", "summary")
@@ -21,39 +23,58 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_demo_runs_the_whole_plan_into_the_outbox(tmp_path: Path) -> None:
+def test_demo_runs_the_whole_plan_with_customers_in_its_own_database(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
-    env.update({"PULSE_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}", "PULSE_OUTBOX_DIR": str(tmp_path / "outbox"), "COLUMNS": "200"})
-    log = (tmp_path / "demo.log").open("wb")
-    server = subprocess.Popen([PULSE, "run", "--demo", "--day-seconds", "0.6", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    env["COLUMNS"] = "200"
+    (tmp_path / "pulse.db").write_bytes(b"")  # the user's own `make run` database, which the demo must not touch
+    log_path = tmp_path / "demo.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen([PULSE, "run", "--demo", "--day-seconds", "0.6", "--port", str(port)],
+                                  cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 90
-        seen: set[str] = set()
-        while time.monotonic() < deadline and not set(STEPS) <= seen:
-            assert server.poll() is None, (tmp_path / "demo.log").read_text()[-3000:]
-            try:
-                page = httpx.get(f"http://127.0.0.1:{port}/outbox", timeout=5).text
-            except httpx.HTTPError:
-                time.sleep(0.5)
-                continue
-            seen = {step for step in STEPS if _has(tmp_path / "outbox", step)}
-            time.sleep(0.5)
-        assert set(STEPS) <= seen, f"only {sorted(seen)} arrived:\n" + (tmp_path / "demo.log").read_text()[-3000:]
-        assert "Outbox" in page
-        output = (tmp_path / "demo.log").read_text()
-        assert "First admin API key" in output and "Demo:" in output
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "Demo finished" not in log_path.read_text():
+            assert server.poll() is None, log_path.read_text()[-3000:]
+            time.sleep(0.5)  # the demo runs on its own fast clock
+        output = log_path.read_text()
+        assert "Demo finished" in output, output[-3000:]
+        assert httpx.get(f"http://127.0.0.1:{port}/outbox", timeout=5).status_code == 200
+        results = _signed_in_results(output, port)
     finally:
         server.terminate()
         server.wait(30)
 
+    assert (tmp_path / "pulse.db").read_bytes() == b""
+    assert "Demo database: ./demo/pulse-demo.db, outbox: demo/outbox/" in output
+    for said in ("answered 10 by email link", "answered 9 by SMS reply", "answered 9 in the app", "replied STOP", "a detractor"):
+        assert said in output, said
+    assert "NPS +40 from 5 answers" in output and f"http://127.0.0.1:{port}/outbox" in output
+    assert "+40" in results and "Onboarding took three weeks" in results  # the console's results page, signed in by the printed link
 
-def _has(outbox: Path, step: str) -> bool:
-    """A message of ``step`` was sent, and so written to the outbox (the file names carry its id)."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(f"sqlite:///{outbox.parent / 'demo.db'}")
-    with engine.connect() as connection:
-        sent = connection.execute(text("SELECT id FROM messages WHERE step = :s AND state = 'sent' LIMIT 1"), {"s": step}).first()
+    engine = create_engine(f"sqlite:///{tmp_path / 'demo' / 'pulse-demo.db'}")
+    with engine.connect() as db:
+        media = {row[0] for row in db.execute(text("SELECT medium FROM responses"))}
+        alerts = db.execute(text("SELECT count(*) FROM messages WHERE step = 'detractor_alert' AND state = 'sent'")).scalar()
+        opted_out = db.execute(text("SELECT count(*) FROM suppressions WHERE medium = 'sms'")).scalar()
+        follow_ups = db.execute(text("SELECT count(*) FROM follow_ups")).scalar()
+        sent = {step: db.execute(text("SELECT id FROM messages WHERE step = :s AND state = 'sent' LIMIT 1"), {"s": step}).scalar() for step in STEPS}
     engine.dispose()
-    return sent is not None and any(f"-{sent[0]}-" in p.name for p in outbox.iterdir())
+    assert media == {"email", "sms", "in_app"}
+    assert alerts == 1 and opted_out == 1 and follow_ups == 5
+    outbox = [p.name for p in (tmp_path / "demo" / "outbox").iterdir()]
+    for step, message_id in sent.items():
+        assert message_id is not None and any(f"-{message_id}-" in name for name in outbox), f"no {step} in the outbox"
+
+
+def _signed_in_results(output: str, port: int) -> str:
+    """Follow the one-time console link the demo printed, as a browser would, and open the results page."""
+    link = re.search(rf"sign in +(http://127\.0\.0\.1:{port}/console/sign-in/\S+)", output)
+    assert link, output[-2000:]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+        confirm = browser.get(link.group(1))
+        token = re.search(r'name="csrf_token" value="([^"]+)"', confirm.text)
+        assert confirm.status_code == 200 and token, confirm.text[:500]
+        signed = browser.post(link.group(1), data={"csrf_token": token.group(1), "next": "/console/campaigns/1/results"}, follow_redirects=True)
+        assert signed.status_code == 200, signed.text[:500]
+        return browser.get("/console/campaigns/1/results").text

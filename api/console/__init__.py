@@ -31,13 +31,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from api.console import campaigns, follow_ups, results_pages, sign_in, studio
+from api.console import campaigns, follow_ups, results_pages, sign_in, status, studio
 from api.console.render import page
 from api.console.security import ConsoleForbidden, CsrfRefused, SignInRequired, sign_in_redirect
 
 STATIC = Path(__file__).parent / "static"
 
-CONSOLE_ROUTERS = (sign_in, campaigns, results_pages, follow_ups, studio)
+CONSOLE_ROUTERS = (sign_in, campaigns, results_pages, follow_ups, studio, status)
 
 
 def install_console(app: FastAPI) -> None:

@@ -10,7 +10,7 @@ byte for byte the same in each case. Every page says ``Referrer-Policy: no-refer
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Form, Header, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -34,6 +34,7 @@ from dispatcher.links import (
     link_step_id,
     survey_view,
     ticket_accepted,
+    link_unsubscribed,
     unsubscribe_by_link,
 )
 from dispatcher.runtime import Runtime
@@ -171,6 +172,8 @@ def unsubscribe_page(token: str, request: Request, runtime: RuntimeDep, session:
         return opened
     episode, _ = opened
     view = survey_view(runtime, session, episode)
+    if link_unsubscribed(session, episode=episode):  # opened again later: say so, offer no button
+        return _unsubscribed(runtime, view)
     return _page(render_page("unsubscribe", lang=view.lang, company=view.company_name, action=token))
 
 
@@ -188,7 +191,10 @@ def unsubscribe(
     source = "list-unsubscribe one-click" if one_click == "One-Click" else "unsubscribe page"
     unsubscribe_by_link(runtime, session, episode=episode, source=f"{source} (episode {episode.public_id})", now=now)
     session.commit()
-    view = survey_view(runtime, session, episode)
+    return _unsubscribed(runtime, survey_view(runtime, session, episode))
+
+
+def _unsubscribed(runtime: RuntimeDep, view: Any) -> Response:
     t = texts_for(view.lang)
     body = t["unsubscribed_body"].format(company=view.company_name, support=runtime.settings.support_contact)
     return _notice(view.lang, t["unsubscribed_title"], [body], status=200, company=view.company_name)

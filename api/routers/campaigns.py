@@ -32,6 +32,7 @@ from campaigns.programs import report, service
 from campaigns.programs.messages import list_messages
 from campaigns.programs.models import Episode
 from campaigns.programs.waiting import waiting_messages
+from dispatcher.follow_ups import alert_warnings
 from channels.outbound import named_internal
 from dispatcher.lifecycle import cancel_campaign, launch_campaign
 from dispatcher.preview import preview_campaign
@@ -39,10 +40,10 @@ from dispatcher.preview import preview_campaign
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
 
-def _detail(session: SessionDep, campaign_id: int, runtime: RuntimeDep) -> CampaignDetailOut:
+def _detail(session: SessionDep, campaign_id: int, runtime: RuntimeDep, warnings: list[str] | None = None) -> CampaignDetailOut:
     campaign = service.get_campaign(session, campaign_id)
     return CampaignDetailOut(
-        **CampaignOut.of(campaign).model_dump(),
+        **CampaignOut.of(campaign, warnings).model_dump(),
         steps=[StepProgressOut(**vars(p)) for p in report.step_progress(session, campaign.id)],
         episodes_by_state=report.episode_counts(session, campaign.id),
         excluded_by_rule=report.exclusion_counts(session, campaign.id),
@@ -57,7 +58,7 @@ def create(body: CampaignIn, runtime: RuntimeDep, session: SessionDep, _: Writer
         raise FieldError("internal_recipients.slack_webhook_url", internal)
     campaign = service.create_campaign(session, spec=body.spec(), now=runtime.clock.now())
     session.commit()
-    return CampaignOut.of(campaign)
+    return CampaignOut.of(campaign, alert_warnings(runtime, session, campaign))
 
 
 @router.get("", response_model=CampaignPage)
@@ -124,6 +125,7 @@ def preview(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: 
     return PreviewOut(
         selected=result.selected, excluded_total=sum(result.excluded.values()), excluded_by_rule=dict(result.excluded),
         excluded_sample=result.excluded_sample, predicted_media=dict(result.media), sample=result.sample, schedule=result.schedule, channels=result.channels, unavailable_channels=result.unavailable,
+        warnings=alert_warnings(runtime, session, campaign),
     )
 
 
@@ -131,7 +133,7 @@ def preview(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: 
 def launch(campaign_id: ObjectId, runtime: RuntimeDep, session: SessionDep, _: Writer) -> CampaignDetailOut:
     launch_campaign(runtime, session, campaign_id)
     session.commit()
-    return _detail(session, campaign_id, runtime)
+    return _detail(session, campaign_id, runtime, alert_warnings(runtime, session, service.get_campaign(session, campaign_id)))
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignDetailOut, responses=error_responses(409))

@@ -70,7 +70,7 @@ def _handler_for(request: Request, exc: Exception) -> Any:
 
 # One router: the app includes one per module. The widget and the demo page get the
 # CORS headers too, which is harmless (and lets a product page fetch the widget).
-router = APIRouter(responses=error_responses(401, 403, 429, 503), tags=["in-app"], route_class=_CorsRoute)
+router = APIRouter(responses=error_responses(401, 403, 429, 503), tags=["answers"], route_class=_CorsRoute)
 
 Key = Annotated[str, Header(alias="X-Pulse-Key", description="the workspace's in-app publishable key")]
 ContactId = Annotated[str, Header(alias="X-Pulse-Contact", min_length=1, max_length=200, description="the contact's external id")]

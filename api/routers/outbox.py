@@ -16,16 +16,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from api.console.security import ConsoleForbidden, MaybeUser, SignInRequired
-from api.deps import RuntimeDep
+from api.deps import RuntimeDep, SessionDep
 from campaigns.access.models import Role
 from api.errors import ApiError
-from channels.outbox import list_outbox, read_outbox_entry
+from channels.outbox import OutboxEntry, list_outbox, read_outbox_entry
+from dispatcher.outbox_facts import OutboxFact, message_facts
 
 router = APIRouter(tags=["outbox"], include_in_schema=False)
 
 STYLE = """<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2933}table{border-collapse:collapse;width:100%}
 td,th{padding:.4rem .6rem;border-bottom:1px solid #e4e7eb;text-align:left}a{color:#2563eb}
-iframe{width:100%;height:75vh;border:1px solid #e4e7eb}pre{white-space:pre-wrap;background:#f8f9fb;padding:1rem}</style>"""
+iframe{width:100%;height:75vh;border:1px solid #e4e7eb}.filters{margin:1rem 0}.filters label{margin-right:.8rem}pre{white-space:pre-wrap;background:#f8f9fb;padding:1rem}</style>"""
 
 
 def _page(title: str, body: str) -> HTMLResponse:
@@ -50,16 +51,52 @@ OutboxDir = Annotated[str, Depends(_outbox_dir)]
 
 
 @router.get("/outbox", response_class=HTMLResponse)
-def outbox(directory: OutboxDir) -> HTMLResponse:
+def outbox(
+    directory: OutboxDir, session: SessionDep, campaign: int | None = None, step: str | None = None, kind: str | None = None,
+) -> HTMLResponse:
+    """The newest messages, with their campaign, step and survey kind; filtered by any of them."""
     entries = list_outbox(directory, limit=500)
-    rows = "".join(
-        f"<tr><td>{e.created:%Y-%m-%d %H:%M:%S}</td><td>{e.medium}</td><td>{escape(e.to)}</td>"
-        f"<td><a href='/outbox/{escape(e.name)}'>{escape(e.subject or '(SMS)')}</a></td></tr>"
-        for e in entries
-    )
+    facts = message_facts(session, entries)
+    shown = [e for e in entries if _matches(facts.get(e.name), campaign=campaign, step=step, kind=kind)]
+    rows = "".join(_row(e, facts.get(e.name)) for e in shown)
     empty = "<p>Nothing sent yet. Launch a campaign, or run <code>pulse run --demo</code>.</p>" if not entries else ""
-    return _page("Pulse outbox", f"<h1>Outbox</h1><p>The newest {len(entries)} messages Pulse wrote instead of sending.</p>{empty}"
-                 f"<table><tr><th>written</th><th>medium</th><th>to</th><th>subject</th></tr>{rows}</table>")
+    filtered = campaign is not None or step or kind
+    summary = f"{len(shown)} of the newest {len(entries)} messages" if filtered else f"The newest {len(entries)} messages"
+    return _page("Pulse outbox", f"<h1>Outbox</h1><p>{summary} Pulse wrote instead of sending.</p>{empty}{_filters(facts, campaign, step, kind)}"
+                 "<table><tr><th>written</th><th>medium</th><th>to</th><th>campaign</th><th>step</th><th>kind</th><th>subject</th></tr>"
+                 f"{rows}</table>")
+
+
+def _matches(fact: OutboxFact | None, *, campaign: int | None, step: str | None, kind: str | None) -> bool:
+    if campaign is None and not step and not kind:
+        return True
+    if fact is None:
+        return False
+    return (campaign is None or fact.campaign_id == campaign) and (not step or fact.step == step) and (not kind or fact.kind == kind)
+
+
+def _row(entry: OutboxEntry, fact: OutboxFact | None) -> str:
+    campaign = (f"<a href='/outbox?campaign={fact.campaign_id}'>{fact.campaign_id} {escape(fact.campaign_name or '')}</a>"
+                if fact and fact.campaign_id is not None else "")
+    step = f"<a href='/outbox?step={escape(fact.step)}'>{escape(fact.step)}</a>" if fact else ""
+    kind = f"<a href='/outbox?kind={escape(fact.kind)}'>{escape(fact.kind)}</a>" if fact and fact.kind else ""
+    return (f"<tr><td>{entry.created:%Y-%m-%d %H:%M:%S}</td><td>{entry.medium}</td><td>{escape(entry.to)}</td>"
+            f"<td>{campaign}</td><td>{step}</td><td>{kind}</td>"
+            f"<td><a href='/outbox/{escape(entry.name)}'>{escape(entry.subject or '(SMS)')}</a></td></tr>")
+
+
+def _filters(facts: dict[str, OutboxFact], campaign: int | None, step: str | None, kind: str | None) -> str:
+    def select(name: str, label: str, options: dict[str, str], chosen: str | None) -> str:
+        items = "".join(f"<option value='{escape(v)}'{' selected' if v == chosen else ''}>{escape(t)}</option>" for v, t in sorted(options.items()))
+        return f"<label>{label} <select name='{name}'><option value=''>all</option>{items}</select></label> "
+
+    campaigns = {str(f.campaign_id): f"{f.campaign_id} {f.campaign_name or ''}" for f in facts.values() if f.campaign_id is not None}
+    steps = {f.step: f.step for f in facts.values()}
+    kinds = {f.kind: f.kind for f in facts.values() if f.kind}
+    return ("<form method='get' action='/outbox' class='filters'>"
+            + select("campaign", "campaign", campaigns, str(campaign) if campaign is not None else None)
+            + select("step", "step", steps, step) + select("kind", "kind", kinds, kind)
+            + "<button type='submit'>Filter</button> <a href='/outbox'>clear</a></form>")
 
 
 @router.get("/outbox/{name}", response_class=HTMLResponse)

@@ -108,10 +108,11 @@ class CampaignOut(BaseModel):
     launched_at: datetime | None
     closed_at: datetime | None
     cancelled_at: datetime | None
+    warnings: list[str] = Field(default=[], description="what will not work as you may expect (create and launch), e.g. detractor alerts with no recipient")
 
     @classmethod
-    def of(cls, campaign: Campaign) -> CampaignOut:
-        return cls.model_validate(campaign, from_attributes=True)
+    def of(cls, campaign: Campaign, warnings: list[str] | None = None) -> CampaignOut:
+        return cls.model_validate(campaign, from_attributes=True).model_copy(update={"warnings": warnings or []})
 
 
 class WaitingOut(BaseModel):
@@ -229,6 +230,7 @@ class PreviewOut(BaseModel):
     schedule: list[dict[str, Any]]
     channels: dict[str, str | None] = Field(description="the adapter each allowed medium would use")
     unavailable_channels: dict[str, str] = Field(description="allowed media whose channel is not configured, and why")
+    warnings: list[str] = Field(default=[], description="e.g. detractor alerts that would reach nobody")
 
 
 class YouSaidWeDidIn(_Strict):

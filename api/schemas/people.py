@@ -65,6 +65,7 @@ class RowErrorOut(BaseModel):
 class UpsertOut(BaseModel):
     inserted: int
     updated: int
+    unchanged: int = Field(description="rows equal to what is stored: nothing was written")
     errors: list[RowErrorOut]
 
     @classmethod
@@ -72,6 +73,7 @@ class UpsertOut(BaseModel):
         return cls(
             inserted=result.inserted,
             updated=result.updated,
+            unchanged=result.unchanged,
             errors=[RowErrorOut(row=e.row, external_id=e.external_id, field=e.field, reason=e.reason) for e in result.errors],
         )
 

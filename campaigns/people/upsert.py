@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from itertools import islice
 from typing import Any
 
@@ -37,15 +37,17 @@ class RowError:
 class UpsertResult:
     inserted: int = 0
     updated: int = 0
+    unchanged: int = 0  # rows that match what is stored: nothing written
     errors: list[RowError] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
-        return self.inserted + self.updated + len({e.row for e in self.errors})
+        return self.inserted + self.updated + self.unchanged + len({e.row for e in self.errors})
 
     def add(self, other: UpsertResult) -> None:
         self.inserted += other.inserted
         self.updated += other.updated
+        self.unchanged += other.unchanged
         self.errors.extend(other.errors)
 
 
@@ -102,10 +104,14 @@ def _merge(
         latest[values["external_id"]] = (number, merged)
     if not latest:
         return
+    # The stored values of the columns this batch sets, to tell an update from a row that did not change.
+    table = model.__table__
+    given = sorted({name for _, values in latest.values() for name in values if name in table.c} - {"external_id", "id", "attributes"})
     existing = {
-        row.external_id: (row.id, row.attributes)
+        row.external_id: row
         for row in session.execute(
-            select(model.external_id, model.id, model.attributes).where(model.external_id.in_(list(latest)))
+            select(table.c.external_id, table.c.id, table.c.attributes, *(table.c[name] for name in given))
+            .where(table.c.external_id.in_(list(latest)))
         )
     }
     inserts: list[dict[str, Any]] = []
@@ -116,14 +122,17 @@ def _merge(
             if blanked := [f for f in required_on_insert if f in values and not values[f]]:
                 result.errors.append(RowError(number, external_id, blanked[0], f"may not be blank: every {model.__tablename__[:-1]} has one"))
                 continue
-            row_id, attributes = existing[external_id]
+            stored = existing[external_id]
             if "attributes" in values:
-                values["attributes"] = {**(attributes or {}), **values["attributes"]}
+                values["attributes"] = {**(stored.attributes or {}), **values["attributes"]}
                 if len(values["attributes"]) > MAX_ATTRIBUTES:
                     result.errors.append(RowError(number, external_id, "attributes", f"would hold {len(values['attributes'])} attributes; at most {MAX_ATTRIBUTES} per {model.__tablename__[:-1]}"))
                     continue
             values = {k: v for k, v in values.items() if k != "external_id"}
-            values["id"] = row_id
+            if all(_same(getattr(stored, name), value) for name, value in values.items()):
+                result.unchanged += 1
+                continue
+            values["id"] = stored.id
             values["updated_at"] = now
             updates.append(values)
             result.updated += 1
@@ -135,6 +144,13 @@ def _merge(
             inserts.append({**defaults, **values, "created_at": now, "updated_at": now})
             result.inserted += 1
     _write(session, model, inserts, updates)
+
+
+def _same(stored: Any, given: Any) -> bool:
+    """Whether a stored value equals a given one (SQLite may hand back naive datetimes: compare them as UTC)."""
+    if isinstance(stored, datetime) and isinstance(given, datetime) and (stored.tzinfo is None) != (given.tzinfo is None):
+        stored, given = (value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(timezone.utc).replace(tzinfo=None) for value in (stored, given))
+    return bool(stored == given)
 
 
 def _reference(

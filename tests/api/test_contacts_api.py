@@ -22,7 +22,7 @@ def test_json_bulk_upsert_inserts_then_updates(client: TestClient, auth: Auth) -
     second = client.post("/v1/contacts/bulk", json={"items": [{"external_id": "c1", "name": "Ana"}]}, headers=headers)
 
     assert first.status_code == 200, first.text
-    assert first.json() == {"inserted": 2, "updated": 0, "errors": []}
+    assert first.json() == {"inserted": 2, "updated": 0, "unchanged": 0, "errors": []}
     assert second.json()["updated"] == 1
     listed = client.get("/v1/contacts", headers=headers).json()["items"]
     assert [(c["external_id"], c["name"], c["timezone"]) for c in listed] == [("c1", "Ana", "Europe/Berlin"), ("c2", None, "UTC")]
@@ -141,7 +141,7 @@ def test_accounts_bulk_and_csv(client: TestClient, auth: Auth, session: Session)
     session.commit()
     headers = auth(Role.ADMIN)
     bulk = client.post("/v1/accounts/bulk", json={"items": [{"external_id": "a1", "name": "Acme", "owner_email": "owner@example.com", "renewal_on": "2026-09-01"}]}, headers=headers)
-    assert bulk.json() == {"inserted": 1, "updated": 0, "errors": []}
+    assert bulk.json() == {"inserted": 1, "updated": 0, "unchanged": 0, "errors": []}
     upload = client.post("/v1/accounts/import", files={"file": ("a.csv", "external_id,tier\na1,gold\na2,silver\n", "text/csv")}, headers=headers)
     assert upload.json()["updated"] == 1
     assert [(e["external_id"], e["field"]) for e in upload.json()["errors"]] == [("a2", "name")]

@@ -43,3 +43,23 @@ def test_the_outbox_is_gone_when_real_providers_send(client: TestClient, runtime
     runtime.settings.sms_channel = "twilio"
     response = client.get("/outbox")
     assert response.status_code == 404 and "real providers" in response.json()["error"]["message"]
+
+
+def test_the_outbox_shows_campaign_step_and_kind_and_filters_by_them(client: TestClient, runtime: Runtime) -> None:
+    always = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+    first = create_and_launch(runtime, contacts=2, sending_window=always, plan=[{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 5}])
+    second = create_and_launch(runtime, contacts=0, name="Support CSAT", survey={"kind": "csat"}, sending_window=always,
+                               plan=[{"step": "kickoff", "offset_days": -1}, {"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 5}])
+    for _ in range(3):
+        tick(runtime)
+
+    listing = client.get("/outbox").text
+    assert "<th>campaign</th><th>step</th><th>kind</th>" in listing
+    assert f"<a href='/outbox?campaign={first}'>{first} Spring NPS</a>" in listing
+    assert "<a href='/outbox?step=invite'>invite</a>" in listing and "<a href='/outbox?kind=nps'>nps</a>" in listing
+
+    invites = client.get("/outbox", params={"step": "invite"}).text
+    assert invites.count("<a href='/outbox?step=invite'>") >= 1 and "?step=kickoff'>" not in invites
+    csat = client.get("/outbox", params={"campaign": second}).text
+    assert "Support CSAT" in csat and "Spring NPS</a></td>" not in csat
+    assert "<option value='csat'" in csat and "selected" in csat

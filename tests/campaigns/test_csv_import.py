@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -79,7 +80,8 @@ def test_reimport_updates_in_place_and_reports_progress(runtime: Runtime, sessio
     text = "external_id,email\n" + "".join(f"c{i},c{i}@example.com\n" for i in range(2500))
     seen: list[tuple[int, int]] = []
     first = import_csv(session, csv_bytes(text), kind="contacts", now=runtime.clock.now(), progress=lambda b, r: seen.append((b, r)))
-    second = import_csv(session, csv_bytes(text), kind="contacts", now=runtime.clock.now())
+    changed = text.replace("@example.com", "@example.org")  # the same file again would be all unchanged
+    second = import_csv(session, csv_bytes(changed), kind="contacts", now=runtime.clock.now())
     session.commit()
     assert (first.inserted, second.updated, count(session)) == (2500, 2500, 2500)
     assert seen[-1] == (len(text.encode()), 2500)
@@ -91,3 +93,25 @@ def test_accounts_import_with_bom_and_blank_lines(runtime: Runtime, session: Ses
     result = import_csv(session, csv_bytes(text), kind="accounts", now=runtime.clock.now())
     assert result.inserted == 1
     assert [(e.row, e.field) for e in result.errors] == [(4, "created_on")]
+
+
+def test_importing_the_same_file_again_reports_unchanged_rows_and_writes_nothing(session: Session, runtime: Runtime) -> None:
+    from pathlib import Path
+
+    from campaigns.people.csv_import import import_csv
+    from campaigns.people.models import Contact
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    now = runtime.clock.now()
+    with (examples / "accounts.csv").open("rb") as accounts:
+        import_csv(session, accounts, kind="accounts", now=now)
+    with (examples / "contacts.csv").open("rb") as contacts:
+        first = import_csv(session, contacts, kind="contacts", now=now)
+    session.flush()
+    stamped = dict(session.execute(select(Contact.external_id, Contact.updated_at)).all())
+    with (examples / "contacts.csv").open("rb") as contacts:
+        again = import_csv(session, contacts, kind="contacts", now=now + timedelta(hours=1))
+    assert (first.inserted, first.updated, first.unchanged) == (4, 0, 0)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 4)
+    assert len(again.errors) == 1  # the bad row is still reported
+    assert dict(session.execute(select(Contact.external_id, Contact.updated_at)).all()) == stamped

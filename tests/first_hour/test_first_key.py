@@ -1,0 +1,53 @@
+"""The first admin key: printed once, by the first `pulse run` on an empty database, and never into a log line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.answers.live_server import free_port
+from tests.first_hour.readme import KEY_LINE, PULSE
+
+
+def _start_and_stop(directory: Path, port: int, name: str) -> str:
+    """Run `pulse run` in production log mode until it answers, then stop it; everything it printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+    env.update({"PULSE_DATABASE_URL": f"sqlite:///{directory / 'pulse.db'}", "PULSE_OUTBOX_DIR": str(directory / "outbox"),
+                "PULSE_ENVIRONMENT": "production", "PULSE_SECRET_KEY": "x" * 48, "COLUMNS": "200"})
+    log = directory / f"{name}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen([PULSE, "run", "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                assert process.poll() is None, log.read_text()[-3000:]
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)  # polling a starting process
+            httpx.get(f"http://127.0.0.1:{port}/v1/contacts", timeout=5)  # one access log line
+        finally:
+            process.terminate()
+            process.wait(20)
+    return log.read_text()
+
+
+def test_the_first_key_is_printed_once_and_never_logged(tmp_path: Path) -> None:
+    first = _start_and_stop(tmp_path, free_port(), "first")
+    second = _start_and_stop(tmp_path, free_port(), "second")
+
+    found = KEY_LINE.search(first)
+    assert found, first[-2000:]
+    key = found.group(1)
+    assert first.count(key) == 2  # the key line and the curl line to try it; no log line
+    assert "First admin API key" not in second and "pulse_" not in second
+    log_lines = [json.loads(line) for line in (first + second).splitlines() if line.startswith("{")]
+    assert any(line.get("logger") == "uvicorn.access" for line in log_lines), "production logs are JSON lines"
+    assert all(key not in json.dumps(line) for line in log_lines)
