@@ -30,6 +30,7 @@ OPENAPI_TAGS: list[dict[str, str]] = [
     {"name": "results", "description": "What customers said: the headline with its margin, segments, insights, CSV exports and read-only share links."},
     {"name": "surveys", "description": "Transactional surveys for one contact (a CSAT when a ticket closes), under the same fatigue budget."},
     {"name": "answers", "description": "The in-app prompt API your product calls; email answers arrive on Pulse's own pages, SMS replies on the Twilio webhook."},
+    {"name": "templates", "description": "Every message Pulse sends, per channel, kind, step and language: drafts, checks, preview, test-send, publish, history and rollback."},
     {"name": "follow-ups", "description": "One task per answer, assigned to the account owner: open, contacted, resolved."},
     {"name": "fatigue", "description": "The one budget that keeps anybody from being asked too often, and each contact's ledger."},
     {"name": "webhooks", "description": "Provider webhooks (Twilio SMS, SendGrid events) and the webhooks Pulse sends you on every answer."},

@@ -15,7 +15,7 @@ from tests.backends import Backend
 from tests.conftest import make_settings
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-TAGS_IN_ORDER = ["contacts", "accounts", "team", "campaigns", "results", "surveys", "answers", "follow-ups", "fatigue", "webhooks", "keys", "operations", "health"]
+TAGS_IN_ORDER = ["contacts", "accounts", "team", "campaigns", "results", "surveys", "answers", "templates", "follow-ups", "fatigue", "webhooks", "keys", "operations", "health"]
 
 
 @pytest.fixture
