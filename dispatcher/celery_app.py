@@ -11,6 +11,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
+from dispatcher.heartbeat import start_heartbeat
 from dispatcher.runtime import Runtime, build_runtime
 from dispatcher.settings import Settings
 from dispatcher.work import CeleryQueue
@@ -39,6 +40,8 @@ def make_celery(settings: Settings) -> Celery:
             built = build_runtime(settings)
             built.queue = CeleryQueue(celery)
             _process["runtime"] = built
+            # This process's claims are recovered soon after it stops beating (killed, hung).
+            built.extras["heartbeat"] = start_heartbeat(built)
         return _process["runtime"]
 
     for name, function in TASKS.items():
@@ -54,6 +57,8 @@ def make_celery(settings: Settings) -> Celery:
     @worker_process_shutdown.connect(weak=False)
     def _close(**_: Any) -> None:
         if "runtime" in _process:
-            _process.pop("runtime").close()
+            stopping = _process.pop("runtime")
+            stopping.extras["heartbeat"].set()
+            stopping.close()
 
     return celery

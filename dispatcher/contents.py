@@ -117,22 +117,32 @@ class ContentCache:
 
 
 def answer_url(settings: Settings, episode: Episode, now: datetime) -> str:
-    token = make_token(settings.secret_key.get_secret_value(), purpose="answer", subject=episode.public_id, expires_at=now + timedelta(days=settings.link_ttl_days))
-    return f"{settings.public_url.rstrip('/')}/r/{token}"
+    return _link(settings, "answer", "r", episode.public_id, now + timedelta(days=settings.link_ttl_days))
 
 
 def unsubscribe_url(settings: Settings, episode: Episode, now: datetime) -> str:
-    token = make_token(settings.secret_key.get_secret_value(), purpose="unsubscribe", subject=episode.public_id, expires_at=now + timedelta(days=365))
-    return f"{settings.public_url.rstrip('/')}/u/{token}"
+    return _link(settings, "unsubscribe", "u", episode.public_id, now + timedelta(days=365))
+
+
+def _link(settings: Settings, purpose: str, path: str, public_id: str, expires_at: datetime) -> str:
+    token = make_token(settings.secret_key.get_secret_value(), purpose=purpose, subject=public_id, expires_at=expires_at)
+    return f"{settings.public_url.rstrip('/')}/{path}/{token}"
 
 
 def recipient_values(settings: Settings, episode: Episode, contact: Contact, now: datetime) -> dict[str, str]:
-    """The per-recipient substitutions stored on a message (both text and HTML variants)."""
-    name = contact.name or ""
+    """The per-recipient substitutions of a message planned at ``now`` (both text and HTML variants)."""
+    return values_for(settings, public_id=episode.public_id, name=contact.name, locale=contact.locale, planned_at=now)
+
+
+def values_for(settings: Settings, *, public_id: str, name: str | None, locale: str | None, planned_at: datetime) -> dict[str, str]:
+    """``recipient_values`` from the columns alone. Link tokens are HMACs of the episode's public
+    id and an expiry counted from when the message was planned, so a contact step stores none of
+    this and the hand-off derives the same values when it sends."""
+    name = name or ""
     values = {
         "first_name": name.split()[0] if name.strip() else "",
         "name": name,
-        "answer_url": answer_url(settings, episode, now),
-        "unsubscribe_url": unsubscribe_url(settings, episode, now),
+        "answer_url": _link(settings, "answer", "r", public_id, planned_at + timedelta(days=settings.link_ttl_days)),
+        "unsubscribe_url": _link(settings, "unsubscribe", "u", public_id, planned_at + timedelta(days=365)),
     }
-    return recipient_substitutions(values, locale=contact.locale)
+    return recipient_substitutions(values, locale=locale or "en")

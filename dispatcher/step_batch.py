@@ -2,7 +2,8 @@
 
 Per episode: still eligible for this step, a channel it can be reached on, the
 fatigue budget's message rules, the window in the contact's own timezone, the
-rendered content and per-recipient values — all persisted as one message row
+rendered content — all persisted as one message row (per-recipient values are
+derived when it is sent: ``contents.values_for``)
 with a unique key per (episode, step) and committed before anything is handed
 to a channel. Running the same batch twice plans nothing twice.
 """
@@ -21,7 +22,7 @@ from campaigns.programs.models import Campaign, Episode, Message, PlanStep, Resp
 from campaigns.programs.reach import Reach, address
 from campaigns.programs.window import SendingWindow
 from dispatcher.budget import Touch
-from dispatcher.contents import ContentCache, recipient_values
+from dispatcher.contents import ContentCache
 from dispatcher.handoff import send_messages
 from dispatcher.runtime import Runtime
 from templates import thank_you_step
@@ -101,7 +102,6 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, episodes: lis
             state="queued", medium=medium, channel=runtime.channels.names[medium], channel_reason=CHOSEN_BECAUSE,
             recipient=address(contact, medium), locale=contact.locale,
             content_id=cache.survey_content(session, campaign, medium=medium, template_step=template_step, locale=contact.locale, number=step.number, final=step.final),
-            substitutions=recipient_values(runtime.settings, episode, contact, now),
             not_before=window.next_open(now, contact.timezone),
         )
         rows.append(row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campaigns.db import Base, JsonDocument, UtcDateTime
@@ -113,8 +113,12 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        Index("ix_messages_state_not_before", "state", "not_before"),
-        Index("ix_messages_step_id_state", "step_id", "state"),
+        # Only the rows still to send are indexed by due time: a sent message leaves
+        # this index, and no other index of the table holds ``state``.
+        Index("ix_messages_due", "not_before", postgresql_where=text("state IN ('queued', 'retrying')"),
+              sqlite_where=text("state IN ('queued', 'retrying')")),
+        Index("ix_messages_in_flight", "claimed_at", postgresql_where=text("state = 'sending'"), sqlite_where=text("state = 'sending'")),
+        Index("ix_messages_step_id", "step_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -138,7 +142,10 @@ class Message(Base):
     skip_rule: Mapped[str | None] = mapped_column(String(60))
     not_before: Mapped[datetime | None] = mapped_column(UtcDateTime)  # deferred to a window, or a retry
     enqueued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # wall time
+    # ``sending`` means in flight: a worker (``claimed_by``) marked it, committed, and is
+    # sending it now. Nothing is marked before the request that carries it is about to start.
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # wall time of the hand-off
+    claimed_by: Mapped[str | None] = mapped_column(String(100))  # the worker process (see heartbeats)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
     error_code: Mapped[str | None] = mapped_column(String(60))
@@ -204,3 +211,12 @@ class IdempotentRequest(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WorkerHeartbeat(Base):
+    """A worker process says it is alive; what it holds is recovered soon after it stops saying so."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker: Mapped[str] = mapped_column(String(100), primary_key=True)  # host:pid
+    beat_at: Mapped[datetime] = mapped_column(UtcDateTime)  # wall time
