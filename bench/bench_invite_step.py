@@ -1,6 +1,6 @@
 """Issue 3 / 12: plan and persist an invite step for 100,000 contacts on PostgreSQL, against COPY.
 
-    .venv/bin/python bench/bench_invite_step.py [--contacts 100000] [--rounds 2]
+    .venv/bin/python bench/bench_invite_step.py [--contacts 100000] [--rounds 2] [--phones 0.5] [--channels email,sms]
 
 Through exclusions, channel choice, the budget's message rules, rendering, a
 message row per contact committed before the hand-off, then handed to the
@@ -43,13 +43,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--phones", type=float, default=0.0, help="share of contacts with a phone number")
+    parser.add_argument("--channels", default="email", help="the campaign's media, in order, comma-separated")
     args = parser.parse_args()
     figures = []
     for round_number in range(1, args.rounds + 1):
         outbox = Path(tempfile.mkdtemp(prefix="pulse-bench-outbox-"))
         try:
             with fresh_schema() as url:
-                figures.append(run(url, args.contacts, outbox, round_number))
+                figures.append(run(url, args.contacts, outbox, round_number, phones=args.phones, channels=args.channels.split(",")))
         finally:
             shutil.rmtree(outbox, ignore_errors=True)
     rates = [f[0] for f in figures]
@@ -58,7 +60,7 @@ def main() -> None:
           f"COPY {min(bares):,.0f}-{max(bares):,.0f} rows/s, ratio {min(r / b for r, b in zip(rates, bares)):.3f}-{max(r / b for r, b in zip(rates, bares)):.3f}")
 
 
-def run(url: str, count: int, outbox: Path, round_number: int) -> tuple[float, float]:
+def run(url: str, count: int, outbox: Path, round_number: int, *, phones: float = 0.0, channels: list[str] | None = None) -> tuple[float, float]:
     settings = Settings(environment="test", secret_key="bench-secret-key-0123456789-abcdefghij", database_url=url,
                         outbox_dir=outbox, public_url="https://pulse.example.com", batch_size=1000, clock="database")
     runtime = attach_inline_queue(build_runtime(settings))
@@ -68,11 +70,12 @@ def run(url: str, count: int, outbox: Path, round_number: int) -> tuple[float, f
         accounts = [{"external_id": f"a{i}", "name": f"Account {i}", "segment": "smb", "created_on": "2024-01-01"} for i in range(count // 20)]
         upsert_accounts(session, list(enumerate(accounts, 1)), now=now)
         contacts = [{"external_id": f"c{i}", "account_external_id": f"a{i % (count // 20)}", "name": f"Person {i}",
-                     "email": f"p{i}@example.com", "timezone": ZONES[i % len(ZONES)], "locale": "de" if i % 4 == 0 else "en"} for i in range(count)]
+                     "email": f"p{i}@example.com", "timezone": ZONES[i % len(ZONES)], "locale": "de" if i % 4 == 0 else "en",
+                     **({"phone": f"+1415{i:07d}"} if i % 100 < phones * 100 else {})} for i in range(count)]
         upsert_contacts(session, list(enumerate(contacts, 1)), now=now)
         campaign = service.create_campaign(session, spec={
             "name": "Bench", "survey": {"kind": "nps"}, "audience": {"filter": {"segment": ["smb"]}}, "sending_window": ALWAYS,
-            "plan": [{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 14}],
+            "plan": [{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 14}], "channels": channels or ["email"],
         }, now=now)
         session.commit()
         launch_campaign(runtime, session, campaign.id)
@@ -90,11 +93,12 @@ def run(url: str, count: int, outbox: Path, round_number: int) -> tuple[float, f
     child.join()
     with runtime.sessions() as session:
         sent = session.scalar(select(func.count()).select_from(Message).where(Message.state == "sent"))
+        mix = dict(session.execute(select(Message.medium, func.count()).group_by(Message.medium)).all())
     files = len(list(outbox.iterdir()))
     bare_seconds, bare_cpu, copied = copy_baseline(runtime)
     rate, bare_rate = count / seconds, copied / bare_seconds
     print(f"round {round_number}: selection of {count:,} contacts (exclusions + budget reservations): {selection.seconds:.1f} s = {count / selection.seconds:,.0f}/s")
-    print(f"round {round_number}: invite step for {count:,} contacts (plan, persist, render, hand to outbox; {sent:,} sent, {files:,} files): "
+    print(f"round {round_number}: invite step for {count:,} contacts (plan, persist, render, hand to outbox; {sent:,} sent, {files:,} files; media {mix}): "
           f"{seconds:.1f} s = {rate:,.0f} contacts/s; CPU {1e6 * cpu / count:,.0f} µs/contact; peak memory {peak:.0f} MiB")
     print(f"round {round_number}: COPY of the same {copied:,} message rows (same columns and indexes): {bare_seconds:.1f} s = {bare_rate:,.0f} rows/s; "
           f"CPU {1e6 * bare_cpu / copied:,.0f} µs/row")

@@ -25,7 +25,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, exists, or_, select, update
@@ -38,9 +38,10 @@ from campaigns.programs.window import SendingWindow
 from channels.base import Channel, OutgoingMessage
 from channels.email_headers import list_unsubscribe_headers
 from dispatcher.clock import utcnow
-from dispatcher.contents import close_date, values_for
+from dispatcher.contents import values_for
 from dispatcher.heartbeat import worker_name
 from dispatcher.outcomes import record_results
+from dispatcher.prompts import prompt_expiries
 from dispatcher.runtime import Runtime
 from dispatcher.settings import Settings
 
@@ -139,7 +140,7 @@ def _still_sendable() -> Any:
 CLAIMED = (
     Message.id, Message.idempotency_key, Message.campaign_id, Message.episode_id, Message.step, Message.medium,
     Message.channel, Message.recipient, Message.content_id, Message.substitutions, Message.attempts, Message.not_before,
-    Message.locale, Message.created_at,
+    Message.locale, Message.created_at, Message.step_id, Message.contact_id,
 )
 
 
@@ -266,16 +267,19 @@ def _outgoing_chunk(runtime: Runtime, claimed: list[Row[Any]]) -> list[OutgoingM
     with runtime.sessions() as session:
         contents = _contents(runtime, session, {row.content_id for row in claimed if row.content_id is not None})
         campaigns = _campaigns(session, {row.campaign_id for row in claimed if row.medium == "in_app"})
+        expiries = prompt_expiries(session, claimed, campaigns, runtime.clock.now()) if campaigns else {}  # type: ignore[arg-type]
     return [
-        _outgoing(runtime.settings, row, contents.get(row.content_id) if row.content_id else None, campaigns.get(row.campaign_id) if row.campaign_id else None)
+        _outgoing(runtime.settings, row, contents.get(row.content_id) if row.content_id else None,
+                  campaigns.get(row.campaign_id) if row.campaign_id else None, expiries.get(row.id))
         for row in claimed
     ]
 
 
-def _outgoing(settings: Settings, message: Row[Any], content: MessageContent | None, campaign: Campaign | None) -> OutgoingMessage:
+def _outgoing(settings: Settings, message: Row[Any], content: MessageContent | None, campaign: Campaign | None, prompt_ends: datetime | None) -> OutgoingMessage:
     substitutions = dict(message.substitutions or {})
     if not substitutions and message.step in CONTACT_STEPS and message.public_id is not None:
-        substitutions = values_for(settings, public_id=message.public_id, name=message.contact_name, locale=message.locale, planned_at=message.created_at)
+        substitutions = values_for(settings, public_id=message.public_id, name=message.contact_name, locale=message.locale,
+                                   planned_at=message.created_at, step_id=message.step_id)
     headers: dict[str, str] = {}
     unsubscribe = substitutions.get("-pulse_unsubscribe_url-")
     if message.medium == "email" and unsubscribe and unsubscribe.startswith("https://"):
@@ -290,11 +294,5 @@ def _outgoing(settings: Settings, message: Row[Any], content: MessageContent | N
         subject=content.subject if content else None, text=content.text if content else "",
         html=content.html if content else None, substitutions=substitutions, headers=headers,
         categories=categories, custom_args={"pulse_campaign_id": str(campaign_id)} if campaign_id is not None else {},
-        expires_at=_prompt_expiry(campaign) if message.medium == "in_app" else None, payload=payload,
+        expires_at=prompt_ends if message.medium == "in_app" else None, payload=payload,
     )
-
-
-def _prompt_expiry(campaign: Campaign | None) -> datetime | None:
-    if campaign is None:
-        return None
-    return datetime.combine(close_date(campaign) + timedelta(days=1), time(0), tzinfo=timezone.utc)

@@ -3,7 +3,10 @@
 The product's server signs each contact's external id with the workspace's
 in-app secret (``identity_signature``); the widget sends that signature with
 every request, so a page can only read and answer its own user's prompts. A
-prompt is addressed by its episode's random public id, never a row id.
+prompt's id is its episode's random public id and the prompt's own number
+(``<public id>~<n>``): each step's prompt has its own id, and an answer or a
+dismissal is credited to that prompt's message. A bare public id (older
+widgets) means the episode's newest prompt.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from campaigns.programs.models import Campaign, Episode, InAppPrompt, Message, R
 from dispatcher.answering import accept_answer
 from dispatcher.budget import Touch
 from dispatcher.links import SurveyView, view_for
+from dispatcher.provider_events import mark_answered, mark_dismissed, mark_shown
 from dispatcher.runtime import Runtime
 from dispatcher.settings import Settings
 from templates import resolve_language
@@ -33,12 +37,17 @@ class PromptNotFound(LookupError):
     """No such prompt for this contact, or it has expired."""
 
 
+PROMPT_MARK = "~"
+
+
 @dataclass(frozen=True)
 class PromptView:
-    prompt_id: str  # the episode's public id
+    prompt_id: str  # <episode public id>~<prompt number>
+    message_id: int
     type: Literal["survey", "notice"]
     step: str
     text: str
+    created_at: datetime
     expires_at: datetime
     survey: SurveyView
 
@@ -56,7 +65,10 @@ def identity_valid(settings: Settings, *, external_id: str, signature: str) -> b
 
 
 def pending_prompt(runtime: Runtime, session: Session, *, external_id: str) -> PromptView | None:
-    """The prompt to show now: an unanswered survey first, else the newest notice. Reads only."""
+    """The prompt to show now: an unanswered survey first, else the newest notice.
+
+    Showing it is a signal for channel choice: its message moves to ``opened``
+    once (``mark_shown``). Flushes; the caller commits."""
     now = runtime.clock.now()
     rows = session.execute(
         select(InAppPrompt, Message.step, Episode, Campaign, Contact)
@@ -75,9 +87,12 @@ def pending_prompt(runtime: Runtime, session: Session, *, external_id: str) -> P
     if not surveys and not notices:
         return None
     prompt, step, episode, campaign, contact = (surveys or notices)[0]
+    assert prompt.message_id is not None  # joined on it
+    mark_shown(session, message_id=prompt.message_id, now=now, half_life_days=runtime.settings.channel_half_life_days)
     return PromptView(
-        prompt_id=episode.public_id, type="survey" if step in SURVEY_STEPS else "notice", step=step,
-        text=str(prompt.payload.get("text") or ""), expires_at=prompt.expires_at,
+        prompt_id=f"{episode.public_id}{PROMPT_MARK}{prompt.id}", message_id=prompt.message_id,
+        type="survey" if step in SURVEY_STEPS else "notice", step=step,
+        text=str(prompt.payload.get("text") or ""), created_at=prompt.created_at, expires_at=prompt.expires_at,
         survey=view_for(runtime, session, episode, campaign, contact.locale),
     )
 
@@ -92,8 +107,9 @@ def answer_prompt(runtime: Runtime, session: Session, *, external_id: str, promp
     """Record the contact's answer to the prompt and close its pending prompts. Flushes;
     the caller commits. Raises ``PromptNotFound``, or ``FieldError`` for a bad score."""
     now = runtime.clock.now()
-    episode = _episode(session, external_id=external_id, prompt_id=prompt_id, now=now, lock=True)
+    episode, message_id = _episode(session, external_id=external_id, prompt_id=prompt_id, now=now, lock=True)
     response = accept_answer(runtime, session, episode=episode, score=score, comment=comment, medium="in_app", now=now)
+    mark_answered(session, episode_id=episode.id, medium="in_app", message_id=message_id, now=now, half_life_days=runtime.settings.channel_half_life_days)
     _close_pending(session, episode.id, external_id, status="answered")
     contact = session.get(Contact, episode.contact_id)
     return InAppAnswer(response, resolve_language(contact.locale if contact else "en"))
@@ -103,32 +119,41 @@ def dismiss_prompt(runtime: Runtime, session: Session, *, external_id: str, prom
     """Close the prompt unanswered and count it as a fatigue touch; repeating it changes
     nothing. Flushes; the caller commits. Whether this call dismissed something."""
     now = runtime.clock.now()
-    episode = _episode(session, external_id=external_id, prompt_id=prompt_id, now=now, lock=True)
+    episode, message_id = _episode(session, external_id=external_id, prompt_id=prompt_id, now=now, lock=True)
     if not _close_pending(session, episode.id, external_id, status="dismissed"):
         return False
     contact = session.get(Contact, episode.contact_id)
     campaign = session.get(Campaign, episode.campaign_id)
     assert contact is not None and campaign is not None
+    mark_dismissed(session, message_id=message_id, contact_id=contact.id, now=now, half_life_days=runtime.settings.channel_half_life_days)
     touch = Touch(contact=contact, kind=campaign.kind, step="dismissal", medium="in_app", at=now, campaign_id=campaign.id, trigger=episode.trigger)
     runtime.budget.record_touches(session, [touch], now=now)  # counted, never refused: it already happened
     return True
 
 
-def _episode(session: Session, *, external_id: str, prompt_id: str, now: datetime, lock: bool) -> Episode:
-    """The contact's episode behind a prompt that has not expired."""
+def _episode(session: Session, *, external_id: str, prompt_id: str, now: datetime, lock: bool) -> tuple[Episode, int]:
+    """The contact's episode behind a prompt that has not expired, and that prompt's message."""
+    public_id, _, number = prompt_id.partition(PROMPT_MARK)
+    prompts = (
+        select(InAppPrompt.message_id).join(Message, Message.id == InAppPrompt.message_id)
+        .where(InAppPrompt.contact_external_id == external_id, InAppPrompt.expires_at > now)
+    )
+    if number:
+        if not number.isdigit():
+            raise PromptNotFound(prompt_id)
+        prompts = prompts.where(InAppPrompt.id == int(number))
     query = (
         select(Episode)
         .join(Contact, Contact.id == Episode.contact_id)
-        .where(Episode.public_id == prompt_id, Contact.external_id == external_id, Contact.erased_at.is_(None))
-        .where(Episode.id.in_(
-            select(Message.episode_id).join(InAppPrompt, InAppPrompt.message_id == Message.id)
-            .where(InAppPrompt.contact_external_id == external_id, InAppPrompt.expires_at > now)
-        ))
+        .where(Episode.public_id == public_id, Contact.external_id == external_id, Contact.erased_at.is_(None))
+        .where(Episode.id.in_(prompts.with_only_columns(Message.episode_id)))
     )
     episode = session.scalar(query.with_for_update(of=Episode) if lock else query)
     if episode is None:
         raise PromptNotFound(prompt_id)
-    return episode
+    message_id = session.scalar(prompts.where(Message.episode_id == episode.id).order_by(InAppPrompt.created_at.desc(), InAppPrompt.id.desc()).limit(1))
+    assert message_id is not None  # the episode was found through it
+    return episode, message_id
 
 
 def _close_pending(session: Session, episode_id: int, external_id: str, *, status: str) -> int:

@@ -115,7 +115,7 @@ def _awaiting_score(runtime: Runtime, session: Session, match: OpenEpisode, conv
         comment = "\n".join(part for part in (conversation.pending_comment, reply.comment) if part) or None
         response = accept_answer(runtime, session, episode=match.episode, score=reply.score, comment=comment, medium="sms", now=now)
         conversation.stage, conversation.response_id, conversation.pending_comment = "awaiting_comment", response.id, None
-        mark_answered(session, episode_id=match.episode.id, medium="sms", message_id=match.message_id, now=now)
+        mark_answered(session, episode_id=match.episode.id, medium="sms", message_id=match.message_id, now=now, half_life_days=runtime.settings.channel_half_life_days)
         follow_up = survey_context(match.campaign, runtime.settings, template_step="follow_up_question", locale=locale, recipient=recipient_placeholders()).follow_up_question
         return "score", _say(runtime, "follow_up_question", kind.name, locale, follow_up=follow_up)
     if not text:

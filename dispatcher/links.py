@@ -29,14 +29,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.events.service import REACHED_STATES
 from campaigns.people.models import Contact
 from campaigns.programs.answers import ANSWERABLE_BEFORE
 from campaigns.programs.kinds import DEFAULT_FOLLOW_UP
 from campaigns.programs.models import Campaign, Episode, Message, Response
 from dispatcher.answering import accept_answer
 from dispatcher.clock import utcnow
-from dispatcher.contents import close_date, localized
+from dispatcher.contents import STEP_MARK, close_date, localized
 from dispatcher.outcomes import suppress
+from dispatcher.provider_events import mark_answered
 from dispatcher.runtime import Runtime
 from dispatcher.tokens import BadToken, read_token
 from templates import (
@@ -50,6 +52,7 @@ from templates import (
 MIN_DWELL = timedelta(seconds=2)  # scanners submit at once; a person reads first
 TICKET_MAX_AGE = timedelta(hours=24)  # a page left open longer asks to confirm again
 COMMENT_MAX = 5000
+ASKS = ("invite", "reminder")  # the messages that ask the question
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def episode_for_link(runtime: Runtime, session: Session, token: str, *, purpose:
     """The episode a valid token names; ``lock`` holds its row until commit (answers in one
     episode are then written one after the other). Raises ``BadToken`` — one error for a
     malformed, tampered, expired or unknown token, so the page cannot tell them apart."""
-    subject = read_token(_secret(runtime), token, purpose=purpose, now=now)
+    subject = read_token(_secret(runtime), token, purpose=purpose, now=now).split(STEP_MARK)[0]
     # An erased contact's links die with their data: nothing new may attach to them.
     query = select(Episode).join(Contact, Contact.id == Episode.contact_id).where(Episode.public_id == subject, Contact.erased_at.is_(None))
     if lock:
@@ -114,15 +117,38 @@ def _follow_up(survey: dict[str, Any], locale: str, lang: str) -> str:
     return text
 
 
-def answer_medium(episode: Episode) -> str:
-    """The medium an answer by link is credited to: the one the episode was last reached on."""
-    return episode.channel or "email"
+def link_step_id(runtime: Runtime, token: str, *, now: datetime) -> int | None:
+    """The plan step a (valid) survey link was sent in, if it names one."""
+    try:
+        subject = read_token(_secret(runtime), token, purpose="answer", now=now)
+    except BadToken:
+        return None
+    step = subject.partition(STEP_MARK)[2]
+    return int(step) if step.isdigit() else None
 
 
-def answer_by_link(runtime: Runtime, session: Session, *, episode: Episode, score: int, comment: str | None, now: datetime) -> Response:
-    """Record the answer (a later one replaces it, history kept). Flushes; the caller commits.
+def answered_message(session: Session, episode: Episode, step_id: int | None) -> tuple[int, str] | None:
+    """The message (id, medium) an answer by link is credited to: the one whose link was used;
+    for a link that names no step, the episode's latest survey message that went out."""
+    query = select(Message.id, Message.medium).where(Message.episode_id == episode.id, Message.state.in_(REACHED_STATES), Message.medium.is_not(None))
+    if step_id is not None:
+        found = session.execute(query.where(Message.step_id == step_id).limit(1)).first()
+        if found is not None:
+            return found[0], str(found[1])
+    found = session.execute(query.where(Message.step.in_(ASKS)).order_by(Message.created_at.desc(), Message.id.desc()).limit(1)).first()
+    return (found[0], str(found[1])) if found is not None else None
+
+
+def answer_by_link(runtime: Runtime, session: Session, *, episode: Episode, score: int, comment: str | None, now: datetime, step_id: int | None = None) -> Response:
+    """Record the answer (a later one replaces it, history kept), credited to the message whose
+    link was used (its medium, its ``answered`` count). Flushes; the caller commits.
     Raises ``FieldError`` for a score outside the scale or an episode that takes no answers."""
-    return accept_answer(runtime, session, episode=episode, score=score, comment=comment, medium=answer_medium(episode), now=now)
+    message = answered_message(session, episode, step_id)
+    medium = message[1] if message is not None else (episode.channel or "email")
+    response = accept_answer(runtime, session, episode=episode, score=score, comment=comment, medium=medium, now=now)
+    if message is not None:
+        mark_answered(session, episode_id=episode.id, medium=medium, message_id=message[0], now=now, half_life_days=runtime.settings.channel_half_life_days)
+    return response
 
 
 def unsubscribe_by_link(runtime: Runtime, session: Session, *, episode: Episode, source: str, now: datetime) -> list[str]:

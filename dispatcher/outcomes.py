@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, case, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert
+from campaigns.events.service import add_evidence
 from campaigns.programs.models import Campaign, Episode, Message, Suppression
 from channels.base import ChannelError, ErrorKind, SendResult
 from dispatcher.runtime import Runtime
@@ -31,6 +32,8 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 MISCONFIGURED_RETRY = timedelta(minutes=10)  # transactional sends wait this long for fixed credentials
 EPISODE_ORDER = ("selected", "pre_noticed", "invited", "reminded", "answered", "thanked")
+ASKS = ("invite", "reminder")  # messages that ask the question
+ASK_MEDIA = ("email", "sms", "in_app")
 EPISODE_AFTER = {"pre_notice": "pre_noticed", "invite": "invited", "reminder": "reminded", "thank_you": "thanked"}
 
 
@@ -58,7 +61,7 @@ def record_results(runtime: Runtime, results: Sequence[SendResult], claimed: Seq
     with runtime.sessions() as session:
         if claimed is None:
             claimed = list(session.execute(select(Message.id, Message.idempotency_key, Message.campaign_id, Message.episode_id, Message.step, Message.medium,
-                                                  Message.channel, Message.recipient, Message.attempts, Message.not_before)
+                                                  Message.channel, Message.recipient, Message.attempts, Message.not_before, Message.contact_id)
                                            .where(Message.id.in_([int(r.message_id) for r in results]))))
         rows = {row.id: row for row in claimed}
         values: list[dict[str, Any]] = []
@@ -80,6 +83,7 @@ def record_results(runtime: Runtime, results: Sequence[SendResult], claimed: Seq
                 halted = result.error
         _write_results(session, values, now)
         _advance_episodes(session, sent, now)
+        _count_asks(runtime, session, sent, now)
         if sent_keys:
             runtime.budget.settle(session, message_keys=sent_keys, sent=True, now=now)
         if released_keys:
@@ -164,6 +168,16 @@ def _advance_episodes(session: Session, sent: Sequence[Any], now: datetime) -> N
             session.execute(update(Episode).where(Episode.id.in_(episode_ids), Episode.thanked_at.is_(None)).values(thanked_at=now))
         else:
             session.execute(update(Episode).where(Episode.id.in_(episode_ids)).values(**values))
+
+
+def _count_asks(runtime: Runtime, session: Session, sent: Sequence[Any], now: datetime) -> None:
+    """Each survey ask that went out is a trial for channel choice: without an answer it is the
+    evidence against its medium that the next reminder is routed on. ``sent``: the rows recorded sent."""
+    asks: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: {"sent": 0})
+    for message in sent:
+        if message.step in ASKS and message.contact_id is not None and message.medium in ASK_MEDIA:
+            asks[(message.contact_id, message.medium)]["sent"] += 1
+    add_evidence(session, asks, now=now, half_life_days=runtime.settings.channel_half_life_days)
 
 
 def _halt(runtime: Runtime, session: Session, campaign_ids: set[int], error: ChannelError, channel: str, now: datetime) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from campaigns.events import service
+from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS
 from campaigns.events.models import ProviderEvent
 from campaigns.events.outcomes import Outcome, sendgrid_outcome, twilio_outcome
 from campaigns.events.service import PENDING, Move
@@ -166,7 +167,7 @@ def receive_sendgrid_events(runtime: Runtime, session: Session, events: Sequence
     effects = _Effects.empty()
     for row, outcome, _ in fresh:
         _apply(session, row, outcome, effects, now)
-    service.count_engagement(session, effects.moves, bounced=effects.bounced, now=now)
+    service.count_engagement(session, effects.moves, bounced=effects.bounced, now=now, half_life_days=runtime.settings.channel_half_life_days)
     suppressions = sorted({(row.address, outcome.suppress, f"sendgrid {row.event} {row.event_id}") for row, outcome, _ in fresh if outcome.suppress and row.address})
     for address, reason, source in suppressions:
         suppress_address(runtime, session, medium="email", address=address, reason=reason, source=source, now=now)
@@ -202,7 +203,7 @@ def receive_twilio_status(
         return False
     effects = _Effects.empty()
     _apply(session, row, outcome, effects, now, provider_message_id=message_sid)
-    service.count_engagement(session, effects.moves, bounced=effects.bounced, now=now)
+    service.count_engagement(session, effects.moves, bounced=effects.bounced, now=now, half_life_days=runtime.settings.channel_half_life_days)
     if outcome.suppress and address:
         suppress_address(runtime, session, medium="sms", address=address, reason=outcome.suppress, source=f"twilio {status.lower()} {outcome.error_code}", now=now)
     return True
@@ -211,7 +212,38 @@ def receive_twilio_status(
 # -- Answers and late application ---------------------------------------------------------
 
 
-def mark_answered(session: Session, *, episode_id: int, medium: str, now: datetime, message_id: int | None = None) -> None:
+def mark_shown(session: Session, *, message_id: int, now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
+    """The widget showed this in-app prompt: the message moves to ``opened`` and the contact's
+    in-app ``opened`` counter grows once per message. Idempotent; flushes only."""
+    _pulse_event(session, message_id=message_id, medium="in_app", event="shown", target="opened", now=now, half_life_days=half_life_days)
+
+
+def mark_dismissed(session: Session, *, message_id: int, contact_id: int, now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
+    """The contact closed this in-app prompt unanswered: ``dismissed`` grows once per message
+    (the message keeps its state: it was delivered). Idempotent; flushes only."""
+    row = service.record_event(
+        session, provider="pulse", event_id=f"dismissed:{message_id}", event="dismissed", medium="in_app", address=None,
+        message_id=message_id, outcome=Outcome(), occurred_at=now, now=now,
+    )
+    if row is not None:
+        service.add_evidence(session, {(contact_id, "in_app"): {"dismissed": 1}}, now=now, half_life_days=half_life_days)
+
+
+def _pulse_event(session: Session, *, message_id: int, medium: str, event: str, target: str, now: datetime, half_life_days: float) -> None:
+    """A signal Pulse itself observed about one message, kept once by (event, message)."""
+    outcome = Outcome(target=target)
+    row = service.record_event(
+        session, provider="pulse", event_id=f"{event}:{message_id}", event=event, medium=medium, address=None,
+        message_id=message_id, outcome=outcome, occurred_at=now, now=now,
+    )
+    if row is None:
+        return
+    effects = _Effects.empty()
+    _apply(session, row, outcome, effects, now)
+    service.count_engagement(session, effects.moves, bounced=set(), now=now, half_life_days=half_life_days)
+
+
+def mark_answered(session: Session, *, episode_id: int, medium: str, now: datetime, message_id: int | None = None, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
     """The episode was answered on ``medium``: its latest message there moves to ``answered``
     and the contact's ``answered`` counter grows once per message. Idempotent; flushes only.
 
@@ -225,16 +257,7 @@ def mark_answered(session: Session, *, episode_id: int, medium: str, now: dateti
         )
         if message_id is None:
             return
-    outcome = Outcome(target="answered")
-    row = service.record_event(
-        session, provider="pulse", event_id=f"answered:{message_id}", event="answered", medium=medium, address=None,
-        message_id=message_id, outcome=outcome, occurred_at=now, now=now,
-    )
-    if row is None:
-        return
-    effects = _Effects.empty()
-    _apply(session, row, outcome, effects, now)
-    service.count_engagement(session, effects.moves, bounced=set(), now=now)
+    _pulse_event(session, message_id=message_id, medium=medium, event="answered", target="answered", now=now, half_life_days=half_life_days)
 
 
 def apply_pending_events(runtime: Runtime, limit: int = 200) -> int:
@@ -257,7 +280,7 @@ def apply_pending_events(runtime: Runtime, limit: int = 200) -> int:
                 outcome = Outcome(target=event.target_state, bounced=event.bounced, error_code=event.error_code, detail=event.detail)
                 _apply(session, event, outcome, effects, now)
                 applied += 0 if event.pending else 1
-            service.count_engagement(session, effects.moves, bounced=effects.bounced, now=now)
+            service.count_engagement(session, effects.moves, bounced=effects.bounced, now=now, half_life_days=runtime.settings.channel_half_life_days)
             session.commit()
     except OperationalError as exc:  # SQLite busy, or a PostgreSQL deadlock victim: next run
         log.warning("pending provider events left for the next run: %s", exc)

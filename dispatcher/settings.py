@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     in_app_publishable_key: str | None = None
     in_app_secret: SecretStr | None = None
 
+    # Channel choice (dispatcher.routing): how fast old engagement fades, whether
+    # Thompson sampling explores (off: always the best estimate), and the seed
+    # every step's draws derive from (with the campaign and step), so runs replay.
+    channel_half_life_days: float = Field(default=180.0, ge=30, le=3650)
+    channel_explore: bool = True
+    channel_seed: int = Field(default=0, ge=0)
+
     # What customers read: the company that asks, and who signs.
     company_name: str = "Acme"
     sender_name: str = "The Acme Customer Success team"

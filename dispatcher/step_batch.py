@@ -24,11 +24,11 @@ from campaigns.programs.window import SendingWindow
 from dispatcher.budget import Touch
 from dispatcher.contents import ContentCache
 from dispatcher.handoff import send_messages
+from dispatcher.routing import Candidate, route
 from dispatcher.runtime import Runtime
 from templates import thank_you_step
 
 AFTER_CLOSE = ("thank_you", "summary", "you_said_we_did")
-CHOSEN_BECAUSE = "the first of the campaign's channels the contact can be reached on"
 
 
 def step_is_live(campaign: Campaign, step: PlanStep) -> bool:
@@ -82,6 +82,8 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, episodes: lis
         categories = dict(session.execute(select(Response.episode_id, Response.category).where(Response.episode_id.in_(ids), Response.current.is_(True))).all()) if ids else {}  # type: ignore[arg-type]
     rows: list[dict[str, Any]] = []
     touches: list[tuple[int, Touch]] = []
+    routed: list[tuple[int, Episode, Contact]] = []  # (row index, …) of the episodes that get a message
+    candidates: list[Candidate] = []
     for episode, contact in episodes:
         row: dict[str, Any] = {
             "idempotency_key": message_key(episode.id, step.id), "campaign_id": campaign.id, "step_id": step.id,
@@ -92,20 +94,29 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, episodes: lis
         media = reach.media(contact) if reason is None else []
         if reason is None and not media:
             reason = ("unreachable", f"unreachable: {reach.why_not(contact)}")
+        rows.append(row)
         if reason is not None:
             row.update(state="skipped", skip_rule=reason[0], skip_reason=reason[1])
-            rows.append(row)
             continue
-        medium = media[0]
+        routed.append((len(rows) - 1, episode, contact))
+        unanswered = episode.channel if step.step == "reminder" else None  # the last ask's medium (answered ones are ineligible)
+        candidates.append(Candidate(contact.id, tuple(media), contact.role, contact.last_seen_at, unanswered))
+    choices = route(
+        runtime, session, candidates, order=campaign.channels, mode=campaign.channel_choice,  # type: ignore[arg-type]
+        campaign_id=campaign.id, step_id=step.id, batch_key=episodes[0][0].id if episodes else 0, now=now,
+    )
+    for (index, episode, contact), choice in zip(routed, choices, strict=True):
+        medium = choice.medium
+        assert medium is not None  # every candidate has a medium it can be reached on
+        row = rows[index]
         template_step = _template_step(step, episode, categories)
         row.update(
-            state="queued", medium=medium, channel=runtime.channels.names[medium], channel_reason=CHOSEN_BECAUSE,
-            recipient=address(contact, medium), locale=contact.locale,
+            state="queued", medium=medium, channel=runtime.channels.names[medium], channel_reason=choice.reason,
+            channel_estimates=choice.estimates, recipient=address(contact, medium), locale=contact.locale,
             content_id=cache.survey_content(session, campaign, medium=medium, template_step=template_step, locale=contact.locale, number=step.number, final=step.final),
             not_before=window.next_open(now, contact.timezone),
         )
-        rows.append(row)
-        touches.append((len(rows) - 1, Touch(contact=contact, kind=campaign.kind, step=step.step, medium=medium, at=row["not_before"], campaign_id=campaign.id, message_key=row["idempotency_key"])))
+        touches.append((index, Touch(contact=contact, kind=campaign.kind, step=step.step, medium=medium, at=row["not_before"], campaign_id=campaign.id, message_key=row["idempotency_key"])))
     refusals = runtime.budget.record_touches(session, [t for _, t in touches], now=now)
     for position, refusal in refusals.items():
         index = touches[position][0]

@@ -25,8 +25,8 @@ from campaigns.programs.spec import check_campaign
 from campaigns.programs.window import DEFAULT_WINDOW, SendingWindow
 from dispatcher.budget import Refusal
 from dispatcher.contents import ContentCache, recipient_values
+from dispatcher.routing import Candidate, ChoiceMode, route
 from dispatcher.runtime import Runtime
-from dispatcher.step_batch import CHOSEN_BECAUSE
 
 MAX_DEFERRALS = 3  # how many later windows the budget is asked about before the send is dropped
 TRANSACTIONAL_PLAN = [{"step": "invite", "offset_days": 0}, {"step": "thank_you"}, {"step": "close", "offset_days": 7}]
@@ -68,7 +68,7 @@ def _program(session: Session, *, kind: str, trigger: str, channels: list[str], 
 
 def send_transactional(
     runtime: Runtime, session: Session, *, contact: Contact, kind: str, trigger: str, reference: str | None,
-    channels: list[str], respect_sending_hours: bool,
+    channels: list[str], respect_sending_hours: bool, channel_choice: ChoiceMode = "learned",
 ) -> TransactionalResult:
     """Plan the survey (flushes, the caller commits); the message goes out on hand-off."""
     now = runtime.clock.now()
@@ -83,7 +83,12 @@ def send_transactional(
     if excluded is not None:
         episode.state, episode.exclusion_rule, episode.exclusion_reason = "excluded", excluded.rule, excluded.reason
         return TransactionalResult("excluded", episode.id, None, None, None, excluded.rule, excluded.reason)
-    medium = reach.media(contact)[0]
+    [choice] = route(
+        runtime, session, [Candidate(contact.id, tuple(reach.media(contact)), contact.role, contact.last_seen_at)],
+        order=channels, mode=channel_choice, campaign_id=campaign.id, step_id=None, batch_key=episode.id, now=now,
+    )
+    medium = choice.medium
+    assert medium is not None  # not excluded: reachable on some medium
     window = SendingWindow.parse(DEFAULT_WINDOW)
     send_at = window.next_open(now, contact.timezone) if respect_sending_hours else now
     refusal, first_refusal = _reserve(runtime, session, campaign, contact, send_at, now)
@@ -98,7 +103,7 @@ def send_transactional(
     key = f"transactional:{episode.id}:invite"
     session.execute(dialect_insert(session, Message).values(
         idempotency_key=key, campaign_id=campaign.id, episode_id=episode.id, contact_id=contact.id, step="invite",
-        medium=medium, channel=runtime.channels.names[medium], channel_reason=CHOSEN_BECAUSE, recipient=address(contact, medium),
+        medium=medium, channel=runtime.channels.names[medium], channel_reason=choice.reason, channel_estimates=choice.estimates, recipient=address(contact, medium),
         locale=contact.locale, content_id=cache.survey_content(session, campaign, medium=medium, template_step="invite", locale=contact.locale),
         substitutions=recipient_values(runtime.settings, episode, contact, now), state="queued", not_before=send_at,
         attempts=0, created_at=now, updated_at=now,

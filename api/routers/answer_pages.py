@@ -31,6 +31,7 @@ from dispatcher.links import (
     episode_for_link,
     form_ticket,
     human_proof,
+    link_step_id,
     survey_view,
     ticket_accepted,
     unsubscribe_by_link,
@@ -138,7 +139,7 @@ def answer(
     if len(text) > COMMENT_MAX:
         return _answer_form(runtime, episode, view, token, selected=chosen, comment=text[:COMMENT_MAX], notice=t["too_long"].format(limit=COMMENT_MAX), status=422)
     try:
-        response = answer_by_link(runtime, session, episode=episode, score=chosen, comment=text, now=now)
+        response = answer_by_link(runtime, session, episode=episode, score=chosen, comment=text, now=now, step_id=link_step_id(runtime, token, now=now))
     except FieldError:
         session.rollback()
         return _closed(runtime, view)

@@ -15,12 +15,15 @@ from api.schemas.campaigns import (
     CampaignPage,
     EpisodeOut,
     EpisodePage,
+    MessageOut,
+    MessagePage,
     PreviewOut,
     StepProgressOut,
     YouSaidWeDidIn,
 )
 from campaigns.paging import page_by_id
 from campaigns.programs import report, service
+from campaigns.programs.messages import list_messages
 from campaigns.programs.models import Episode
 from dispatcher.lifecycle import cancel_campaign, launch_campaign
 from dispatcher.preview import preview_campaign
@@ -74,6 +77,19 @@ def episodes(
     return EpisodePage(items=[EpisodeOut.of(e) for e in page.items], next_cursor=page.next_cursor)
 
 
+@router.get("/{campaign_id}/messages", response_model=MessagePage, summary="The campaign's messages: medium, state, times and why that medium")
+def messages(
+    campaign_id: int, session: SessionDep, _: Reader,
+    step: Annotated[str | None, Query(description="a step key (reminder_1) or type (reminder)")] = None,
+    medium: Annotated[str | None, Query(description="email, sms, in_app or slack")] = None,
+    state: Annotated[str | None, Query(description="queued, sent, delivered, opened, clicked, answered, skipped, retrying, failed, unknown…")] = None,
+    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> MessagePage:
+    service.get_campaign(session, campaign_id)
+    page = list_messages(session, campaign_id=campaign_id, step=step, medium=medium, state=state, cursor=cursor, limit=limit)
+    return MessagePage(items=[MessageOut.of(m) for m in page.items], next_cursor=page.next_cursor)
+
+
 @router.post("/{campaign_id}/preview", response_model=PreviewOut, summary="Dry run: nothing is sent, no budget is reserved")
 def preview(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Writer) -> PreviewOut:
     campaign = service.get_campaign(session, campaign_id)
@@ -81,7 +97,7 @@ def preview(campaign_id: int, runtime: RuntimeDep, session: SessionDep, _: Write
     session.rollback()
     return PreviewOut(
         selected=result.selected, excluded_total=sum(result.excluded.values()), excluded_by_rule=dict(result.excluded),
-        sample=result.sample, schedule=result.schedule, channels=result.channels, unavailable_channels=result.unavailable,
+        excluded_sample=result.excluded_sample, predicted_media=dict(result.media), sample=result.sample, schedule=result.schedule, channels=result.channels, unavailable_channels=result.unavailable,
     )
 
 

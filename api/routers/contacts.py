@@ -8,10 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, UploadFile
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
-from api.schemas.people import ContactBulk, ContactChanges, ContactOut, ContactPage, UpsertOut
+from api.schemas.people import (
+    ContactBulk,
+    ContactChanges,
+    ContactChannelsOut,
+    ContactOut,
+    ContactPage,
+    UpsertOut,
+)
 from api.uploads import import_upload
 from campaigns.people import service
 from campaigns.people.upsert import upsert_contacts
+from dispatcher.routing.explain import contact_channels
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
@@ -53,6 +61,11 @@ def list_contacts(
 @router.get("/{contact_id}", response_model=ContactOut)
 def get_contact(contact_id: int, session: SessionDep, _: Reader) -> ContactOut:
     return ContactOut.of(service.get_contact(session, contact_id))
+
+
+@router.get("/{contact_id}/channels", response_model=ContactChannelsOut, summary="How channel choice sees this contact: each medium's reach, evidence and estimate")
+def get_contact_channels(contact_id: int, runtime: RuntimeDep, session: SessionDep, _: Reader) -> ContactChannelsOut:
+    return ContactChannelsOut(**contact_channels(runtime, session, service.get_contact(session, contact_id)))
 
 
 @router.patch("/{contact_id}", response_model=ContactOut)

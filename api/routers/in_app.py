@@ -101,7 +101,9 @@ class ScaleOut(BaseModel):
 
 
 class PromptOut(BaseModel):
-    id: str = Field(description="answer or dismiss it at /v1/in-app/prompts/{id}/...")
+    id: str = Field(description="this prompt's own id (each step's prompt has its own): answer or dismiss it at /v1/in-app/prompts/{id}/...")
+    message_id: int = Field(description="the message this prompt delivers (GET /v1/campaigns/{id}/messages)")
+    created_at: str
     type: Literal["survey", "notice"] = Field(description="survey: ask the scale; notice: show the text with a close button")
     kind: str
     step: str
@@ -140,9 +142,10 @@ def get_prompt(request: Request, runtime: RuntimeDep, session: SessionDep, key: 
     found = pending_prompt(runtime, session, external_id=external_id)
     if found is None:
         return PromptEnvelope(prompt=None)
+    session.commit()  # the prompt was shown: a signal for channel choice
     view, t = found.survey, texts_for(found.survey.lang)
     return PromptEnvelope(prompt=PromptOut(
-        id=found.prompt_id, type=found.type, kind=view.kind, step=found.step, text=found.text or view.question,
+        id=found.prompt_id, message_id=found.message_id, created_at=found.created_at.isoformat(), type=found.type, kind=view.kind, step=found.step, text=found.text or view.question,
         question=view.question, follow_up_question=view.follow_up_question,
         scale=ScaleOut(min=view.scale.min, max=view.scale.max, low_label=view.scale.low_label, high_label=view.scale.high_label),
         labels={"send": t["send"], "dismiss": t["dismiss"], "thanks": t["thanks_short"], "comment_hint": t["comment_hint"]},

@@ -24,7 +24,8 @@ class TransactionalIn(BaseModel):
     kind: Literal["csat", "ces", "nps"]
     trigger: str = Field(min_length=1, max_length=100, description="what happened, e.g. ticket_closed")
     reference: str | None = Field(default=None, max_length=200, description="e.g. the ticket id")
-    channels: list[str] = Field(default=["email"], min_length=1)
+    channels: list[str] = Field(default=["email"], min_length=1, description="the media allowed, in order of preference")
+    channel_choice: Literal["learned", "ordered"] = Field(default="learned", description="as for campaigns: by engagement, or the first reachable")
     respect_sending_hours: bool = True
 
 
@@ -41,7 +42,7 @@ def send(
         contact = find_contact(session, contact_id=body.contact_id, external_id=body.contact_external_id)
         result = send_transactional(
             runtime, session, contact=contact, kind=body.kind, trigger=body.trigger, reference=body.reference,
-            channels=body.channels, respect_sending_hours=body.respect_sending_hours,
+            channels=body.channels, respect_sending_hours=body.respect_sending_hours, channel_choice=body.channel_choice,
         )
         return (202 if result.message_id else 200), result.as_json()
 

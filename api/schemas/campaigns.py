@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from campaigns.programs.models import Campaign, Episode
+from campaigns.programs.models import Campaign, Episode, Message
 
 
 class _Strict(BaseModel):
@@ -48,7 +48,11 @@ class CampaignIn(_Strict):
     send_at: datetime | None = Field(default=None, description="T, the invite; default: as soon as the first step allows")
     timezone: str | None = Field(default=None, description="IANA zone for send_at and deadline without an offset; default UTC")
     sending_window: SendingWindowIn | None = None
-    channels: list[str] | None = Field(default=None, description="media in order of preference: email, sms, in_app")
+    channels: list[str] | None = Field(default=None, description="the media allowed, in order of preference: email, sms, in_app")
+    channel_choice: Literal["learned", "ordered"] | None = Field(
+        default=None, description="learned (default): each contact gets the allowed medium they are most likely to answer on, "
+        "the order breaking ties and deciding at cold start; ordered: the first allowed medium the contact can be reached on",
+    )
     internal_recipients: InternalRecipientsIn | None = None
     review_link: str | None = Field(default=None, description="where promoters are asked to leave a review")
 
@@ -74,6 +78,7 @@ class StepProgressOut(BaseModel):
     unknown: int
     skipped: int
     skipped_by_reason: dict[str, int]
+    by_medium: dict[str, dict[str, int]] = Field(description="per medium: sent (answered included), answered, queued, retrying, failed, unknown")
 
 
 class CampaignOut(BaseModel):
@@ -91,6 +96,7 @@ class CampaignOut(BaseModel):
     plan: list[dict[str, Any]]
     sending_window: dict[str, Any]
     channels: list[str]
+    channel_choice: str
     internal_recipients: dict[str, Any]
     review_link: str | None
     selection_state: str
@@ -137,11 +143,43 @@ class EpisodePage(BaseModel):
     next_cursor: str | None
 
 
+class MessageOut(BaseModel):
+    id: int
+    episode_id: int | None
+    contact_id: int | None
+    step_id: int | None
+    step: str
+    medium: str | None
+    channel: str | None
+    state: str
+    channel_reason: str | None = Field(description="why this medium, in words")
+    channel_estimates: dict[str, Any] | None = Field(description="each candidate medium's estimated chance of an answer at the time of choosing")
+    skip_rule: str | None
+    skip_reason: str | None
+    error_code: str | None
+    error_text: str | None
+    not_before: datetime | None
+    created_at: datetime
+    sent_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, message: Message) -> MessageOut:
+        return cls.model_validate(message, from_attributes=True)
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
 class PreviewOut(BaseModel):
     selected: int
     excluded_total: int
     excluded_by_rule: dict[str, int]
-    sample: list[dict[str, Any]]
+    excluded_sample: dict[str, list[dict[str, Any]]] = Field(description="per exclusion rule, a few contacts it keeps out and the reason for each")
+    predicted_media: dict[str, int] = Field(description="the invite's predicted medium → how many selected contacts (channel choice's best estimate)")
+    sample: list[dict[str, Any]] = Field(description="selected contacts with their predicted channel, its reason and each medium's estimate")
     schedule: list[dict[str, Any]]
     channels: dict[str, str | None] = Field(description="the adapter each allowed medium would use")
     unavailable_channels: dict[str, str] = Field(description="allowed media whose channel is not configured, and why")

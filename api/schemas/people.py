@@ -102,6 +102,24 @@ class ContactOut(BaseModel):
         )
 
 
+class MediumChannelOut(BaseModel):
+    medium: str
+    reachable: bool
+    unreachable_reason: str | None
+    estimate: float = Field(description="the estimated chance of an answer on this medium (posterior mean)")
+    prior: float = Field(description="what is expected before this contact's own history: everyone's, their role's, recency in the product")
+    evidence: dict[str, int] = Field(description="counts: sent (survey asks), opened (in-app: shown), clicked, answered, dismissed, bounced")
+    decayed_evidence: dict[str, float] = Field(description="the same evidence with older events weighing less (half-life)")
+    summary: str | None
+
+
+class ContactChannelsOut(BaseModel):
+    contact_id: int
+    half_life_days: float
+    as_of: datetime
+    media: list[MediumChannelOut]
+
+
 class AccountOut(BaseModel):
     id: int
     external_id: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from campaigns.db import Base, UtcDateTime
@@ -75,16 +75,31 @@ class ProviderEvent(Base):
 
 
 class EngagementCounter(Base):
-    """How a contact responds on one medium, counted once per message; feeds channel choice."""
+    """How a contact responds on one medium, counted once per message; feeds channel choice.
+
+    The integer columns are plain counts (what a person reads: "answered 2 of 3
+    SMS"). The ``weight_*`` columns hold the same evidence with old events
+    decayed, stored *forward-decayed* (``campaigns.events.decay``): each event adds
+    ``2 ** (t / half_life)``, so an update is a plain addition and reading
+    divides by the weight of now.
+    """
 
     __tablename__ = "engagement_counters"
 
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
     medium: Mapped[str] = mapped_column(String(20), primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer, default=0)  # survey asks (invites, reminders) handed to the channel
     delivered: Mapped[int] = mapped_column(Integer, default=0)
-    opened: Mapped[int] = mapped_column(Integer, default=0)
+    opened: Mapped[int] = mapped_column(Integer, default=0)  # in-app: the prompt was shown
     clicked: Mapped[int] = mapped_column(Integer, default=0)
     answered: Mapped[int] = mapped_column(Integer, default=0)
+    dismissed: Mapped[int] = mapped_column(Integer, default=0)  # in-app prompt closed unanswered
     bounced: Mapped[int] = mapped_column(Integer, default=0)
+    weight_sent: Mapped[float] = mapped_column(Float, default=0.0)
+    weight_opened: Mapped[float] = mapped_column(Float, default=0.0)
+    weight_clicked: Mapped[float] = mapped_column(Float, default=0.0)
+    weight_answered: Mapped[float] = mapped_column(Float, default=0.0)
+    weight_dismissed: Mapped[float] = mapped_column(Float, default=0.0)
+    weight_bounced: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -25,7 +25,7 @@ LEVELS = ("delivered", "opened", "clicked", "answered")
 MEDIUM_LEVELS = {
     "email": ("delivered", "opened", "clicked", "answered"),
     "sms": ("delivered", "answered"),
-    "in_app": ("delivered", "answered"),
+    "in_app": ("delivered", "opened", "answered"),  # opened: the widget showed the prompt
 }
 
 

@@ -7,15 +7,16 @@ the first transaction commits, then finds the row and does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert
+from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS, forward_weight
 from campaigns.events.models import EngagementCounter, InboundSms, ProviderEvent, SmsConversation
 from campaigns.events.outcomes import Outcome
 from campaigns.events.progress import FAILED, NOT_YET_SENT, levels_reached, may_move
@@ -163,7 +164,11 @@ def advance_message(
     return None
 
 
-def count_engagement(session: Session, moves: Sequence[Move], *, bounced: set[int], now: datetime) -> None:
+COUNTED = ("sent", "delivered", "opened", "clicked", "answered", "dismissed", "bounced")
+WEIGHTED = ("sent", "opened", "clicked", "answered", "dismissed", "bounced")
+
+
+def count_engagement(session: Session, moves: Sequence[Move], *, bounced: set[int], now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
     """Add each move's first-time levels (and bounces) to the counters, in key order."""
     totals: dict[tuple[int, str], dict[str, int]] = {}
     for move in moves:
@@ -174,17 +179,31 @@ def count_engagement(session: Session, moves: Sequence[Move], *, bounced: set[in
             counts[level] = counts.get(level, 0) + 1
         if move.after == FAILED and move.message_id in bounced:
             counts["bounced"] = counts.get("bounced", 0) + 1
+    add_evidence(session, totals, now=now, half_life_days=half_life_days)
+
+
+def add_evidence(session: Session, totals: Mapping[tuple[int, str], Mapping[str, int]], *, now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
+    """Add counts per (contact, medium) — plain and forward-decayed — in key order (no deadlocks).
+
+    The callers make each count happen once (a message reaches a level once; an
+    event is kept once by its unique id), so this only adds: one upsert
+    statement for the whole batch (``excluded`` holds each row's increments).
+    """
+    weight = forward_weight(now, half_life_days)
+    rows = []
     for (contact_id, medium), counts in sorted(totals.items()):
-        if not counts:
+        if not any(counts.get(level) for level in COUNTED):
             continue
-        insert = dialect_insert(session, EngagementCounter).values(
-            contact_id=contact_id, medium=medium, updated_at=now,
-            **{level: counts.get(level, 0) for level in ("delivered", "opened", "clicked", "answered", "bounced")},
-        )
-        session.execute(insert.on_conflict_do_update(
-            index_elements=["contact_id", "medium"],
-            set_={"updated_at": now, **{level: getattr(EngagementCounter, level) + n for level, n in counts.items()}},
-        ))
+        row: dict[str, Any] = {"contact_id": contact_id, "medium": medium, "updated_at": now}
+        row.update({level: counts.get(level, 0) for level in COUNTED})
+        row.update({f"weight_{level}": counts.get(level, 0) * weight for level in WEIGHTED})
+        rows.append(row)
+    if not rows:
+        return
+    insert = dialect_insert(session, EngagementCounter)
+    columns = [*COUNTED, *(f"weight_{level}" for level in WEIGHTED)]
+    increments = {name: getattr(EngagementCounter, name) + getattr(insert.excluded, name) for name in columns}
+    session.execute(insert.on_conflict_do_update(index_elements=["contact_id", "medium"], set_={"updated_at": insert.excluded.updated_at, **increments}), rows)
 
 
 def pending_events(session: Session, *, limit: int) -> list[ProviderEvent]:

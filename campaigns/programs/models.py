@@ -27,6 +27,8 @@ class Campaign(Base):
     plan: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument)
     sending_window: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     channels: Mapped[list[str]] = mapped_column(JsonDocument)
+    # learned: each contact's medium by engagement (dispatcher.routing); ordered: the first reachable
+    channel_choice: Mapped[str] = mapped_column(String(10), default="learned")
     internal_recipients: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     review_link: Mapped[str | None] = mapped_column(String(500))
     send_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # T, the invite
@@ -130,7 +132,9 @@ class Message(Base):
     step: Mapped[str] = mapped_column(String(40))  # step type, e.g. invite, reminder, thank_you
     medium: Mapped[str | None] = mapped_column(String(20))  # email, sms, in_app, slack
     channel: Mapped[str | None] = mapped_column(String(40))  # the adapter: sendgrid, smtp, twilio, outbox_email…
-    channel_reason: Mapped[str | None] = mapped_column(Text)
+    channel_reason: Mapped[str | None] = mapped_column(Text)  # why this medium, in words
+    # Each candidate medium's estimated chance of an answer when the choice was made.
+    channel_estimates: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
     recipient: Mapped[str | None] = mapped_column(String(500))
     locale: Mapped[str | None] = mapped_column(String(20))
     content_id: Mapped[int | None] = mapped_column(ForeignKey("message_contents.id"))

@@ -48,7 +48,8 @@ class Reach:
         pairs = [(m, a) for c in contacts for m in allowed if (a := address(c, m))]
         return cls(allowed, available, now, suppressed_addresses(session, pairs))
 
-    def _problem(self, contact: Contact, medium: str) -> str | None:
+    def problem(self, contact: Contact, medium: str) -> str | None:
+        """Why ``contact`` cannot be reached on ``medium``; None if it can."""
         if medium not in self.available:
             return f"{medium}: channel not configured"
         value = address(contact, medium)
@@ -61,7 +62,7 @@ class Reach:
         return None
 
     def media(self, contact: Contact) -> list[str]:
-        return [m for m in self.allowed if self._problem(contact, m) is None]
+        return [m for m in self.allowed if self.problem(contact, m) is None]
 
     def why_not(self, contact: Contact) -> str:
-        return "; ".join(p for m in self.allowed if (p := self._problem(contact, m)))
+        return "; ".join(p for m in self.allowed if (p := self.problem(contact, m)))

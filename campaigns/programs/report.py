@@ -30,20 +30,24 @@ class StepProgress:
     unknown: int = 0
     skipped: int = 0
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    # medium → {sent, answered, queued, retrying, failed, unknown}; sent includes answered
+    by_medium: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def step_progress(session: Session, campaign_id: int) -> list[StepProgress]:
     steps = {s.id: StepProgress(s.id, s.key, s.step, s.wave, s.due_at, s.status) for s in session.scalars(
         select(PlanStep).where(PlanStep.campaign_id == campaign_id).order_by(PlanStep.wave, PlanStep.due_at, PlanStep.id))}
     rows = session.execute(
-        select(Message.step_id, Message.state, Message.skip_rule, func.count())
+        select(Message.step_id, Message.state, Message.skip_rule, Message.medium, func.count())
         .where(Message.campaign_id == campaign_id, Message.step_id.is_not(None))
-        .group_by(Message.step_id, Message.state, Message.skip_rule)
+        .group_by(Message.step_id, Message.state, Message.skip_rule, Message.medium)
     )
-    for step_id, state, rule, count in rows:
+    for step_id, state, rule, medium, count in rows:
         progress = steps.get(step_id)
         if progress is None:
             continue
+        if medium is not None:
+            _count_medium(progress, medium, state, count)
         if state in DELIVERED_OR_BETTER:
             progress.sent += count
         elif state == "skipped":
@@ -54,6 +58,16 @@ def step_progress(session: Session, campaign_id: int) -> list[StepProgress]:
         elif hasattr(progress, state):
             setattr(progress, state, getattr(progress, state) + count)
     return list(steps.values())
+
+
+def _count_medium(progress: StepProgress, medium: str, state: str, count: int) -> None:
+    bucket = "sent" if state in DELIVERED_OR_BETTER else "queued" if state in ("queued", "sending") else state
+    if bucket not in ("sent", "queued", "retrying", "failed", "unknown"):
+        return
+    counts = progress.by_medium.setdefault(medium, {"sent": 0, "answered": 0, "queued": 0, "retrying": 0, "failed": 0, "unknown": 0})
+    counts[bucket] += count
+    if state == "answered":
+        counts["answered"] += count
 
 
 def episode_counts(session: Session, campaign_id: int) -> dict[str, int]:

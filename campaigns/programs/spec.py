@@ -15,6 +15,7 @@ from campaigns.programs.reach import MEDIA
 from campaigns.programs.window import DEFAULT_WINDOW, SendingWindow
 
 MODES = ("one_off", "continuous")
+CHANNEL_CHOICES = ("learned", "ordered")
 
 
 def _localized(value: Any, field: str) -> dict[str, str]:
@@ -59,6 +60,9 @@ def check_campaign(spec: dict[str, Any]) -> dict[str, Any]:
             raise FieldError(f"channels[{index}]", f"unknown channel {medium!r}; use email, sms or in_app")
     if len(set(channels)) != len(channels):
         raise FieldError("channels", "lists a channel twice")
+    channel_choice = spec.get("channel_choice") or "learned"
+    if channel_choice not in CHANNEL_CHOICES:
+        raise FieldError("channel_choice", f"unknown channel choice {channel_choice!r}; use learned or ordered")
     internal = spec.get("internal_recipients") or {}
     emails = [clean_email(e, f"internal_recipients.emails[{i}]") for i, e in enumerate(internal.get("emails") or [])]
     slack = internal.get("slack_webhook_url")
@@ -90,6 +94,7 @@ def check_campaign(spec: dict[str, Any]) -> dict[str, Any]:
         "plan": plan,
         "sending_window": window,
         "channels": channels,
+        "channel_choice": channel_choice,
         "internal_recipients": {"emails": emails, "slack_webhook_url": slack},
         "review_link": review_link,
         "send_at": aware(send_at, zone) if isinstance(send_at, datetime) else None,

@@ -66,7 +66,8 @@ def test_the_contact_gets_their_pending_prompt_in_their_language(runtime: Runtim
     body = link_client.get("/v1/in-app/prompt", headers=identity(item.external_id)).json()
 
     prompt = body["prompt"]
-    assert prompt["id"] == item.public_id and prompt["type"] == "survey" and prompt["kind"] == "nps"
+    assert prompt["id"].startswith(f"{item.public_id}~") and prompt["type"] == "survey" and prompt["kind"] == "nps"
+    assert prompt["message_id"] == item.message_id and prompt["created_at"]
     assert prompt["scale"] == {"min": 0, "max": 10, "low_label": "Überhaupt nicht wahrscheinlich", "high_label": "Äußerst wahrscheinlich"}
     assert prompt["question"].startswith("Wie wahrscheinlich") and prompt["labels"]["send"] == "Senden"
     assert prompt["follow_up_question"] == "Was ist der wichtigste Grund für Ihre Bewertung?"

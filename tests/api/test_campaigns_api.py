@@ -35,6 +35,7 @@ BAD_INPUT = [
     (with_(plan=[]), "plan"),
     (with_(plan=[{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 1e10}]), "plan[1].offset_days"),
     (with_(audience={}), "audience"),
+    (with_(channel_choice="smart"), "channel_choice"),
     (with_(audience={"contact_ids": []}), "audience.contact_ids"),
     (with_(audience={"filter": {"segmnet": ["smb"]}}), "audience.filter.segmnet"),
     (with_(sending_window={"start": "25:00", "end": "18:00"}), "sending_window.start"),
@@ -98,6 +99,12 @@ def test_preview_counts_exclusions_samples_channels_and_schedules_without_writin
     assert session.scalar(select(func.count()).select_from(Episode)) == 0
     assert session.scalar(select(func.count()).select_from(Message)) == 0
     assert opted_out.id not in {s["contact_id"] for s in preview["sample"]}
+    # Each exclusion rule shows whom it keeps out, and why.
+    assert {rule: len(people) for rule, people in preview["excluded_sample"].items()} == preview["excluded_by_rule"]
+    [gone] = [p for p in preview["excluded_sample"]["unreachable"] if p["contact_id"] == opted_out.id]
+    assert gone["reason"] == "unreachable on every allowed channel (email: opted out or bounced)"
+    assert preview["excluded_sample"]["custom:no billing"][0]["reason"]
+    assert preview["predicted_media"] == {"email": 12}
 
 
 def test_preview_says_when_a_channel_has_no_credentials(client: TestClient, auth: Auth, session: Session, runtime: Runtime) -> None:

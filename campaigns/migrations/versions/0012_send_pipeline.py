@@ -1,7 +1,7 @@
 """send pipeline: messages.claimed_by, worker_heartbeats, partial indexes over what is still to send
 
 Revision ID: 0012
-Revises: 0006
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0012'
-down_revision = '0006'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

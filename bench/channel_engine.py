@@ -1,0 +1,203 @@
+"""The simulator's side of Pulse: one real engine per arm, driven through its public surface.
+
+A fresh SQLite database (migrated), the database clock, the in-process queue, the
+outbox channels for email and SMS and the in-app prompt store. Contacts arrive by
+``POST /v1/contacts/bulk``, campaigns by ``POST /v1/campaigns`` and ``…/launch``;
+the scheduler tick runs the plan while the clock moves; people answer through the
+survey link (``POST /r/{token}`` with a form ticket, as the page's script sends
+it), Twilio's signed inbound-SMS webhook and the in-app prompt API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from channel_population import MEDIA, Population
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from api.app import create_app
+from campaigns.access.models import Role
+from campaigns.access.service import create_key
+from campaigns.migrate import upgrade
+from campaigns.people.models import Contact
+from campaigns.programs.models import Episode, Message, PlanStep
+from dispatcher.clock import utcnow
+from dispatcher.in_app_answers import identity_signature
+from dispatcher.links import form_ticket, human_proof
+from dispatcher.runtime import build_runtime
+from dispatcher.scheduler import tick
+from dispatcher.settings import Settings
+from dispatcher.tasks import attach_inline_queue
+
+START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # a Monday
+PUBLIC_URL = "https://pulse.sim"
+TWILIO_TOKEN = "simulated-twilio-token"
+IN_APP_KEY, IN_APP_SECRET = "pk_sim", "in-app-secret-for-the-simulator"
+ALWAYS = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+PLAN = [{"step": "invite", "offset_days": 0}, {"step": "reminder", "offset_days": 3}, {"step": "reminder", "offset_days": 6}, {"step": "close", "offset_days": 10}]
+TICK = timedelta(hours=12)
+SENT = ("sent", "delivered", "opened", "clicked", "answered")
+SCORE = "5"  # on every scale (NPS 0-10, CSAT 1-5, CES 1-7)
+
+
+@dataclass
+class RoundStats:
+    episodes: int = 0
+    answered: int = 0
+    invites: int = 0
+    invites_answered: int = 0
+    asks: int = 0
+    by_medium: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def episode_rate(self) -> float:
+        return self.answered / self.episodes if self.episodes else 0.0
+
+    @property
+    def invite_rate(self) -> float:
+        return self.invites_answered / self.invites if self.invites else 0.0
+
+    @property
+    def messages_per_answer(self) -> float:
+        return self.asks / self.answered if self.answered else float("inf")
+
+    def share(self, medium: str) -> float:
+        return self.by_medium.get(medium, 0) / self.asks if self.asks else 0.0
+
+
+class Engine:
+    def __init__(self, folder: Path, population: Population, *, seed: int, explore: bool) -> None:
+        url = f"sqlite:///{folder / 'pulse.db'}"
+        upgrade(url)
+        self.settings = Settings(
+            environment="test", secret_key="simulator-secret-key-0123456789-abcdefgh", database_url=url, outbox_dir=folder / "outbox",
+            clock="database", public_url=PUBLIC_URL, twilio_auth_token=TWILIO_TOKEN, in_app_publishable_key=IN_APP_KEY,
+            in_app_secret=IN_APP_SECRET, answer_rate_per_ip=10**9, answer_rate_per_token=10**9,
+            channel_explore=explore, channel_seed=seed,
+        )  # type: ignore[arg-type]
+        self.runtime = attach_inline_queue(build_runtime(self.settings))
+        self.runtime.clock.set(START)  # type: ignore[attr-defined]
+        self.client = TestClient(create_app(self.settings, runtime=self.runtime, start_worker=False))
+        with self.runtime.sessions() as session, session.begin():
+            token = create_key(session, role=Role.ADMIN, name="simulator", now=START).token
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.population = population
+        items = [{"external_id": e, "email": f"{e}@example.com", "phone": population.phones[i], "role": population.roles[i], "timezone": "UTC"}
+                 for i, e in enumerate(population.external_ids)]
+        imported = self._post("/v1/contacts/bulk", {"items": items})
+        if imported.get("errors"):
+            raise RuntimeError(f"contacts refused: {imported['errors'][:3]}")
+        with self.runtime.sessions() as session:
+            ids = dict(session.execute(select(Contact.external_id, Contact.id)).all())
+        self.contact_ids = [ids[e] for e in population.external_ids]
+        self.index = {cid: i for i, cid in enumerate(self.contact_ids)}
+
+    def close(self) -> None:
+        self.client.close()
+        self.runtime.close()
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.client.post(path, json=body, headers=self.headers)
+        if response.status_code >= 300:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text}")
+        return dict(response.json())
+
+    def run_round(self, number: int, channels: tuple[str, ...], choice: str, *, gap_days: int) -> RoundStats:
+        """One campaign (the oracle: one per best medium) from launch to close; its figures."""
+        now = START + timedelta(days=gap_days * (number - 1))
+        self.runtime.clock.set(now)  # type: ignore[attr-defined]
+        pop = self.population
+        seen = [{"external_id": e, "last_seen_at": (now - s).isoformat()} for i, e in enumerate(pop.external_ids) if (s := pop.last_seen(i, number)) is not None]
+        if seen:
+            self._post("/v1/contacts/bulk", {"items": seen})
+        if choice == "oracle":
+            groups = {m: [cid for i, cid in enumerate(self.contact_ids) if pop.best(i, number) == m] for m in MEDIA}
+            specs = [((m,), "ordered", ids) for m, ids in groups.items() if ids]
+        else:
+            specs = [(channels, choice, self.contact_ids)]
+        campaign_ids = []
+        for media, mode, ids in specs:
+            created = self._post("/v1/campaigns", {
+                "name": f"CES {number}", "survey": {"kind": "ces"}, "audience": {"contact_ids": ids}, "plan": PLAN,
+                "channels": list(media), "channel_choice": mode, "sending_window": ALWAYS,
+                "exclusions": {"min_account_age_days": 0, "exclude_churned": False},
+            })
+            self._post(f"/v1/campaigns/{created['id']}/launch", {})
+            campaign_ids.append(created["id"])
+        handled: set[int] = set()
+        for _ in range(int(timedelta(days=11) / TICK)):
+            tick(self.runtime)
+            self._react(campaign_ids, number, handled)
+            self.runtime.clock.advance(TICK)  # type: ignore[attr-defined]
+        return self._stats(campaign_ids)
+
+    def _react(self, campaign_ids: list[int], number: int, handled: set[int]) -> None:
+        """Each ask that went out since the last tick is answered (or dismissed) as the population says."""
+        with self.runtime.sessions() as session:
+            rows = session.execute(
+                select(Message, Episode.public_id, PlanStep.number)
+                .join(Episode, Episode.id == Message.episode_id).join(PlanStep, PlanStep.id == Message.step_id)
+                .where(Message.campaign_id.in_(campaign_ids), Message.step.in_(("invite", "reminder")), Message.state.in_(SENT))
+                .order_by(Message.id)
+            ).all()
+        for message, public_id, ask in rows:
+            if message.id in handled:
+                continue
+            handled.add(message.id)
+            index = self.index[message.contact_id]
+            if self.population.answers(index, number, ask, message.medium):
+                self._answer(message, public_id)
+            elif message.medium == "in_app" and self.population.dismisses(index, number, ask):
+                self._dismiss(message)
+
+    def _answer(self, message: Message, public_id: str) -> None:
+        if message.medium == "email":
+            ticket = form_ticket(self.runtime, public_id, issued_at=utcnow() - timedelta(seconds=20))
+            path = urlsplit(message.substitutions["-pulse_answer_url-"]).path
+            response = self.client.post(path, data={"score": SCORE, "comment": "", "ticket": ticket, "human": human_proof(self.runtime, ticket)}, follow_redirects=False)
+            expected = 303
+        elif message.medium == "sms":
+            params = {"MessageSid": f"SM{message.id:032x}", "From": message.recipient or "", "To": "+15005550006", "Body": SCORE}
+            signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{PUBLIC_URL}/webhooks/twilio/sms", params)
+            response = self.client.post("/webhooks/twilio/sms", data=params, headers={"X-Twilio-Signature": signature})
+            expected = 200
+        else:
+            prompt = self._prompt(message)
+            if prompt is None:
+                return
+            response = self.client.post(f"/v1/in-app/prompts/{prompt['id']}/answer", json={"score": int(SCORE)}, headers=self._identity(message))
+            expected = 200
+        if response.status_code != expected:
+            raise RuntimeError(f"answer on {message.medium}: {response.status_code} {response.text[:300]}")
+
+    def _identity(self, message: Message) -> dict[str, str]:
+        external_id = message.recipient or ""
+        return {"X-Pulse-Key": IN_APP_KEY, "X-Pulse-Contact": external_id, "X-Pulse-Signature": identity_signature(IN_APP_SECRET, external_id)}
+
+    def _prompt(self, message: Message) -> dict[str, Any] | None:
+        prompt = self.client.get("/v1/in-app/prompt", headers=self._identity(message)).json()["prompt"]
+        return prompt if prompt is not None and prompt["message_id"] == message.id else None
+
+    def _dismiss(self, message: Message) -> None:
+        prompt = self._prompt(message)
+        if prompt is not None:
+            self.client.post(f"/v1/in-app/prompts/{prompt['id']}/dismiss", headers=self._identity(message))
+
+    def _stats(self, campaign_ids: list[int]) -> RoundStats:
+        stats = RoundStats()
+        with self.runtime.sessions() as session:
+            episodes = Episode.campaign_id.in_(campaign_ids)
+            stats.episodes = session.scalar(select(func.count()).where(episodes, Episode.state != "excluded")) or 0
+            stats.answered = session.scalar(select(func.count()).where(episodes, Episode.answered_at.is_not(None))) or 0
+            asks = (Message.campaign_id.in_(campaign_ids), Message.step.in_(("invite", "reminder")), Message.state.in_(SENT))
+            stats.by_medium = dict(session.execute(select(Message.medium, func.count()).where(*asks).group_by(Message.medium)).all())  # type: ignore[arg-type]
+            stats.asks = sum(stats.by_medium.values())
+            stats.invites = session.scalar(select(func.count()).where(*asks, Message.step == "invite")) or 0
+            stats.invites_answered = session.scalar(select(func.count()).where(*asks, Message.step == "invite", Message.state == "answered")) or 0
+        return stats

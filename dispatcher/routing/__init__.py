@@ -1,0 +1,57 @@
+"""Channel choice: which medium each contact gets, learned from how they answer.
+
+The batch interface (for a step planned row by row or set-based):
+
+    evidence = load_evidence(session, contact_ids, now=now, half_life_days=h)   # one query
+    priors = cached_priors(runtime.extras, session, now=now, half_life_days=h) # one query an hour
+    choices = choose_media(candidates, order=campaign.channels, evidence=evidence, priors=priors,
+                           mode=campaign.channel_choice, explore=settings.channel_explore,
+                           seed=step_seed(settings, campaign_id, step_id, first_episode_id), now=now)
+
+``route`` does the three for a runtime. ``choose_media`` is pure: the same
+inputs and seed give the same choices (a run can be replayed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from dispatcher.routing.evidence import (
+    MEDIA,
+    Evidence,
+    Priors,
+    cached_priors,
+    load_evidence,
+    load_priors,
+)
+from dispatcher.routing.model import Candidate, Choice, ChoiceMode, choose_media
+from dispatcher.runtime import Runtime
+from dispatcher.settings import Settings
+
+__all__ = [
+    "MEDIA", "Candidate", "Choice", "ChoiceMode", "Evidence", "Priors", "cached_priors", "choose_media",
+    "load_evidence", "load_priors", "route", "step_seed",
+]
+
+
+def step_seed(settings: Settings, campaign_id: int | None, step_id: int | None, batch_key: int) -> tuple[int, ...]:
+    """The random source's seed for one batch: replaying a step draws the same numbers."""
+    return (settings.channel_seed, campaign_id or 0, step_id or 0, batch_key)
+
+
+def route(
+    runtime: Runtime, session: Session, candidates: Sequence[Candidate], *, order: Sequence[str], mode: ChoiceMode,
+    campaign_id: int | None, step_id: int | None, batch_key: int, now: datetime,
+) -> list[Choice]:
+    """Read the batch's evidence (one query) and the cached priors, then choose for every candidate."""
+    settings = runtime.settings
+    half_life = settings.channel_half_life_days
+    evidence = load_evidence(session, [c.contact_id for c in candidates], now=now, half_life_days=half_life) if mode == "learned" else Evidence.empty([c.contact_id for c in candidates])
+    priors = cached_priors(runtime.extras, session, now=now, half_life_days=half_life) if mode == "learned" else Priors()
+    return choose_media(
+        candidates, order=order, evidence=evidence, priors=priors, mode=mode, explore=settings.channel_explore,
+        seed=step_seed(settings, campaign_id, step_id, batch_key), now=now,
+    )
