@@ -204,8 +204,11 @@ def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
             select(Message.id, Message.medium).where(Message.id.in_(message_ids), Message.state.in_(WAITING), Message.not_before <= now).order_by(Message.id)
         ):
             by_medium[medium].append(message_id)
-    for medium, ids in by_medium.items():
-        _send_medium(runtime, medium, ids)
+    try:
+        for medium, ids in by_medium.items():
+            _send_medium(runtime, medium, ids)
+    finally:
+        runtime.channels.flush()  # files the outbox writes in the background are whole when the task ends
 
 
 def _flight_size(runtime: Runtime, adapter: Channel) -> int:
