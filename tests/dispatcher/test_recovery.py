@@ -127,3 +127,22 @@ def test_a_lost_summary_is_sent_once(runtime: Runtime, session: Session) -> None
     assert _step(session, campaign_id, "summary").status == "done"
     files = [p for p in Path(runtime.settings.outbox_dir).iterdir() if INTERNAL in p.read_text(errors="replace")]  # the only internal mail here
     assert len(files) == 1
+
+
+def test_in_flight_messages_of_a_worker_that_stopped_beating_are_unknown_at_once(runtime: Runtime, session: Session) -> None:
+    from campaigns.programs.models import WorkerHeartbeat
+    from dispatcher.clock import utcnow
+    from dispatcher.scheduler import mark_unknown
+
+    runtime.settings.heartbeat_seconds = 1
+    assert runtime.settings.sending_timeout_seconds >= 600  # only the heartbeat can say so within this test
+    now, wall = runtime.clock.now(), utcnow()
+    session.add_all([WorkerHeartbeat(worker="host:1", beat_at=wall - timedelta(seconds=10)), WorkerHeartbeat(worker="host:2", beat_at=wall)])
+    for key, worker in (("dead", "host:1"), ("alive", "host:2"), ("never-beat", "host:3")):
+        session.add(Message(idempotency_key=key, step="alert", state="sending", claimed_by=worker, claimed_at=wall - timedelta(seconds=5),
+                            attempts=1, substitutions={}, created_at=now, updated_at=now))
+    session.commit()
+
+    assert mark_unknown(runtime) == 1
+    session.rollback()
+    assert {key: state for key, state in session.execute(select(Message.idempotency_key, Message.state))} == {"dead": "unknown", "alive": "sending", "never-beat": "sending"}
