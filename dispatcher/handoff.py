@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import Row, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
+from campaigns.db import one_of
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode, Message, MessageContent, Suppression
 from campaigns.programs.reach import suppressed_addresses
@@ -107,13 +108,18 @@ def _window_verdict(step: str, campaign: Campaign, zone: str | None, windows: di
 def _apply(runtime: Runtime, session: Session, messages: Sequence[Message], verdicts: dict[int, Verdict], now: datetime) -> list[int]:
     """Carry out every verdict but ``send`` on waiting rows; returns the ids still to send."""
     skipped: dict[tuple[str, str], list[int]] = defaultdict(list)
+    waiting: list[int] = []
     for message in messages:
         verdict = verdicts[message.id]
         if verdict.action == "skip":
             skipped[(verdict.rule or "", verdict.reason or "")].append(message.id)
+        elif verdict.action == "wait":
+            waiting.append(message.id)
         elif verdict.action == "defer":
             session.execute(update(Message).where(Message.id == message.id, Message.state.in_(WAITING))
                             .values(state="queued", not_before=verdict.opens, enqueued_at=None))
+    if waiting:  # paused: not handed out any more, so the step's batches or the tick take them again on resume
+        session.execute(update(Message).where(Message.id.in_(waiting), Message.state.in_(WAITING)).values(enqueued_at=None))
     for (rule, reason), ids in skipped.items():
         keys = list(session.scalars(
             update(Message).where(Message.id.in_(ids), Message.state.in_(WAITING))
@@ -195,13 +201,41 @@ def _outside_window(session: Session, claimed: list[Row[Any]], now: datetime) ->
     return keep
 
 
+def take_step_messages(runtime: Runtime, session: Session, step_id: int, now: datetime, *, whole_requests_only: bool) -> list[int]:
+    """Due messages of a step that nobody has handed out yet, stamped as handed out (commits).
+
+    With ``whole_requests_only`` (the step still has batches to plan), only whole
+    requests' worth of each content (and medium) are taken; the rest wait for the
+    step's later batches, so provider requests leave full (up to SendGrid's 1,000
+    personalizations) across batches.
+    """
+    rows = session.execute(select(Message.id, Message.medium, Message.content_id).where(
+        Message.step_id == step_id, Message.state == "queued", Message.enqueued_at.is_(None), Message.not_before <= now,
+    ).order_by(Message.id)).all()
+    groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    for message_id, medium, content_id in rows:
+        groups[(medium, content_id)].append(message_id)
+    chosen: list[int] = []
+    for (medium, _), ids in groups.items():
+        size = max(1, runtime.channels.for_medium(medium).max_batch) if whole_requests_only else 1
+        chosen += ids[: len(ids) // size * size]
+    if not chosen:
+        return []
+    taken = list(session.scalars(update(Message).where(one_of(session, Message.id, chosen), Message.state == "queued", Message.enqueued_at.is_(None))
+                                 .values(enqueued_at=utcnow()).returning(Message.id)))
+    session.commit()
+    return sorted(taken)
+
+
 def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
     """Task: send these messages, one request's worth at a time. Safe to run twice: only one run claims a row."""
     now = runtime.clock.now()
     by_medium: dict[str, list[int]] = defaultdict(list)
     with runtime.sessions() as session:
         for message_id, medium in session.execute(
-            select(Message.id, Message.medium).where(Message.id.in_(message_ids), Message.state.in_(WAITING), Message.not_before <= now).order_by(Message.id)
+            # By content within a medium, so each chunk is one content: requests leave full.
+            select(Message.id, Message.medium).where(Message.id.in_(message_ids), Message.state.in_(WAITING), Message.not_before <= now)
+            .order_by(Message.content_id, Message.id)
         ):
             by_medium[medium].append(message_id)
     try:

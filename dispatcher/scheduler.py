@@ -143,6 +143,8 @@ def dispatch_step(runtime: Runtime, step_id: int, step: str, now: datetime) -> N
             plan_step = session.get(PlanStep, step_id)
             assert plan_step is not None
             ranges = episode_ranges(session, plan_step.campaign_id, plan_step.wave, runtime.settings.batch_size)
+            plan_step.batches_left = len(ranges)
+            session.commit()
         for first, last in ranges:
             runtime.submit("run_step_batch", step_id, first, last)
     with runtime.sessions() as session:
@@ -235,6 +237,8 @@ def send_due_messages(runtime: Runtime, now: datetime) -> None:
             update(Message).where(
                 Message.state.in_(("queued", "retrying")), Message.not_before <= now,
                 or_(Message.enqueued_at.is_(None), Message.enqueued_at < wall - lost_after(runtime)),
+                # A step's batches hand out their own messages in full requests while it is being planned.
+                or_(Message.step_id.is_(None), ~exists(select(PlanStep.id).where(PlanStep.id == Message.step_id, PlanStep.batches_left > 0))),
                 or_(Message.campaign_id.is_(None), Message.step == "alert", Message.campaign_id.in_(
                     select(Campaign.id).where(Campaign.status.in_(("active", "closed"))))),
             ).values(enqueued_at=wall).returning(Message.id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import insert_ignoring_conflicts
@@ -23,7 +23,7 @@ from campaigns.programs.reach import Reach, address
 from campaigns.programs.window import SendingWindow
 from dispatcher.budget import Touch
 from dispatcher.contents import ContentCache
-from dispatcher.handoff import send_messages
+from dispatcher.handoff import send_messages, take_step_messages
 from dispatcher.routing import Candidate, route
 from dispatcher.runtime import Runtime
 from templates import thank_you_step
@@ -125,7 +125,7 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, episodes: lis
 
 
 def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_episode_id: int) -> None:
-    """Task: plan and send one batch of a contact step. Idempotent."""
+    """Task: plan one batch of a contact step and send what is due (see ``take_step_messages``). Idempotent."""
     with runtime.sessions() as session:
         step = session.get(PlanStep, step_id)
         if step is None or not step_is_live(step.campaign, step):
@@ -146,9 +146,11 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
             rows = plan_batch(runtime, session, step, episodes, now)
             insert_ignoring_conflicts(session, Message, rows, unique=["idempotency_key"])
             session.commit()
-        due = list(session.scalars(select(Message.id).where(
-            Message.step_id == step.id, Message.episode_id.between(first_episode_id, last_episode_id),
-            Message.state == "queued", Message.not_before <= now,
-        ).order_by(Message.id)))
+        left = session.scalar(update(PlanStep).where(PlanStep.id == step.id, PlanStep.batches_left > 0)
+                              .values(batches_left=PlanStep.batches_left - 1).returning(PlanStep.batches_left))
+        session.commit()
+        # While other batches of the step are still to plan, hand out only full requests;
+        # the last batch (or one that cannot tell) hands out everything that is due.
+        due = take_step_messages(runtime, session, step.id, now, whole_requests_only=bool(left))
     if due:
         send_messages(runtime, due)

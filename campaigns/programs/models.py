@@ -61,6 +61,9 @@ class PlanStep(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # wall time, to recover a dead claim
     dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Batches handed out and not yet planned: while some are, a batch sends only whole
+    # requests' worth of each content and leaves the rest to the later batches.
+    batches_left: Mapped[int | None] = mapped_column(Integer)
     halted_reason: Mapped[str | None] = mapped_column(Text)  # e.g. the channel is misconfigured
 
     campaign: Mapped[Campaign] = relationship(lazy="joined")
@@ -121,6 +124,9 @@ class Message(Base):
               sqlite_where=text("state IN ('queued', 'retrying')")),
         Index("ix_messages_in_flight", "claimed_at", postgresql_where=text("state = 'sending'"), sqlite_where=text("state = 'sending'")),
         Index("ix_messages_step_id", "step_id"),
+        # Planned and not yet handed out, by step: what a step's batches gather into full requests.
+        Index("ix_messages_unsent", "step_id", postgresql_where=text("state = 'queued' AND enqueued_at IS NULL"),
+              sqlite_where=text("state = 'queued' AND enqueued_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,4 +1,4 @@
-"""send pipeline: messages.claimed_by, worker_heartbeats, partial indexes over what is still to send
+"""send pipeline: messages.claimed_by, plan_steps.batches_left, worker_heartbeats, partial indexes over what is still to send
 
 Revision ID: 0012
 Revises: 0009
@@ -16,6 +16,7 @@ depends_on = None
 
 DUE = "state IN ('queued', 'retrying')"
 IN_FLIGHT = "state = 'sending'"
+UNSENT = "state = 'queued' AND enqueued_at IS NULL"
 
 
 def upgrade() -> None:
@@ -33,10 +34,16 @@ def upgrade() -> None:
         batch_op.create_index('ix_messages_step_id', ['step_id'], unique=False)
         batch_op.create_index('ix_messages_due', ['not_before'], unique=False, postgresql_where=sa.text(DUE), sqlite_where=sa.text(DUE))
         batch_op.create_index('ix_messages_in_flight', ['claimed_at'], unique=False, postgresql_where=sa.text(IN_FLIGHT), sqlite_where=sa.text(IN_FLIGHT))
+        batch_op.create_index('ix_messages_unsent', ['step_id'], unique=False, postgresql_where=sa.text(UNSENT), sqlite_where=sa.text(UNSENT))
+    with op.batch_alter_table('plan_steps', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('batches_left', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('plan_steps', schema=None) as batch_op:
+        batch_op.drop_column('batches_left')
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_unsent')
         batch_op.drop_index('ix_messages_in_flight')
         batch_op.drop_index('ix_messages_due')
         batch_op.drop_index('ix_messages_step_id')
