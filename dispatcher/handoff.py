@@ -230,16 +230,17 @@ def take_step_messages(runtime: Runtime, session: Session, step_id: int, now: da
 def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
     """Task: send these messages, one request's worth at a time. Safe to run twice: only one run claims a row."""
     now = runtime.clock.now()
-    by_medium: dict[str, list[int]] = defaultdict(list)
+    groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
     with runtime.sessions() as session:
-        for message_id, medium in session.execute(
-            # By content within a medium, so each chunk is one content: requests leave full.
-            select(Message.id, Message.medium).where(Message.id.in_(message_ids), Message.state.in_(WAITING), Message.not_before <= now)
-            .order_by(Message.content_id, Message.id)
+        for message_id, medium, content_id in session.execute(
+            select(Message.id, Message.medium, Message.content_id).where(Message.id.in_(message_ids), Message.state.in_(WAITING), Message.not_before <= now)
+            .order_by(Message.id)
         ):
-            by_medium[medium].append(message_id)
+            groups[(medium, content_id)].append(message_id)
     try:
-        for medium, ids in by_medium.items():
+        # One content a chunk: a chunk is one provider request (SendGrid), so what is marked
+        # in flight is what one request carries, and requests leave full.
+        for (medium, _), ids in groups.items():
             _send_medium(runtime, medium, ids)
     finally:
         runtime.channels.flush()  # files the outbox writes in the background are whole when the task ends
