@@ -19,7 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from common import Timer, fresh_schema, peak_rss_mb
@@ -64,14 +64,14 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, phones: float 
     settings = Settings(environment="test", secret_key="bench-secret-key-0123456789-abcdefghij", database_url=url,
                         outbox_dir=outbox, public_url="https://pulse.example.com", batch_size=1000, clock="database")
     runtime = attach_inline_queue(build_runtime(settings))
-    now = datetime(2026, 3, 2, 10, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 2, 10, tzinfo=UTC)
     runtime.clock.set(now)  # type: ignore[attr-defined]
     with runtime.sessions() as session:
         accounts = [{"external_id": f"a{i}", "name": f"Account {i}", "segment": "smb", "created_on": "2024-01-01"} for i in range(count // 20)]
         upsert_accounts(session, list(enumerate(accounts, 1)), now=now)
         contacts = [{"external_id": f"c{i}", "account_external_id": f"a{i % (count // 20)}", "name": f"Person {i}",
                      "email": f"p{i}@example.com", "timezone": ZONES[i % len(ZONES)], "locale": "de" if i % 4 == 0 else "en",
-                     **({"phone": f"+1415{i:07d}"} if i % 100 < phones * 100 else {})} for i in range(count)]
+                     **({"phone": f"+1415{2_000_000 + i:07d}"} if i % 100 < phones * 100 else {})} for i in range(count)]
         upsert_contacts(session, list(enumerate(contacts, 1)), now=now)
         campaign = service.create_campaign(session, spec={
             "name": "Bench", "survey": {"kind": "nps"}, "audience": {"filter": {"segment": ["smb"]}}, "sending_window": ALWAYS,

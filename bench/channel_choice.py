@@ -1,13 +1,14 @@
 """Issue 9: does learned channel choice get the answers an oracle would? A simulator.
 
-    .venv/bin/python bench/channel_choice.py [--contacts 500] [--campaigns 4] [--seed 7] [--arms all]
+    .venv/bin/python bench/channel_choice.py [--contacts 300] [--campaigns 4] [--seed 7] [--arms all] [--jobs 2]
 
 A synthetic population (``population.py``) has, per contact and medium, a
 hidden chance of answering one message, correlated with what Pulse can see
 (a phone number, the role, how recently they used the product) but not
 determined by it. The same population goes through successive CES campaigns
-(invite, two reminders, close; 35 days apart so the fatigue budget — CES once
-per 30 days — lets every one through) in the real engine: a SQLite database,
+(invite, reminders on days 3 and 6, close on day 10; 35 days apart on the
+database clock, so the default fatigue budget — CES once per 30 days, two
+invitations per 30 days — lets every one through without changing the policy) in the real engine: a SQLite database,
 the scheduler tick, the outbox channels, and the real answer endpoints through
 the FastAPI TestClient (survey link with the form ticket, Twilio's signed inbound
 webhook, the in-app prompt API; people who do not answer an in-app prompt
@@ -26,10 +27,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import multiprocessing
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +62,7 @@ def arms(selection: str, learned_orders: Sequence[str]) -> list[Arm]:
 
 
 def run_arm(arm: Arm, population: Population, *, campaigns: int, seed: int, explore: bool) -> list[RoundStats]:
+    """Every campaign of one arm, in its own fresh engine."""
     with tempfile.TemporaryDirectory(prefix="pulse-sim-") as folder:
         engine = Engine(Path(folder), population, seed=seed, explore=explore)
         try:
@@ -97,7 +101,8 @@ def report(results: dict[str, list[RoundStats]], campaigns: int) -> tuple[list[s
                 parts.append(f"episode rate {stats.episode_rate / best.episode_rate:.3f}x best static ({best_name})")
             if email is not None:
                 parts.append(f"messages per answer {stats.messages_per_answer / email.messages_per_answer:.3f}x email only")
-            print(f"  -> {name}: " + "; ".join(parts))
+            if parts:
+                print(f"  -> {name}: " + "; ".join(parts))
             if index == campaigns - 1 and oracle is not None and best is not None and email is not None:
                 goals = [
                     (stats.episode_rate >= 0.97 * oracle.episode_rate, "episode rate >= 0.97x oracle"),
@@ -115,20 +120,24 @@ def report(results: dict[str, list[RoundStats]], campaigns: int) -> tuple[list[s
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--contacts", type=int, default=500)
+    parser.add_argument("--contacts", type=int, default=300)
     parser.add_argument("--campaigns", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7, help="the population, the answers and channel choice's draws")
     parser.add_argument("--arms", default="all", help="all, or a comma list of: learned, oracle, ordered, 'email only', an arm's name")
     parser.add_argument("--learned-orders", default="email,sms,in_app", help="';'-separated channel orders for learned arms")
     parser.add_argument("--no-explore", action="store_true", help="learned arms exploit only (PULSE_CHANNEL_EXPLORE=false)")
+    parser.add_argument("--jobs", type=int, default=1, help="arms run in this many processes at once")
     args = parser.parse_args()
     population = make_population(args.contacts, seed=args.seed)
     print(population.describe())
-    results: dict[str, list[RoundStats]] = {}
-    for arm in arms(args.arms, args.learned_orders.split(";")):
-        started = time.perf_counter()
-        results[arm.name] = run_arm(arm, population, campaigns=args.campaigns, seed=args.seed, explore=not args.no_explore)
-        print(f"ran {arm.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    chosen = arms(args.arms, args.learned_orders.split(";"))
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {arm.name: pool.submit(run_arm, arm, population, campaigns=args.campaigns, seed=args.seed, explore=not args.no_explore) for arm in chosen}
+        results: dict[str, list[RoundStats]] = {}
+        for name, future in futures.items():
+            results[name] = future.result()
+            print(f"{name} done after {time.perf_counter() - started:.0f} s", flush=True)
     failures, checked = report(results, args.campaigns)
     if not checked:
         print("\ngoals not checked: they need learned, oracle, email only and the static orders (--arms all)")

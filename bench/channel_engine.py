@@ -116,6 +116,7 @@ class Engine:
         seen = [{"external_id": e, "last_seen_at": (now - s).isoformat()} for i, e in enumerate(pop.external_ids) if (s := pop.last_seen(i, number)) is not None]
         if seen:
             self._post("/v1/contacts/bulk", {"items": seen})
+        specs: list[tuple[tuple[str, ...], str, list[int]]]
         if choice == "oracle":
             groups = {m: [cid for i, cid in enumerate(self.contact_ids) if pop.best(i, number) == m] for m in MEDIA}
             specs = [((m,), "ordered", ids) for m, ids in groups.items() if ids]
@@ -150,6 +151,7 @@ class Engine:
             if message.id in handled:
                 continue
             handled.add(message.id)
+            assert message.contact_id is not None and message.medium is not None  # a survey ask to a contact
             index = self.index[message.contact_id]
             if self.population.answers(index, number, ask, message.medium):
                 self._answer(message, public_id)

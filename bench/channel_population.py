@@ -2,13 +2,12 @@
 
 Observable: a phone number (more often for executives), the role, how recently
 they used the product (a pattern per person: daily users, occasional users,
-never). Hidden: per medium, the chance that one message on it gets an answer —
-drawn from distributions that depend on the observable fields, with a personal
-draw on top, so the fields inform a guess but never settle it:
-
-- email: low for most (busy inboxes), a little higher for executives;
-- SMS: a minority of "texters" answer about half their texts, the rest almost never;
-- in-app: daily users often answer, occasional users rarely, executives seldom.
+never). Hidden: per medium, the chance that one message on it gets an answer.
+Most people have a medium they actually answer on (about half their messages
+there) and mostly ignore the others; some answer nothing much anywhere. Which
+medium is theirs is drawn with odds that depend on the observable fields —
+executives with a phone lean to SMS, daily product users to in-app — so the
+fields inform a guess but never settle it.
 
 Answers are common random numbers: message ``k`` (0 the invite, then reminders)
 of campaign ``r`` to contact ``c`` is answered on medium ``m`` exactly when
@@ -26,11 +25,14 @@ MEDIA = ("email", "sms", "in_app")
 ROLES = ("admin", "user", "exec")
 ROLE_SHARE = (0.3, 0.5, 0.2)
 PHONE = {"admin": 0.6, "user": 0.4, "exec": 0.8}
-TEXTER = {"admin": 0.35, "user": 0.3, "exec": 0.5}
-EMAIL_MEAN = {"admin": 0.12, "user": 0.08, "exec": 0.18}
 USAGE = {"admin": (0.6, 0.3), "user": (0.5, 0.3), "exec": (0.15, 0.35)}  # (daily, occasional); the rest never
-IN_APP_MEAN = {("daily", "admin"): 0.45, ("daily", "user"): 0.35, ("daily", "exec"): 0.2,
-               ("occasional", "admin"): 0.12, ("occasional", "user"): 0.1, ("occasional", "exec"): 0.05}
+# Odds of each medium being the one a person answers on, by what Pulse can see.
+EMAIL_ODDS = 1.0
+SMS_ODDS = {"admin": 1.0, "user": 0.8, "exec": 2.5}  # with a phone
+IN_APP_ODDS = {"daily": {"admin": 2.5, "user": 2.0, "exec": 0.7}, "occasional": {"admin": 0.5, "user": 0.5, "exec": 0.2}}
+UNRESPONSIVE = 0.15  # answer nothing much anywhere
+THEIR_MEDIUM_MEAN = 0.5  # the chance one message on their medium is answered, on average
+OTHER_MEAN = {"email": 0.07, "sms": 0.04, "in_app": 0.06}  # elsewhere
 IN_APP_REACH_DAYS = 30  # Pulse only prompts people seen in the product this recently
 MAX_ROUNDS, MAX_ASKS = 12, 3
 
@@ -92,18 +94,22 @@ def make_population(count: int, *, seed: int) -> Population:
     seen = np.full((count, MAX_ROUNDS), np.nan)
     for i in range(count):
         role = str(rng.choice(ROLES, p=ROLE_SHARE))
-        has_phone = rng.random() < PHONE[role]
+        has_phone = bool(rng.random() < PHONE[role])
         daily, occasional = USAGE[role]
         draw = rng.random()
         use = "daily" if draw < daily else "occasional" if draw < daily + occasional else "never"
         roles.append(role)
         phones.append(f"+1415{2_000_000 + i:07d}" if has_phone else None)
         usage.append(use)
-        p[i, 0] = _beta_around(rng, EMAIL_MEAN[role])
-        if has_phone:
-            p[i, 1] = _beta_around(rng, 0.5) if rng.random() < TEXTER[role] else _beta_around(rng, 0.04, 25)
+        reachable = {"email": True, "sms": has_phone, "in_app": use != "never"}
+        odds = np.array([EMAIL_ODDS, SMS_ODDS[role] if has_phone else 0.0, IN_APP_ODDS[use][role] if use != "never" else 0.0])
+        theirs = MEDIA[int(rng.choice(len(MEDIA), p=odds / odds.sum()))]
+        responsive = rng.random() >= UNRESPONSIVE
+        for col, medium in enumerate(MEDIA):
+            if reachable[medium]:
+                mean = THEIR_MEDIUM_MEAN if medium == theirs and responsive else OTHER_MEAN[medium]
+                p[i, col] = _beta_around(rng, mean)
         if use != "never":
-            p[i, 2] = _beta_around(rng, IN_APP_MEAN[(use, role)])
             seen[i] = rng.uniform(0, 4, MAX_ROUNDS) if use == "daily" else rng.uniform(0, 45, MAX_ROUNDS)
     return Population(
         [f"sim-{i}" for i in range(count)], roles, phones, usage, p,

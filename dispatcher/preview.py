@@ -70,7 +70,7 @@ def preview_campaign(runtime: Runtime, session: Session, campaign: Campaign) -> 
         excluded = evaluate(runtime, session, campaign, contacts, now=now, reserve=False, at=invite_at)
         reach = Reach.load(session, contacts, allowed=campaign.channels, available=available, now=now)
         selected = [c for c in contacts if c.id not in excluded]
-        candidates = [Candidate(c.id, tuple(reach.media(c)), c.role, c.last_seen_at) for c in selected]
+        candidates = [Candidate(c.id, tuple(reach.media(c)), c.role, c.last_seen_at, has_phone=c.phone is not None) for c in selected]
         evidence = load_evidence(session, [c.id for c in selected], now=now, half_life_days=half_life)
         choices = choose_media(candidates, order=campaign.channels, evidence=evidence, priors=priors, mode=mode, explore=False, now=now)  # type: ignore[arg-type]
         for contact in contacts:

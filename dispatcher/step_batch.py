@@ -100,7 +100,7 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, episodes: lis
             continue
         routed.append((len(rows) - 1, episode, contact))
         unanswered = episode.channel if step.step == "reminder" else None  # the last ask's medium (answered ones are ineligible)
-        candidates.append(Candidate(contact.id, tuple(media), contact.role, contact.last_seen_at, unanswered))
+        candidates.append(Candidate(contact.id, tuple(media), contact.role, contact.last_seen_at, unanswered, contact.phone is not None))
     choices = route(
         runtime, session, candidates, order=campaign.channels, mode=campaign.channel_choice,  # type: ignore[arg-type]
         campaign_id=campaign.id, step_id=step.id, batch_key=episodes[0][0].id if episodes else 0, now=now,

@@ -84,7 +84,7 @@ def send_transactional(
         episode.state, episode.exclusion_rule, episode.exclusion_reason = "excluded", excluded.rule, excluded.reason
         return TransactionalResult("excluded", episode.id, None, None, None, excluded.rule, excluded.reason)
     [choice] = route(
-        runtime, session, [Candidate(contact.id, tuple(reach.media(contact)), contact.role, contact.last_seen_at)],
+        runtime, session, [Candidate(contact.id, tuple(reach.media(contact)), contact.role, contact.last_seen_at, has_phone=contact.phone is not None)],
         order=channels, mode=channel_choice, campaign_id=campaign.id, step_id=None, batch_key=episode.id, now=now,
     )
     medium = choice.medium

@@ -49,8 +49,9 @@ def route(
     """Read the batch's evidence (one query) and the cached priors, then choose for every candidate."""
     settings = runtime.settings
     half_life = settings.channel_half_life_days
-    evidence = load_evidence(session, [c.contact_id for c in candidates], now=now, half_life_days=half_life) if mode == "learned" else Evidence.empty([c.contact_id for c in candidates])
-    priors = cached_priors(runtime.extras, session, now=now, half_life_days=half_life) if mode == "learned" else Priors()
+    # Read in both modes: an ordered campaign's messages still record honest estimates.
+    evidence = load_evidence(session, [c.contact_id for c in candidates], now=now, half_life_days=half_life)
+    priors = cached_priors(runtime.extras, session, now=now, half_life_days=half_life)
     return choose_media(
         candidates, order=order, evidence=evidence, priors=priors, mode=mode, explore=settings.channel_explore,
         seed=step_seed(settings, campaign_id, step_id, batch_key), now=now,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.events.decay import forward_weight
@@ -22,6 +22,10 @@ from campaigns.people.models import Contact
 
 MEDIA = ("email", "sms", "in_app")
 SIGNALS = ("sent", "opened", "clicked", "answered", "dismissed", "bounced")
+# A contact's segment for priors: role, whether they have a phone, and how recently they used the
+# product (within 3, 10, 30 days, or longer ago / never: 0, 1, 2, 3).
+SEEN_BUCKET_DAYS = (3, 10, 30)
+Segment = tuple[str | None, bool, int]
 PRIOR_TTL = timedelta(hours=1)  # population priors move slowly; one query an hour of (clock) time
 _CHUNK = 1000
 
@@ -68,33 +72,52 @@ def load_evidence(session: Session, contact_ids: Sequence[int], *, now: datetime
     return evidence
 
 
+def seen_bucket(last_seen_at: datetime | None, now: datetime) -> int:
+    """0, 1, 2 for seen in the product within ``SEEN_BUCKET_DAYS``; 3 for longer ago or never."""
+    if last_seen_at is None:
+        return len(SEEN_BUCKET_DAYS)
+    return next((k for k, days in enumerate(SEEN_BUCKET_DAYS) if now - last_seen_at <= timedelta(days=days)), len(SEEN_BUCKET_DAYS))
+
+
+def _signal_sums() -> dict[str, np.ndarray]:
+    return {s: np.zeros(len(MEDIA)) for s in SIGNALS}
+
+
 @dataclass
 class Priors:
-    """Everyone's decayed evidence per medium, overall and per contact role."""
+    """Everyone's decayed evidence per medium: overall, per contact role, and per segment
+    (role, phone or not, product-use recency: ``Segment``)."""
 
-    overall: dict[str, np.ndarray] = field(default_factory=lambda: {s: np.zeros(len(MEDIA)) for s in SIGNALS})
+    overall: dict[str, np.ndarray] = field(default_factory=_signal_sums)
     by_role: dict[str | None, dict[str, np.ndarray]] = field(default_factory=dict)
+    by_segment: dict[Segment, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    def add(self, segment: Segment, medium: str, values: dict[str, float]) -> None:
+        """Count one group's decayed sums in its segment, its role and overall."""
+        col = MEDIA.index(medium)
+        for group in (self.overall, self.by_role.setdefault(segment[0], _signal_sums()), self.by_segment.setdefault(segment, _signal_sums())):
+            for signal, value in values.items():
+                group[signal][col] += value
 
 
 def load_priors(session: Session, *, now: datetime, half_life_days: float) -> Priors:
-    """One GROUP BY over the counters joined to contacts' roles."""
+    """One GROUP BY over the counters joined to contacts' segments (role, phone, recency)."""
     scale = 1.0 / forward_weight(now, half_life_days)
     sums = [func.sum(getattr(EngagementCounter, f"weight_{s}")) for s in SIGNALS]
+    has_phone = Contact.phone.is_not(None)
+    bucket = case(
+        *((Contact.last_seen_at >= now - timedelta(days=days), k) for k, days in enumerate(SEEN_BUCKET_DAYS)),
+        else_=len(SEEN_BUCKET_DAYS),
+    )
     rows = session.execute(
-        select(Contact.role, EngagementCounter.medium, *sums)
+        select(Contact.role, has_phone, bucket, EngagementCounter.medium, *sums)
         .join(Contact, Contact.id == EngagementCounter.contact_id)
-        .group_by(Contact.role, EngagementCounter.medium)
+        .group_by(Contact.role, has_phone, bucket, EngagementCounter.medium)
     )
     priors = Priors()
-    for role, medium, *values in rows:
-        if medium not in MEDIA:
-            continue
-        col = MEDIA.index(medium)
-        group = priors.by_role.setdefault(role, {s: np.zeros(len(MEDIA)) for s in SIGNALS})
-        for k, signal in enumerate(SIGNALS):
-            value = float(values[k] or 0.0) * scale
-            group[signal][col] += value
-            priors.overall[signal][col] += value
+    for role, phone, seen, medium, *values in rows:
+        if medium in MEDIA:
+            priors.add((role, bool(phone), int(seen)), medium, {s: float(v or 0.0) * scale for s, v in zip(SIGNALS, values, strict=True)})
     return priors
 
 

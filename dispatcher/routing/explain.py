@@ -23,7 +23,7 @@ def contact_channels(runtime: Runtime, session: Session, contact: Contact) -> di
     reach = Reach.load(session, [contact], allowed=MEDIA, available=runtime.available_media, now=now)
     evidence = load_evidence(session, [contact.id], now=now, half_life_days=half_life)
     priors = cached_priors(runtime.extras, session, now=now, half_life_days=half_life)
-    candidate = Candidate(contact.id, tuple(reach.media(contact)), contact.role, contact.last_seen_at)
+    candidate = Candidate(contact.id, tuple(reach.media(contact)), contact.role, contact.last_seen_at, has_phone=contact.phone is not None)
     alpha, beta, prior_mean = posterior([candidate], MEDIA, evidence, priors, now)
     row = evidence.index[contact.id]
     counts = {signal: values[row] for signal, values in evidence.counts.items()}

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from campaigns.access.models import Role
 from campaigns.events.service import add_evidence
+from campaigns.people.models import Contact
+from campaigns.programs.models import Message
 from dispatcher.runtime import Runtime
 from dispatcher.scheduler import tick
 from tests import factories
@@ -97,3 +99,18 @@ def test_a_contacts_channels_show_reach_evidence_and_estimates(client: TestClien
     assert media["in_app"]["reachable"] is False and "not seen in the product" in media["in_app"]["unreachable_reason"]
     assert {m["medium"]: m["unreachable_reason"] for m in unseen["media"]}["sms"] == "sms: no address"
     assert client.get("/v1/contacts/999999/channels", headers=auth(Role.VIEWER)).status_code == 404
+
+
+def test_a_transactional_send_takes_the_learned_medium_unless_told_ordered(client: TestClient, auth: Auth, session: Session) -> None:
+    texters, _ = texters_and_mailers(session)
+    external_id = session.get(Contact, texters[0]).external_id  # type: ignore[union-attr]
+    headers = auth(Role.OPS)
+    body = {"contact_external_id": external_id, "kind": "csat", "trigger": "ticket_closed", "channels": ["email", "sms"]}
+
+    learned = client.post("/v1/surveys/send", json=body, headers=headers).json()
+    ordered = client.post("/v1/surveys/send", json={**body, "trigger": "onboarding", "channel_choice": "ordered"}, headers=headers).json()
+
+    assert (learned["channel"], ordered["channel"]) == ("sms", "email")
+    session.rollback()
+    message = session.get(Message, learned["message_id"])
+    assert message is not None and message.channel_reason == "sms: answered 3 of 3 SMS" and set(message.channel_estimates or {}) == {"email", "sms"}

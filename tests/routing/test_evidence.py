@@ -36,3 +36,20 @@ def test_priors_sum_everyone_by_role(runtime: Runtime, session: Session) -> None
     col = MEDIA.index("email")
     assert priors.overall["sent"][col] == pytest.approx(6) and priors.overall["answered"][col] == pytest.approx(1)
     assert priors.by_role["admin"]["sent"][col] == pytest.approx(4) and priors.by_role["finance"]["answered"][col] == 0
+
+
+def test_priors_sum_everyone_by_segment_of_role_phone_and_product_use(runtime: Runtime, session: Session) -> None:
+    daily = factories.contact(session, role="admin", phone="+14155550100", last_seen_at=START - timedelta(days=1))
+    lapsed = factories.contact(session, role="admin", last_seen_at=START - timedelta(days=20))
+    never = factories.contact(session, role="admin")
+    add_evidence(session, {
+        (daily.id, "in_app"): {"sent": 3, "answered": 2}, (lapsed.id, "in_app"): {"sent": 2},
+        (never.id, "email"): {"sent": 5, "answered": 1},
+    }, now=START, half_life_days=180)
+    session.commit()
+    priors = load_priors(session, now=START, half_life_days=180)
+    in_app, email = MEDIA.index("in_app"), MEDIA.index("email")
+    assert priors.by_segment[("admin", True, 0)]["answered"][in_app] == pytest.approx(2)
+    assert priors.by_segment[("admin", False, 2)]["sent"][in_app] == pytest.approx(2)  # seen 20 days ago: within 30
+    assert priors.by_segment[("admin", False, 3)]["sent"][email] == pytest.approx(5)  # never seen
+    assert priors.by_role["admin"]["sent"][in_app] == pytest.approx(5) and priors.overall["sent"][email] == pytest.approx(5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -39,9 +39,9 @@ def test_answers_on_a_medium_raise_its_estimate_and_the_reason_counts_them() -> 
     evidence = evidence_for({1: {"sms": {"sent": 3, "answered": 2}, "email": {"sent": 4, "opened": 1}}})
     [choice] = choose_media([Candidate(1, ("email", "sms"))], order=ORDER, evidence=evidence, priors=Priors(), explore=False, now=NOW)
     assert choice.medium == "sms"
-    # Beta(κμ + S, κ(1 − μ) + F) with κ = 4, μ = 0.2 (0.2 × 0.97 for the second medium in the order)
-    assert choice.estimates["sms"] == round((4 * 0.194 + 2) / (4 + 3), 4)
-    assert choice.estimates["email"] == round((4 * 0.2 + 0.03) / (4 + 4), 4)  # an open is worth 0.03 of an answer
+    # Beta(κμ + S, κ(1 − μ) + F) with κ = 2, μ = 0.2 (0.2 × 0.97 for the second medium in the order)
+    assert choice.estimates["sms"] == round((2 * 0.194 + 2) / (2 + 3), 4)
+    assert choice.estimates["email"] == round((2 * 0.2 + 0.03) / (2 + 4), 4)  # an open is worth 0.03 of an answer
     assert choice.reason == "sms: answered 2 of 3 SMS; email: answered 0 of 4 emails (opened 1)"
 
 
@@ -135,3 +135,50 @@ def test_a_reminder_counts_the_unanswered_invite_against_its_medium_even_when_ev
     reminder = choose_media([Candidate(1, ("email", "sms"), role="admin", unanswered="email")], order=ORDER, evidence=evidence, priors=priors, explore=False, now=NOW)
     assert invite_again[0].medium == "email"
     assert reminder[0].medium == "sms"
+
+
+def test_exploring_stops_once_a_medium_is_answered() -> None:
+    ids = list(range(1, 301))
+    unanswered = evidence_for({i: {"email": {"sent": 1}} for i in ids})  # SMS never tried: worth a look
+    answered = evidence_for({i: {"email": {"sent": 2}, "sms": {"sent": 2, "answered": 1}} for i in ids})
+    candidates = [Candidate(i, ("email", "sms")) for i in ids]
+    explored = {
+        name: sum(c.explored for c in choose_media(candidates, order=ORDER, evidence=e, priors=Priors(), seed=(4,), now=NOW))
+        for name, e in (("unanswered", unanswered), ("answered", answered))
+    }
+    assert explored["unanswered"] >= len(ids) // 10  # draws explore while nothing is known
+    assert explored["answered"] <= len(ids) // 100  # one answer settles it: rarely sent elsewhere again
+
+
+def test_one_answer_outweighs_a_medium_never_tried() -> None:
+    # Answered one SMS of four: still better than the cold-start guess for email, which nobody tried on them.
+    evidence = evidence_for({1: {"sms": {"sent": 4, "answered": 1}}})
+    [choice] = choose_media([Candidate(1, ("email", "sms"))], order=ORDER, evidence=evidence, priors=Priors(), explore=False, now=NOW)
+    assert choice.medium == "sms" and choice.reason.startswith("sms: answered 1 of 4 SMS")
+
+
+def test_the_prior_is_learned_per_segment_and_falls_back_to_the_role() -> None:
+    # Admins seen in the product within 3 days answer in-app prompts; admins seen 20 days ago do not.
+    priors = Priors()
+    priors.add(("admin", False, 0), "in_app", {"sent": 100, "answered": 60})
+    priors.add(("admin", False, 2), "in_app", {"sent": 100, "answered": 2})
+    priors.add(("admin", False, 2), "email", {"sent": 200, "answered": 40})
+    daily = Candidate(1, ("email", "in_app"), role="admin", last_seen_at=NOW - timedelta(days=1))
+    lapsed = Candidate(2, ("email", "in_app"), role="admin", last_seen_at=NOW - timedelta(days=20))
+    weekly = Candidate(3, ("email", "in_app"), role="admin", last_seen_at=NOW - timedelta(days=6))  # no history of its own
+    choices = choose_media([daily, lapsed, weekly], order=ORDER, evidence=Evidence.empty([1, 2, 3]), priors=priors, explore=False, now=NOW)
+    assert [c.medium for c in choices] == ["in_app", "email", "in_app"]
+    assert choices[0].estimates["in_app"] > 0.45 and choices[1].estimates["in_app"] < 0.08
+    # Between the two: the admins' rate (62 of 200) shrunk towards everyone's.
+    assert choices[1].estimates["in_app"] < choices[2].estimates["in_app"] < choices[0].estimates["in_app"]
+
+
+def test_a_phone_number_is_a_segment_even_where_the_campaign_does_not_allow_sms() -> None:
+    priors = Priors()
+    priors.add(("user", True, 3), "email", {"sent": 100, "answered": 5})
+    priors.add(("user", False, 3), "email", {"sent": 100, "answered": 40})
+    with_phone = Candidate(1, ("email",), role="user", has_phone=True)
+    without = Candidate(2, ("email",), role="user")  # None: taken from "sms" in available, so no phone
+    choices = choose_media([with_phone, without], order=("email",), evidence=Evidence.empty([1, 2]), priors=priors, explore=False, now=NOW)
+    assert choices[0].estimates["email"] < 0.15
+    assert choices[1].estimates["email"] > 0.3
