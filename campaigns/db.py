@@ -5,13 +5,13 @@ Nothing here reads settings: the dispatcher (or a test) passes the URL in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import JSON, DateTime, Engine, MetaData, any_, bindparam, create_engine, event, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -124,18 +124,27 @@ def dialect_insert(session: Session, model: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
 
 
+def one_of(session: Session, column: Any, values: Iterable[Any]) -> Any:
+    """``column IN values``; on PostgreSQL ``= ANY`` of one array parameter, so a batch of
+    thousands is one bound value (no statement text that grows, and reads three times faster)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))
+
+
 def insert_ignoring_conflicts(session: Session, model: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> None:
     """Insert many rows, skipping any that would break the ``unique`` key.
 
-    On the table with RETURNING, so SQLAlchemy sends multi-row INSERTs from one
-    cached statement; through the ORM entity an executemany goes row by row.
+    A plain executemany of one small statement on the table (psycopg pipelines it
+    and prepares it once), never a giant multi-row INSERT text that the driver
+    parses again each time; through the ORM entity an executemany goes row by row.
     One statement needs one set of keys: a key some rows leave out is NULL in them.
     """
     if rows:
         table = model.__table__
         keys = {key for row in rows for key in row}
         rows = [row if len(row) == len(keys) else {key: row.get(key) for key in keys} for row in rows]
-        session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=unique).returning(table.c.id), rows).all()
+        session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=unique), rows)
 
 
 def lock_name(session: Session, name: str) -> None:

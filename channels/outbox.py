@@ -10,9 +10,12 @@ half a message.
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +28,7 @@ from channels.base import ChannelError, ErrorKind, OutgoingMessage, SendResult
 from channels.email_headers import mime_bytes
 from channels.sms_encoding import count_segments
 
+log = logging.getLogger(__name__)
 Medium = Literal["email", "sms"]
 _EXTENSIONS: dict[str, Medium] = {".eml": "email", ".txt": "sms"}
 _STAMP = "%Y%m%dT%H%M%S.%fZ"
@@ -76,16 +80,25 @@ class OutboxDocument:
 
 
 class OutboxChannel:
-    """Writes messages as files; names ``outbox_email`` and ``outbox_sms``."""
+    """Writes messages as files; names ``outbox_email`` and ``outbox_sms``.
+
+    With ``background=True`` (the dispatcher's), ``send`` names each file and
+    returns at once; a writer thread renders and writes the files while the
+    caller records the results, and ``flush`` waits until every file is on disk.
+    A folder that cannot be written fails the whole call before anything is queued.
+    """
 
     max_batch = 500
 
-    def __init__(self, config: OutboxConfig, *, clock: Callable[[], datetime] | None = None):
+    def __init__(self, config: OutboxConfig, *, clock: Callable[[], datetime] | None = None, background: bool = False):
         self.config = config
         self.medium = config.medium
         self.name = f"outbox_{config.medium}"
         self.directory = Path(config.directory)
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._background = background
+        self._queue: queue.Queue[tuple[OutgoingMessage, str, datetime] | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
 
     def build_requests(self, messages: Sequence[OutgoingMessage]) -> list[OutboxFile]:
         """The files ``send`` would write; messages it would refuse are left out."""
@@ -98,13 +111,19 @@ class OutboxChannel:
         return files
 
     def _file(self, message: OutgoingMessage) -> OutboxFile:
+        now = self._clock().astimezone(UTC)
+        name = self._name(message, now)
+        return OutboxFile(message.message_id, name, self._content(message, now))
+
+    def _name(self, message: OutgoingMessage, now: datetime) -> str:
         if message.channel != self.medium:
             raise ValueError(f"a {message.channel} message cannot go to the {self.name} outbox")
-        now = self._clock().astimezone(UTC)
-        name = f"{now.strftime(_STAMP)}-{_slug(message.message_id)}-{_slug(message.to)}"
+        extension = "eml" if self.medium == "email" else "txt"
+        return f"{now.strftime(_STAMP)}-{_slug(message.message_id)}-{_slug(message.to)}.{extension}"
+
+    def _content(self, message: OutgoingMessage, now: datetime) -> bytes:
         if self.medium == "email":
-            raw = mime_bytes(message, from_email=self.config.from_email, from_name=self.config.from_name, date=now)
-            return OutboxFile(message.message_id, f"{name}.eml", raw)
+            return mime_bytes(message, from_email=self.config.from_email, from_name=self.config.from_name, date=now)
         text = message.materialize().text
         cost = count_segments(text)
         lines = [
@@ -117,41 +136,79 @@ class OutboxChannel:
             "",
             text,
         ]
-        return OutboxFile(message.message_id, f"{name}.txt", "\n".join(lines).encode("utf-8"))
+        return "\n".join(lines).encode("utf-8")
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """Write one file per message; the provider id is the file name. Never raises."""
+        if self._background:
+            try:  # the folder's problems show now, for the whole call, not later in the writer
+                self.directory.mkdir(parents=True, exist_ok=True)
+                if not os.access(self.directory, os.W_OK):
+                    raise PermissionError(f"{self.directory} is not writable")
+            except (PermissionError, NotADirectoryError, FileExistsError) as exc:
+                error = ChannelError(ErrorKind.MISCONFIGURED, "outbox_unwritable", str(exc))
+                return [SendResult(message.message_id, error=error) for message in messages]
         results = []
         for message in messages:
+            now = self._clock().astimezone(UTC)
             try:
-                outbox_file = self._file(message)
+                name = self._name(message, now)
             except ValueError as exc:
                 error = ChannelError(ErrorKind.PERMANENT, "invalid_message", str(exc))
                 results.append(SendResult(message.message_id, error=error))
                 continue
-            try:
-                _write_atomically(self.directory, outbox_file.name, outbox_file.content)
-            except (PermissionError, NotADirectoryError, FileExistsError) as exc:
-                error = ChannelError(ErrorKind.MISCONFIGURED, "outbox_unwritable", str(exc))
-                results.append(SendResult(message.message_id, error=error))
-                continue
-            except OSError as exc:  # a full disk, for one, may pass
-                error = ChannelError(ErrorKind.TRANSIENT, "outbox_write_failed", str(exc))
-                results.append(SendResult(message.message_id, error=error))
-                continue
+            if self._background:
+                self._start_writer()
+                self._queue.put((message, name, now))
+            else:
+                try:
+                    _write_atomically(self.directory, name, self._content(message, now))
+                except (PermissionError, NotADirectoryError, FileExistsError) as exc:
+                    error = ChannelError(ErrorKind.MISCONFIGURED, "outbox_unwritable", str(exc))
+                    results.append(SendResult(message.message_id, error=error))
+                    continue
+                except OSError as exc:  # a full disk, for one, may pass
+                    error = ChannelError(ErrorKind.TRANSIENT, "outbox_write_failed", str(exc))
+                    results.append(SendResult(message.message_id, error=error))
+                    continue
             cost = count_segments(message.materialize().text) if self.medium == "sms" else None
             results.append(
                 SendResult(
                     message.message_id,
-                    provider_message_id=outbox_file.name,
+                    provider_message_id=name,
                     segments=cost.segments if cost else None,
                     encoding=cost.encoding if cost else None,
                 )
             )
         return results
 
+    def _start_writer(self) -> None:
+        if self._writer is None or not self._writer.is_alive():
+            self._writer = threading.Thread(target=self._write_queued, name=f"{self.name}-writer", daemon=True)
+            self._writer.start()
+
+    def _write_queued(self) -> None:
+        while (item := self._queue.get()) is not None:
+            message, name, now = item
+            try:
+                _write_atomically(self.directory, name, self._content(message, now))
+            except Exception:  # the development outbox: a lost file is logged, the send is not undone
+                log.exception("outbox %s: could not write %s", self.name, name)
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until every queued file is written."""
+        if self._writer is not None:
+            self._queue.join()
+
     def close(self) -> None:
-        """Nothing is held open between sends."""
+        """Write what is queued and stop the writer; the adapter may be used again afterwards."""
+        if self._writer is not None and self._writer.is_alive():
+            self._queue.put(None)
+            self._queue.join()
+        self._writer = None
 
 
 def _slug(value: str) -> str:

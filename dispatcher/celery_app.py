@@ -12,6 +12,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
+from dispatcher.heartbeat import start_heartbeat
 from dispatcher.logs import task_context
 from dispatcher.metrics import process_exited
 from dispatcher.runtime import Runtime, build_runtime
@@ -42,6 +43,8 @@ def make_celery(settings: Settings) -> Celery:
             built = build_runtime(settings)
             built.queue = CeleryQueue(celery)
             _process["runtime"] = built
+            # This process's claims are recovered soon after it stops beating (killed, hung).
+            built.extras["heartbeat"] = start_heartbeat(built)
         return _process["runtime"]
 
     for name, function in TASKS.items():
@@ -58,7 +61,9 @@ def make_celery(settings: Settings) -> Celery:
     @worker_process_shutdown.connect(weak=False)
     def _close(**_: Any) -> None:
         if "runtime" in _process:
-            _process.pop("runtime").close()
+            stopping = _process.pop("runtime")
+            stopping.extras["heartbeat"].set()
+            stopping.close()
         process_exited(os.getpid())
 
     return celery

@@ -105,7 +105,8 @@ class ChannelSet:
         adapter = ADAPTERS[name]
         address, display = _from_parts(s)
         if name in ("outbox_email", "outbox_sms"):
-            return OutboxChannel(OutboxConfig(directory=s.outbox_dir, medium=medium, from_email=address, from_name=display, from_number=s.twilio_from_number or "Pulse"))  # type: ignore[arg-type]
+            # Files are written by a background thread while the results are recorded; send_messages flushes.
+            return OutboxChannel(OutboxConfig(directory=s.outbox_dir, medium=medium, from_email=address, from_name=display, from_number=s.twilio_from_number or "Pulse"), background=True)  # type: ignore[arg-type]
         if name == "sendgrid":
             assert s.sendgrid_api_key is not None
             return adapter(SendGridConfig(api_key=s.sendgrid_api_key.get_secret_value(), from_email=address, from_name=display, base_url=s.sendgrid_base_url, timeout=s.provider_timeout_seconds))  # type: ignore[no-any-return]
@@ -130,6 +131,13 @@ class ChannelSet:
         if name == "in_app":
             return InAppChannel(self._prompt_store, clock=self._clock.now) if self._clock else InAppChannel(self._prompt_store)
         return SlackChannel(transport=GuardedTransport(self.settings.outbound_policy))
+
+    def flush(self) -> None:
+        """Wait for what this thread's adapters write in the background (the outbox's files)."""
+        for adapter in self._local.__dict__.get("adapters", {}).values():
+            flush = getattr(adapter, "flush", None)
+            if flush is not None:
+                flush()
 
     def close(self) -> None:
         with self._lock:

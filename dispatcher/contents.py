@@ -138,24 +138,47 @@ STEP_MARK = "~"  # in a link's subject: episode public id ~ plan step id (public
 
 def answer_url(settings: Settings, episode: Episode, now: datetime, *, step_id: int | None = None) -> str:
     """The survey link; with ``step_id`` it names the message it came in, so its answer is credited there."""
-    subject = episode.public_id if step_id is None else f"{episode.public_id}{STEP_MARK}{step_id}"
-    token = make_token(settings.secret_key.get_secret_value(), purpose="answer", subject=subject, expires_at=now + timedelta(days=settings.link_ttl_days))
-    return f"{settings.public_url.rstrip('/')}/r/{token}"
+    return _link(settings, "answer", "r", _answer_subject(episode.public_id, step_id), now + timedelta(days=settings.link_ttl_days))
+
+
+def _answer_subject(public_id: str, step_id: int | None) -> str:
+    return public_id if step_id is None else f"{public_id}{STEP_MARK}{step_id}"
 
 
 def unsubscribe_url(settings: Settings, episode: Episode, now: datetime) -> str:
-    token = make_token(settings.secret_key.get_secret_value(), purpose="unsubscribe", subject=episode.public_id, expires_at=now + timedelta(days=settings.unsubscribe_ttl_days))
-    return f"{settings.public_url.rstrip('/')}/u/{token}"
+    return _link(settings, "unsubscribe", "u", episode.public_id, now + timedelta(days=settings.unsubscribe_ttl_days))
+
+
+def _link(settings: Settings, purpose: str, path: str, public_id: str, expires_at: datetime) -> str:
+    token = make_token(settings.secret_key.get_secret_value(), purpose=purpose, subject=public_id, expires_at=expires_at)
+    return f"{settings.public_url.rstrip('/')}/{path}/{token}"
 
 
 def recipient_values(settings: Settings, episode: Episode, contact: Contact, now: datetime, *, step_id: int | None = None) -> dict[str, str]:
-    """The per-recipient substitutions stored on a message (both text and HTML variants);
+    """The per-recipient substitutions of a message planned at ``now`` (both text and HTML variants);
     ``step_id``: the plan step the message belongs to, carried by its answer link."""
-    name = contact.name or ""
+    return values_for(settings, public_id=episode.public_id, name=contact.name, locale=contact.locale, planned_at=now, step_id=step_id)
+
+
+def values_for(settings: Settings, *, public_id: str, name: str | None, locale: str | None, planned_at: datetime, step_id: int | None = None) -> dict[str, str]:
+    """``recipient_values`` from the columns alone. Link tokens are HMACs of the episode's public
+    id (and step) and an expiry counted from when the message was planned, so a contact step
+    stores none of this and the hand-off derives the same values when it sends."""
+    name = name or ""
     values = {
         "first_name": name.split()[0] if name.strip() else "",
         "name": name,
-        "answer_url": answer_url(settings, episode, now, step_id=step_id),
-        "unsubscribe_url": unsubscribe_url(settings, episode, now),
+        "answer_url": _link(settings, "answer", "r", _answer_subject(public_id, step_id), planned_at + timedelta(days=settings.link_ttl_days)),
+        "unsubscribe_url": _link(settings, "unsubscribe", "u", public_id, planned_at + timedelta(days=365)),
     }
-    return recipient_substitutions(values, locale=contact.locale)
+    return recipient_substitutions(values, locale=locale or "en")
+
+
+def message_values(settings: Settings, session: Session, message: Any) -> dict[str, str]:
+    """A message's per-recipient values: stored ones, else derived as the hand-off derives them."""
+    if message.substitutions or message.episode_id is None or message.contact_id is None:
+        return dict(message.substitutions or {})
+    episode, contact = session.get(Episode, message.episode_id), session.get(Contact, message.contact_id)
+    assert episode is not None and contact is not None
+    return values_for(settings, public_id=episode.public_id, name=contact.name, locale=message.locale or contact.locale,
+                      planned_at=message.created_at, step_id=message.step_id)

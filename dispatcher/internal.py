@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from campaigns.access.console import share_links
@@ -115,3 +115,8 @@ def run_internal_step(runtime: Runtime, step_id: int) -> None:
         ids = list(session.scalars(select(Message.id).where(Message.step_id == step.id, Message.state == "queued")))
     if ids:
         send_messages(runtime, ids)
+    # Every message is written (and sent, or queued for the tick): the step is done. A task
+    # lost before this point leaves the step dispatched, and the scheduler hands it out again.
+    with runtime.sessions() as session:
+        session.execute(update(PlanStep).where(PlanStep.id == step_id, PlanStep.status.in_(("running", "dispatched"))).values(status="done"))
+        session.commit()

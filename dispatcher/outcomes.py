@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert
@@ -46,63 +46,101 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
     return delay
 
 
-def record_results(runtime: Runtime, results: Sequence[SendResult]) -> ChannelError | None:
-    """Store each result; returns the error if the channel turned out misconfigured. Commits."""
+RESULT_COLUMNS = ("state", "sent_at", "provider_message_id", "segments", "error_code", "error_text", "not_before", "attempts")
+
+
+def record_results(runtime: Runtime, results: Sequence[SendResult], claimed: Sequence[Any] | None = None) -> ChannelError | None:
+    """Store each result in one statement; returns the error if the channel turned out misconfigured. Commits.
+
+    ``claimed`` are the rows ``handoff.claim_chunk`` returned for these messages
+    (loaded here when not given): the outcome of each is computed from them, so
+    the messages are written once, not read again.
+    """
     now = runtime.clock.now()
     halted: ChannelError | None = None
     with runtime.sessions() as session:
-        rows = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_([int(r.message_id) for r in results])))}
-        sent_keys, released_keys = [], []
+        if claimed is None:
+            claimed = list(session.execute(select(Message.id, Message.idempotency_key, Message.campaign_id, Message.episode_id, Message.step, Message.medium,
+                                                  Message.channel, Message.recipient, Message.attempts, Message.not_before, Message.contact_id)
+                                           .where(Message.id.in_([int(r.message_id) for r in results]))))
+        rows = {row.id: row for row in claimed}
+        values: list[dict[str, Any]] = []
+        sent_keys, released_keys, sent = [], [], []
         for result in results:
-            message = rows.get(int(result.message_id))
-            if message is None or message.state not in ("sending", "unknown"):
+            row = rows.get(int(result.message_id))
+            if row is None:
                 continue
-            message.updated_at = now
-            outcome = _record(runtime, session, message, result, now)
+            outcome, changes = _outcome(runtime, row, result, now)
+            values.append({"id": row.id, **changes})
             if outcome == "sent":
-                sent_keys.append(message.idempotency_key)
+                sent_keys.append(row.idempotency_key)
+                sent.append(row)
             elif outcome == "failed":
-                released_keys.append(message.idempotency_key)
+                released_keys.append(row.idempotency_key)
+                if result.error is not None and result.error.kind is ErrorKind.OPTED_OUT and row.medium and row.recipient:
+                    suppress(session, medium=row.medium, address=row.recipient, reason="opted_out", source=f"{row.channel} {result.error.code}", now=now)
             elif outcome == "halted":
                 halted = result.error
-        _advance_episodes(session, [m for m in rows.values() if m.state == "sent"], now)
-        _count_asks(runtime, session, [rows[int(r.message_id)] for r in results if r.error is None and int(r.message_id) in rows], now)
+        _write_results(session, values, now)
+        _advance_episodes(session, sent, now)
+        _count_asks(runtime, session, sent, now)
         if sent_keys:
             runtime.budget.settle(session, message_keys=sent_keys, sent=True, now=now)
         if released_keys:
             runtime.budget.settle(session, message_keys=released_keys, sent=False, now=now)
-        if halted is not None:
-            campaign_ids = {m.campaign_id for m in rows.values() if m.campaign_id is not None}
+        if halted is not None and rows:
+            campaign_ids = {row.campaign_id for row in rows.values() if row.campaign_id is not None}
             _halt(runtime, session, campaign_ids, halted, next(iter(rows.values())).channel or "", now)
         session.commit()
     return halted
 
 
-def _record(runtime: Runtime, session: Session, message: Message, result: SendResult, now: datetime) -> str:
+def _outcome(runtime: Runtime, row: Any, result: SendResult, now: datetime) -> tuple[str, dict[str, Any]]:
+    """What the message becomes: the outcome's name and every column ``_write_results`` sets."""
     error = result.error
+    keep = {"state": "sent", "sent_at": None, "provider_message_id": None, "segments": None, "error_code": None, "error_text": None,
+            "not_before": row.not_before, "attempts": row.attempts}
     if error is None:
-        message.state, message.sent_at = "sent", now
-        message.provider_message_id, message.segments = result.provider_message_id, result.segments
-        message.error_code = message.error_text = None
-        return "sent"
-    message.error_code, message.error_text = error.code, error.text
+        return "sent", {**keep, "sent_at": now, "provider_message_id": result.provider_message_id, "segments": result.segments}
+    keep.update(error_code=error.code, error_text=error.text)
     if error.kind is ErrorKind.MISCONFIGURED:
-        message.state, message.attempts, message.claimed_at, message.enqueued_at = "queued", message.attempts - 1, None, None
-        return "halted"
+        return "halted", {**keep, "state": "queued", "attempts": row.attempts - 1}
     if error.kind is ErrorKind.TRANSIENT and error.maybe_sent:
-        message.state = "unknown"
-        message.error_text = f"the provider may have it ({error.code}: {error.text}); not resent, to never deliver twice"
-        return "unknown"
-    if error.kind is ErrorKind.TRANSIENT and message.attempts < runtime.settings.max_attempts:
-        message.state, message.not_before = "retrying", now + backoff(message.attempts, error.retry_after)
-        message.enqueued_at = None  # due again later: the tick may hand it out then
-        return "retrying"
-    message.state = "failed"
+        return "unknown", {**keep, "state": "unknown", "error_text": f"the provider may have it ({error.code}: {error.text}); not resent, to never deliver twice"}
+    if error.kind is ErrorKind.TRANSIENT and row.attempts < runtime.settings.max_attempts:
+        # due again later: the tick may hand it out then
+        return "retrying", {**keep, "state": "retrying", "not_before": now + backoff(row.attempts, error.retry_after)}
     if error.kind is ErrorKind.TRANSIENT:
-        message.error_text = f"gave up after {message.attempts} attempts: {error.text}"
-    if error.kind is ErrorKind.OPTED_OUT and message.medium and message.recipient:
-        suppress(session, medium=message.medium, address=message.recipient, reason="opted_out", source=f"{message.channel} {error.code}", now=now)
-    return "failed"
+        keep["error_text"] = f"gave up after {row.attempts} attempts: {error.text}"
+    return "failed", {**keep, "state": "failed"}
+
+
+def _write_results(session: Session, values: list[dict[str, Any]], now: datetime) -> None:
+    """One UPDATE for the whole chunk: ``FROM unnest(...)`` on PostgreSQL, an executemany on SQLite.
+    Only rows still in flight (or reported unknown meanwhile) take a result."""
+    if not values:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(
+            "UPDATE messages AS m SET state = v.state, sent_at = v.sent_at, provider_message_id = v.provider_message_id, "
+            "segments = v.segments, error_code = v.error_code, error_text = v.error_text, not_before = v.not_before, "
+            "attempts = v.attempts, claimed_at = CASE WHEN v.state = 'queued' THEN NULL ELSE m.claimed_at END, "
+            "claimed_by = NULL, enqueued_at = NULL, updated_at = :now "
+            "FROM unnest(CAST(:id AS integer[]), CAST(:state AS text[]), CAST(:sent_at AS timestamptz[]), CAST(:provider_message_id AS text[]), "
+            "CAST(:segments AS integer[]), CAST(:error_code AS text[]), CAST(:error_text AS text[]), CAST(:not_before AS timestamptz[]), "
+            "CAST(:attempts AS integer[])) "
+            "AS v(id, state, sent_at, provider_message_id, segments, error_code, error_text, not_before, attempts) "
+            "WHERE m.id = v.id AND m.state IN ('sending', 'unknown')"
+        ), {"now": now, **{column: [row[column] for row in values] for column in ("id", *RESULT_COLUMNS)}})
+        return
+    table = Message.__table__
+    session.execute(
+        table.update().where(table.c.id == bindparam("b_id"), or_(table.c.state == "sending", table.c.state == "unknown"))
+        .values(updated_at=now, claimed_by=None, enqueued_at=None,
+                claimed_at=case((bindparam("b_state") == "queued", None), else_=table.c.claimed_at),
+                **{column: bindparam(f"b_{column}") for column in RESULT_COLUMNS}),
+        [{f"b_{key}": value for key, value in row.items()} for row in values],
+    )
 
 
 def suppress(session: Session, *, medium: str, address: str, reason: str, source: str, now: datetime) -> None:
@@ -113,7 +151,7 @@ def suppress(session: Session, *, medium: str, address: str, reason: str, source
     )
 
 
-def _advance_episodes(session: Session, sent: list[Message], now: datetime) -> None:
+def _advance_episodes(session: Session, sent: Sequence[Any], now: datetime) -> None:
     """Episodes move forward only (a late invite never undoes 'answered')."""
     groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
     for message in sent:
@@ -132,12 +170,12 @@ def _advance_episodes(session: Session, sent: list[Message], now: datetime) -> N
             session.execute(update(Episode).where(Episode.id.in_(episode_ids)).values(**values))
 
 
-def _count_asks(runtime: Runtime, session: Session, sent: list[Message], now: datetime) -> None:
+def _count_asks(runtime: Runtime, session: Session, sent: Sequence[Any], now: datetime) -> None:
     """Each survey ask that went out is a trial for channel choice: without an answer it is the
-    evidence against its medium that the next reminder is routed on."""
+    evidence against its medium that the next reminder is routed on. ``sent``: the rows recorded sent."""
     asks: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: {"sent": 0})
     for message in sent:
-        if message.state == "sent" and message.step in ASKS and message.contact_id is not None and message.medium in ASK_MEDIA:
+        if message.step in ASKS and message.contact_id is not None and message.medium in ASK_MEDIA:
             asks[(message.contact_id, message.medium)]["sent"] += 1
     add_evidence(session, asks, now=now, half_life_days=runtime.settings.channel_half_life_days)
 

@@ -16,24 +16,26 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 
 from campaigns.programs.models import Campaign, Episode, Message, PlanStep
 from dispatcher.clock import utcnow
 from dispatcher.continuous import plan_waves
+from dispatcher.heartbeat import dead_claim, worker_name
 from dispatcher.metrics import tick_finished
 from dispatcher.provider_events import apply_pending_events
 from dispatcher.runtime import Runtime
 from dispatcher.webhooks_out import deliver_due_webhooks
 
 log = logging.getLogger(__name__)
-STALE_CLAIM = timedelta(minutes=10)  # a claim older than this belonged to a scheduler that died
-RESEND_AFTER = timedelta(minutes=5)  # a queued message handed out but not claimed is handed out again
 AT_CLOSE_ORDER = {"close": 0, "thank_you": 1, "summary": 2}
+INTERNAL_STEPS = ("kickoff", "summary")
 
 
-def _me() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def lost_after(runtime: Runtime) -> timedelta:
+    """How long a handed-out task may go unseen before it is handed out again: the broker's
+    visibility timeout (Redis gives a dead worker's unacknowledged task out again after it)."""
+    return timedelta(seconds=runtime.settings.broker_visibility_timeout)
 
 
 def tick(runtime: Runtime) -> None:
@@ -58,7 +60,7 @@ def start_selections(runtime: Runtime, now: datetime) -> None:
             update(Campaign).where(
                 Campaign.status == "active", Campaign.mode == "one_off",
                 or_(Campaign.selection_state == "pending",
-                    and_(Campaign.selection_state == "running", Campaign.selection_claimed_at < wall - STALE_CLAIM)),
+                    and_(Campaign.selection_state == "running", Campaign.selection_claimed_at < wall - lost_after(runtime))),
             ).values(selection_state="running", selection_claimed_at=wall).returning(Campaign.id)
         ))
         session.commit()
@@ -72,8 +74,8 @@ def _claim_step(runtime: Runtime, step_id: int) -> bool:
         claimed = session.execute(
             update(PlanStep).where(
                 PlanStep.id == step_id,
-                or_(PlanStep.status == "pending", and_(PlanStep.status == "running", PlanStep.claimed_at < wall - STALE_CLAIM)),
-            ).values(status="running", claimed_by=_me(), claimed_at=wall)
+                or_(PlanStep.status == "pending", and_(PlanStep.status == "running", _dead_step_claim(runtime, wall))),
+            ).values(status="running", claimed_by=worker_name(), claimed_at=wall)
         ).rowcount
         session.commit()
     return claimed == 1
@@ -83,6 +85,11 @@ AT_CLOSE_STEPS = ("thank_you", "summary", "you_said_we_did")
 SEQUENCE = ("pre_notice", "invite", "reminder")
 
 
+def _dead_step_claim(runtime: Runtime, wall: datetime) -> object:
+    """A running step whose claimer stopped beating (or, without heartbeats, went unseen too long)."""
+    return dead_claim(runtime, PlanStep.claimed_by, PlanStep.claimed_at, grace=lost_after(runtime), wall=wall)
+
+
 def run_due_steps(runtime: Runtime, now: datetime) -> None:
     wall = utcnow()
     with runtime.sessions() as session:
@@ -90,7 +97,7 @@ def run_due_steps(runtime: Runtime, now: datetime) -> None:
             select(PlanStep.id, PlanStep.step, PlanStep.due_at, PlanStep.campaign_id, PlanStep.wave, PlanStep.dispatched_at)
             .join(Campaign, Campaign.id == PlanStep.campaign_id).where(
                 PlanStep.due_at <= now,
-                or_(PlanStep.status == "pending", and_(PlanStep.status == "running", PlanStep.claimed_at < wall - STALE_CLAIM)),
+                or_(PlanStep.status == "pending", and_(PlanStep.status == "running", _dead_step_claim(runtime, wall))),
                 Campaign.selection_state == "done",
                 or_(
                     # A one-off campaign's at-close steps wait until the close step has run.
@@ -136,33 +143,40 @@ def dispatch_step(runtime: Runtime, step_id: int, step: str, now: datetime) -> N
     log.info("plan step due", extra={"step_id": step_id, "step": step})
     if step == "close":
         close_campaign(runtime, step_id, now)
-    elif step in ("kickoff", "summary"):
+    elif step in INTERNAL_STEPS:
         runtime.submit("run_internal_step", step_id)
     else:
         with runtime.sessions() as session:
             plan_step = session.get(PlanStep, step_id)
             assert plan_step is not None
-            ids = list(session.scalars(
-                select(Episode.id).where(Episode.campaign_id == plan_step.campaign_id, Episode.wave == plan_step.wave, Episode.state != "excluded").order_by(Episode.id)
-            ))
-        size = runtime.settings.batch_size
-        for start in range(0, len(ids), size):
-            chunk = ids[start:start + size]
-            runtime.submit("run_step_batch", step_id, chunk[0], chunk[-1])
+            ranges = episode_ranges(session, plan_step.campaign_id, plan_step.wave, runtime.settings.batch_size)
+            plan_step.batches_left = len(ranges)
+            session.commit()
+        for first, last in ranges:
+            runtime.submit("run_step_batch", step_id, first, last)
     with runtime.sessions() as session:
         session.execute(update(PlanStep).where(PlanStep.id == step_id, PlanStep.status == "running").values(status="dispatched", dispatched_at=utcnow()))
         session.commit()
 
 
+def episode_ranges(session: Any, campaign_id: int, wave: int, size: int) -> list[tuple[int, int]]:
+    """(first, last) episode id of each batch of ``size``, computed by the database: the
+    process holds one pair per batch, not every episode id."""
+    numbered = select(Episode.id, ((func.row_number().over(order_by=Episode.id) - 1) // size).label("batch")).where(
+        Episode.campaign_id == campaign_id, Episode.wave == wave, Episode.state != "excluded").subquery()
+    return [(first, last) for first, last in session.execute(
+        select(func.min(numbered.c.id), func.max(numbered.c.id)).group_by(numbered.c.batch).order_by(func.min(numbered.c.id)))]
+
+
 def sweep_dispatched_steps(runtime: Runtime, now: datetime) -> None:
-    """Steps handed out a while ago: done when every episode has its message; handed out
-    again (batches are idempotent) when a batch task was lost with a dead worker."""
+    """Steps handed out a while ago (the broker's visibility timeout): done when every selected
+    episode has its message (internal steps: when they ran); handed out again otherwise
+    (batches and internal steps are idempotent) — a task was lost with a worker or the broker."""
     wall = utcnow()
     with runtime.sessions() as session:
         stale = session.execute(
             select(PlanStep.id, PlanStep.step, PlanStep.campaign_id, PlanStep.wave).where(
-                PlanStep.status == "dispatched", PlanStep.dispatched_at < wall - STALE_CLAIM,
-                PlanStep.step.not_in(("close", "kickoff", "summary")),
+                PlanStep.status == "dispatched", PlanStep.dispatched_at < wall - lost_after(runtime), PlanStep.step != "close",
             )
         ).all()
         incomplete = []
@@ -174,17 +188,25 @@ def sweep_dispatched_steps(runtime: Runtime, now: datetime) -> None:
                 if campaign.status != "paused":
                     session.execute(update(PlanStep).where(PlanStep.id == step_id).values(status="done"))
                 continue
-            episodes = session.scalar(select(func.count()).select_from(Episode).where(Episode.campaign_id == campaign_id, Episode.wave == wave, Episode.state != "excluded")) or 0
-            planned = session.scalar(select(func.count()).select_from(Message).where(Message.step_id == step_id)) or 0
-            if planned >= episodes:
+            # An internal step that ran was marked done by its task: still dispatched, it was lost.
+            if step not in INTERNAL_STEPS and step_complete(session, step_id, campaign_id, wave):
                 session.execute(update(PlanStep).where(PlanStep.id == step_id).values(status="done"))
-            else:
-                incomplete.append((step_id, step))
-                session.execute(update(PlanStep).where(PlanStep.id == step_id).values(dispatched_at=wall))
+                continue
+            incomplete.append((step_id, step))
+            session.execute(update(PlanStep).where(PlanStep.id == step_id).values(dispatched_at=wall))
         session.commit()
     for step_id, step in incomplete:
-        log.warning("step %s lost batches (a worker died?): handing it out again", step_id, extra={"step_id": step_id})
+        log.warning("step %s lost work (a worker died?): handing it out again", step_id, extra={"step_id": step_id})
         dispatch_step(runtime, step_id, step, now)
+
+
+def step_complete(session: Any, step_id: int, campaign_id: int, wave: int) -> bool:
+    """Whether every selected episode of the step's wave has its message for the step."""
+    unplanned = select(Episode.id).where(
+        Episode.campaign_id == campaign_id, Episode.wave == wave, Episode.state != "excluded",
+        ~exists(select(Message.id).where(Message.step_id == step_id, Message.episode_id == Episode.id)),
+    ).limit(1)
+    return session.scalar(unplanned) is None
 
 
 def close_campaign(runtime: Runtime, step_id: int, now: datetime) -> None:
@@ -221,7 +243,9 @@ def send_due_messages(runtime: Runtime, now: datetime) -> None:
         ids = list(session.scalars(
             update(Message).where(
                 Message.state.in_(("queued", "retrying")), Message.not_before <= now,
-                or_(Message.enqueued_at.is_(None), Message.enqueued_at < wall - RESEND_AFTER),
+                or_(Message.enqueued_at.is_(None), Message.enqueued_at < wall - lost_after(runtime)),
+                # A step's batches hand out their own messages in full requests while it is being planned.
+                or_(Message.step_id.is_(None), ~exists(select(PlanStep.id).where(PlanStep.id == Message.step_id, PlanStep.batches_left > 0))),
                 or_(Message.campaign_id.is_(None), Message.step == "alert", Message.campaign_id.in_(
                     select(Campaign.id).where(Campaign.status.in_(("active", "closed"))))),
             ).values(enqueued_at=wall).returning(Message.id)
@@ -234,11 +258,12 @@ def send_due_messages(runtime: Runtime, now: datetime) -> None:
 
 
 def mark_unknown(runtime: Runtime) -> int:
-    """Messages handed to a channel whose result never came back: reported, never resent."""
-    cutoff = utcnow() - timedelta(seconds=runtime.settings.sending_timeout_seconds)
+    """Messages in flight whose worker stopped beating (or that have been in flight longer
+    than the sending timeout): their result never came back. Reported, never resent."""
+    grace = timedelta(seconds=runtime.settings.sending_timeout_seconds)
     with runtime.sessions() as session:
         count = session.execute(
-            update(Message).where(Message.state == "sending", Message.claimed_at < cutoff).values(
+            update(Message).where(Message.state == "sending", dead_claim(runtime, Message.claimed_by, Message.claimed_at, grace=grace)).values(
                 state="unknown", error_text="the worker stopped between handing the message to the channel and recording the result; not resent",
             )
         ).rowcount

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     # How long Redis keeps a task a worker took before giving it to another worker
     # (Celery with Redis redelivers a dead worker's tasks only after this).
     broker_visibility_timeout: int = Field(default=3600, ge=1)
+    # Each worker process writes a heartbeat this often; what a worker that stopped
+    # beating for three periods held (messages in flight, step and selection claims)
+    # is recovered at once. Work lost without a dead worker (a task dropped by the
+    # broker) is handed out again after the broker's visibility timeout above.
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
     provider_timeout_seconds: float = Field(default=10.0, gt=0)  # one request to SendGrid, Twilio, SMTP
     max_attempts: int = Field(default=8, ge=1)  # transient failures before a message fails
     link_ttl_days: int = Field(default=60, ge=1, le=3650)  # how long survey answer links work

@@ -2,7 +2,8 @@
 
 Per episode: still eligible for this step, a channel it can be reached on, the
 fatigue budget's message rules, the window in the contact's own timezone, the
-rendered content and per-recipient values — all persisted as one message row
+rendered content — all persisted as one message row (per-recipient values are
+derived when it is sent: ``contents.values_for``)
 with a unique key per (episode, step) and committed before anything is handed
 to a channel. Running the same batch twice plans nothing twice.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import insert_ignoring_conflicts
@@ -21,8 +22,8 @@ from campaigns.programs.models import Campaign, Episode, Message, PlanStep, Resp
 from campaigns.programs.reach import Reach, address
 from campaigns.programs.window import SendingWindow
 from dispatcher.budget import Touch
-from dispatcher.contents import ContentCache, recipient_values
-from dispatcher.handoff import send_messages
+from dispatcher.contents import ContentCache
+from dispatcher.handoff import send_messages, take_step_messages
 from dispatcher.routing import Candidate, route
 from dispatcher.runtime import Runtime
 from templates import thank_you_step
@@ -113,7 +114,6 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, episodes: lis
             state="queued", medium=medium, channel=runtime.channels.names[medium], channel_reason=choice.reason,
             channel_estimates=choice.estimates, recipient=address(contact, medium), locale=contact.locale,
             content_id=cache.survey_content(session, campaign, medium=medium, template_step=template_step, locale=contact.locale, number=step.number, final=step.final),
-            substitutions=recipient_values(runtime.settings, episode, contact, now, step_id=step.id),
             not_before=window.next_open(now, contact.timezone),
         )
         touches.append((index, Touch(contact=contact, kind=campaign.kind, step=step.step, medium=medium, at=row["not_before"], campaign_id=campaign.id, message_key=row["idempotency_key"])))
@@ -125,7 +125,7 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, episodes: lis
 
 
 def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_episode_id: int) -> None:
-    """Task: plan and send one batch of a contact step. Idempotent."""
+    """Task: plan one batch of a contact step and send what is due (see ``take_step_messages``). Idempotent."""
     with runtime.sessions() as session:
         step = session.get(PlanStep, step_id)
         if step is None or not step_is_live(step.campaign, step):
@@ -146,9 +146,11 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
             rows = plan_batch(runtime, session, step, episodes, now)
             insert_ignoring_conflicts(session, Message, rows, unique=["idempotency_key"])
             session.commit()
-        due = list(session.scalars(select(Message.id).where(
-            Message.step_id == step.id, Message.episode_id.between(first_episode_id, last_episode_id),
-            Message.state == "queued", Message.not_before <= now,
-        ).order_by(Message.id)))
+        left = session.scalar(update(PlanStep).where(PlanStep.id == step.id, PlanStep.batches_left > 0)
+                              .values(batches_left=PlanStep.batches_left - 1).returning(PlanStep.batches_left))
+        session.commit()
+        # While other batches of the step are still to plan, hand out only full requests;
+        # the last batch (or one that cannot tell) hands out everything that is due.
+        due = take_step_messages(runtime, session, step.id, now, whole_requests_only=bool(left))
     if due:
         send_messages(runtime, due)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, any_, bindparam, exists, insert, or_, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, bindparam, exists, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from campaigns.db import one_of
 from campaigns.fatigue.models import FatigueTouch
 from campaigns.fatigue.policy import Policy
 from campaigns.fatigue.rules import Entry, Scope
@@ -80,21 +80,14 @@ def _entry(row: Any) -> Entry:
     return Entry(*row)
 
 
-def _one_of(session: Session, column: Any, ids: Collection[int]) -> Any:
-    """``column IN ids``; on PostgreSQL one array parameter, which reads a 500-id batch three times faster."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
-    return column.in_(list(ids))
-
-
 def counting_entries(
     session: Session, *, contact_ids: Collection[int], account_ids: Collection[int], start: datetime, end: datetime | None,
 ) -> list[Entry]:
     """Entries that use up budget, of these contacts or accounts, strictly between ``start`` and ``end``. One query."""
     table = _TOUCHES
-    scope = _one_of(session, table.c.contact_id, contact_ids)
+    scope = one_of(session, table.c.contact_id, contact_ids)
     if account_ids:
-        scope = or_(scope, _one_of(session, table.c.account_id, account_ids))
+        scope = or_(scope, one_of(session, table.c.account_id, account_ids))
     query = select(*_ENTRY_COLUMNS).where(scope, table.c.state.in_(COUNTING), table.c.at > start)
     if end is not None:
         query = query.where(table.c.at < end)

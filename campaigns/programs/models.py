@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campaigns.db import Base, JsonDocument, UtcDateTime
@@ -63,6 +63,9 @@ class PlanStep(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # wall time, to recover a dead claim
     dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Batches handed out and not yet planned: while some are, a batch sends only whole
+    # requests' worth of each content and leaves the rest to the later batches.
+    batches_left: Mapped[int | None] = mapped_column(Integer)
     halted_reason: Mapped[str | None] = mapped_column(Text)  # e.g. the channel is misconfigured
 
     campaign: Mapped[Campaign] = relationship(lazy="joined")
@@ -117,8 +120,15 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        Index("ix_messages_state_not_before", "state", "not_before"),
-        Index("ix_messages_step_id_state", "step_id", "state"),
+        # Only the rows still to send are indexed by due time: a sent message leaves
+        # this index, and no other index of the table holds ``state``.
+        Index("ix_messages_due", "not_before", postgresql_where=text("state IN ('queued', 'retrying')"),
+              sqlite_where=text("state IN ('queued', 'retrying')")),
+        Index("ix_messages_in_flight", "claimed_at", postgresql_where=text("state = 'sending'"), sqlite_where=text("state = 'sending'")),
+        Index("ix_messages_step_id", "step_id"),
+        # Planned and not yet handed out, by step: what a step's batches gather into full requests.
+        Index("ix_messages_unsent", "step_id", postgresql_where=text("state = 'queued' AND enqueued_at IS NULL"),
+              sqlite_where=text("state = 'queued' AND enqueued_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -144,7 +154,10 @@ class Message(Base):
     skip_rule: Mapped[str | None] = mapped_column(String(60))
     not_before: Mapped[datetime | None] = mapped_column(UtcDateTime)  # deferred to a window, or a retry
     enqueued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # wall time
+    # ``sending`` means in flight: a worker (``claimed_by``) marked it, committed, and is
+    # sending it now. Nothing is marked before the request that carries it is about to start.
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # wall time of the hand-off
+    claimed_by: Mapped[str | None] = mapped_column(String(100))  # the worker process (see heartbeats)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     provider_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
     error_code: Mapped[str | None] = mapped_column(String(60))
@@ -212,3 +225,12 @@ class IdempotentRequest(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WorkerHeartbeat(Base):
+    """A worker process says it is alive; what it holds is recovered soon after it stops saying so."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker: Mapped[str] = mapped_column(String(100), primary_key=True)  # host:pid
+    beat_at: Mapped[datetime] = mapped_column(UtcDateTime)  # wall time

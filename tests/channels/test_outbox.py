@@ -88,6 +88,24 @@ def test_an_unusable_directory_is_misconfigured(tmp_path: Path, email_message: M
     assert result.error is not None and result.error.kind is ErrorKind.MISCONFIGURED
 
 
+def test_in_the_background_files_are_named_at_once_and_written_by_flush(tmp_path: Path, email_message: Make) -> None:
+    outbox = OutboxChannel(OutboxConfig(directory=tmp_path / "outbox"), clock=ticking_clock(), background=True)
+    results = outbox.send([email_message(n) for n in range(20)])
+    outbox.flush()
+    names = sorted(p.name for p in outbox.directory.iterdir())
+    assert names == sorted(str(r.provider_message_id) for r in results)  # every file, whole (no .part left)
+    message = BytesParser(policy=policy.default).parsebytes((outbox.directory / names[0]).read_bytes())
+    assert message["Subject"] == "How likely are you to recommend us, Name0?"
+    outbox.close()
+
+
+def test_in_the_background_an_unusable_directory_fails_the_call_at_once(tmp_path: Path, email_message: Make) -> None:
+    occupied = tmp_path / "outbox"
+    occupied.write_text("a file, not a folder")
+    results = OutboxChannel(OutboxConfig(directory=occupied), background=True).send([email_message(0), email_message(1)])
+    assert [r.error.kind if r.error else None for r in results] == [ErrorKind.MISCONFIGURED] * 2
+
+
 def test_list_outbox_is_newest_first_with_who_and_what(
     email_outbox: OutboxChannel, sms_outbox: OutboxChannel, email_message: Make
 ) -> None:

@@ -28,7 +28,7 @@ CONTACTS = 150
 # killed mid-batch leaves messages that never reached the provider ``unknown``
 # (lost, not uncertain). Issue 12 (in-flight marking and recovery) fixes that;
 # after merging it, set this to True so the check fails instead of warning.
-UNKNOWN_ONLY_IN_FLIGHT_ENFORCED = False
+UNKNOWN_ONLY_IN_FLIGHT_ENFORCED = True
 
 
 def _judge(scenario: str, totals: Figures, **counts: int) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from campaigns.programs import service
 from campaigns.programs.models import Campaign, Message
 from dispatcher.clock import DatabaseClock
-from dispatcher.handoff import claim
+from dispatcher.handoff import claim_chunk
 from dispatcher.lifecycle import launch_campaign
 from dispatcher.runtime import Runtime, build_runtime
 from dispatcher.scheduler import tick
@@ -177,7 +177,7 @@ def test_worker_dying_mid_send_leaves_unknown_never_resent(runtime: Runtime, ses
     due = [m.id for m in session.scalars(select(Message).where(Message.campaign_id == campaign.id, Message.not_before <= clock.now()))]
     assert due
 
-    claimed = claim(runtime, due)  # the worker's first half: committed "sending"; then it is killed
+    claimed = [row.id for row in claim_chunk(runtime, due)]  # in flight, committed; then the worker is killed
     runtime.settings.sending_timeout_seconds = 0.001
     tick(runtime)
 

@@ -15,12 +15,14 @@ from tests.e2e.workers import Workers, worker_env
 
 @pytest.fixture
 def broker_url(backend: Backend) -> str:
-    """A Redis database of its own, emptied, as the Celery broker."""
+    """The run's Redis database, emptied, as the Celery broker."""
     if backend.redis_url is None:
         # Worker processes on a broker belong to the servers run; the embedded run
         # (SQLite, no Redis) covers the same engine with the in-process worker.
         pytest.skip("end-to-end Celery tests run on the servers backend (PostgreSQL + Redis)")
-    url = backend.redis_url.rsplit("/", 1)[0] + "/14"
+    # The run's own Redis database (PULSE_TEST_REDIS_URL): runs side by side on one Redis
+    # (a shared development machine) must not take each other's tasks.
+    url = backend.redis_url
     redis.Redis.from_url(url).flushdb()
     return url
 

@@ -21,6 +21,7 @@ from campaigns.access.models import Role
 from campaigns.events.models import EngagementCounter
 from campaigns.programs.models import Message
 from dispatcher.clock import DatabaseClock, utcnow
+from dispatcher.contents import message_values
 from dispatcher.links import form_ticket, human_proof
 from dispatcher.runtime import Runtime
 from dispatcher.scheduler import tick
@@ -39,7 +40,8 @@ def settings(backend: Backend, tmp_path: Path) -> Settings:
 
 
 def answer_by_link(runtime: Runtime, client: TestClient, message: Message, public_id: str) -> None:
-    url = message.substitutions["-pulse_answer_url-"]
+    with runtime.sessions() as session:
+        url = message_values(runtime.settings, session, message)["-pulse_answer_url-"]
     ticket = form_ticket(runtime, public_id, issued_at=utcnow() - timedelta(seconds=10))
     posted = client.post(urlsplit(url).path, data={"score": "4", "comment": "", "ticket": ticket, "human": human_proof(runtime, ticket)}, follow_redirects=False)
     assert posted.status_code == 303, posted.text
