@@ -34,11 +34,11 @@ from api.routers import (
     webhook_subscriptions,
     webhooks,
 )
-from dispatcher.logs import add_context_source
-from dispatcher.inprocess import InProcessWorker
-from dispatcher.runtime import Runtime, build_runtime
-from dispatcher.settings import Settings, load_settings
-from dispatcher.tasks import attach_queue
+from dispatcher.runtime.core import Runtime, build_runtime
+from dispatcher.runtime.inprocess import InProcessWorker
+from dispatcher.runtime.logs import add_context_source
+from dispatcher.runtime.queues import attach_queue
+from dispatcher.runtime.settings import Settings, load_settings
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None, start_worker: bool | None = None) -> FastAPI:

@@ -8,14 +8,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from api.cli_common import console, errors, fail, settings_or_exit
+from api.cli_common import console, fail, settings_or_exit
 from api.cli_ops import campaigns_app, status
 from campaigns.access.models import Role
-from dispatcher.logs import configure_logging
-from dispatcher.settings import Settings, SettingsError, load_settings
+from dispatcher.runtime.logs import configure_logging
+from dispatcher.runtime.settings import Settings, SettingsError, load_settings
 
 # Plain help: the rich layout of this Typer version prints a type column even for --help ("--help <bool>").
 app = typer.Typer(help="Pulse: multichannel survey dispatch.", no_args_is_help=True, add_completion=False, rich_markup_mode=None)
@@ -69,7 +76,7 @@ def run(
     _migrate(settings)
 
     from api.app import create_app
-    from dispatcher.runtime import build_runtime
+    from dispatcher.runtime.core import build_runtime
 
     configure_logging(json=settings.json_logs, level=settings.log_level)
     if demo:
@@ -78,8 +85,8 @@ def run(
     first_key = _first_admin_key(runtime)
     url = f"http://{settings.host}:{settings.port}"
     if demo:
-        from dispatcher.demo import seed_demo
-        from dispatcher.demo_customers import DemoCustomers
+        from dispatcher.runtime.demo import seed_demo
+        from dispatcher.runtime.demo_customers import DemoCustomers
 
         console.print(f"[bold]Demo[/] database: {settings.database_url.removeprefix('sqlite:///')}, outbox: {settings.outbox_dir}/ "
                       "(its own: the campaigns of `make run` are not touched)", soft_wrap=True)
@@ -116,7 +123,7 @@ def _demo_place() -> dict[str, object]:
 
 def _first_admin_key(runtime: object) -> str | None:
     from campaigns.access.service import count_active_keys, create_key
-    from dispatcher.runtime import Runtime
+    from dispatcher.runtime.core import Runtime
 
     assert isinstance(runtime, Runtime)
     with runtime.sessions() as session, session.begin():
@@ -132,8 +139,8 @@ def worker(
     metrics_port: Annotated[int | None, typer.Option(help="serve this worker's Prometheus metrics on this port (needs PROMETHEUS_MULTIPROC_DIR)")] = None,
 ) -> None:
     """Start a Celery worker (production: PULSE_WORKER=celery and a broker)."""
-    from dispatcher.celery_app import make_celery
-    from dispatcher.metrics import prepare_multiprocess_dir, serve_worker_metrics
+    from dispatcher.runtime.celery_app import make_celery
+    from dispatcher.runtime.metrics import prepare_multiprocess_dir, serve_worker_metrics
 
     settings = settings_or_exit()
     configure_logging(json=settings.json_logs, level=loglevel)
@@ -148,7 +155,7 @@ def worker(
 @app.command()
 def beat(loglevel: Annotated[str, typer.Option()] = "info") -> None:
     """Start Celery beat, which runs the scheduler tick (run exactly one)."""
-    from dispatcher.celery_app import make_celery
+    from dispatcher.runtime.celery_app import make_celery
 
     settings = settings_or_exit()
     configure_logging(json=settings.json_logs, level=loglevel)
@@ -167,7 +174,7 @@ def _keep_our_logging() -> None:
 
 def _import(kind: str, file: Path) -> None:
     from campaigns.people.csv_import import CsvRejected, import_csv
-    from dispatcher.runtime import build_runtime
+    from dispatcher.runtime.core import build_runtime
 
     if not file.exists():
         fail(f"{file} does not exist")
@@ -218,7 +225,7 @@ def keys_create(
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     from campaigns.access.service import create_key
-    from dispatcher.runtime import build_runtime
+    from dispatcher.runtime.core import build_runtime
 
     runtime = build_runtime(settings_or_exit())
     with runtime.sessions() as session, session.begin():
@@ -236,8 +243,8 @@ def console_link(email: Annotated[str, typer.Argument(help="the team member's em
     from datetime import timedelta
 
     from campaigns.access.console import first_admin, issue_sign_in_link
-    from dispatcher.console_mail import sign_in_url
-    from dispatcher.runtime import build_runtime
+    from dispatcher.loop.console_mail import sign_in_url
+    from dispatcher.runtime.core import build_runtime
 
     settings = settings_or_exit()
     _migrate(settings)

@@ -7,7 +7,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
-from dispatcher.settings import Settings, SettingsError, load_settings
+from dispatcher.runtime.settings import Settings, SettingsError, load_settings
 
 console = Console()
 errors = Console(stderr=True)

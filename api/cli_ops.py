@@ -19,8 +19,8 @@ campaigns_app = typer.Typer(help="Follow campaigns from the terminal.", no_args_
 
 def status(as_json: Annotated[bool, typer.Option("--json", help="print the same JSON as GET /v1/status")] = False) -> None:
     """Workers alive, queue depth, the oldest waiting message and why, steps due in 24 h, provider errors in the last hour."""
-    from dispatcher.runtime import build_runtime
-    from dispatcher.status import operations_status
+    from dispatcher.runtime.core import build_runtime
+    from dispatcher.runtime.status import operations_status
 
     runtime = build_runtime(settings_or_exit())
     try:
@@ -97,7 +97,7 @@ def watch(
 ) -> None:
     """The plan's progress as live progress bars, one per step, until the campaign is done (Ctrl-C stops watching)."""
     from campaigns.people.service import NotFound
-    from dispatcher.runtime import build_runtime
+    from dispatcher.runtime.core import build_runtime
 
     runtime = build_runtime(settings_or_exit())
     try:

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError
 from campaigns.access.models import ApiKey, Role
 from campaigns.access.service import note_use, verify_key
-from dispatcher.clock import utcnow
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.clock import utcnow
+from dispatcher.runtime.core import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:

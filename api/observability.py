@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dispatcher.metrics import WEBHOOK_EVENTS
+from dispatcher.runtime.metrics import WEBHOOK_EVENTS
 
 ENDPOINTS = frozenset({"twilio/sms", "twilio/status", "sendgrid/events"})
 

@@ -19,7 +19,7 @@ from typing import Protocol
 import redis
 from fastapi import Request
 
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 
 log = logging.getLogger(__name__)
 

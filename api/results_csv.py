@@ -13,7 +13,7 @@ from campaigns.programs import service
 from campaigns.programs.kinds import kind_named
 from campaigns.programs.models import Campaign
 from campaigns.results.people import AnswerRow, action_list, iter_answer_rows
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 
 COLUMNS = (
     "campaign_id", "campaign_name", "kind", "response_id", "answered_at", "score", "category", "comment", "medium",

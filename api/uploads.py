@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 from api.errors import ApiError
 from campaigns.people.csv_import import CsvRejected, import_csv
 from campaigns.people.upsert import UpsertResult
-from dispatcher.runtime import Runtime
-
+from dispatcher.runtime.core import Runtime
 
 
 def import_upload(

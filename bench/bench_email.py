@@ -29,12 +29,12 @@ from workers import BROKER, run_until, start_workers, stop_workers, worker_env
 from campaigns.people.upsert import upsert_accounts, upsert_contacts
 from campaigns.programs import service
 from campaigns.programs.models import Message
-from dispatcher.celery_app import make_celery
-from dispatcher.lifecycle import launch_campaign
-from dispatcher.runtime import build_runtime
-from dispatcher.scheduler import tick
-from dispatcher.settings import Settings
-from dispatcher.work import CeleryQueue
+from dispatcher.runtime.celery_app import make_celery
+from dispatcher.runtime.core import build_runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.runtime.work import CeleryQueue
+from dispatcher.sending.lifecycle import launch_campaign
+from dispatcher.sending.scheduler import tick
 from tests.fakes.sendgrid_fake import FAKE_API_KEY, SendGridFake
 
 ALWAYS = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}

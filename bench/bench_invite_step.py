@@ -28,12 +28,12 @@ from sqlalchemy import func, select, text
 from campaigns.people.upsert import upsert_accounts, upsert_contacts
 from campaigns.programs import service
 from campaigns.programs.models import Message, PlanStep
-from dispatcher.lifecycle import launch_campaign
-from dispatcher.runtime import build_runtime
-from dispatcher.scheduler import dispatch_step
-from dispatcher.selection import select_audience
-from dispatcher.settings import Settings
-from dispatcher.tasks import attach_inline_queue
+from dispatcher.runtime.core import build_runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.runtime.tasks import attach_inline_queue
+from dispatcher.sending.lifecycle import launch_campaign
+from dispatcher.sending.scheduler import dispatch_step
+from dispatcher.sending.selection import select_audience
 
 ZONES = ["America/Los_Angeles", "Europe/Berlin", "Asia/Tokyo", "UTC", "America/New_York"]
 ALWAYS = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_render.py [--renders 2000] [--rounds 2]
 
 Renders the German NPS email invite (subject, text and HTML parts) the way a
-campaign step does (``dispatcher.published.render_published`` with the
+campaign step does (``dispatcher.studio.published.render_published`` with the
 process's snapshot of published edits, asked for on every render), once with
 an edit of all three parts published in the database and once with no edit
 (the default files), interleaved, ``--rounds`` times. Prints renders per second
@@ -21,11 +21,11 @@ from common import fresh_schema
 
 from campaigns.programs import service as programs
 from campaigns.studio import service
-from dispatcher.contents import survey_context
-from dispatcher.published import render_published
-from dispatcher.runtime import build_runtime
-from dispatcher.settings import Settings
-from dispatcher.template_edits import EditSnapshot
+from dispatcher.runtime.core import build_runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.sending.contents import survey_context
+from dispatcher.studio.published import render_published
+from dispatcher.studio.template_edits import EditSnapshot
 from templates import TemplateKey, TemplateRenderer, recipient_placeholders
 
 KEY = TemplateKey("email", "nps", "invite", "de")

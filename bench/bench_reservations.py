@@ -27,9 +27,9 @@ from campaigns.fatigue.models import FatigueTouch
 from campaigns.people.models import Contact
 from campaigns.people.upsert import upsert_accounts, upsert_contacts
 from campaigns.programs import service
-from dispatcher.fatigue import FatigueBudget
-from dispatcher.runtime import build_runtime
-from dispatcher.settings import Settings
+from dispatcher.runtime.core import build_runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.sending.fatigue import FatigueBudget
 
 NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
 INVITE_AT = NOW + timedelta(days=3)

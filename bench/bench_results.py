@@ -31,8 +31,8 @@ from sqlalchemy import text
 
 from campaigns.access.models import Role
 from campaigns.access.service import create_key
-from dispatcher.runtime import build_runtime
-from dispatcher.settings import Settings
+from dispatcher.runtime.core import build_runtime
+from dispatcher.runtime.settings import Settings
 
 NOW = datetime(2026, 3, 2, 10, tzinfo=UTC)
 

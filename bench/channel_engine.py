@@ -27,13 +27,13 @@ from campaigns.access.service import create_key
 from campaigns.migrate import upgrade
 from campaigns.people.models import Contact
 from campaigns.programs.models import Episode, Message, PlanStep
-from dispatcher.clock import utcnow
-from dispatcher.in_app_answers import identity_signature
-from dispatcher.links import form_ticket, human_proof
-from dispatcher.runtime import build_runtime
-from dispatcher.scheduler import tick
-from dispatcher.settings import Settings
-from dispatcher.tasks import attach_inline_queue
+from dispatcher.answers.in_app_answers import identity_signature
+from dispatcher.answers.links import form_ticket, human_proof
+from dispatcher.runtime.clock import utcnow
+from dispatcher.runtime.core import build_runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.runtime.tasks import attach_inline_queue
+from dispatcher.sending.scheduler import tick
 
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # a Monday
 PUBLIC_URL = "https://pulse.sim"

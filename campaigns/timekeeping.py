@@ -1,4 +1,4 @@
-"""The shared, movable clock row used by tests and the demo (see dispatcher.clock)."""
+"""The shared, movable clock row used by tests and the demo (see dispatcher.runtime.clock)."""
 
 from __future__ import annotations
 

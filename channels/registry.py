@@ -2,7 +2,7 @@
 
 Adding a provider: write ``channels/<provider>.py`` with a config dataclass and
 a class implementing ``channels.base.Channel``; add it here; teach
-``dispatcher/channel_setup.py`` how to build its config from settings; test it
+``dispatcher/runtime/channel_setup.py`` how to build its config from settings; test it
 against a fake of the provider's HTTP API in ``tests/fakes``.
 """
 

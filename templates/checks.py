@@ -18,7 +18,7 @@ from jinja2 import TemplateError, TemplateSyntaxError, meta, nodes
 
 from templates.context import as_mapping, context_names
 from templates.environment import compile_source, sandbox
-from templates.keys import CHANNEL_PARTS, CONVERSATION_STEPS, INTERNAL_STEPS, TemplateKey, resolve_language
+from templates.keys import CHANNEL_PARTS, INTERNAL_STEPS, TemplateKey, resolve_language
 from templates.limits import render_limited
 from templates.recipient import Placeholder
 from templates.samples import sample_context

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from campaigns.access.models import Role
 from campaigns.access.service import create_key
 from campaigns.db import make_session_factory
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime, build_runtime
-from dispatcher.settings import Settings
-from dispatcher.tasks import attach_inline_queue
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime, build_runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.runtime.tasks import attach_inline_queue
 from tests.backends import Backend, backend_names, embedded_backend, empty_tables, server_backend
 from tests.servers import redis_url_or_skip
 

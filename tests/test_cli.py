@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.access.service import verify_key
 from campaigns.people.models import Contact
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 
 PULSE = str(Path(sys.executable).with_name("pulse"))
 

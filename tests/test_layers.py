@@ -23,8 +23,19 @@ def test_contract_catches_a_forbidden_import(tmp_path: Path) -> None:
     for package in ("api", "dispatcher", "channels", "templates", "campaigns"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "defaults"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    (tmp_path / "campaigns" / "sneaky.py").write_text("import dispatcher.settings\n")
+    (tmp_path / "campaigns" / "sneaky.py").write_text("import dispatcher.runtime.settings\n")
     lint_imports = Path(sys.executable).with_name("lint-imports")
     result = subprocess.run([str(lint_imports), "--no-cache"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert result.returncode != 0
-    assert "campaigns.sneaky -> dispatcher.settings" in result.stdout
+    assert "campaigns.sneaky -> dispatcher.runtime.settings" in result.stdout
+
+
+def test_the_runtime_pieces_import_one_way() -> None:
+    """The task list does not import the Celery app back, nor the runtime the work queues."""
+    import grimp
+
+    graph = grimp.build_graph("dispatcher")
+    assert graph.chain_exists(importer="dispatcher.runtime.celery_app", imported="dispatcher.runtime.tasks")
+    assert not graph.chain_exists(importer="dispatcher.runtime.tasks", imported="dispatcher.runtime.celery_app")
+    assert graph.chain_exists(importer="dispatcher.runtime.work", imported="dispatcher.runtime.core")
+    assert not graph.chain_exists(importer="dispatcher.runtime.core", imported="dispatcher.runtime.work")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher.settings import DEFAULT_SECRET_KEY, SettingsError, load_settings
+from dispatcher.runtime.settings import DEFAULT_SECRET_KEY, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

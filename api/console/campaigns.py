@@ -11,10 +11,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from api.params import ObjectId
 from api.console.render import page
 from api.console.security import WRITE_ROLES, OperatorForm, Viewer
 from api.deps import RuntimeDep, SessionDep
+from api.params import ObjectId
 from campaigns.people.fields import FieldError
 from campaigns.people.service import NotFound
 from campaigns.programs import report, service
@@ -22,7 +22,7 @@ from campaigns.programs.models import Campaign
 from campaigns.programs.service import StateConflict
 from campaigns.programs.waiting import waiting_messages
 from campaigns.results.compute import audience_sizes, scores_by_campaign
-from dispatcher.lifecycle import cancel_campaign, launch_campaign
+from dispatcher.sending.lifecycle import cancel_campaign, launch_campaign
 
 router = APIRouter(prefix="/console/campaigns", include_in_schema=False)
 STATUSES = ("draft", "active", "paused", "closed", "cancelled")

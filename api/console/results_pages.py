@@ -9,11 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from api.params import ObjectId
 from api.console import charts
 from api.console.render import page
 from api.console.security import WRITE_ROLES, ConsoleUser, OperatorForm, Viewer
 from api.deps import RuntimeDep, SessionDep
+from api.params import ObjectId
 from api.results_csv import csv_response
 from campaigns.access.console import revoke_share_link, share_links
 from campaigns.followups.service import CATEGORIES
@@ -24,8 +24,8 @@ from campaigns.programs.models import Campaign
 from campaigns.results import campaign_results
 from campaigns.results.breakdowns import DIMENSIONS
 from campaigns.results.people import LIST_LABELS, LIST_NAMES, answer_rows, count_answers
-from dispatcher.runtime import Runtime
-from dispatcher.sharing import new_share_link, open_share_link, share_url
+from dispatcher.loop.sharing import new_share_link, open_share_link, share_url
+from dispatcher.runtime.core import Runtime
 
 router = APIRouter(include_in_schema=False)
 DIMENSION_LABELS = {"segment": "By account segment", "tier": "By tier", "role": "By contact role", "renewal": "By renewal date"}

@@ -21,7 +21,7 @@ from fastapi import Depends, Request, Response
 from api.deps import RuntimeDep, SessionDep
 from campaigns.access.console import SignedIn, signed_in
 from campaigns.access.models import Role
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 
 SESSION_COOKIE = "pulse_console"
 PRE_SESSION_COOKIE = "pulse_csrf"

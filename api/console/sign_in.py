@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.params import ObjectId
 from api.console.render import page
 from api.console.security import (
     SESSION_COOKIE,
@@ -23,8 +22,9 @@ from api.console.security import (
     set_session_cookie,
 )
 from api.deps import RuntimeDep, SessionDep
+from api.params import ObjectId
 from campaigns.access.console import end_session, live_sessions, open_session, redeem_sign_in_link
-from dispatcher.console_mail import email_sign_in_link
+from dispatcher.loop.console_mail import email_sign_in_link
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.console.render import page
 from api.console.security import Operator
 from api.deps import RuntimeDep, SessionDep
-from dispatcher.status import operations_status
+from dispatcher.runtime.status import operations_status
 
 router = APIRouter(prefix="/console/status", include_in_schema=False)
 

@@ -2,7 +2,7 @@
 
 The page is server-rendered; its editor talks to the JSON routes under
 ``/console/templates/api/…`` (session cookie plus ``X-CSRF-Token``), which call
-the same ``dispatcher.studio`` functions as ``/v1/templates``.
+the same ``dispatcher.studio.studio`` functions as ``/v1/templates``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from campaigns.people.fields import FieldError
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign
 from campaigns.studio import service
-from dispatcher import studio
+from dispatcher.studio import studio
 from templates import CHANNELS, KINDS
 from templates.keys import normalize_locale
 

@@ -1,7 +1,7 @@
 """The pages behind the links in survey emails: answer (/r/{token}) and unsubscribe (/u/{token}).
 
 GET and HEAD only ever show a page; only a POST records (mail scanners fetch
-every link, and some submit forms: see ``dispatcher.links`` for the form ticket).
+every link, and some submit forms: see ``dispatcher.answers.links`` for the form ticket).
 An answer is acknowledged (303 to the thank-you page) only after it is
 committed. An expired, tampered or unknown token gets one page with 404,
 byte for byte the same in each case. Every page says ``Referrer-Policy: no-referrer``.
@@ -22,8 +22,8 @@ from api.pages.texts import language_from_header, texts_for
 from api.ratelimit import RateLimited, check_rate
 from campaigns.people.fields import FieldError
 from campaigns.programs.models import Episode
-from dispatcher.answering import after_commit
-from dispatcher.links import (
+from dispatcher.answers.answering import after_commit
+from dispatcher.answers.links import (
     COMMENT_MAX,
     MIN_DWELL,
     SurveyView,
@@ -32,13 +32,13 @@ from dispatcher.links import (
     form_ticket,
     human_proof,
     link_step_id,
+    link_unsubscribed,
     survey_view,
     ticket_accepted,
-    link_unsubscribed,
     unsubscribe_by_link,
 )
-from dispatcher.runtime import Runtime
-from dispatcher.tokens import BadToken
+from dispatcher.answers.tokens import BadToken
+from dispatcher.runtime.core import Runtime
 
 router = APIRouter(tags=["answer pages"], include_in_schema=False)
 

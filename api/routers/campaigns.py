@@ -18,9 +18,9 @@ from api.schemas.campaigns import (
     CampaignPatch,
     EpisodeOut,
     EpisodePage,
-    PauseIn,
     MessageOut,
     MessagePage,
+    PauseIn,
     PreviewOut,
     StepProgressOut,
     WaitingOut,
@@ -32,10 +32,10 @@ from campaigns.programs import report, service
 from campaigns.programs.messages import list_messages
 from campaigns.programs.models import Episode
 from campaigns.programs.waiting import waiting_messages
-from dispatcher.follow_ups import alert_warnings
 from channels.outbound import named_internal
-from dispatcher.lifecycle import cancel_campaign, launch_campaign
-from dispatcher.preview import preview_campaign
+from dispatcher.loop.follow_ups import alert_warnings
+from dispatcher.sending.lifecycle import cancel_campaign, launch_campaign
+from dispatcher.sending.preview import preview_campaign
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 

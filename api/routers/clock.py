@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import Admin, RuntimeDep, SessionDep
 from api.errors import ApiError
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
 
 router = APIRouter(prefix="/v1/clock", tags=["operations"])
 MAX_SPEED = 1_000_000.0

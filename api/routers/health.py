@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import RuntimeDep, bearer
 from campaigns.access.service import verify_key
-from dispatcher.health import run_checks
+from dispatcher.runtime.health import run_checks
 
 router = APIRouter(tags=["health"])
 

@@ -23,8 +23,8 @@ from api.errors import ApiError, error_responses
 from api.pages import page_headers, render_page
 from api.pages.texts import language_from_header, texts_for
 from api.ratelimit import RateLimited, check_rate
-from dispatcher.answering import after_commit
-from dispatcher.in_app_answers import (
+from dispatcher.answers.answering import after_commit
+from dispatcher.answers.in_app_answers import (
     PromptNotFound,
     answer_prompt,
     dismiss_prompt,
@@ -32,8 +32,8 @@ from dispatcher.in_app_answers import (
     identity_valid,
     pending_prompt,
 )
-from dispatcher.links import COMMENT_MAX
-from dispatcher.runtime import Runtime
+from dispatcher.answers.links import COMMENT_MAX
+from dispatcher.runtime.core import Runtime
 
 WIDGET = Path(__file__).resolve().parent.parent / "static" / "widget.js"
 IDENTITY_HEADERS = "Content-Type, X-Pulse-Key, X-Pulse-Contact, X-Pulse-Signature"

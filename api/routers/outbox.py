@@ -9,7 +9,6 @@ only console admins see them (the outbox holds every message, sign-in links incl
 from __future__ import annotations
 
 from html import escape
-
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -17,10 +16,10 @@ from fastapi.responses import HTMLResponse
 
 from api.console.security import ConsoleForbidden, MaybeUser, SignInRequired
 from api.deps import RuntimeDep, SessionDep
-from campaigns.access.models import Role
 from api.errors import ApiError
+from campaigns.access.models import Role
 from channels.outbox import OutboxEntry, list_outbox, read_outbox_entry
-from dispatcher.outbox_facts import OutboxFact, message_facts
+from dispatcher.runtime.outbox_facts import OutboxFact, message_facts
 
 router = APIRouter(tags=["outbox"], include_in_schema=False)
 

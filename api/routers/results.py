@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.params import ObjectId
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
 from api.errors import ApiError
+from api.params import ObjectId
 from api.results_csv import csv_response
 from api.schemas.results import ResultsOut
 from campaigns.access.console import revoke_share_link, share_links
@@ -19,8 +19,8 @@ from campaigns.access.models import ShareLink
 from campaigns.programs import service
 from campaigns.results import campaign_results
 from campaigns.results.people import LIST_NAMES
-from dispatcher.runtime import Runtime
-from dispatcher.sharing import new_share_link, share_url
+from dispatcher.loop.sharing import new_share_link, share_url
+from dispatcher.runtime.core import Runtime
 
 router = APIRouter(prefix="/v1/campaigns", tags=["results"])
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.deps import Reader, RuntimeDep, SessionDep
-from dispatcher import metrics
-from dispatcher.status import operations_status
+from dispatcher.runtime import metrics
+from dispatcher.runtime.status import operations_status
 
 router = APIRouter(tags=["operations"])
 

@@ -13,7 +13,7 @@ from api.idempotency import idempotent
 from campaigns.db import ID_MAX
 from campaigns.people.fields import FieldError
 from campaigns.programs.reach import MEDIA
-from dispatcher.transactional import find_contact, send_transactional
+from dispatcher.sending.transactional import find_contact, send_transactional
 
 router = APIRouter(prefix="/v1/surveys", tags=["surveys"])
 

@@ -12,14 +12,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from api.params import ObjectId
 from api.deps import RuntimeDep, SessionDep, StudioEditor, StudioReader
 from api.errors import error_body
-from api.schemas.templates import MAX_SOURCE, DraftIn, LocaleProfileIn, PreviewIn, PublishIn, RollbackIn, TestSendIn
+from api.params import ObjectId
+from api.schemas.templates import (
+    MAX_SOURCE,
+    DraftIn,
+    LocaleProfileIn,
+    PreviewIn,
+    PublishIn,
+    RollbackIn,
+    TestSendIn,
+)
 from campaigns.access.models import ApiKey
 from campaigns.people.fields import FieldError
 from campaigns.studio import service
-from dispatcher import studio
+from dispatcher.studio import studio
 from templates.keys import normalize_locale
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])

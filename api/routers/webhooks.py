@@ -30,14 +30,14 @@ from twilio.twiml.messaging_response import MessagingResponse
 from api.deps import RuntimeDep, SessionDep
 from api.errors import ApiError, error_responses
 from campaigns.people.fields import FieldError
-from dispatcher.answering import after_commit
-from dispatcher.inbound_sms import InboundSmsMessage, receive_sms
-from dispatcher.provider_events import (
+from dispatcher.answers.answering import after_commit
+from dispatcher.answers.inbound_sms import InboundSmsMessage, receive_sms
+from dispatcher.answers.provider_events import (
     apply_pending_events,
     receive_sendgrid_events,
     receive_twilio_status,
 )
-from dispatcher.settings import Settings
+from dispatcher.runtime.settings import Settings
 
 router = APIRouter(responses=error_responses(400, 403), prefix="/webhooks", tags=["webhooks"])
 

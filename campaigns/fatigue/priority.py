@@ -5,7 +5,7 @@ that is not planned into a message, whose campaign has sent or planned nothing
 else to the contact (no pre-notice), and that lies in the future. Transactional
 sends never give way: their message is already queued. The contact's later
 steps in the preempted campaign are skipped with the reason (see
-``dispatcher.fatigue``), so nobody is told of a survey that will not come.
+``dispatcher.sending.fatigue``), so nobody is told of a survey that will not come.
 """
 
 from __future__ import annotations

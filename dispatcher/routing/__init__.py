@@ -28,8 +28,8 @@ from dispatcher.routing.evidence import (
     load_priors,
 )
 from dispatcher.routing.model import Candidate, Choice, ChoiceMode, choose_media
-from dispatcher.runtime import Runtime
-from dispatcher.settings import Settings
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.settings import Settings
 
 __all__ = [
     "MEDIA", "Candidate", "Choice", "ChoiceMode", "Evidence", "Priors", "cached_priors", "choose_media",

@@ -11,7 +11,7 @@ from campaigns.programs.reach import Reach
 from dispatcher.routing.evidence import MEDIA, SIGNALS, cached_priors, load_evidence
 from dispatcher.routing.model import Candidate, posterior
 from dispatcher.routing.reasons import history
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 
 
 def contact_channels(runtime: Runtime, session: Session, contact: Contact) -> dict[str, Any]:

@@ -26,9 +26,9 @@ from twilio.request_validator import RequestValidator
 from campaigns.people.models import Contact
 from campaigns.programs import service
 from campaigns.programs.models import Episode, Message
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
-from dispatcher.settings import Settings
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.backends import Backend
 from tests.conftest import make_settings

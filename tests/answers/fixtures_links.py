@@ -27,13 +27,13 @@ from campaigns.programs import service
 from campaigns.programs.models import Episode, InAppPrompt, Message, Response
 from campaigns.programs.reach import address
 from campaigns.programs.service import new_public_id
-from dispatcher.clock import utcnow
-from dispatcher.contents import ContentCache, answer_url, recipient_values, unsubscribe_url
-from dispatcher.handoff import send_messages
-from dispatcher.in_app_answers import identity_signature
-from dispatcher.links import form_ticket, human_proof
-from dispatcher.runtime import Runtime
-from dispatcher.settings import Settings
+from dispatcher.answers.in_app_answers import identity_signature
+from dispatcher.answers.links import form_ticket, human_proof
+from dispatcher.runtime.clock import utcnow
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.sending.contents import ContentCache, answer_url, recipient_values, unsubscribe_url
+from dispatcher.sending.handoff import send_messages
 from tests import factories
 
 __all__ = ["link_client"]

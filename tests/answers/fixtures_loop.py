@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from campaigns.people.models import TeamMember
 from campaigns.programs import service
 from campaigns.programs.models import Campaign, Episode, Message
-from dispatcher.answering import accept_answer, after_commit
-from dispatcher.runtime import Runtime
+from dispatcher.answers.answering import accept_answer, after_commit
+from dispatcher.runtime.core import Runtime
 from tests import factories
 
 __all__ = ["receiver", "slack"]

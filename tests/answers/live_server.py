@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from dispatcher.settings import Settings
+from dispatcher.runtime.settings import Settings
 
 # The app without the in-process scheduler: the test drives the engine itself.
 SERVE = """

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from campaigns.programs.models import Campaign, Episode, PlanStep
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
-from dispatcher.step_batch import run_step_batch
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
+from dispatcher.sending.step_batch import run_step_batch
 from tests.answers.fixtures_loop import (
     REVIEW_LINK,
     answer,
@@ -141,7 +141,7 @@ def test_a_plan_without_a_thank_you_step_sends_none(runtime: Runtime, session: S
 
 
 def test_an_answer_rolled_back_leaves_nothing_queued(runtime: Runtime, session: Session) -> None:
-    from dispatcher.answering import accept_answer
+    from dispatcher.answers.answering import accept_answer
 
     episode_id = survey(runtime, slack_url="http://127.0.0.1:9/never")
     with runtime.sessions() as inbound:

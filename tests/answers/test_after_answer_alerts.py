@@ -7,9 +7,9 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from campaigns.followups.models import FollowUp
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests.answers.fixtures_loop import (
     Receiver,
     answer,

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from campaigns.followups.models import FollowUp
 from campaigns.programs.models import Episode, Message
 from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
-from dispatcher.answering import accept_answer
-from dispatcher.runtime import Runtime
+from dispatcher.answers.answering import accept_answer
+from dispatcher.runtime.core import Runtime
 from tests.answers.fixtures_loop import fresh, survey, team_member
 from tests.backends import Backend
 

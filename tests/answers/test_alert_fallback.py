@@ -7,8 +7,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from campaigns.access.models import Role
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.answers.fixtures_loop import answer, outbox_emails, set_campaign, survey, team_member
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.people.models import Contact
-from dispatcher.logs import configure_logging, redact_text
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.logs import configure_logging, redact_text
 from tests.answers.fixtures_links import person_form, responses, send, survey
 
 

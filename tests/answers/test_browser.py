@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session
 
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
-from dispatcher.settings import Settings
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.settings import Settings
 from tests.answers.cdp import Browser, Page, chromium_path
 from tests.answers.fixtures_links import (
     IN_APP_SETTINGS,

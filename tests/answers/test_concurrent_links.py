@@ -25,10 +25,10 @@ from campaigns.people.models import Contact
 from campaigns.programs import service
 from campaigns.programs.models import Episode, Response
 from campaigns.programs.service import new_public_id
-from dispatcher.clock import utcnow
-from dispatcher.contents import answer_url
-from dispatcher.links import form_ticket, human_proof
-from dispatcher.runtime import Runtime
+from dispatcher.answers.links import form_ticket, human_proof
+from dispatcher.runtime.clock import utcnow
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.contents import answer_url
 from tests import factories
 from tests.answers.fixtures_links import clear_rate_limits
 from tests.answers.live_server import free_port, live_server

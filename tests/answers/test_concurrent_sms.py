@@ -24,7 +24,7 @@ from campaigns.people.models import Contact
 from campaigns.programs import service
 from campaigns.programs.models import Episode, Message, Response
 from campaigns.programs.service import new_public_id
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests import factories
 from tests.answers.fixtures_events import (
     TWILIO_TOKEN,

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from channels.base import OutgoingMessage
 from channels.sendgrid import SendGridChannel, SendGridConfig
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from templates import recipient_substitutions
 from tests.answers.fixtures_links import send, sent_email, survey
 

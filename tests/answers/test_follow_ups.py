@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from campaigns.access.models import Role
 from campaigns.people.models import TeamMember
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
 from tests.answers.fixtures_loop import answer, fresh, survey, team_member
 
 Auth = Callable[[Role], dict[str, str]]

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from dispatcher.budget import Refusal, Touch
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
-from dispatcher.settings import Settings
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.sending.budget import Refusal, Touch
 from tests.answers.fixtures_links import (
     IN_APP_SETTINGS,
     Survey,

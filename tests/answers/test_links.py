@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from campaigns.people.models import Contact
 from campaigns.programs.models import Episode
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
-from dispatcher.tokens import make_token
+from dispatcher.answers.tokens import make_token
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
 from tests.answers.fixtures_links import person_form, response_count, responses, survey
 
 

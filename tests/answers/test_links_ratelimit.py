@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from api import ratelimit
 from api.app import create_app
 from api.ratelimit import MemoryCounter, RedisCounter
-from dispatcher.runtime import Runtime, build_runtime
-from dispatcher.settings import Settings
+from dispatcher.runtime.core import Runtime, build_runtime
+from dispatcher.runtime.settings import Settings
 from tests.answers.fixtures_links import (
     IN_APP_SETTINGS,
     identity,

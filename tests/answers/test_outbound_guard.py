@@ -18,7 +18,7 @@ from campaigns.access.models import Role
 from channels.base import OutgoingMessage
 from channels.outbound import ForbiddenDestination, GuardedTransport, OutboundPolicy
 from channels.slack import SlackChannel
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 
 
 class Hits:

@@ -14,9 +14,9 @@ from campaigns.events.models import EngagementCounter, ProviderEvent
 from campaigns.events.progress import rank
 from campaigns.programs.models import Message, Suppression
 from channels.base import SendResult
-from dispatcher.outcomes import record_results
-from dispatcher.provider_events import apply_pending_events
-from dispatcher.runtime import Runtime
+from dispatcher.answers.provider_events import apply_pending_events
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.outcomes import record_results
 from tests import factories
 from tests.answers.fixtures_events import (
     copy_message,

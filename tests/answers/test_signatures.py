@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from api.errors import ApiError
 from api.routers.webhooks import verify_sendgrid, verify_twilio
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests.answers.fixtures_events import (
     PUBLIC_URL,
     post_events,

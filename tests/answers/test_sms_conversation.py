@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from campaigns.events.models import EngagementCounter, InboundSms, SmsConversation
 from campaigns.programs.models import Episode, Message, Response
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
 from tests.answers.fixtures_events import (
     episode_for,
     post_twilio,

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from campaigns.events.models import InboundSms
 from campaigns.programs.models import Response, Suppression
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests.answers.fixtures_events import (
     episode_for,
     reply,
@@ -98,7 +98,7 @@ def test_every_opt_in_keyword_lifts_a_stop_but_never_a_bounce(runtime: Runtime, 
     reply(client, PHONE, word)
     assert suppressions(session) == []
 
-    from dispatcher.outcomes import suppress
+    from dispatcher.sending.outcomes import suppress
 
     suppress(session, medium="sms", address=PHONE, reason="bounced", source="twilio undelivered 30005", now=runtime.clock.now())
     session.commit()

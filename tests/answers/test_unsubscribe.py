@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.programs.models import Message, Suppression
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests.answers.fixtures_links import send, sent_email, survey
 
 
@@ -99,8 +99,8 @@ def test_unsubscribe_links_live_as_long_as_the_setting_says(runtime: Runtime) ->
     import pytest
 
     from campaigns.programs.models import Episode
-    from dispatcher.contents import answer_url, unsubscribe_url
-    from dispatcher.tokens import BadToken, read_token
+    from dispatcher.answers.tokens import BadToken, read_token
+    from dispatcher.sending.contents import answer_url, unsubscribe_url
 
     settings = runtime.settings.model_copy(update={"link_ttl_days": 60, "unsubscribe_ttl_days": 400})
     episode = Episode(public_id="ep-ttl")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests.answers.fixtures_links import survey
 
 

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from campaigns.access.models import Role
 from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
-from dispatcher.webhooks_out import MAX_ATTEMPTS
+from dispatcher.loop.webhooks_out import MAX_ATTEMPTS
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests.answers.fixtures_loop import Receiver, answer, fresh, survey
 
 Auth = Callable[[Role], dict[str, str]]

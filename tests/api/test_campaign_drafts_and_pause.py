@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from campaigns.access.models import Role
 from campaigns.programs.models import Campaign, Message
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests import factories
 
 Auth = Callable[[Role], dict[str, str]]

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from campaigns.access.models import Role
 from campaigns.programs.models import Campaign, Episode, Message, PlanStep, Suppression
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.conftest import START
 

@@ -13,8 +13,8 @@ from campaigns.access.models import Role
 from campaigns.events.service import add_evidence
 from campaigns.people.models import Contact
 from campaigns.programs.models import Message
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.conftest import START
 

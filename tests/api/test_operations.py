@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli
 from campaigns.access.models import Role
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests.answers.live_server import free_port, settings_environment
 from tests.dispatcher.scenario import create_and_launch
 
@@ -45,7 +45,7 @@ def test_status_says_why_the_oldest_message_waits_and_what_is_due(runtime: Runti
 
 
 def test_status_sees_the_in_process_worker_tick(runtime: Runtime, client: TestClient, auth: object) -> None:
-    from dispatcher.inprocess import InProcessWorker
+    from dispatcher.runtime.inprocess import InProcessWorker
 
     worker = InProcessWorker(runtime)
     worker.start()

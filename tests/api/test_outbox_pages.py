@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.dispatcher.scenario import create_and_launch
 

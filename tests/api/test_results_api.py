@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from campaigns.access.models import Role
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
 from tests import factories
 from tests.results.seed import answer, seed
 

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from campaigns.access.models import Role
 from campaigns.programs.models import Episode, Message, Suppression
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.conftest import START
 
@@ -111,8 +111,8 @@ def test_broker_down_after_commit_answers_202_and_the_tick_sends_it(runtime: Run
     """The request is stored before the hand-off; a dead broker must not turn it into a 500
     (a client retrying without an Idempotency-Key would get a second survey)."""
     from api.app import create_app
-    from dispatcher.celery_app import make_celery
-    from dispatcher.work import CeleryQueue
+    from dispatcher.runtime.celery_app import make_celery
+    from dispatcher.runtime.work import CeleryQueue
 
     factories.contact(session, external_id="u-9")
     session.commit()

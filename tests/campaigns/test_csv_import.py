@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.people.csv_import import CsvRejected, import_csv
 from campaigns.people.models import Contact
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests import factories
 
 HEADER = "external_id,account_external_id,name,email,phone,role,locale,timezone,attr.seats\n"

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.people.models import Account, Contact
 from campaigns.people.upsert import upsert_accounts, upsert_contacts
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests import factories
 
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.celery_app import make_celery
-from dispatcher.runtime import Runtime, build_runtime
-from dispatcher.work import CeleryQueue
+from dispatcher.runtime.celery_app import make_celery
+from dispatcher.runtime.core import Runtime, build_runtime
+from dispatcher.runtime.work import CeleryQueue
 from tests.backends import Backend
 from tests.chaos.harness import BATCH, VISIBILITY_SECONDS, Chaos
 from tests.chaos.servers import OwnRedis

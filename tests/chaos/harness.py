@@ -20,9 +20,9 @@ from sqlalchemy import select, text
 
 from campaigns.programs import service
 from campaigns.programs.models import Message
-from dispatcher.lifecycle import launch_campaign
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.lifecycle import launch_campaign
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.e2e.workers import Workers, worker_env
 from tests.fakes.sendgrid_fake import FAKE_API_KEY, SendGridFake

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.people.models import TeamMember
 from channels.outbox import list_outbox, read_outbox_entry
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests import factories
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from campaigns.followups.models import FollowUp
 from campaigns.programs.models import Campaign, PlanStep, Response
 from channels.outbox import list_outbox, read_outbox_entry
-from dispatcher.runtime import Runtime
-from dispatcher.settings import Settings
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.settings import Settings
 from tests import factories
 from tests.answers.cdp import Browser, Page, chromium_path
 from tests.answers.live_server import free_port, live_server

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from campaigns.programs.models import Campaign
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests import factories
 from tests.console.helpers import member, sign_in
 from tests.dispatcher.scenario import create_and_launch

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.followups.models import FollowUp
 from campaigns.programs.models import Response
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests import factories
 from tests.console.helpers import member, sign_in
 from tests.results.seed import follow_up, seed

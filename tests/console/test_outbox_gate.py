@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests.console.helpers import member, sign_in
 
 

@@ -8,7 +8,7 @@ import io
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests.console.helpers import member, sign_in
 from tests.results.seed import campaign, seed
 

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from campaigns.access.models import ConsoleSession
 from campaigns.programs.models import Message
 from channels.outbox import list_outbox
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
 from tests.console.helpers import LINK, csrf_of, emailed_link, member, request_link, sign_in
 
 

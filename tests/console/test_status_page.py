@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from campaigns.access.console import first_admin, issue_sign_in_link
-from dispatcher.clock import DatabaseClock
-from dispatcher.console_mail import sign_in_url
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.loop.console_mail import sign_in_url
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests.answers.cdp import Browser, chromium_path
 from tests.answers.live_server import free_port, live_server
 from tests.backends import Backend

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from campaigns.programs import service as programs
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests import factories
 from tests.console.helpers import member, sign_in
 

@@ -14,8 +14,8 @@ from campaigns.people.models import Contact
 from campaigns.programs import service
 from campaigns.programs.answers import record_answer
 from campaigns.programs.models import Campaign, Episode, Message
-from dispatcher.lifecycle import launch_campaign
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.lifecycle import launch_campaign
 from tests import factories
 
 INTERNAL = "cs-team@example.com"

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from campaigns.programs import service
 from campaigns.programs.models import Episode, Message
-from dispatcher.clock import DatabaseClock
-from dispatcher.lifecycle import launch_campaign
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.lifecycle import launch_campaign
+from dispatcher.sending.scheduler import tick
 from tests import factories
 
 ALWAYS_OPEN = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}

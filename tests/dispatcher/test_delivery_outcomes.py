@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from campaigns.programs import service
 from campaigns.programs.models import Campaign, Message
-from dispatcher.clock import DatabaseClock
-from dispatcher.handoff import claim_chunk
-from dispatcher.lifecycle import launch_campaign
-from dispatcher.runtime import Runtime, build_runtime
-from dispatcher.scheduler import tick
-from dispatcher.tasks import attach_inline_queue
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime, build_runtime
+from dispatcher.runtime.tasks import attach_inline_queue
+from dispatcher.sending.handoff import claim_chunk
+from dispatcher.sending.lifecycle import launch_campaign
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.backends import Backend
 from tests.conftest import START, make_settings

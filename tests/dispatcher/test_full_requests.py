@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from campaigns.people.models import Contact
 from campaigns.programs.models import Message
-from dispatcher.runtime import Runtime, build_runtime
-from dispatcher.scheduler import tick
-from dispatcher.tasks import attach_inline_queue
+from dispatcher.runtime.core import Runtime, build_runtime
+from dispatcher.runtime.tasks import attach_inline_queue
+from dispatcher.sending.scheduler import tick
 from tests.backends import Backend
 from tests.conftest import make_settings
 from tests.dispatcher.test_delivery_outcomes import launch

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from campaigns.programs import service
 from campaigns.programs.models import Episode, Message, PlanStep
-from dispatcher.clock import DatabaseClock
-from dispatcher.lifecycle import cancel_campaign, launch_campaign
-from dispatcher.runtime import Runtime, build_runtime
-from dispatcher.scheduler import tick
-from dispatcher.tasks import attach_inline_queue
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime, build_runtime
+from dispatcher.runtime.tasks import attach_inline_queue
+from dispatcher.sending.lifecycle import cancel_campaign, launch_campaign
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.backends import Backend
 from tests.conftest import make_settings

@@ -4,9 +4,9 @@ a step is done only when every selected episode has its message."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.programs.models import Message, PlanStep
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import step_complete, tick
-from dispatcher.work import InlineQueue
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.work import InlineQueue
+from dispatcher.sending.scheduler import step_complete, tick
 from tests.dispatcher.scenario import INTERNAL, create_and_launch
 
 ALWAYS = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
@@ -132,8 +132,8 @@ def test_a_lost_summary_is_sent_once(runtime: Runtime, session: Session) -> None
 
 def test_in_flight_messages_of_a_worker_that_stopped_beating_are_unknown_at_once(runtime: Runtime, session: Session) -> None:
     from campaigns.programs.models import WorkerHeartbeat
-    from dispatcher.clock import utcnow
-    from dispatcher.scheduler import mark_unknown
+    from dispatcher.runtime.clock import utcnow
+    from dispatcher.sending.scheduler import mark_unknown
 
     runtime.settings.heartbeat_seconds = 1
     assert runtime.settings.sending_timeout_seconds >= 600  # only the heartbeat can say so within this test

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from dispatcher.runtime import Runtime, build_runtime
-from dispatcher.work import CeleryQueue
+from dispatcher.runtime.core import Runtime, build_runtime
+from dispatcher.runtime.work import CeleryQueue
 from tests.backends import Backend
 from tests.conftest import make_settings
 from tests.e2e.workers import Workers, worker_env
@@ -36,7 +36,7 @@ def start_workers(runtime: Runtime, broker_url: str, tmp_path: Path, **extra: st
 @pytest.fixture
 def beat(runtime: Runtime, broker_url: str, tmp_path: Path, backend: Backend) -> Iterator[Runtime]:
     """The test's scheduler: a runtime whose tasks go to Celery through the broker."""
-    from dispatcher.celery_app import make_celery
+    from dispatcher.runtime.celery_app import make_celery
 
     settings = make_settings(backend, tmp_path, worker="celery", broker_url=broker_url)
     scheduler = build_runtime(settings)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -13,9 +12,9 @@ from sqlalchemy.orm import Session
 from campaigns.people.models import Contact
 from campaigns.programs import service
 from campaigns.programs.models import Message
-from dispatcher.lifecycle import launch_campaign
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.lifecycle import launch_campaign
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.dispatcher.scenario import check_plan_outcome, create_and_launch, run_plan
 from tests.e2e.conftest import start_workers

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests.answers.live_server import free_port, live_server
 from tests.dispatcher.scenario import create_and_launch
 from tests.e2e.conftest import start_workers

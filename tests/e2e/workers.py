@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 
 PULSE = str(Path(sys.executable).with_name("pulse"))
 

@@ -18,12 +18,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign
 from campaigns.programs.service import StateConflict
-from dispatcher.budget import Touch
-from dispatcher.lifecycle import cancel_campaign
-from dispatcher.runtime import build_runtime
-from dispatcher.selection import select_chunk
-from dispatcher.settings import Settings
-from dispatcher.transactional import send_transactional
+from dispatcher.runtime.core import build_runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.sending.budget import Touch
+from dispatcher.sending.lifecycle import cancel_campaign
+from dispatcher.sending.selection import select_chunk
+from dispatcher.sending.transactional import send_transactional
 
 RETRIES = 5
 

@@ -13,11 +13,11 @@ from campaigns.fatigue.service import save_policy
 from campaigns.people.models import Contact
 from campaigns.programs import service
 from campaigns.programs.models import Episode, Message
-from dispatcher.budget import Touch
-from dispatcher.lifecycle import launch_campaign
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
-from dispatcher.transactional import TransactionalResult, send_transactional
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.budget import Touch
+from dispatcher.sending.lifecycle import launch_campaign
+from dispatcher.sending.scheduler import tick
+from dispatcher.sending.transactional import TransactionalResult, send_transactional
 
 ALWAYS_OPEN = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
 # Pre-notice at T-3, invite at T, one reminder at T+3, close at T+7 (thank-yous then).

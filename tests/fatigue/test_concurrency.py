@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from campaigns.fatigue.models import FatigueTouch
 from campaigns.programs import service
 from campaigns.programs.models import Episode
-from dispatcher.lifecycle import launch_campaign
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.lifecycle import launch_campaign
 from tests import factories
 from tests.backends import Backend
 from tests.fatigue.audit import DESIGN_DEFAULTS, audit

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from campaigns.access.models import Role
 from campaigns.fatigue.models import FatigueTouch
 from campaigns.programs.models import Message
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.conftest import START
 from tests.fatigue.audit import audit

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from campaigns.access.models import Role
-from dispatcher.clock import DatabaseClock
+from dispatcher.runtime.clock import DatabaseClock
 
 Auth = Callable[[Role], dict[str, str]]
 TIGHT = {

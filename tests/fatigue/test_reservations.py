@@ -12,11 +12,11 @@ from campaigns.access.models import Role
 from campaigns.people.models import Contact
 from campaigns.programs import service
 from campaigns.programs.models import Suppression
-from dispatcher.budget import Touch
-from dispatcher.clock import DatabaseClock
-from dispatcher.lifecycle import cancel_campaign
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.budget import Touch
+from dispatcher.sending.lifecycle import cancel_campaign
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.conftest import START
 from tests.fatigue.audit import audit

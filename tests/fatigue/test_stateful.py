@@ -30,10 +30,10 @@ from campaigns.people.fields import FieldError
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode, Message
 from campaigns.programs.service import StateConflict
-from dispatcher.clock import DatabaseClock
-from dispatcher.lifecycle import cancel_campaign
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.lifecycle import cancel_campaign
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.conftest import START
 from tests.fatigue.audit import audit

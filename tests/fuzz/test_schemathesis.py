@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api.app import create_app
 from campaigns.access.models import Role
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests import factories
 
 EXAMPLES = int(os.environ.get("PULSE_FUZZ_EXAMPLES", "3"))

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from campaigns.programs.kinds import kind_named
 from campaigns.results import campaign_results
 from campaigns.results.scores import score_from_counts
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests.results.seed import TODAY, campaign, seed
 
 

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from campaigns.programs.models import PlanStep
-from dispatcher.internal import run_internal_step
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.internal import run_internal_step
 from tests.answers.fixtures_loop import Receiver, outbox_emails
 from tests.results.seed import NOW, campaign, seed
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.events.service import add_evidence
 from dispatcher.routing import MEDIA, load_evidence, load_priors
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests import factories
 from tests.conftest import START
 

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from campaigns.events.models import EngagementCounter
 from campaigns.programs import service
 from campaigns.programs.models import Message, PlanStep
-from dispatcher.clock import DatabaseClock
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
-from dispatcher.settings import Settings
+from dispatcher.runtime.clock import DatabaseClock
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.answers.fixtures_links import IN_APP_SETTINGS, identity
 from tests.backends import Backend

@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 from campaigns.access.models import Role
 from campaigns.events.models import EngagementCounter
 from campaigns.programs.models import Message
-from dispatcher.clock import DatabaseClock, utcnow
-from dispatcher.contents import message_values
-from dispatcher.links import form_ticket, human_proof
-from dispatcher.runtime import Runtime
-from dispatcher.scheduler import tick
-from dispatcher.settings import Settings
+from dispatcher.answers.links import form_ticket, human_proof
+from dispatcher.runtime.clock import DatabaseClock, utcnow
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.sending.contents import message_values
+from dispatcher.sending.scheduler import tick
 from tests import factories
 from tests.answers.fixtures_events import PUBLIC_URL, TWILIO_TOKEN, reply
 from tests.backends import Backend

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from campaigns.events.models import EngagementCounter
 from campaigns.programs.models import Message
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from tests.answers.fixtures_events import (
     email_survey,
     invites,

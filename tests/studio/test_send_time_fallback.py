@@ -9,9 +9,9 @@ from campaigns.programs import service as programs
 from campaigns.programs.models import Message, MessageContent
 from campaigns.studio import service
 from campaigns.studio.models import TemplateUse
-from dispatcher.contents import survey_context
-from dispatcher.published import render_content
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
+from dispatcher.sending.contents import survey_context
+from dispatcher.studio.published import render_content
 from templates import ConversationContext, TemplateKey, recipient_placeholders
 from tests import factories
 

@@ -21,8 +21,8 @@ from campaigns.access.models import Role
 from campaigns.access.service import create_key
 from campaigns.programs.models import Message, MessageContent
 from channels.outbox import list_outbox, read_outbox_entry
-from dispatcher.runtime import Runtime
-from dispatcher.settings import Settings
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.settings import Settings
 from tests import factories
 from tests.answers.cdp import Browser, Page, chromium_path
 from tests.answers.live_server import free_port, live_server

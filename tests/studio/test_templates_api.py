@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.access.models import Role
 from campaigns.programs.models import Message, MessageContent
-from dispatcher.runtime import Runtime
+from dispatcher.runtime.core import Runtime
 from templates import TemplateKey
 from tests import factories
 

@@ -62,7 +62,7 @@ def test_settings_and_secrets_are_not_in_reach(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["../../dispatcher/settings.py", "/etc/passwd", "../environment.py"]
+    "path", ["../../dispatcher/runtime/settings.py", "/etc/passwd", "../environment.py"]
 )
 def test_includes_cannot_leave_the_defaults_folder(path: str) -> None:
     with pytest.raises(TemplateNotFound):

@@ -1,0 +1,97 @@
+"""What a running Pulse process holds: settings, database, clock, channels, budget, queue.
+
+Built once where a process starts (API, worker, beat, CLI command) from the
+settings; passed down explicitly, never found through globals.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from campaigns.db import make_engine, make_session_factory
+from dispatcher.runtime.channel_setup import ChannelSet, channel_names
+from dispatcher.runtime.clock import Clock, DatabaseClock, SystemClock
+from dispatcher.runtime.settings import Settings
+from dispatcher.sending.budget import Budget
+from dispatcher.sending.fatigue import FatigueBudget
+from dispatcher.sending.prompts import DatabasePromptStore
+from dispatcher.studio.template_edits import PublishedTemplates, SafeRenderer
+from templates import TemplateRenderer
+
+log = logging.getLogger("pulse.runtime")
+
+
+class WorkQueue(Protocol):
+    """Whoever runs background tasks: inline in this process, or Celery (``dispatcher.runtime.work``)."""
+
+    def submit(self, task: str, *args: Any) -> None: ...
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+    budget: Budget = field(default_factory=FatigueBudget)
+    queue: WorkQueue | None = None  # set by the process: inline, or Celery
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def channels(self) -> ChannelSet:
+        return ChannelSet(self.settings, prompt_store=DatabasePromptStore(self.sessions, self.clock), clock=self.clock)
+
+    @cached_property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Read-only sessions: on SQLite they never wait for the write lock another session holds."""
+        return make_session_factory(self.engine, read_only=True)
+
+    @cached_property
+    def published_templates(self) -> PublishedTemplates:
+        return PublishedTemplates(self.read_sessions)
+
+    @cached_property
+    def renderer(self) -> TemplateRenderer:
+        """Published edits over the default files (campaign steps use ``dispatcher.studio.published``,
+        which adds a campaign's own edits, records the versions and falls back further)."""
+        return SafeRenderer(overrides=self.published_templates.lookup)
+
+    @property
+    def available_media(self) -> set[str]:
+        return set(channel_names(self.settings))
+
+    def submit(self, task: str, *args: Any) -> None:
+        if self.queue is None:
+            raise RuntimeError("this process has no work queue; build it with dispatcher.runtime.queues.attach_queue")
+        self.queue.submit(task, *args)
+
+    def submit_committed(self, task: str, *args: Any) -> bool:
+        """Hand over work whose rows are already committed; False (logged) if the broker refused it.
+
+        For callers that must not fail after a commit: the scheduler tick finds
+        the committed work and hands it over again, so nothing is lost.
+        """
+        try:
+            self.submit(task, *args)
+            return True
+        except Exception:  # the broker's errors vary by transport (kombu, redis, amqp); all mean "not now"
+            log.warning("could not hand %s to the broker; the scheduler tick will pick it up", task, exc_info=True)
+            return False
+
+    def close(self) -> None:
+        if "channels" in self.__dict__:
+            self.channels.close()
+        self.engine.dispose()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    clock: Clock = DatabaseClock(sessions, make_session_factory(engine, read_only=True)) if settings.clock == "database" else SystemClock()
+    return Runtime(settings=settings, engine=engine, sessions=sessions, clock=clock)

@@ -1,0 +1,181 @@
+"""What a message says: template contexts, rendering once per group, per-recipient values.
+
+A step renders its content once per (template, locale) with placeholders for
+the recipient, stores it once (``message_contents``), and each message keeps
+only its substitutions: the same bytes that were stored are the bytes sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from campaigns.people.models import Contact
+from campaigns.programs.models import Campaign, Episode
+from campaigns.programs.plan import check_plan
+from campaigns.studio import service
+from dispatcher.answers.tokens import make_token
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.studio.published import render_content
+from dispatcher.studio.template_edits import EditSnapshot
+from templates import (
+    SurveyContext,
+    TemplateKey,
+    default_follow_up_question,
+    default_question,
+    default_scale,
+    default_sender_name,
+    locale_chain,
+    recipient_placeholders,
+    recipient_substitutions,
+    resolve_language,
+)
+
+TEMPLATE_MEDIUM = {"email": "email", "sms": "sms", "in_app": "in_app", "slack": "slack"}
+
+
+def localized(texts: dict[str, str], locale: str) -> str | None:
+    """The text for ``locale``, falling back as templates do (de-AT → de → en)."""
+    return next((texts[candidate] for candidate in locale_chain(locale) if candidate in texts), None)
+
+
+def close_date(campaign: Campaign) -> date:
+    """The deadline customers are given: the survey's own, else the day before close."""
+    if campaign.survey.get("deadline"):
+        return date.fromisoformat(str(campaign.survey["deadline"])[:10])
+    send_at = campaign.send_at or campaign.created_at
+    close = next((s for s in check_plan(campaign.plan) if s.step == "close"), None)
+    offset = close.offset if close else timedelta(days=14)
+    zone = ZoneInfo(campaign.survey.get("timezone", "UTC"))
+    return ((send_at + offset).astimezone(zone) - timedelta(days=1)).date()
+
+
+@dataclass(frozen=True)
+class LocaleNames:
+    """What customers read in one locale: the company, who signs, where to get help."""
+
+    company_name: str
+    sender_name: str
+    support_contact: str
+
+
+def locale_names(session: Session | None, settings: Settings, locale: str) -> LocaleNames:
+    """The studio's per-locale settings along the locale chain, then the defaults:
+    the company and support from the settings, the signature in the locale's language."""
+    profiles = service.locale_profiles(session) if session is not None else {}
+    chain = [profiles[c] for c in locale_chain(locale) if c in profiles]
+    company = next((p.company_name for p in chain if p.company_name), settings.company_name)
+    english_default = resolve_language(locale) == "en" and not any(p.sender_name for p in chain)
+    sender = next((p.sender_name for p in chain if p.sender_name), None) or (
+        settings.sender_name if english_default else default_sender_name(locale, company_name=company)
+    )
+    support = next((p.support_contact for p in chain if p.support_contact), settings.support_contact)
+    return LocaleNames(company, sender, support)
+
+
+def survey_context(
+    campaign: Campaign, settings: Settings, *, template_step: str, locale: str, recipient: Any,
+    number: int = 0, final: bool = False, owner_name: str | None = None, names: LocaleNames | None = None,
+    follow_up_promised: bool = True,
+) -> SurveyContext:
+    lang = resolve_language(locale)
+    names = names or locale_names(None, settings, locale)
+    question = localized(campaign.survey.get("question") or {}, locale) or default_question(campaign.kind, lang, company_name=names.company_name)
+    follow_up = localized(campaign.survey.get("follow_up_question") or {}, locale) or default_follow_up_question(lang)
+    send_at = campaign.send_at or campaign.created_at
+    return SurveyContext(
+        recipient=recipient, company_name=names.company_name, campaign_name=campaign.name,
+        kind=campaign.kind, question=question, follow_up_question=follow_up,
+        scale=default_scale(campaign.kind, lang), deadline=close_date(campaign), sender_name=names.sender_name,
+        send_date=send_at.astimezone(ZoneInfo(campaign.survey.get("timezone", "UTC"))).date(),
+        reminder_number=number, final_reminder=final, owner_name=owner_name, follow_up_promised=follow_up_promised,
+        review_link=campaign.review_link, you_said_we_did_text=campaign.you_said_we_did or "",
+    )
+
+
+@dataclass
+class ContentCache:
+    """Rendered content ids for one batch, by (template key, extras).
+
+    One snapshot of the published edits serves the whole batch, so every
+    message of a batch says the same; the versions used are recorded.
+    """
+
+    runtime: Runtime
+    ids: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    names: dict[str, LocaleNames] = field(default_factory=dict)
+    snapshot: EditSnapshot | None = None
+
+    def survey_content(
+        self, session: Session, campaign: Campaign, *, medium: str, template_step: str, locale: str,
+        number: int = 0, final: bool = False,
+    ) -> int:
+        key = (campaign.id, medium, template_step, locale, number, final)
+        if key not in self.ids:
+            if locale not in self.names:
+                self.names[locale] = locale_names(session, self.runtime.settings, locale)
+            if self.snapshot is None:
+                self.snapshot = self.runtime.published_templates.snapshot()
+            context = survey_context(
+                campaign, self.runtime.settings, template_step=template_step, locale=locale,
+                recipient=recipient_placeholders(), number=number, final=final, names=self.names[locale],
+            )
+            template = TemplateKey(TEMPLATE_MEDIUM[medium], campaign.kind, template_step, locale)
+            self.ids[key] = render_content(self.runtime, session, campaign, template, context, now=self.runtime.clock.now(), snapshot=self.snapshot)
+        return self.ids[key]
+
+
+STEP_MARK = "~"  # in a link's subject: episode public id ~ plan step id (public ids are URL-safe base64)
+
+
+def answer_url(settings: Settings, episode: Episode, now: datetime, *, step_id: int | None = None) -> str:
+    """The survey link; with ``step_id`` it names the message it came in, so its answer is credited there."""
+    return _link(settings, "answer", "r", _answer_subject(episode.public_id, step_id), now + timedelta(days=settings.link_ttl_days))
+
+
+def _answer_subject(public_id: str, step_id: int | None) -> str:
+    return public_id if step_id is None else f"{public_id}{STEP_MARK}{step_id}"
+
+
+def unsubscribe_url(settings: Settings, episode: Episode, now: datetime) -> str:
+    return _link(settings, "unsubscribe", "u", episode.public_id, now + timedelta(days=settings.unsubscribe_ttl_days))
+
+
+def _link(settings: Settings, purpose: str, path: str, public_id: str, expires_at: datetime) -> str:
+    token = make_token(settings.secret_key.get_secret_value(), purpose=purpose, subject=public_id, expires_at=expires_at)
+    return f"{settings.public_url.rstrip('/')}/{path}/{token}"
+
+
+def recipient_values(settings: Settings, episode: Episode, contact: Contact, now: datetime, *, step_id: int | None = None) -> dict[str, str]:
+    """The per-recipient substitutions of a message planned at ``now`` (both text and HTML variants);
+    ``step_id``: the plan step the message belongs to, carried by its answer link."""
+    return values_for(settings, public_id=episode.public_id, name=contact.name, locale=contact.locale, planned_at=now, step_id=step_id)
+
+
+def values_for(settings: Settings, *, public_id: str, name: str | None, locale: str | None, planned_at: datetime, step_id: int | None = None) -> dict[str, str]:
+    """``recipient_values`` from the columns alone. Link tokens are HMACs of the episode's public
+    id (and step) and an expiry counted from when the message was planned, so a contact step
+    stores none of this and the hand-off derives the same values when it sends."""
+    name = name or ""
+    values = {
+        "first_name": name.split()[0] if name.strip() else "",
+        "name": name,
+        "answer_url": _link(settings, "answer", "r", _answer_subject(public_id, step_id), planned_at + timedelta(days=settings.link_ttl_days)),
+        "unsubscribe_url": _link(settings, "unsubscribe", "u", public_id, planned_at + timedelta(days=365)),
+    }
+    return recipient_substitutions(values, locale=locale or "en")
+
+
+def message_values(settings: Settings, session: Session, message: Any) -> dict[str, str]:
+    """A message's per-recipient values: stored ones, else derived as the hand-off derives them."""
+    if message.substitutions or message.episode_id is None or message.contact_id is None:
+        return dict(message.substitutions or {})
+    episode, contact = session.get(Episode, message.episode_id), session.get(Contact, message.contact_id)
+    assert episode is not None and contact is not None
+    return values_for(settings, public_id=episode.public_id, name=contact.name, locale=message.locale or contact.locale,
+                      planned_at=message.created_at, step_id=message.step_id)

@@ -1,0 +1,356 @@
+"""Handing planned messages to their channels, exactly once, and never ``unknown`` unsent.
+
+A task gets message ids and sends them chunk by chunk, one provider request's
+worth at a time:
+
+1. Claim-and-load (one ``UPDATE … RETURNING``): ``queued``/``retrying`` →
+   ``sending`` for the chunk about to go, stamped with this worker's name, and
+   committed right before the request starts. ``sending`` therefore means
+   *in flight*: a row is never in it while it waits behind other chunks. The
+   same statement re-checks what may have changed since planning (suppressed
+   address, erased contact, paused/cancelled/closed campaign); the few rows it
+   leaves go through ``_verdicts`` (skipped with the reason, or left to wait).
+2. Send through the medium's adapter.
+3. Record every result in one statement (``outcomes.record_results``).
+
+A worker that dies mid-request leaves its chunk in ``sending``: the scheduler
+reports it ``unknown`` (never resent) as soon as the worker's heartbeat stops.
+Whatever the dead worker had not claimed yet is still ``queued`` and is sent
+once, by the task's redelivery or the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, exists, or_, select, update
+from sqlalchemy.orm import Session
+
+from campaigns.db import one_of
+from campaigns.followups.models import FollowUp
+from campaigns.people.models import Contact, TeamMember
+from campaigns.programs.models import Campaign, Episode, Message, MessageContent, Suppression
+from campaigns.programs.reach import suppressed_addresses
+from campaigns.programs.window import SendingWindow
+from channels.base import Channel, OutgoingMessage
+from channels.email_headers import list_unsubscribe_headers
+from dispatcher.runtime.clock import utcnow
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.metrics import count_results, provider_request
+from dispatcher.runtime.settings import Settings
+from dispatcher.sending.contents import values_for
+from dispatcher.sending.heartbeat import worker_name
+from dispatcher.sending.outcomes import record_results
+from dispatcher.sending.prompts import prompt_expiries
+
+log = logging.getLogger(__name__)
+
+CONTACT_STEPS = ("pre_notice", "invite", "reminder", "thank_you", "you_said_we_did")
+AT_CLOSE = ("thank_you", "summary", "you_said_we_did")
+WAITING = ("queued", "retrying")
+CONTENT_CACHE = 256  # contents are immutable: a worker keeps the last few by id
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str  # send, wait (paused), defer (window shut), skip
+    rule: str | None = None
+    reason: str | None = None
+    opens: datetime | None = None
+
+
+SEND = Verdict("send")
+
+
+def _verdicts(session: Session, messages: Sequence[Message], now: datetime) -> dict[int, Verdict]:
+    """What to do with each message now (the rows the claim statement left)."""
+    contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_({m.contact_id for m in messages if m.contact_id})))}
+    campaigns = _campaigns(session, {m.campaign_id for m in messages})
+    windows = {c.id: SendingWindow.parse(c.sending_window) for c in campaigns.values()}
+    # An address may have unsubscribed, opted out or bounced since its message was planned.
+    suppressed = suppressed_addresses(session, [(m.medium, m.recipient) for m in messages if m.medium and m.recipient])
+    verdicts: dict[int, Verdict] = {}
+    for message in messages:
+        contact = contacts.get(message.contact_id) if message.contact_id else None
+        campaign = campaigns.get(message.campaign_id) if message.campaign_id else None
+        verdicts[message.id] = _verdict(message, contact, campaign, windows, suppressed, now)
+    return verdicts
+
+
+def _verdict(message: Message, contact: Contact | None, campaign: Campaign | None, windows: dict[int, SendingWindow], suppressed: set[tuple[str, str]], now: datetime) -> Verdict:
+    if (message.medium, message.recipient) in suppressed:
+        return Verdict("skip", "suppressed", "the address opted out, unsubscribed or bounced after the message was planned")
+    if contact is not None and contact.erased_at is not None:
+        return Verdict("skip", "erased", "the contact was erased")
+    if campaign is None or message.step == "alert":  # alerts about a paused campaign must still reach the team
+        return SEND
+    if campaign.status == "cancelled":
+        return Verdict("skip", "campaign_cancelled", "the campaign was cancelled")
+    if campaign.status == "closed" and message.step not in AT_CLOSE:
+        return Verdict("skip", "campaign_closed", "the campaign closed before it could be sent")
+    if campaign.status != "active" and not (campaign.status == "closed" and message.step in AT_CLOSE):
+        return Verdict("wait")  # paused (or a draft): stays queued until resumed
+    return _window_verdict(message.step, campaign, contact.timezone if contact else None, windows, now)
+
+
+def _window_verdict(step: str, campaign: Campaign, zone: str | None, windows: dict[int, SendingWindow], now: datetime) -> Verdict:
+    # Transactional sends chose at request time whether sending hours apply (not_before says when).
+    if step in CONTACT_STEPS and campaign.mode != "transactional" and zone is not None:
+        opens = windows[campaign.id].next_open(now, zone)
+        if opens > now:  # the window closed since it was planned: wait for the next one
+            return Verdict("defer", opens=opens)
+    return SEND
+
+
+def _apply(runtime: Runtime, session: Session, messages: Sequence[Message], verdicts: dict[int, Verdict], now: datetime) -> list[int]:
+    """Carry out every verdict but ``send`` on waiting rows; returns the ids still to send."""
+    skipped: dict[tuple[str, str], list[int]] = defaultdict(list)
+    waiting: list[int] = []
+    for message in messages:
+        verdict = verdicts[message.id]
+        if verdict.action == "skip":
+            skipped[(verdict.rule or "", verdict.reason or "")].append(message.id)
+        elif verdict.action == "wait":
+            waiting.append(message.id)
+        elif verdict.action == "defer":
+            session.execute(update(Message).where(Message.id == message.id, Message.state.in_(WAITING))
+                            .values(state="queued", not_before=verdict.opens, enqueued_at=None))
+    if waiting:  # paused: not handed out any more, so the step's batches or the tick take them again on resume
+        session.execute(update(Message).where(Message.id.in_(waiting), Message.state.in_(WAITING)).values(enqueued_at=None))
+    for (rule, reason), ids in skipped.items():
+        keys = list(session.scalars(
+            update(Message).where(Message.id.in_(ids), Message.state.in_(WAITING))
+            .values(state="skipped", skip_rule=rule, skip_reason=reason, updated_at=now).returning(Message.idempotency_key)
+        ))
+        if keys:
+            runtime.budget.settle(session, message_keys=keys, sent=False, now=now)
+    return [m.id for m in messages if verdicts[m.id].action == "send"]
+
+
+def _still_sendable() -> Any:
+    """SQL for what ``_verdict`` checks, but the sending window (checked on the claimed rows)."""
+    m = Message
+    return and_(
+        ~exists(select(Suppression.id).where(Suppression.medium == m.medium, Suppression.address == m.recipient)),
+        or_(m.contact_id.is_(None), ~exists(select(Contact.id).where(Contact.id == m.contact_id, Contact.erased_at.is_not(None)))),
+        or_(m.campaign_id.is_(None), m.step == "alert", exists(select(Campaign.id).where(
+            Campaign.id == m.campaign_id,
+            or_(Campaign.status == "active", and_(Campaign.status == "closed", m.step.in_(AT_CLOSE))),
+        ))),
+    )
+
+
+CLAIMED = (
+    Message.id, Message.idempotency_key, Message.campaign_id, Message.episode_id, Message.step, Message.medium,
+    Message.channel, Message.recipient, Message.content_id, Message.substitutions, Message.attempts, Message.not_before,
+    Message.locale, Message.created_at, Message.step_id, Message.contact_id,
+)
+
+
+def _claim_statement(ids: Sequence[int], now: datetime, wall: datetime, *, checked: bool) -> Any:
+    conditions = [Message.id.in_(ids), Message.state.in_(WAITING), Message.not_before <= now]
+    if checked:
+        conditions.append(_still_sendable())
+    # The contact's and episode's columns a contact step's values are derived from (not stored).
+    zone = select(Contact.timezone).where(Contact.id == Message.contact_id).scalar_subquery()
+    name = select(Contact.name).where(Contact.id == Message.contact_id).scalar_subquery()
+    public_id = select(Episode.public_id).where(Episode.id == Message.episode_id).scalar_subquery()
+    return (
+        update(Message).where(*conditions)
+        .values(state="sending", claimed_at=wall, claimed_by=worker_name(), attempts=Message.attempts + 1, updated_at=now)
+        .returning(*CLAIMED, zone.label("zone"), name.label("contact_name"), public_id.label("public_id"))
+    )
+
+
+def claim_chunk(runtime: Runtime, ids: Sequence[int]) -> list[Row[Any]]:
+    """Mark these messages in flight (those that should go now) and load what sending needs. Commits.
+
+    Call it right before the request that carries them starts: a row it returns
+    is ``unknown`` if this process dies before its result is recorded.
+    """
+    now, wall = runtime.clock.now(), utcnow()
+    with runtime.sessions() as session:
+        claimed = list(session.execute(_claim_statement(ids, now, wall, checked=True)))
+        rest = set(ids) - {row.id for row in claimed}
+        if rest:  # suppressed, erased, paused, cancelled, closed (or already sent): say why, one by one
+            messages = list(session.scalars(select(Message).where(Message.id.in_(rest), Message.state.in_(WAITING), Message.not_before <= now)))
+            ready = _apply(runtime, session, messages, _verdicts(session, messages, now), now) if messages else []
+            if ready:
+                claimed += list(session.execute(_claim_statement(ready, now, wall, checked=False)))
+        claimed = _outside_window(session, claimed, now)
+        session.commit()
+    return sorted(claimed, key=lambda row: row.id)
+
+
+def _outside_window(session: Session, claimed: list[Row[Any]], now: datetime) -> list[Row[Any]]:
+    """The sending window may have shut since planning: those rows go back to wait for it."""
+    campaigns = _campaigns(session, {row.campaign_id for row in claimed if row.step in CONTACT_STEPS})
+    windows = {c.id: SendingWindow.parse(c.sending_window) for c in campaigns.values()}
+    keep: list[Row[Any]] = []
+    for row in claimed:
+        campaign = campaigns.get(row.campaign_id)
+        verdict = _window_verdict(row.step, campaign, row.zone, windows, now) if campaign is not None else SEND
+        if verdict.action == "defer":
+            session.execute(update(Message).where(Message.id == row.id, Message.state == "sending").values(
+                state="queued", not_before=verdict.opens, attempts=Message.attempts - 1, claimed_at=None, claimed_by=None, enqueued_at=None))
+        else:
+            keep.append(row)
+    return keep
+
+
+def take_step_messages(runtime: Runtime, session: Session, step_id: int, now: datetime, *, whole_requests_only: bool) -> list[int]:
+    """Due messages of a step that nobody has handed out yet, stamped as handed out (commits).
+
+    With ``whole_requests_only`` (the step still has batches to plan), only whole
+    requests' worth of each content (and medium) are taken; the rest wait for the
+    step's later batches, so provider requests leave full (up to SendGrid's 1,000
+    personalizations) across batches.
+    """
+    rows = session.execute(select(Message.id, Message.medium, Message.content_id).where(
+        Message.step_id == step_id, Message.state == "queued", Message.enqueued_at.is_(None), Message.not_before <= now,
+    ).order_by(Message.id)).all()
+    groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    for message_id, medium, content_id in rows:
+        groups[(medium, content_id)].append(message_id)
+    chosen: list[int] = []
+    for (medium, _), ids in groups.items():
+        size = max(1, runtime.channels.for_medium(medium).max_batch) if whole_requests_only else 1
+        chosen += ids[: len(ids) // size * size]
+    if not chosen:
+        return []
+    taken = list(session.scalars(update(Message).where(one_of(session, Message.id, chosen), Message.state == "queued", Message.enqueued_at.is_(None))
+                                 .values(enqueued_at=utcnow()).returning(Message.id)))
+    session.commit()
+    return sorted(taken)
+
+
+def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
+    """Task: send these messages, one request's worth at a time. Safe to run twice: only one run claims a row."""
+    now = runtime.clock.now()
+    groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    with runtime.sessions() as session:
+        for message_id, medium, content_id in session.execute(
+            select(Message.id, Message.medium, Message.content_id).where(Message.id.in_(message_ids), Message.state.in_(WAITING), Message.not_before <= now)
+            .order_by(Message.id)
+        ):
+            groups[(medium, content_id)].append(message_id)
+    try:
+        # One content a chunk: a chunk is one provider request (SendGrid), so what is marked
+        # in flight is what one request carries, and requests leave full.
+        for (medium, _), ids in groups.items():
+            _send_medium(runtime, medium, ids)
+    finally:
+        runtime.channels.flush()  # files the outbox writes in the background are whole when the task ends
+
+
+def _flight_size(runtime: Runtime, adapter: Channel) -> int:
+    """How many messages are marked in flight at once: one request's worth (SendGrid, SMTP
+    batches), or about a second of a rate-limited channel's sending (one request each)."""
+    size = max(1, adapter.max_batch)
+    if adapter.medium == "sms":
+        size = min(size, max(1, int(runtime.settings.sms_mps)))
+    return size
+
+
+def _send_medium(runtime: Runtime, medium: str, ids: list[int]) -> None:
+    """Claim, send and record chunk by chunk; unclaimed chunks stay ``queued`` whatever happens."""
+    adapter = runtime.channels.for_medium(medium)
+    size = _flight_size(runtime, adapter)
+    for start in range(0, len(ids), size):
+        claimed = claim_chunk(runtime, ids[start:start + size])
+        if not claimed:
+            continue
+        try:
+            outgoing = _outgoing_chunk(runtime, claimed)
+            with provider_request(adapter.name) as outcome:
+                results = adapter.send(outgoing)
+                outcome["outcome"] = count_results(adapter.name, results)
+        except BaseException:
+            _mark_unknown(runtime, [row.id for row in claimed])
+            log.exception("channel %s raised while sending", medium, extra={"message_ids": [row.id for row in claimed][:50]})
+            raise
+        if record_results(runtime, results, claimed) is not None:  # bad credentials: hand nothing more over
+            break
+
+
+def _mark_unknown(runtime: Runtime, ids: list[int]) -> None:
+    """The adapter raised mid-call: what reached the provider is unknown."""
+    with runtime.sessions() as session:
+        session.execute(update(Message).where(Message.id.in_(ids), Message.state == "sending").values(
+            state="unknown", error_text="the channel failed while handing the message over; not resent"))
+        session.commit()
+
+
+def _reply_to(runtime: Runtime, session: Session, claimed: Sequence[Row[Any]]) -> dict[int, str]:
+    """Reply-To for email thank-yous, which invite a reply: the follow-up's owner, else the configured address."""
+    thanks = {row.episode_id: row.id for row in claimed if row.step == "thank_you" and row.medium == "email" and row.episode_id is not None}
+    if not thanks:
+        return {}
+    owners = dict(session.execute(
+        select(FollowUp.episode_id, TeamMember.email).join(TeamMember, TeamMember.id == FollowUp.owner_id)
+        .where(FollowUp.episode_id.in_(list(thanks)))
+    ).all())
+    settings = runtime.settings
+    fallback = settings.reply_to or (settings.support_contact if "@" in settings.support_contact else None)
+    return {message_id: address for episode_id, message_id in thanks.items() if (address := owners.get(episode_id) or fallback)}
+
+
+def _campaigns(session: Session, ids: set[int | None]) -> dict[int, Campaign]:
+    """Campaigns by id, each loaded once (not joined onto every message row)."""
+    wanted = {i for i in ids if i is not None}
+    return {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_(wanted)))} if wanted else {}
+
+
+def _contents(runtime: Runtime, session: Session, ids: set[int]) -> dict[int, MessageContent]:
+    """Contents by id; immutable, so each worker process loads one once."""
+    cache: dict[int, MessageContent] = runtime.extras.setdefault("contents", {})
+    missing = ids - cache.keys()
+    if missing:
+        if len(cache) > CONTENT_CACHE:
+            cache.clear()
+        for content in session.scalars(select(MessageContent).where(MessageContent.id.in_(missing))):
+            session.expunge(content)
+            cache[content.id] = content
+    return cache
+
+
+def _outgoing_chunk(runtime: Runtime, claimed: list[Row[Any]]) -> list[OutgoingMessage]:
+    with runtime.sessions() as session:
+        contents = _contents(runtime, session, {row.content_id for row in claimed if row.content_id is not None})
+        campaigns = _campaigns(session, {row.campaign_id for row in claimed if row.medium == "in_app"})
+        expiries = prompt_expiries(session, claimed, campaigns, runtime.clock.now()) if campaigns else {}  # type: ignore[arg-type]
+        replies = _reply_to(runtime, session, claimed)
+    return [
+        replace(_outgoing(runtime.settings, row, contents.get(row.content_id) if row.content_id else None,
+                          campaigns.get(row.campaign_id) if row.campaign_id else None, expiries.get(row.id)),
+                reply_to=replies.get(row.id))
+        for row in claimed
+    ]
+
+
+def _outgoing(settings: Settings, message: Row[Any], content: MessageContent | None, campaign: Campaign | None, prompt_ends: datetime | None) -> OutgoingMessage:
+    substitutions = dict(message.substitutions or {})
+    if not substitutions and message.step in CONTACT_STEPS and message.public_id is not None:
+        substitutions = values_for(settings, public_id=message.public_id, name=message.contact_name, locale=message.locale,
+                                   planned_at=message.created_at, step_id=message.step_id)
+    headers: dict[str, str] = {}
+    unsubscribe = substitutions.get("-pulse_unsubscribe_url-")
+    if message.medium == "email" and unsubscribe and unsubscribe.startswith("https://"):
+        headers = list_unsubscribe_headers(unsubscribe)
+    campaign_id = message.campaign_id
+    categories = (f"campaign-{campaign_id}", f"step-{message.step}") if campaign_id is not None else (f"step-{message.step}",)
+    payload: dict[str, Any] = {}
+    if message.medium == "in_app" and campaign is not None:
+        payload = {"kind": campaign.kind, "answer_url": substitutions.get("-pulse_answer_url-")}
+    return OutgoingMessage(
+        message_id=str(message.id), channel=message.medium or "", to=message.recipient or "",
+        subject=content.subject if content else None, text=content.text if content else "",
+        html=content.html if content else None, substitutions=substitutions, headers=headers,
+        categories=categories, custom_args={"pulse_campaign_id": str(campaign_id)} if campaign_id is not None else {},
+        expires_at=prompt_ends if message.medium == "in_app" else None, payload=payload,
+    )

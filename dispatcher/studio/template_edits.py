@@ -1,0 +1,130 @@
+"""Published template edits as the renderer sees them: one in-memory snapshot per process.
+
+The renderer asks for a key's edit on every render; a query each time would
+cost more than the render. The snapshot holds the latest published version of
+every key and is reloaded when something was published: at once in the process
+that published (``invalidate``), within ``ttl`` seconds in every other worker
+(one cheap query tells whether anything changed).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from campaigns.studio import service
+from campaigns.studio.models import TemplateVersion
+from templates import Overrides, RenderedMessage, TemplateKey, TemplateRenderer, locale_chain
+
+log = logging.getLogger(__name__)
+
+Scope = tuple[str, str, str, str, int | None]  # channel, kind, step, locale, campaign id (None: everyone)
+
+
+@dataclass(frozen=True)
+class Edit:
+    id: int
+    number: int
+    parts: Mapping[str, str]
+
+
+def scope_of(key: TemplateKey, campaign_id: int | None = None) -> Scope:
+    return (key.channel, key.kind, key.step, key.locale, campaign_id)
+
+
+@dataclass(frozen=True)
+class EditSnapshot:
+    """The edits in force: per scope, one published version."""
+
+    edits: Mapping[Scope, Edit] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, versions: Iterable[TemplateVersion]) -> EditSnapshot:
+        return cls({(v.channel, v.kind, v.step, v.locale, v.campaign_id): Edit(v.id, v.number or 0, dict(v.parts)) for v in versions})
+
+    def replacing(self, edits: Mapping[Scope, Edit | None]) -> EditSnapshot:
+        """This snapshot with some scopes pinned to another version (None: no edit)."""
+        merged = {**self.edits, **edits}
+        return EditSnapshot({scope: edit for scope, edit in merged.items() if edit is not None})
+
+    def overrides(self, campaign_id: int | None = None) -> Overrides:
+        """The renderer's hook: a campaign's own parts over the company-wide edit of the key."""
+
+        def lookup(key: TemplateKey) -> Mapping[str, str] | None:
+            merged: dict[str, str] = {}
+            for scope in self._scopes(key, campaign_id):
+                edit = self.edits.get(scope)
+                if edit is not None:
+                    merged.update(edit.parts)
+            return merged or None
+
+        return lookup
+
+    def used(self, key: TemplateKey, campaign_id: int | None = None) -> list[int]:
+        """Ids of the versions a render of ``key`` reads, along its locale chain."""
+        return sorted(
+            self.edits[scope].id
+            for locale in locale_chain(key.locale)
+            for scope in self._scopes(key.with_locale(locale), campaign_id)
+            if scope in self.edits
+        )
+
+    @staticmethod
+    def _scopes(key: TemplateKey, campaign_id: int | None) -> list[Scope]:
+        scopes = [scope_of(key)]
+        if campaign_id is not None:
+            scopes.append(scope_of(key, campaign_id))
+        return scopes
+
+
+class PublishedTemplates:
+    """The process's view of published edits; thread-safe."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, ttl: float = 1.0) -> None:
+        self._sessions = sessions
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._snapshot = EditSnapshot()
+        self._change: tuple[int, int] | None = None
+        self._checked = 0.0
+
+    def snapshot(self) -> EditSnapshot:
+        with self._lock:
+            if time.monotonic() - self._checked >= self._ttl:
+                self._refresh()
+            return self._snapshot
+
+    def invalidate(self) -> None:
+        """Reload on next use (call after committing a publish)."""
+        with self._lock:
+            self._checked = 0.0
+
+    def lookup(self, key: TemplateKey) -> Mapping[str, str] | None:
+        """The company-wide edit of ``key`` (the ``overrides=`` hook of the runtime's renderer)."""
+        return self.snapshot().overrides()(key)
+
+    def _refresh(self) -> None:
+        with self._sessions() as session:
+            change = service.latest_change(session)
+            if change != self._change:
+                self._snapshot = EditSnapshot.of(service.heads(session))
+                self._change = change
+        self._checked = time.monotonic()
+
+
+class SafeRenderer(TemplateRenderer):
+    """The runtime's renderer: published edits over the files, and the files alone when an
+    edit fails (SMS replies, internal messages). Campaign contents go through
+    ``dispatcher.studio.published``, which also tries earlier versions and alerts the team."""
+
+    def render(self, key: TemplateKey, context: object) -> RenderedMessage:
+        try:
+            return super().render(key, context)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - a broken edit must not cost a customer their reply
+            log.exception("published template %s/%s/%s (%s) failed; sent the default", key.channel, key.kind, key.step, key.locale)
+            return TemplateRenderer().render(key, context)  # type: ignore[arg-type]
