@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         worker = InProcessWorker(runtime) if start_worker else None
         if worker:
             worker.start()
+        _load_published_templates(runtime)
         yield
         if worker:
             worker.stop()
@@ -88,3 +90,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 def _request_context() -> dict[str, str | None]:
     """The current request's id, for every log line written while it runs."""
     return {"request_id": request_id_var.get()}
+
+
+def _load_published_templates(runtime: Runtime) -> None:
+    """Load the published template edits before the first request: only that first load
+    makes requests wait, and a burst of them must not all queue behind it for a connection."""
+    try:
+        runtime.published_templates.snapshot()
+    except Exception:  # noqa: BLE001 - a database not reachable yet: the first request loads them
+        logging.getLogger("pulse.api").warning("published template edits not loaded at start; the first render loads them", exc_info=True)

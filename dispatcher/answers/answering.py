@@ -92,7 +92,7 @@ def accept_answer(runtime: Runtime, session: Session, *, episode: Episode, score
     if episode.thanked_at is None:
         _thank(runtime, session, campaign, episode, response, follow_up, now)
     elif previous is not None and previous.category != response.category:
-        _rethank(runtime, session, campaign, episode, response, follow_up)
+        _rethank(runtime, session, campaign, episode, response, follow_up, now)
     if is_alerting(response.kind, response.category) and not (previous and is_alerting(previous.kind, previous.category)):
         queue_detractor_alert(runtime, session, response=response, follow_up=follow_up)
     queue_response_event(session, response=response, previous=previous, now=now)
@@ -154,14 +154,16 @@ def _owner_name(session: Session, follow_up: FollowUp) -> str | None:
     return owner.name if owner else None
 
 
-def _content(runtime: Runtime, session: Session, campaign: Campaign, contact: Contact, response: Response, follow_up: FollowUp) -> int:
+def _content(runtime: Runtime, session: Session, campaign: Campaign, contact: Contact, response: Response, follow_up: FollowUp, now: datetime) -> int:
+    """The thank-you's stored content. Takes ``now`` from the caller: it runs under the budget's
+    locks, where reading the database clock would need a second connection."""
     step = thank_you_step(response.category)
     context = survey_context(
         campaign, runtime.settings, template_step=step, locale=contact.locale, recipient=recipient_placeholders(),
         owner_name=_owner_name(session, follow_up), names=locale_names(session, runtime.settings, contact.locale),
         follow_up_promised=someone_is_told(runtime, session, campaign=campaign, follow_up=follow_up),
     )
-    return render_content(runtime, session, campaign, TemplateKey("email", campaign.kind, step, contact.locale), context, now=runtime.clock.now())
+    return render_content(runtime, session, campaign, TemplateKey("email", campaign.kind, step, contact.locale), context, now=now)
 
 
 def _thank(runtime: Runtime, session: Session, campaign: Campaign, episode: Episode, response: Response, follow_up: FollowUp, now: datetime) -> None:
@@ -188,7 +190,7 @@ def _thank(runtime: Runtime, session: Session, campaign: Campaign, episode: Epis
         if refusal is None:
             row.update(
                 state="queued", channel=runtime.channels.names["email"], channel_reason="answered by email",
-                recipient=address(contact, "email"), content_id=_content(runtime, session, campaign, contact, response, follow_up),
+                recipient=address(contact, "email"), content_id=_content(runtime, session, campaign, contact, response, follow_up, now),
                 substitutions=recipient_values(runtime.settings, episode, contact, now), not_before=not_before,
             )
         else:
@@ -204,10 +206,10 @@ def _mark_thanked(episode: Episode, now: datetime) -> None:
     episode.thanked_at = episode.thanked_at or now
 
 
-def _rethank(runtime: Runtime, session: Session, campaign: Campaign, episode: Episode, response: Response, follow_up: FollowUp) -> None:
+def _rethank(runtime: Runtime, session: Session, campaign: Campaign, episode: Episode, response: Response, follow_up: FollowUp, now: datetime) -> None:
     """The answer changed category before its thank-you left: say the right thing."""
     queued = session.scalar(select(Message).where(Message.idempotency_key == thank_you_key(episode.id), Message.state == "queued"))
     contact = session.get(Contact, episode.contact_id)
     if queued is not None and contact is not None:
-        queued.content_id = _content(runtime, session, campaign, contact, response, follow_up)
+        queued.content_id = _content(runtime, session, campaign, contact, response, follow_up, now)
         queued.updated_at = response.created_at

@@ -120,7 +120,7 @@ def _reply_after_score(runtime: Runtime, session: Session, match: OpenEpisode, c
     if conversation.stage == "awaiting_comment" and response is not None:
         conversation.stage = "complete"
         return "comment", _thank(runtime, match, response, now)
-    return "comment", _say(runtime, "thanks_comment", match.campaign.kind, match.contact.locale)
+    return "comment", _say(runtime, session, "thanks_comment", match.campaign.kind, match.contact.locale)
 
 
 def _awaiting_score(runtime: Runtime, session: Session, match: OpenEpisode, conversation: SmsConversation, text: str, now: datetime) -> tuple[str, str | None]:
@@ -133,14 +133,14 @@ def _awaiting_score(runtime: Runtime, session: Session, match: OpenEpisode, conv
         conversation.stage, conversation.response_id, conversation.pending_comment = "awaiting_comment", response.id, None
         mark_answered(session, episode_id=match.episode.id, medium="sms", message_id=match.message_id, now=now, half_life_days=runtime.settings.channel_half_life_days)
         follow_up = survey_context(match.campaign, runtime.settings, template_step="follow_up_question", locale=locale, recipient=recipient_placeholders()).follow_up_question
-        return "score", _say(runtime, "follow_up_question", kind.name, locale, follow_up=follow_up)
+        return "score", _say(runtime, session, "follow_up_question", kind.name, locale, follow_up=follow_up)
     if not text:
         return "ignored", None
     conversation.pending_comment = service.append_text(conversation.pending_comment, text)
     if not conversation.clarified:
         conversation.clarified = True
-        return "clarify", _say(runtime, "clarify", kind.name, locale, with_scale=True)
-    return "comment", _say(runtime, "thanks_comment", kind.name, locale)
+        return "clarify", _say(runtime, session, "clarify", kind.name, locale, with_scale=True)
+    return "comment", _say(runtime, session, "thanks_comment", kind.name, locale)
 
 
 def _keyword(runtime: Runtime, session: Session, word: str, sms: InboundSmsMessage, now: datetime) -> tuple[str, str | None]:
@@ -151,16 +151,15 @@ def _keyword(runtime: Runtime, session: Session, word: str, sms: InboundSmsMessa
     if word == "stop":
         source = f"sms reply {normalize(sms.body).upper()[:20]} ({sms.message_sid})"
         suppress_address(runtime, session, medium="sms", address=sms.sender, reason="opted_out", source=source, now=now)
-        return "opted_out", _say(runtime, "opted_out", DEFAULT_KIND, locale) if answer else None
+        return "opted_out", _say(runtime, session, "opted_out", DEFAULT_KIND, locale) if answer else None
     if word == "start":
         service.lift_suppression(session, medium="sms", address=sms.sender, reasons=("opted_out",))
-        return "opted_in", _say(runtime, "opted_in", DEFAULT_KIND, locale) if answer else None
-    return "help", _say(runtime, "help", DEFAULT_KIND, locale) if answer else None
+        return "opted_in", _say(runtime, session, "opted_in", DEFAULT_KIND, locale) if answer else None
+    return "help", _say(runtime, session, "help", DEFAULT_KIND, locale) if answer else None
 
 
-def _say(runtime: Runtime, step: str, kind: str, locale: str, *, follow_up: str | None = None, with_scale: bool = False) -> str:
-    with runtime.read_sessions() as session:
-        names = locale_names(session, runtime.settings, locale)
+def _say(runtime: Runtime, session: Session, step: str, kind: str, locale: str, *, follow_up: str | None = None, with_scale: bool = False) -> str:
+    names = locale_names(session, runtime.settings, locale)  # on the reply's own connection: it may hold locks
     context = ConversationContext(
         company_name=names.company_name, support_contact=names.support_contact,
         scale=default_scale(kind, resolve_language(locale)) if with_scale else None, follow_up_question=follow_up,
@@ -174,9 +173,8 @@ def _thank(runtime: Runtime, match: OpenEpisode, response: Response, now: dateti
     owner = contact.account.owner if contact.account is not None else None
     step = thank_you_step(response.category)
     recipient = recipient_values({"first_name": (contact.name or "").split(" ")[0], "name": contact.name or ""}, locale=contact.locale)
-    with runtime.read_sessions() as session:
-        names = locale_names(session, runtime.settings, contact.locale)
     session = object_session(response)
+    names = locale_names(session, runtime.settings, contact.locale)  # on the reply's own connection: it holds locks
     follow_up = session.scalar(select(FollowUp).where(FollowUp.episode_id == episode.id)) if session is not None else None
     promised = follow_up is not None and someone_is_told(runtime, session, campaign=match.campaign, follow_up=follow_up)  # type: ignore[arg-type]
     context = survey_context(match.campaign, runtime.settings, template_step=step, locale=contact.locale, recipient=recipient,

@@ -120,7 +120,7 @@ class ContentCache:
             if locale not in self.names:
                 self.names[locale] = locale_names(session, self.runtime.settings, locale)
             if self.snapshot is None:
-                self.snapshot = self.runtime.published_templates.snapshot()
+                self.snapshot = self.runtime.published_templates.snapshot(session)
             context = survey_context(
                 campaign, self.runtime.settings, template_step=template_step, locale=locale,
                 recipient=recipient_placeholders(), number=number, final=final, names=self.names[locale],

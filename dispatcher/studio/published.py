@@ -85,7 +85,7 @@ def render_content(runtime: Runtime, session: Session, campaign: Campaign, key: 
     A fallback queues an alert to the campaign's internal recipients (once per
     content) and emails every console admin; it is recorded with the reason. Does not commit.
     """
-    rendering = render_published(session, snapshot or runtime.published_templates.snapshot(), key, context, campaign_id=campaign.id)
+    rendering = render_published(session, snapshot or runtime.published_templates.snapshot(session), key, context, campaign_id=campaign.id)
     content_id = store_content(session, rendering.message)
     insert_ignoring_conflicts(session, TemplateUse, [{
         "campaign_id": campaign.id, "content_id": content_id, "channel": key.channel, "kind": key.kind, "step": key.step,

@@ -93,28 +93,68 @@ class PublishedTemplates:
         self._change: tuple[int, int] | None = None
         self._checked = 0.0
 
-    def snapshot(self) -> EditSnapshot:
-        with self._lock:
-            if time.monotonic() - self._checked >= self._ttl:
-                self._refresh()
+    def snapshot(self, session: Session | None = None) -> EditSnapshot:
+        """The published edits, at most ``ttl`` seconds old once loaded.
+
+        Only the first load waits. Later, one thread refreshes while the others go on
+        with the snapshot they have: a refresh needs a second database connection, and
+        threads that hold their request's connection must never queue behind it (under
+        load that exhausts the pool and every request times out). Pass the caller's
+        ``session`` when it holds locks: the refresh then reads on that connection
+        instead of waiting for another one while the locks are held.
+        """
+        if time.monotonic() - self._checked < self._ttl:
             return self._snapshot
+        loaded = self._change is not None
+        if not self._lock.acquire(blocking=not loaded):
+            return self._snapshot
+        try:
+            if time.monotonic() - self._checked >= self._ttl:
+                self._refresh(session)
+            return self._snapshot
+        finally:
+            self._lock.release()
 
     def invalidate(self) -> None:
         """Reload on next use (call after committing a publish)."""
         with self._lock:
             self._checked = 0.0
+            self._change = None  # the next render loads them before it goes on
 
     def lookup(self, key: TemplateKey) -> Mapping[str, str] | None:
-        """The company-wide edit of ``key`` (the ``overrides=`` hook of the runtime's renderer)."""
-        return self.snapshot().overrides()(key)
+        """The company-wide edit of ``key`` (the ``overrides=`` hook of the runtime's renderer).
 
-    def _refresh(self) -> None:
-        with self._sessions() as session:
-            change = service.latest_change(session)
-            if change != self._change:
-                self._snapshot = EditSnapshot.of(service.heads(session))
-                self._change = change
+        The hook runs deep inside transactions that may hold locks, with no session at
+        hand: once loaded it never waits for a connection; a stale copy is refreshed by a
+        short-lived thread and the next render sees it.
+        """
+        if self._change is None:
+            return self.snapshot().overrides()(key)
+        if time.monotonic() - self._checked >= self._ttl and self._lock.acquire(blocking=False):
+            threading.Thread(target=self._refresh_and_release, name="pulse-template-edits", daemon=True).start()
+        return self._snapshot.overrides()(key)
+
+    def _refresh_and_release(self) -> None:
+        try:
+            self._refresh(None)
+        except Exception:  # noqa: BLE001 - the next render tries again; the copy it has stays valid
+            log.warning("could not reload the published template edits", exc_info=True)
+        finally:
+            self._lock.release()
+
+    def _refresh(self, session: Session | None) -> None:
+        if session is None:
+            with self._sessions() as own:
+                self._read(own)
+        else:
+            self._read(session)
         self._checked = time.monotonic()
+
+    def _read(self, session: Session) -> None:
+        change = service.latest_change(session)
+        if change != self._change:
+            self._snapshot = EditSnapshot.of(service.heads(session))
+            self._change = change
 
 
 class SafeRenderer(TemplateRenderer):
