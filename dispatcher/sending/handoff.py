@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 CONTACT_STEPS = ("pre_notice", "invite", "reminder", "thank_you", "you_said_we_did")
 AT_CLOSE = ("thank_you", "summary", "you_said_we_did")
 WAITING = ("queued", "retrying")
-CONTENT_CACHE = 256  # contents are immutable: a worker keeps the last few by id
 
 
 @dataclass(frozen=True)
@@ -307,16 +306,9 @@ def _campaigns(session: Session, ids: set[int | None]) -> dict[int, Campaign]:
 
 
 def _contents(runtime: Runtime, session: Session, ids: set[int]) -> dict[int, MessageContent]:
-    """Contents by id; immutable, so each worker process loads one once."""
-    cache: dict[int, MessageContent] = runtime.extras.setdefault("contents", {})
-    missing = ids - cache.keys()
-    if missing:
-        if len(cache) > CONTENT_CACHE:
-            cache.clear()
-        for content in session.scalars(select(MessageContent).where(MessageContent.id.in_(missing))):
-            session.expunge(content)
-            cache[content.id] = content
-    return cache
+    """Contents by id, loaded for each chunk: a chunk carries one content, so this is one small
+    read per provider request (a cache across chunks would outlive a database whose ids restart)."""
+    return {c.id: c for c in session.scalars(select(MessageContent).where(MessageContent.id.in_(ids)))} if ids else {}
 
 
 def _outgoing_chunk(runtime: Runtime, claimed: list[Row[Any]]) -> list[OutgoingMessage]:
