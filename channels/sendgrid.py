@@ -61,6 +61,9 @@ class SendGridConfig:
     from_name: str | None = None
     base_url: str = "https://api.sendgrid.com"  # the SDK appends /v3/...
     timeout: float = 10.0  # seconds, for connecting and for the answer
+    # Personalizations per Mail Send request: SendGrid's limit; smaller only where tests need
+    # several requests from a small audience (the chaos suite kills workers between them).
+    max_personalizations: int = MAX_PERSONALIZATIONS
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ class SendGridChannel:
 
     def __init__(self, config: SendGridConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.max_batch = max(1, min(config.max_personalizations, MAX_PERSONALIZATIONS))
         self._clock = clock  # epoch seconds; turns X-RateLimit-Reset into a delay
         self._sdk = KeepAliveSendGridClient(
             api_key=config.api_key, host=config.base_url, timeout=config.timeout

@@ -109,7 +109,7 @@ class ChannelSet:
             return OutboxChannel(OutboxConfig(directory=s.outbox_dir, medium=medium, from_email=address, from_name=display, from_number=s.twilio_from_number or "Pulse"), background=True)  # type: ignore[arg-type]
         if name == "sendgrid":
             assert s.sendgrid_api_key is not None
-            return adapter(SendGridConfig(api_key=s.sendgrid_api_key.get_secret_value(), from_email=address, from_name=display, base_url=s.sendgrid_base_url, timeout=s.provider_timeout_seconds))  # type: ignore[no-any-return]
+            return adapter(SendGridConfig(api_key=s.sendgrid_api_key.get_secret_value(), from_email=address, from_name=display, base_url=s.sendgrid_base_url, timeout=s.provider_timeout_seconds, max_personalizations=s.sendgrid_max_personalizations))  # type: ignore[no-any-return]
         if name == "smtp":
             assert s.smtp_host is not None
             return adapter(SMTPConfig(  # type: ignore[no-any-return]

@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     email_from: str = "Pulse <surveys@pulse.localhost>"
     sendgrid_api_key: SecretStr | None = None
     sendgrid_base_url: str = "https://api.sendgrid.com"
+    sendgrid_max_personalizations: int = Field(default=1000, ge=1, le=1000)  # per Mail Send request
     sendgrid_webhook_public_key: str | None = None  # base64 DER ECDSA key from SendGrid
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)

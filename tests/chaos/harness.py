@@ -40,7 +40,7 @@ class Chaos:
         self.fake = fake
         self.application = f"chaos_{uuid.uuid4().hex[:10]}"  # names the workers' connections, so only theirs are dropped
         separator = "&" if "?" in runtime.settings.database_url else "?"
-        env = worker_env(runtime, broker_url, PULSE_DATABASE_URL=f"{runtime.settings.database_url}{separator}application_name={self.application}", PULSE_EMAIL_CHANNEL="sendgrid", PULSE_SENDGRID_API_KEY=FAKE_API_KEY, PULSE_SENDGRID_BASE_URL=fake.base_url, PULSE_BATCH_SIZE=str(BATCH), PULSE_BROKER_VISIBILITY_TIMEOUT=str(VISIBILITY_SECONDS))
+        env = worker_env(runtime, broker_url, PULSE_DATABASE_URL=f"{runtime.settings.database_url}{separator}application_name={self.application}", PULSE_EMAIL_CHANNEL="sendgrid", PULSE_SENDGRID_API_KEY=FAKE_API_KEY, PULSE_SENDGRID_BASE_URL=fake.base_url, PULSE_SENDGRID_MAX_PERSONALIZATIONS=str(BATCH), PULSE_BATCH_SIZE=str(BATCH), PULSE_BROKER_VISIBILITY_TIMEOUT=str(VISIBILITY_SECONDS))
         self.workers = Workers(env, tmp_path / "worker.log")
         self.kills = 0
         self.terminated = 0
