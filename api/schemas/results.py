@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
+
+from campaigns.results.people import AnswerRow  # the rows as the results compute them
 
 
 class ScoreOut(BaseModel):
@@ -45,36 +46,11 @@ class InsightsOut(BaseModel):
     channels: list[ChannelOut]
 
 
-class AnswerOut(BaseModel):
-    response_id: int
-    answered_at: datetime
-    score: int
-    category: str
-    comment: str | None
-    medium: str
-    contact_id: int
-    contact_external_id: str
-    contact_name: str | None
-    contact_email: str | None
-    contact_role: str | None
-    locale: str
-    account_external_id: str | None
-    account_name: str | None
-    segment: str | None
-    tier: str | None
-    renewal_on: date | None
-    owner_email: str | None
-    follow_up_state: str | None
-    follow_up_notes: list[dict[str, Any]]
-    previous_score: int | None
-    previous_category: str | None
-
-
 class ScoreChangeOut(BaseModel):
     improved: int
     same: int
     worse: int
-    lists: dict[str, list[AnswerOut]] = Field(description="the first of those who improved and who got worse")
+    lists: dict[str, list[AnswerRow]] = Field(description="the first of those who improved and who got worse")
 
 
 class TrendPointOut(ScoreOut):
@@ -85,7 +61,7 @@ class TrendPointOut(ScoreOut):
 
 class ActionListOut(BaseModel):
     total: int
-    items: list[AnswerOut]
+    items: list[AnswerRow]
 
 
 class ThemeOut(BaseModel):
