@@ -6,11 +6,6 @@ go to ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import base64
-import json
-from urllib.parse import urlsplit
-import re
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,20 +16,21 @@ from sqlalchemy.orm import Session
 
 from campaigns.followups.models import FollowUp
 from campaigns.programs.models import Campaign, PlanStep, Response
-from channels.outbox import list_outbox, read_outbox_entry
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.settings import Settings
 from tests import factories
-from tests.answers.cdp import Browser, Page, chromium_path
+from tests.answers.cdp import Browser
 from tests.answers.live_server import free_port, live_server
 from tests.backends import Backend
 from tests.conftest import make_settings
+from tests.console.browser_steps import (
+    open_browser,
+    shoot,
+    sign_in_by_email,
+    wait_path,
+)
 from tests.console.helpers import member
 from tests.results.seed import Seeded, follow_up, message, seed
-from tests.servers import missing
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-SIZES = (("desktop", 1280, 800, False), ("phone", 390, 844, True))
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +57,7 @@ def server(backend: Backend, port: int, server_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    if chromium_path() is None:
-        missing("chromium is not installed: run .ci/browser")
-    chromium = Browser(tmp_path_factory.mktemp("chromium-profile"))
-    yield chromium
-    chromium.close()
+    yield from open_browser(tmp_path_factory)
 
 
 def plan(session: Session, seeded: Seeded) -> None:
@@ -79,73 +71,6 @@ def plan(session: Session, seeded: Seeded) -> None:
     for contact in seeded.contacts[8:]:
         contact.timezone = "Asia/Tokyo"
         message(session, seeded.campaign, contact, medium="email", state="queued", step="reminder")
-
-
-def shoot(page: Page, name: str, *, full: bool = False) -> None:
-    """Save the page at desktop and phone sizes (and, with ``full``, the whole page in parts), then go back to desktop."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("window.scrollTo(0, 0)")
-    for label, width, height, mobile in SIZES:
-        page.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=mobile)
-        page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
-        data = page.send("Page.captureScreenshot", format="png")["data"]
-        (SCREENSHOTS / f"{name}-{label}.png").write_bytes(base64.b64decode(data))
-        if full:  # the whole page, in screen-high parts
-            whole = min(page.evaluate("document.documentElement.scrollHeight"), 12 * height)
-            for part, top in enumerate(range(0, whole, height), 1):
-                clip = {"x": 0, "y": top, "width": width, "height": min(height, whole - top), "scale": 1}
-                data = page.send("Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip)["data"]
-                (SCREENSHOTS / f"{name}-{label}-part{part}.png").write_bytes(base64.b64decode(data))
-    page.send("Emulation.setDeviceMetricsOverride", width=1280, height=800, deviceScaleFactor=1, mobile=False)
-
-
-def emailed_links(runtime: Runtime, email: str) -> set[str]:
-    """Every sign-in link the outbox holds for ``email``."""
-    links = set()
-    for entry in list_outbox(runtime.settings.outbox_dir):
-        if entry.to == email and entry.subject == "Your Pulse sign-in link":
-            text = read_outbox_entry(runtime.settings.outbox_dir, entry.name).text or ""
-            found = re.search(r"(http://\S+/console/sign-in/\S+)", text)
-            assert found
-            links.add(found.group(1))
-    return links
-
-
-def emailed_link(runtime: Runtime, email: str, *, besides: set[str] = frozenset()) -> str:  # type: ignore[assignment]
-    """The link emailed to ``email`` that is not among ``besides`` (earlier tests' links to the
-    same address); the send runs after the page answers, so wait for its file a little."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        new = emailed_links(runtime, email) - besides
-        if new:
-            return new.pop()
-        time.sleep(0.1)
-    raise AssertionError(f"no sign-in email to {email}")
-
-
-def wait_path(page: Page, path: str) -> None:
-    try:
-        page.wait_for(f"location.pathname === {json.dumps(path)} && document.readyState === 'complete'")
-    except AssertionError as error:  # say what the page showed instead
-        raise AssertionError(f"{error}; it says: {page.evaluate('document.body.innerText')[:500]!r}") from None
-
-
-def sign_in_by_email(page: Page, runtime: Runtime, server: str, email: str, *, screenshot: bool = False) -> str:
-    page.send("Page.navigate", url=f"{server}/console")
-    wait_path(page, "/console/sign-in")
-    if screenshot:
-        shoot(page, "sign-in")
-    earlier = emailed_links(runtime, email)
-    page.click("document.getElementById('email')")
-    page.type(email)
-    page.click("document.querySelector('form[action=\"/console/sign-in\"] button')")
-    page.wait_for("document.body.textContent.includes('a sign-in link is on its way')")
-    link = emailed_link(runtime, email, besides=earlier)
-    page.goto(link)
-    wait_path(page, urlsplit(link).path)  # not the button of the page before (a refused link has one too)
-    page.click("document.getElementById('finish-sign-in')")
-    wait_path(page, "/console/campaigns")
-    return link
 
 
 def test_ops_signs_in_pauses_reads_results_moves_a_follow_up_and_signs_out(runtime: Runtime, session: Session, server: str, browser: Browser) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,10 +18,10 @@ from tests.answers.cdp import Browser, chromium_path
 from tests.answers.live_server import free_port, live_server
 from tests.backends import Backend
 from tests.conftest import make_settings
+from tests.console.browser_steps import shoot
 from tests.console.helpers import member, sign_in
 from tests.dispatcher.scenario import create_and_launch
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 INVITE_ONLY = [{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 5}]
 
 
@@ -90,10 +89,6 @@ def test_status_page_in_a_browser(backend: Backend, runtime: Runtime, clock: Dat
             page.goto(f"{url}/console/status")
             assert "outside sending hours" in page.wait_for("document.querySelector('#oldest')?.textContent")
             assert "1 alive" in page.evaluate("document.querySelector('#workers-title').textContent")
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            for width, height in ((1280, 800), (390, 844)):
-                page.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=width < 600)
-                data = page.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
-                (SCREENSHOTS / f"console-status-{width}x{height}.png").write_bytes(base64.b64decode(data))
+            shoot(page, "console-status", full=True)
     finally:
         browser.close()

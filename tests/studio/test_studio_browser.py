@@ -8,7 +8,6 @@ screenshots of the editor (desktop 1280x800, phone 390x844) are saved under
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,18 +19,16 @@ from sqlalchemy.orm import Session
 from campaigns.access.models import Role
 from campaigns.access.service import create_key
 from campaigns.programs.models import Message, MessageContent
-from channels.outbox import list_outbox, read_outbox_entry
+from channels.outbox import list_outbox
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.settings import Settings
 from tests import factories
-from tests.answers.cdp import Browser, Page, chromium_path
+from tests.answers.cdp import Browser, Page
 from tests.answers.live_server import free_port, live_server
 from tests.backends import Backend
 from tests.conftest import make_settings
-from tests.console.helpers import LINK
-from tests.servers import missing
+from tests.console.browser_steps import open_browser, shoot, sign_in_by_email
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 MARKETER = "mara@acme.example"
 SUBJECT = "document.getElementById('preview-subject').textContent"
 SUBJECT_EDITOR = "document.querySelector('.editor[data-part=subject] .CodeMirror')"
@@ -65,30 +62,7 @@ def server(backend: Backend, port: int, shared: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    if chromium_path() is None:
-        missing("chromium is not installed: run .ci/browser")
-    chromium = Browser(tmp_path_factory.mktemp("chromium-profile"))
-    yield chromium
-    chromium.close()
-
-
-def sign_in(browser: Browser, runtime: Runtime, url: str) -> Page:
-    page = browser.new_page(f"{url}/console/sign-in")
-    page.wait_for("!!document.getElementById('email')")
-    page.click("document.getElementById('email')")
-    page.evaluate("document.getElementById('email').focus()")
-    page.type(MARKETER)
-    page.wait_for(f"document.getElementById('email').value === {MARKETER!r}")
-    page.click("document.querySelector('form button[type=submit]')")
-    shown = page.wait_for("(document.querySelector('p.notice[role=status], p.error, .error') || {}).textContent", timeout=30)
-    assert MARKETER in shown, page.evaluate("document.body.innerText")
-    entry = next(e for e in list_outbox(runtime.settings.outbox_dir) if e.to == MARKETER)
-    link = LINK.search(read_outbox_entry(runtime.settings.outbox_dir, entry.name).text or "")
-    assert link, "no sign-in link in the email"
-    page.goto(link.group(1))
-    page.click("document.getElementById('finish-sign-in')")
-    page.wait_for("location.pathname === '/console/templates'")
-    return page
+    yield from open_browser(tmp_path_factory)
 
 
 def replace_subject(page: Page, text: str) -> None:
@@ -96,16 +70,6 @@ def replace_subject(page: Page, text: str) -> None:
     page.click(SUBJECT_EDITOR)
     page.evaluate(f"{SUBJECT_EDITOR}.CodeMirror.execCommand('selectAll')")
     page.type(text)
-
-
-def screenshot(page: Page, name: str, width: int, height: int, mobile: bool) -> Path:
-    page.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=mobile)
-    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-    data = page.send("Page.captureScreenshot", format="png")["data"]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
-    path.write_bytes(base64.b64decode(data))
-    return path
 
 
 def test_a_marketer_edits_previews_fixes_publishes_and_test_sends_the_german_invite(
@@ -118,7 +82,8 @@ def test_a_marketer_edits_previews_fixes_publishes_and_test_sends_the_german_inv
         writer.commit()
         contact_id = contact.id
 
-    page = sign_in(browser, runtime, server)
+    page = browser.new_page()
+    sign_in_by_email(page, runtime, server, MARKETER, lands="/console/templates")
     page.goto(f"{server}/console/templates/email/nps/invite/de")
     page.wait_for(f"{SUBJECT} === 'Eine kurze Frage von Acme'")
 
@@ -129,7 +94,7 @@ def test_a_marketer_edits_previews_fixes_publishes_and_test_sends_the_german_inv
     error = page.wait_for("(() => { const e = document.querySelector('#findings li.error[data-code=unknown_variable]'); return e && e.textContent; })()")
     assert "Subject, line 1" in error and "'firma' is not available" in error
     assert page.evaluate("document.querySelectorAll('.editor[data-part=subject] .line-error').length") == 1
-    screenshot(page, "studio-editor-error-1280x800.png", 1280, 800, mobile=False)
+    shoot(page, "studio-editor-error")
 
     replace_subject(page, "Ihre Meinung zählt, {{ company_name }}")
     page.wait_for("!!document.querySelector('#findings p.ok')")
@@ -152,16 +117,12 @@ def test_a_marketer_edits_previews_fixes_publishes_and_test_sends_the_german_inv
     assert session.get(MessageContent, message.content_id).subject == "Ihre Meinung zählt, Acme"
     assert session.scalar(select(Message.recipient).where(Message.id == message.id)) != MARKETER
 
-    page.evaluate("window.scrollTo(0, 0)")
-    desktop = screenshot(page, "studio-editor-1280x800.png", 1280, 800, mobile=False)
     page.goto(f"{server}/console/templates/email/nps/invite/de")
     page.wait_for(f"{SUBJECT} === 'Ihre Meinung zählt, Acme'")
-    phone = screenshot(page, "studio-editor-390x844.png", 390, 844, mobile=True)
+    editor = shoot(page, "studio-editor")
     page.goto(f"{server}/console/templates/sms/nps/invite/de")
     page.wait_for("document.getElementById('sms-counter').textContent.includes('segment')")
-    screenshot(page, "studio-sms-390x844.png", 390, 844, mobile=True)
+    shoot(page, "studio-sms")
     page.goto(f"{server}/console/templates?channel=email&kind=nps")
-    screenshot(page, "studio-list-1280x800.png", 1280, 800, mobile=False)
-    screenshot(page, "studio-list-390x844.png", 390, 844, mobile=True)
-    page.send("Emulation.clearDeviceMetricsOverride")
-    assert desktop.stat().st_size > 10_000 and phone.stat().st_size > 10_000
+    shoot(page, "studio-list")
+    assert all(path.stat().st_size > 10_000 for path in editor.values())
