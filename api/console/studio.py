@@ -14,11 +14,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from api import studio_actions as actions
 from api.console.render import page
 from api.console.security import ConsoleUser, form_user, require_console
 from api.deps import RuntimeDep, SessionDep
-from api.routers.templates import checks_failed
-from api.schemas.templates import DraftIn, PreviewIn, PublishIn, RollbackIn
+from api.schemas.templates import ConsoleTestSendIn, DraftIn, PreviewIn, PublishIn, RollbackIn
 from campaigns.access.models import Role
 from campaigns.people.fields import FieldError
 from campaigns.people.models import Contact
@@ -109,77 +109,52 @@ def _key(session: Any, channel: str, kind: str, step: str, locale: str, campaign
 @router.post("/api" + KEY + "/preview")
 def preview(channel: str, kind: str, step: str, locale: str, body: PreviewIn, runtime: RuntimeDep, session: SessionDep, _: ReaderPost, campaign_id: int | None = None) -> dict[str, Any]:
     key, ref = _key(session, channel, kind, step, locale, campaign_id)
-    result = studio.preview(runtime, session, key, ref, body.parts, contact_id=body.contact_id)
-    message = result.message
-    return {"subject": message.subject, "text": message.text, "html": message.html, "sms": result.sms, "findings": [f.as_json() for f in result.findings]}
+    return actions.preview(runtime, session, key, ref, body.parts, body.contact_id)
 
 
 @router.post("/api" + KEY + "/draft")
 def save_draft(channel: str, kind: str, step: str, locale: str, body: DraftIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> dict[str, Any]:
     key, ref = _key(session, channel, kind, step, locale, campaign_id)
-    result = studio.save_draft(runtime, session, key, ref, body.parts, author=author(user))
-    session.commit()
-    return result
+    return actions.save_draft(runtime, session, key, ref, body.parts, author=author(user))
 
 
 @router.post("/api" + KEY + "/discard")
 def discard(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: Editor, campaign_id: int | None = None) -> dict[str, Any]:
-    _key_, ref = _key(session, channel, kind, step, locale, campaign_id)
-    service.discard_draft(session, ref)
-    session.commit()
+    _, ref = _key(session, channel, kind, step, locale, campaign_id)
+    actions.discard(session, ref)
     return {"discarded": True}
 
 
 @router.post("/api" + KEY + "/publish")
 def publish(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> Any:
     key, ref = _key(session, channel, kind, step, locale, campaign_id)
-    try:
-        version = studio.publish(runtime, session, key, ref, author=author(user), note=body.note)
-    except studio.ChecksFailed as exc:
-        return checks_failed(exc)
-    session.commit()
-    runtime.published_templates.invalidate()
-    return studio.version_json(version)
+    return actions.publish(runtime, session, key, ref, author=author(user), note=body.note)
 
 
 @router.post("/api" + KEY + "/revert")
 def revert(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> dict[str, Any]:
-    _key_, ref = _key(session, channel, kind, step, locale, campaign_id)
-    version = studio.revert(runtime, session, ref, author=author(user), note=body.note)
-    session.commit()
-    runtime.published_templates.invalidate()
-    return studio.version_json(version)
+    _, ref = _key(session, channel, kind, step, locale, campaign_id)
+    return actions.revert(runtime, session, ref, author=author(user), note=body.note)
 
 
 @router.post("/api" + KEY + "/rollback")
 def rollback(channel: str, kind: str, step: str, locale: str, body: RollbackIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> Any:
     key, ref = _key(session, channel, kind, step, locale, campaign_id)
-    try:
-        version = studio.rollback(runtime, session, key, ref, body.version, author=author(user), note=body.note)
-    except studio.ChecksFailed as exc:
-        return checks_failed(exc)
-    session.commit()
-    runtime.published_templates.invalidate()
-    return studio.version_json(version)
+    return actions.rollback(runtime, session, key, ref, body.version, author=author(user), note=body.note)
 
 
 @router.post("/api" + KEY + "/test-send")
-async def test_send(channel: str, kind: str, step: str, locale: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> Any:
-    body = await request.json()
+def test_send(channel: str, kind: str, step: str, locale: str, body: ConsoleTestSendIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> Any:
     key, ref = _key(session, channel, kind, step, locale, campaign_id)
     # Email goes to the signed-in member's own address; an SMS to the number they type.
-    to = user.email if key.channel == "email" else str(body.get("to") or "")
-    parts = body.get("parts") if isinstance(body.get("parts"), dict) else None
-    try:
-        return studio.test_send(runtime, session, key, ref, parts, to=to, contact_id=body.get("contact_id"))
-    except studio.ChecksFailed as exc:
-        return checks_failed(exc)
+    to = user.email if key.channel == "email" else (body.to or "")
+    return actions.test_send(runtime, session, key, ref, body.parts, to=to, contact_id=body.contact_id)
 
 
 @router.get("/api" + KEY + "/history")
 def history(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: Reader, campaign_id: int | None = None) -> dict[str, Any]:
-    _key_, ref = _key(session, channel, kind, step, locale, campaign_id)
-    return {"items": [studio.version_json(v) for v in service.published(session, ref)]}
+    _, ref = _key(session, channel, kind, step, locale, campaign_id)
+    return actions.history(session, ref)
 
 
 @router.get("/api" + KEY + "/diff")

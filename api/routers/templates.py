@@ -10,13 +10,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 
+from api import studio_actions as actions
 from api.deps import RuntimeDep, SessionDep, StudioEditor, StudioReader
-from api.errors import error_body
 from api.params import ObjectId
 from api.schemas.templates import (
-    MAX_SOURCE,
     DraftIn,
     LocaleProfileIn,
     PreviewIn,
@@ -37,20 +35,6 @@ CampaignScope = Annotated[int | None, Query(description="a campaign's own text i
 
 def author(key: ApiKey) -> str:
     return f"{key.name} ({key.role})"
-
-
-def _checked_parts(parts: dict[str, str] | None) -> dict[str, str] | None:
-    for part, source in (parts or {}).items():
-        if len(source) > MAX_SOURCE:
-            raise FieldError(f"parts.{part}", f"longer than {MAX_SOURCE:,} characters")
-    return parts
-
-
-def checks_failed(exc: studio.ChecksFailed) -> JSONResponse:
-    body = error_body("template_invalid", f"the template has {len(exc.findings)} error(s): {exc}",
-                      [{"field": f"parts.{f.part}", "reason": f.message} for f in exc.findings])
-    body["error"]["findings"] = [f.as_json() for f in exc.findings]
-    return JSONResponse(body, status_code=422)
 
 
 @router.get("", summary="Every template key with its status: default, edited, draft pending")
@@ -97,56 +81,38 @@ def get_template(channel: str, kind: str, step: str, locale: str, runtime: Runti
 @router.put(KEY + "/draft", summary="Save the draft (replaces the previous draft)")
 def put_draft(channel: str, kind: str, step: str, locale: str, body: DraftIn, runtime: RuntimeDep, session: SessionDep, key: StudioEditor, campaign_id: CampaignScope = None) -> dict[str, Any]:
     template, ref = _key(session, channel, kind, step, locale, campaign_id)
-    result = studio.save_draft(runtime, session, template, ref, _checked_parts(body.parts) or {}, author=author(key))
-    session.commit()
-    return result
+    return actions.save_draft(runtime, session, template, ref, body.parts, author=author(key))
 
 
 @router.delete(KEY + "/draft", status_code=204, summary="Throw the draft away")
 def delete_draft(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: StudioEditor, campaign_id: CampaignScope = None) -> None:
     _, ref = _key(session, channel, kind, step, locale, campaign_id)
-    service.discard_draft(session, ref)
-    session.commit()
+    actions.discard(session, ref)
 
 
 @router.post(KEY + "/validate", summary="Check text without saving it: each finding with its part, line and a sentence")
 def validate(channel: str, kind: str, step: str, locale: str, body: DraftIn, runtime: RuntimeDep, session: SessionDep, _: StudioReader, campaign_id: CampaignScope = None) -> dict[str, Any]:
     template, ref = _key(session, channel, kind, step, locale, campaign_id)
-    findings = studio.check(runtime, session, template, ref, _checked_parts(body.parts) or {})
+    findings = studio.check(runtime, session, template, ref, actions.checked_parts(body.parts) or {})
     return {"ok": not any(f.severity == "error" for f in findings), "findings": [f.as_json() for f in findings]}
-
-
-def _draft_or(session: Any, ref: service.KeyRef, parts: dict[str, str] | None) -> dict[str, str] | None:
-    if parts is not None:
-        return parts
-    draft = service.draft(session, ref)
-    return dict(draft.parts) if draft else None
 
 
 @router.post(KEY + "/preview", summary="Render with sample data or a real contact's name; nothing is stored or sent")
 def preview(channel: str, kind: str, step: str, locale: str, body: PreviewIn, runtime: RuntimeDep, session: SessionDep, _: StudioReader, campaign_id: CampaignScope = None) -> dict[str, Any]:
     template, ref = _key(session, channel, kind, step, locale, campaign_id)
-    result = studio.preview(runtime, session, template, ref, _draft_or(session, ref, _checked_parts(body.parts)), contact_id=body.contact_id)
-    message = result.message
-    return {"subject": message.subject, "text": message.text, "html": message.html, "sms": result.sms, "findings": [f.as_json() for f in result.findings]}
+    return actions.preview(runtime, session, template, ref, body.parts, body.contact_id)
 
 
 @router.post(KEY + "/publish", summary="Publish the draft as the next version (refused while a check fails)")
 def publish(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, key: StudioEditor, campaign_id: CampaignScope = None) -> Any:
     template, ref = _key(session, channel, kind, step, locale, campaign_id)
-    try:
-        version = studio.publish(runtime, session, template, ref, author=author(key), note=body.note)
-    except studio.ChecksFailed as exc:
-        return checks_failed(exc)
-    session.commit()
-    runtime.published_templates.invalidate()
-    return studio.version_json(version)
+    return actions.publish(runtime, session, template, ref, author=author(key), note=body.note)
 
 
 @router.get(KEY + "/history", summary="Published versions, newest first, with who and when")
 def history(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: StudioReader, campaign_id: CampaignScope = None) -> dict[str, Any]:
     _, ref = _key(session, channel, kind, step, locale, campaign_id)
-    return {"items": [studio.version_json(v) for v in service.published(session, ref)]}
+    return actions.history(session, ref)
 
 
 @router.get(KEY + "/diff", summary="Unified diff per part between default, current, draft or version numbers")
@@ -162,29 +128,17 @@ def diff(
 @router.post(KEY + "/revert", summary="Publish the default text as a new version")
 def revert(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, key: StudioEditor, campaign_id: CampaignScope = None) -> dict[str, Any]:
     _, ref = _key(session, channel, kind, step, locale, campaign_id)
-    version = studio.revert(runtime, session, ref, author=author(key), note=body.note)
-    session.commit()
-    runtime.published_templates.invalidate()
-    return studio.version_json(version)
+    return actions.revert(runtime, session, ref, author=author(key), note=body.note)
 
 
 @router.post(KEY + "/rollback", summary="Publish an earlier version's text as a new version")
 def rollback(channel: str, kind: str, step: str, locale: str, body: RollbackIn, runtime: RuntimeDep, session: SessionDep, key: StudioEditor, campaign_id: CampaignScope = None) -> Any:
     template, ref = _key(session, channel, kind, step, locale, campaign_id)
-    try:
-        version = studio.rollback(runtime, session, template, ref, body.version, author=author(key), note=body.note)
-    except studio.ChecksFailed as exc:
-        return checks_failed(exc)
-    session.commit()
-    runtime.published_templates.invalidate()
-    return studio.version_json(version)
+    return actions.rollback(runtime, session, template, ref, body.version, author=author(key), note=body.note)
 
 
 @router.post(KEY + "/test-send", summary="Send the preview to yourself through the configured channel (the outbox in development)")
 def test_send(channel: str, kind: str, step: str, locale: str, body: TestSendIn, runtime: RuntimeDep, session: SessionDep, _: StudioEditor, campaign_id: CampaignScope = None) -> Any:
     template, ref = _key(session, channel, kind, step, locale, campaign_id)
-    try:
-        return studio.test_send(runtime, session, template, ref, _draft_or(session, ref, _checked_parts(body.parts)), to=body.to, contact_id=body.contact_id)
-    except studio.ChecksFailed as exc:
-        return checks_failed(exc)
+    return actions.test_send(runtime, session, template, ref, body.parts, to=body.to, contact_id=body.contact_id)
 

@@ -34,6 +34,15 @@ class TestSendIn(BaseModel):
     contact_id: int | None = None
 
 
+class ConsoleTestSendIn(BaseModel):
+    """The console's test-send: email goes to the signed-in member, so ``to`` is only an SMS number."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: str | None = Field(default=None, max_length=320)
+    parts: dict[str, str] | None = None
+    contact_id: int | None = None
+
+
 class LocaleProfileIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     company_name: str | None = Field(default=None, max_length=200)

@@ -82,3 +82,13 @@ def test_a_campaigns_own_text_is_edited_in_the_same_editor(browser_client: TestC
     assert published.status_code == 200
     assert [v["parts"] for v in browser_client.get(EDITOR_API + f"/history?campaign_id={campaign_id}").json()["items"]] == [{"subject": "Nur Q3"}]
     assert browser_client.get(EDITOR_API + "/history").json()["items"] == []
+
+
+def test_the_editors_calls_refuse_bad_bodies_by_field_as_the_api_does(browser_client: TestClient, runtime: Runtime, session: Session) -> None:
+    marketer = member(session, "marketer")
+    headers = {"X-CSRF-Token": sign_in(browser_client, runtime, marketer.email)}
+    bad_contact = browser_client.post(EDITOR_API + "/test-send", json={"contact_id": "someone"}, headers=headers)
+    assert bad_contact.status_code == 422 and bad_contact.json()["error"]["fields"][0]["field"] == "contact_id"
+    too_long = browser_client.post(EDITOR_API + "/preview", json={"parts": {"subject": "x" * 200_001}}, headers=headers)
+    assert too_long.status_code == 422 and too_long.json()["error"]["fields"][0]["field"] == "parts.subject"
+    assert browser_client.get(EDITOR_API + "/history").json()["items"] == []  # nothing was published on the way
