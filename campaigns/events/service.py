@@ -7,19 +7,17 @@ the first transaction commits, then finds the row and does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS, forward_weight
 from campaigns.events.models import EngagementCounter, InboundSms, ProviderEvent, SmsConversation
-from campaigns.events.outcomes import Outcome
-from campaigns.events.progress import FAILED, NOT_YET_SENT, levels_reached, may_move
+from campaigns.events.progress import NOT_YET_SENT
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode, Message, Suppression
 
@@ -27,20 +25,6 @@ from campaigns.programs.models import Campaign, Episode, Message, Suppression
 OPEN_EPISODE_STATES = ("selected", "pre_noticed", "invited", "reminded", "answered", "thanked")
 # Messages a customer can have received, and so be replying to.
 REACHED_STATES = ("sending", "unknown", "sent", "delivered", "opened", "clicked", "answered")
-
-
-@dataclass(frozen=True)
-class Move:
-    """A message that moved forward: from where to where, for whom."""
-
-    message_id: int
-    before: str
-    after: str
-    medium: str
-    contact_id: int | None
-
-
-PENDING: Literal["pending"] = "pending"
 
 
 def log_inbound(session: Session, *, message_sid: str, from_number: str, to_number: str | None, body: str, now: datetime) -> InboundSms | None:
@@ -119,83 +103,8 @@ def lock_conversation(session: Session, *, episode_id: int, phone: str, now: dat
     ).one()
 
 
-def record_event(
-    session: Session, *, provider: str, event_id: str, event: str, medium: str, address: str | None,
-    message_id: int | None, outcome: Outcome, occurred_at: datetime | None, now: datetime,
-) -> ProviderEvent | None:
-    """Keep one provider event; None if it was kept before (a redelivery)."""
-    return session.scalars(
-        dialect_insert(session, ProviderEvent).values(
-            provider=provider, event_id=event_id[:200], event=event[:40], medium=medium, address=address, message_id=message_id,
-            target_state=outcome.target, pending=False, bounced=outcome.bounced, error_code=outcome.error_code, detail=outcome.detail,
-            occurred_at=occurred_at, received_at=now,
-        ).on_conflict_do_nothing(index_elements=["provider", "event_id"]).returning(ProviderEvent)
-    ).first()
-
-
-def lock_messages(session: Session, message_ids: Iterable[int]) -> None:
-    """Lock messages in id order, so two batches touching the same messages cannot deadlock."""
-    ids = sorted(set(message_ids))
-    if ids:
-        session.execute(select(Message.id).where(Message.id.in_(ids)).order_by(Message.id).with_for_update())
-
-
-ENGAGED = ("opened", "clicked", "answered")
-
-
-def advance_message(
-    session: Session, *, message_id: int, target: str, now: datetime,
-    error_code: str | None = None, detail: str | None = None, provider_message_id: str | None = None,
-) -> Move | Literal["pending"] | None:
-    """Move a message forward to ``target`` if that is forward; None if it stays.
-
-    ``pending`` when the message is still being handed to its provider: its
-    send result is not recorded yet and must not be overtaken (the caller keeps
-    the event and applies it later). A conditional UPDATE under a row lock, so
-    concurrent events never move a message backwards.
-    """
-    for _ in range(3):
-        row = session.execute(
-            select(Message.state, Message.medium, Message.contact_id).where(Message.id == message_id).with_for_update()
-        ).first()
-        if row is None:
-            return None
-        state, medium, contact_id = row
-        if state in NOT_YET_SENT:
-            return PENDING
-        if not may_move(state, target):
-            if target == FAILED and state in ENGAGED:
-                # A bounce after a click (a forwarded mail, a full mailbox later) does not
-                # undo the engagement, but the failure stays visible on the message.
-                session.execute(update(Message).where(Message.id == message_id).values(error_code=error_code, error_text=detail, updated_at=now))
-            return None
-        values: dict[str, object] = {"state": target, "updated_at": now}
-        if target == FAILED:
-            values.update(error_code=error_code, error_text=detail)
-        result = session.execute(update(Message).where(Message.id == message_id, Message.state == state).values(**values))
-        if result.rowcount:  # type: ignore[attr-defined]
-            if provider_message_id:
-                session.execute(update(Message).where(Message.id == message_id, Message.provider_message_id.is_(None)).values(provider_message_id=provider_message_id))
-            return Move(message_id, state, target, medium or "", contact_id)
-    return None
-
-
 COUNTED = ("sent", "delivered", "opened", "clicked", "answered", "dismissed", "bounced")
 WEIGHTED = ("sent", "opened", "clicked", "answered", "dismissed", "bounced")
-
-
-def count_engagement(session: Session, moves: Sequence[Move], *, bounced: set[int], now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
-    """Add each move's first-time levels (and bounces) to the counters, in key order."""
-    totals: dict[tuple[int, str], dict[str, int]] = {}
-    for move in moves:
-        if move.contact_id is None:
-            continue
-        counts = totals.setdefault((move.contact_id, move.medium), {})
-        for level in levels_reached(move.before, move.after, move.medium):
-            counts[level] = counts.get(level, 0) + 1
-        if move.after == FAILED and move.message_id in bounced:
-            counts["bounced"] = counts.get("bounced", 0) + 1
-    add_evidence(session, totals, now=now, half_life_days=half_life_days)
 
 
 def add_evidence(session: Session, totals: Mapping[tuple[int, str], Mapping[str, int]], *, now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
