@@ -36,8 +36,15 @@ class Outcome:
     detail: str | None = None
 
 
+def storable(value: str) -> str:
+    """Text a database column can hold: no NUL, no lone surrogate (plain ASCII, the usual case, costs one check)."""
+    if value.isascii():
+        return value.replace("\x00", "") if "\x00" in value else value
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def _text(value: Any) -> str | None:
-    return str(value)[:2000] if value not in (None, "") else None
+    return storable(str(value))[:2000] if value not in (None, "") else None
 
 
 def sendgrid_outcome(event: Mapping[str, Any]) -> Outcome:

@@ -7,14 +7,16 @@ the first transaction commits, then finds the row and does nothing.
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert
+from campaigns.db import UtcDateTime, dialect_insert, json_rows
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS, forward_weight
 from campaigns.events.models import EngagementCounter, InboundSms, ProviderEvent, SmsConversation
 from campaigns.events.progress import NOT_YET_SENT
@@ -107,29 +109,38 @@ COUNTED = ("sent", "delivered", "opened", "clicked", "answered", "dismissed", "b
 WEIGHTED = ("sent", "opened", "clicked", "answered", "dismissed", "bounced")
 
 
+_COUNTER_COLUMNS = (("contact_id", "int"), ("medium", "text"), *((level, "int") for level in COUNTED), *((f"weight_{level}", "float8") for level in WEIGHTED))
+
+
 def add_evidence(session: Session, totals: Mapping[tuple[int, str], Mapping[str, int]], *, now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
     """Add counts per (contact, medium) — plain and forward-decayed — in key order (no deadlocks).
 
     The callers make each count happen once (a message reaches a level once; an
-    event is kept once by its unique id), so this only adds: one cached upsert
-    over the signals present, executed for every row at once (``excluded``
-    holds each row's increments; a thousand sends cost ~20 ms of CPU, not 300).
+    event is kept once by its unique id), so this only adds: one upsert for
+    every (contact, medium) at once, reading the increments from one JSON
+    parameter (a thousand contacts cost one statement, not a thousand).
     """
     present = [(key, counts) for key, counts in sorted(totals.items()) if any(counts.get(level) for level in COUNTED)]
     if not present:
         return
-    levels = [level for level in COUNTED if any(counts.get(level) for _, counts in present)]
-    weighted = [level for level in levels if level in WEIGHTED]
     weight = forward_weight(now, half_life_days)
     rows = [
-        {"contact_id": contact_id, "medium": medium, "updated_at": now,
-         **{level: counts.get(level, 0) for level in levels}, **{f"weight_{level}": counts.get(level, 0) * weight for level in weighted}}
+        {"contact_id": contact_id, "medium": medium, **{level: counts.get(level, 0) for level in COUNTED},
+         **{f"weight_{level}": counts.get(level, 0) * weight for level in WEIGHTED}}
         for (contact_id, medium), counts in present
     ]
-    insert = dialect_insert(session, EngagementCounter)
-    columns = [*levels, *(f"weight_{level}" for level in weighted)]
-    increments = {name: getattr(EngagementCounter, name) + getattr(insert.excluded, name) for name in columns}
-    session.execute(insert.on_conflict_do_update(index_elements=["contact_id", "medium"], set_={"updated_at": insert.excluded.updated_at, **increments}), rows)
+    names = [name for name, _ in _COUNTER_COLUMNS]
+    listed = ", ".join(names)
+    # Rows go in in key order (the JSON array's), so concurrent upserts take the row locks in one order.
+    session.execute(
+        text(
+            f"INSERT INTO engagement_counters ({listed}, updated_at) SELECT {', '.join(f'c.{n}' for n in names)}, :now"
+            f" FROM {json_rows(session, 'counts', _COUNTER_COLUMNS, alias='c')} WHERE true"
+            " ON CONFLICT (contact_id, medium) DO UPDATE SET updated_at = excluded.updated_at, "
+            + ", ".join(f"{n} = engagement_counters.{n} + excluded.{n}" for n in names[2:])
+        ).bindparams(bindparam("now", type_=UtcDateTime)),
+        {"now": now, "counts": json.dumps(rows)},
+    )
 
 
 def pending_events(session: Session, *, limit: int) -> list[ProviderEvent]:

@@ -26,11 +26,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from campaigns.db import ID_MAX
+from campaigns.db import ID_MAX, one_of
 from campaigns.events import batch_apply
 from campaigns.events.batch_apply import EventRow, Signal
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS
-from campaigns.events.outcomes import Outcome, sendgrid_outcome, twilio_outcome
+from campaigns.events.outcomes import Outcome, sendgrid_outcome, storable, twilio_outcome
 from campaigns.events.service import REACHED_STATES, add_evidence, pending_events
 from campaigns.programs.models import Message
 from dispatcher.runtime.core import Runtime
@@ -114,27 +114,22 @@ def _occurred(value: Any) -> datetime | None:
 MAX_ADDRESS = 320  # the longest email address a suppression (or a message) holds
 
 
-def _clean_text(value: str) -> str:
-    """Text a database column can hold: no NUL, no lone surrogate."""
-    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+def _readable(event: Any) -> Mapping[str, Any] | None:
+    """The event, or None for one that is no event at all (not an object, no event name).
 
-
-def _clean_event(event: Any) -> dict[str, Any] | None:
-    """The event with its text made storable, or None for one that is no event at all.
-
-    Each event is judged alone, so one bad event never fails its batch: an
-    over-long address is dropped (the event still moves its message), text
-    loses NUL characters and lone surrogates.
+    Each event is judged alone, so one bad event never fails its batch; what is
+    stored of it loses NUL characters and lone surrogates (``storable``).
     """
-    if not isinstance(event, Mapping) or not isinstance(event.get("event"), str):
-        return None
-    clean = {str(key): _clean_text(value) if isinstance(value, str) else value for key, value in event.items()}
-    if len(str(clean.get("email") or "")) > MAX_ADDRESS:
-        clean.pop("email")
-    return clean
+    return event if isinstance(event, Mapping) and isinstance(event.get("event"), str) else None
 
 
-def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]]) -> dict[int, tuple[int, str]]:
+def _address(event: Mapping[str, Any]) -> str:
+    """The event's address, "" when it has none or one longer than any address (the event still counts)."""
+    email = event.get("email")
+    return storable(email) if isinstance(email, str) and len(email) <= MAX_ADDRESS else ""
+
+
+def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]], emails: Sequence[str]) -> dict[int, tuple[int, str]]:
     """Our email message (id, address as we sent it) for each event by position, checked against the event's address."""
     wanted: dict[int, int] = {}
     for index, event in enumerate(events):
@@ -144,11 +139,11 @@ def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]]) ->
     found: dict[int, tuple[int, str]] = {}
     if wanted:
         rows = {m_id: (medium, recipient) for m_id, medium, recipient in session.execute(
-            select(Message.id, Message.medium, Message.recipient).where(Message.id.in_(set(wanted.values())))
+            select(Message.id, Message.medium, Message.recipient).where(one_of(session, Message.id, set(wanted.values())))
         )}
         for index, message_id in wanted.items():
             medium, recipient = rows.get(message_id, (None, None))
-            if medium == "email" and recipient and recipient.lower() == str(events[index].get("email") or "").lower():
+            if medium == "email" and recipient and recipient.lower() == emails[index].lower():
                 found[index] = (message_id, recipient)
     # Fallback for events without our custom arg: X-Message-Id (the prefix of
     # sg_message_id) is shared by one request's recipients, so match the address too.
@@ -157,11 +152,11 @@ def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]]) ->
     if rest:
         rows2 = session.execute(
             select(Message.id, Message.provider_message_id, Message.recipient)
-            .where(Message.provider_message_id.in_(set(rest.values())), Message.medium == "email")
+            .where(one_of(session, Message.provider_message_id, set(rest.values())), Message.medium == "email")
         ).all()
         by_key = {(pid, recipient.lower()): (m_id, recipient) for m_id, pid, recipient in rows2 if recipient}
         for index, provider_id in rest.items():
-            match = by_key.get((provider_id, str(events[index].get("email") or "").lower()))
+            match = by_key.get((provider_id, emails[index].lower()))
             if match is not None:
                 found[index] = match
     return found
@@ -175,13 +170,14 @@ def receive_sendgrid_events(runtime: Runtime, session: Session, events: Sequence
     keys, then addresses), so two overlapping batches in flight cannot deadlock.
     """
     received = len(events)
-    events = [clean for clean in map(_clean_event, events) if clean is not None]
-    messages = _sendgrid_messages(session, events)
+    events = [event for event in map(_readable, events) if event is not None]
+    emails = [_address(event) for event in events]
+    messages = _sendgrid_messages(session, events, emails)
     rows = []
     for index, event in enumerate(events):
-        message_id, address = messages.get(index, (None, str(event.get("email") or "") or None))
+        message_id, address = messages.get(index, (None, emails[index] or None))
         rows.append(EventRow(
-            event_id=_event_id(event), event=str(event.get("event") or "unknown"), address=address,  # the address as we sent it, when it is ours
+            event_id=storable(_event_id(event)), event=storable(event["event"]) or "unknown", address=address,  # the address as we sent it, when it is ours
             message_id=message_id, outcome=sendgrid_outcome(event), occurred_at=_occurred(event.get("timestamp")),
         ))
     kept = batch_apply.keep_events(session, provider="sendgrid", medium="email", events=rows, now=now)
