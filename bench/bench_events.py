@@ -128,10 +128,10 @@ def seed_messages(session: Any, total: int, contacts: int) -> None:
 def make_batches(messages: list[Any], size: int, rng: random.Random) -> list[list[dict[str, Any]]]:
     events: list[dict[str, Any]] = []
     for message_id, address, request_id in messages:
-        def event(name: str, **extra: Any) -> dict[str, Any]:
-            return {"email": address, "timestamp": 1772443800 + len(events), "smtp-id": "<14c5d75ce93.dfd.64b469@ismtpd-555>", "event": name,
-                    "category": ["campaign-1"], "sg_event_id": f"{message_id}-{len(events)}-{rng.getrandbits(40):x}",
-                    "sg_message_id": f"{request_id}.filter0001.16648.5515E0B88.0", "pulse_campaign_id": "1", "pulse_message_id": str(message_id), **extra}
+        def event(name: str, _id: int = message_id, _to: str = address, _request: str = request_id, **extra: Any) -> dict[str, Any]:
+            return {"email": _to, "timestamp": 1772443800 + len(events), "smtp-id": "<14c5d75ce93.dfd.64b469@ismtpd-555>", "event": name,
+                    "category": ["campaign-1"], "sg_event_id": f"{_id}-{len(events)}-{rng.getrandbits(40):x}",
+                    "sg_message_id": f"{_request}.filter0001.16648.5515E0B88.0", "pulse_campaign_id": "1", "pulse_message_id": str(_id), **extra}
         roll = rng.random()
         events.append(event("processed"))
         if roll < 0.02:

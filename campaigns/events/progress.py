@@ -32,9 +32,12 @@ MEDIUM_LEVELS = {
 }
 
 
+_RANKS = {state: position for position, state in enumerate(PROGRESS)}
+
+
 def rank(state: str) -> int:
     """Position in ``PROGRESS``; ``unknown`` counts as just before ``sent``."""
-    return PROGRESS.index(state) if state in PROGRESS else -1
+    return _RANKS.get(state, -1)
 
 
 def may_move(current: str, target: str) -> bool:

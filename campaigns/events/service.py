@@ -8,7 +8,6 @@ the first transaction commits, then finds the row and does nothing.
 from __future__ import annotations
 
 import json
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.db import UtcDateTime, dialect_insert, json_rows
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS, forward_weight
-from campaigns.events.models import EngagementCounter, InboundSms, ProviderEvent, SmsConversation
+from campaigns.events.models import InboundSms, ProviderEvent, SmsConversation
 from campaigns.events.progress import NOT_YET_SENT
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode, Message, Suppression
