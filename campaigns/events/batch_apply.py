@@ -22,9 +22,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.orm import Session
@@ -40,9 +39,8 @@ from campaigns.programs.models import Message, Suppression
 WAITING = ("queued", "retrying")  # planned messages a suppression skips
 
 
-@dataclass(frozen=True)
-class EventRow:
-    """One provider event as it is kept: its id, what it says, whose message it is."""
+class EventRow(NamedTuple):
+    """One provider event as it is kept: its id, what it says, whose message it is (a tuple: a batch makes thousands)."""
 
     event_id: str
     event: str
@@ -52,8 +50,7 @@ class EventRow:
     occurred_at: datetime | None = None  # the provider's clock
 
 
-@dataclass(frozen=True)
-class Signal:
+class Signal(NamedTuple):
     """A kept event that moves a message: the row that holds it, and where it points."""
 
     event_row_id: int

@@ -76,7 +76,7 @@ def suppress_address(runtime: Runtime, session: Session, *, medium: str, address
 
 def _apply_kept(
     runtime: Runtime, session: Session, kept: Sequence[tuple[int, EventRow]], *, medium: str,
-    suppressions: dict[str, tuple[str, str]], now: datetime, half_life_days: float | None = None,
+    suppressions: dict[str, tuple[str, str]], now: datetime,
 ) -> list[int]:
     """Apply kept events to their messages, then suppress; the event rows left pending."""
     signals = [
@@ -84,8 +84,7 @@ def _apply_kept(
         for row_id, row in kept if row.message_id is not None and row.outcome.target is not None
     ]
     pending = batch_apply.apply_signals(
-        session, signals, now=now, queued_to=(medium, suppressions.keys()),
-        half_life_days=runtime.settings.channel_half_life_days if half_life_days is None else half_life_days,
+        session, signals, now=now, queued_to=(medium, suppressions.keys()), half_life_days=runtime.settings.channel_half_life_days,
     )
     batch_apply.set_pending(session, pending, pending=True)
     if suppressions:
