@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, any_, bindparam, false, func, literal_column, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import UtcDateTime, insert_ignoring_conflicts, json_rows, one_of
@@ -34,7 +34,8 @@ from campaigns.events.models import ProviderEvent
 from campaigns.events.outcomes import Outcome
 from campaigns.events.progress import FAILED, NOT_YET_SENT, furthest, levels_reached
 from campaigns.events.service import add_evidence
-from campaigns.programs.models import Message, Suppression
+from campaigns.people.models import Contact
+from campaigns.programs.models import Episode, Message, Suppression
 
 WAITING = ("queued", "retrying")  # planned messages a suppression skips
 
@@ -106,18 +107,39 @@ def keep_events(session: Session, *, provider: str, medium: str, events: Sequenc
     return [(ids[event_id], event) for event_id, event in kept if event_id in ids]
 
 
+def waiting_to(session: Session, medium: str, addresses: Collection[str]) -> ColumnElement[bool]:
+    """Messages still queued to these addresses on ``medium``, found through the contacts who have them.
+
+    Every step is indexed (contacts by address, episodes by contact, messages by
+    episode; on PostgreSQL the episode ids are one array computed once), so a
+    campaign with a million queued messages is not scanned for a bounce. A
+    message outside any episode, or planned to an address its contact no longer
+    has, is left to the send path, which checks suppressions again when it claims.
+    """
+    column = {"email": Contact.email, "sms": Contact.phone}.get(medium)
+    if column is None or not addresses:
+        return false()
+    episodes = select(Episode.id).join(Contact, Contact.id == Episode.contact_id).where(one_of(session, column, sorted(addresses)))
+    if session.get_bind().dialect.name == "postgresql":
+        found = episodes.subquery()
+        # An array expression (not "ANY (subquery)"), so it is computed once and the episode index is used.
+        in_episodes = Message.episode_id == any_(func.coalesce(select(func.array_agg(found.c.id)).scalar_subquery(), literal_column("'{}'::int[]")))
+    else:
+        in_episodes = Message.episode_id.in_(episodes)
+    return and_(in_episodes, Message.medium == medium, one_of(session, Message.recipient, sorted(addresses)), Message.state.in_(WAITING))
+
+
 def lock_messages(session: Session, message_ids: Iterable[int], *, queued_to: tuple[str, Collection[str]] | None = None) -> dict[int, Any]:
     """Lock messages in id order, so two batches touching the same messages cannot deadlock.
 
     ``queued_to`` (medium, addresses) adds the messages still waiting to go to
-    those addresses, which a suppression will skip. Returns each locked
-    message's (state, medium, contact_id) by id.
+    those addresses (``waiting_to``), which a suppression will skip. Returns
+    each locked message's (state, medium, contact_id) by id.
     """
     ids = sorted(set(message_ids))
     where = [one_of(session, Message.id, ids)] if ids else []
     if queued_to and queued_to[1]:
-        medium, addresses = queued_to
-        where.append(and_(Message.medium == medium, one_of(session, Message.recipient, sorted(addresses)), Message.state.in_(WAITING)))
+        where.append(waiting_to(session, *queued_to))
     if not where:
         return {}
     rows = session.execute(
@@ -199,11 +221,11 @@ def set_pending(session: Session, event_row_ids: Sequence[int], *, pending: bool
         session.execute(update(ProviderEvent).where(one_of(session, ProviderEvent.id, event_row_ids)).values(pending=pending))
 
 
-_SKIP_COLUMNS = (("address", "text"), ("skip_reason", "text"))
+_SKIP_COLUMNS = (("id", "int"), ("skip_reason", "text"))
 
 
 def suppress_addresses(session: Session, *, medium: str, reasons: Mapping[str, tuple[str, str, str]], now: datetime) -> list[str]:
-    """Suppress addresses on ``medium`` for good and skip what still waits to go to them.
+    """Suppress addresses on ``medium`` for good and skip what still waits to go to them (``waiting_to``).
 
     ``reasons``: address → (reason, source, skip_reason). Idempotent; the first
     suppression of an address stays. Returns the idempotency keys of the
@@ -216,13 +238,16 @@ def suppress_addresses(session: Session, *, medium: str, reasons: Mapping[str, t
         {"medium": medium, "address": address, "reason": reason, "source": source[:200], "created_at": now}
         for address, (reason, source, _) in sorted(reasons.items())
     ], unique=["medium", "address"])
-    skips = [{"address": address, "skip_reason": skip[:2000]} for address, (_, _, skip) in sorted(reasons.items())]
+    waiting = session.execute(select(Message.id, Message.recipient).where(waiting_to(session, medium, reasons.keys())).order_by(Message.id)).all()
+    if not waiting:
+        return []
+    skips = [{"id": message_id, "skip_reason": reasons[recipient][2][:2000]} for message_id, recipient in waiting]
     result = session.execute(
         text(
             "UPDATE messages AS m SET state = 'skipped', skip_rule = 'suppressed', skip_reason = v.skip_reason, updated_at = :now"
             f" FROM {json_rows(session, 'skips', _SKIP_COLUMNS, alias='v')}"
-            " WHERE m.medium = :medium AND m.recipient = v.address AND m.state IN ('queued', 'retrying') RETURNING idempotency_key"
+            " WHERE m.id = v.id AND m.state IN ('queued', 'retrying') RETURNING idempotency_key"
         ).bindparams(bindparam("now", type_=UtcDateTime)),
-        {"now": now, "medium": medium, "skips": json.dumps(skips)},
+        {"now": now, "skips": json.dumps(skips)},
     )
     return list(result.scalars())
