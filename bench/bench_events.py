@@ -114,18 +114,30 @@ def run(url: str, args: argparse.Namespace) -> list[dict[str, float]]:
 
 
 def seed_messages(session: Any, total: int, contacts: int) -> None:
-    """Sent invites (one request id per 500, as Mail Send shares X-Message-Id) and a queued reminder for every tenth."""
+    """A campaign with an episode per contact; its sent invites (one request id per 500, as Mail Send shares
+    X-Message-Id) and a queued reminder for every tenth contact, which a bounce or unsubscribe skips."""
     session.execute(text(
-        "INSERT INTO messages (idempotency_key, contact_id, step, medium, channel, recipient, substitutions, state, attempts,"
-        " provider_message_id, created_at, updated_at, sent_at)"
-        " SELECT 'bench:' || g, c.id, 'invite', 'email', 'sendgrid', c.email, '{}', 'sent', 1, 'xmsg' || (g / 500), :now, :now, :now"
-        " FROM generate_series(1, :total) AS g JOIN contacts c ON c.external_id = 'c' || (g % :contacts)"
+        "INSERT INTO campaigns (id, name, kind, mode, status, survey, audience, exclusions, plan, sending_window, channels,"
+        " internal_recipients, selection_state, created_at)"
+        " VALUES (1, 'Bench', 'nps', 'one_off', 'active', '{}', '{}', '{}', '[]', '{}', '[\"email\"]', '[]', 'done', :now)"
+    ), {"now": NOW})
+    session.execute(text(
+        "INSERT INTO episodes (public_id, campaign_id, contact_id, wave, state, created_at)"
+        " SELECT 'bench-' || c.id, 1, c.id, 0, 'invited', :now FROM contacts c"
+    ), {"now": NOW})
+    session.execute(text(
+        "INSERT INTO messages (idempotency_key, campaign_id, episode_id, contact_id, step, medium, channel, recipient, substitutions, state,"
+        " attempts, provider_message_id, created_at, updated_at, sent_at)"
+        " SELECT 'bench:' || g, 1, e.id, c.id, 'invite', 'email', 'sendgrid', c.email, '{}', 'sent', 1, 'xmsg' || (g / 500), :now, :now, :now"
+        " FROM generate_series(1, :total) AS g JOIN contacts c ON c.external_id = 'c' || (g % :contacts) JOIN episodes e ON e.contact_id = c.id"
     ), {"now": NOW, "total": total, "contacts": contacts})
     session.execute(text(
-        "INSERT INTO messages (idempotency_key, contact_id, step, medium, channel, recipient, substitutions, state, attempts, not_before, created_at, updated_at)"
-        " SELECT 'bench-reminder:' || c.id, c.id, 'reminder', 'email', 'sendgrid', c.email, '{}', 'queued', 0, :now, :now, :now"
-        " FROM contacts c WHERE c.id % 10 = 0"
+        "INSERT INTO messages (idempotency_key, campaign_id, episode_id, contact_id, step, medium, channel, recipient, substitutions, state,"
+        " attempts, not_before, created_at, updated_at)"
+        " SELECT 'bench-reminder:' || c.id, 1, e.id, c.id, 'reminder', 'email', 'sendgrid', c.email, '{}', 'queued', 0, :now, :now, :now"
+        " FROM contacts c JOIN episodes e ON e.contact_id = c.id WHERE c.id % 10 = 0"
     ), {"now": NOW})
+    session.execute(text("ANALYZE"))
 
 
 def make_batches(messages: list[Any], size: int, rng: random.Random) -> list[list[dict[str, Any]]]:
@@ -216,7 +228,8 @@ def via_bare(raw: Any, batch: list[dict[str, Any]]) -> None:
             if event in SUPPRESS:
                 suppress.setdefault(address, SUPPRESS[event])
         locked = cursor.execute(
-            "SELECT id, state, contact_id FROM messages WHERE id = ANY(%(ids)s) OR (medium = 'email' AND recipient = ANY(%(addresses)s)"
+            "SELECT id, state, contact_id FROM messages WHERE id = ANY(%(ids)s) OR (episode_id = ANY(ARRAY(SELECT e.id FROM episodes e"
+            " JOIN contacts c ON c.id = e.contact_id WHERE c.email = ANY(%(addresses)s))) AND medium = 'email' AND recipient = ANY(%(addresses)s)"
             " AND state IN ('queued', 'retrying')) ORDER BY id FOR UPDATE", {"ids": sorted(targets), "addresses": sorted(suppress)},
         ).fetchall()
         moves, counts = [], defaultdict(lambda: [0, 0, 0, 0])
@@ -263,8 +276,9 @@ def via_bare(raw: Any, batch: list[dict[str, Any]]) -> None:
             cursor.execute(
                 "UPDATE messages m SET state = 'skipped', skip_rule = 'suppressed', skip_reason = 'email: ' || s.reason, updated_at = %(now)s"
                 " FROM jsonb_to_recordset(%(skips)s::jsonb) AS s(address text, reason text)"
-                " WHERE m.medium = 'email' AND m.recipient = s.address AND m.state IN ('queued', 'retrying')",
-                {"skips": skips, "now": NOW},
+                " WHERE m.episode_id = ANY(ARRAY(SELECT e.id FROM episodes e JOIN contacts c ON c.id = e.contact_id WHERE c.email = ANY(%(addresses)s)))"
+                " AND m.medium = 'email' AND m.recipient = s.address AND m.state IN ('queued', 'retrying')",
+                {"skips": skips, "now": NOW, "addresses": sorted(suppress)},
             )
     raw.commit()
 
