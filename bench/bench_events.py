@@ -5,7 +5,8 @@
 A realistic mix per message (processed, delivered, opens, clicks; a few hard
 bounces, drops, unsubscribes and spam reports), shuffled inside each batch,
 3 % of events repeated inside their batch and every tenth batch redelivered
-whole. Each round applies one fresh set of messages' events three ways, in turn:
+whole. Each round applies one fresh set of messages' events three ways, batch by batch in turn (so on a
+shared machine each way meets the same load):
 
 - Pulse: ``receive_sendgrid_events`` (what the webhook route calls), one
   session and one commit per batch;
@@ -92,19 +93,24 @@ def run(url: str, args: argparse.Namespace) -> list[dict[str, float]]:
         for round_number in range(1, args.rounds + 1):
             pulse_set, http_set, bare_set = sets[3 * (round_number - 1):3 * round_number]
             figure: dict[str, float] = {}
-            for way, chosen in (("pulse", pulse_set), ("http", http_set), ("bare", bare_set)):
-                batches = make_batches(chosen, args.batch, rng)
-                gc.collect()
-                gc.freeze()  # the bench's own input is no garbage for either way to scan
-                count = sum(len(b) for b in batches)
-                apply = {"pulse": lambda b: via_pulse(runtime, b), "http": lambda b: via_http(client, b), "bare": lambda b: via_bare(raw, b)}[way]
-                started, cpu = time.perf_counter(), time.process_time()
-                for batch in batches:
-                    apply(batch)
-                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-                figure[way] = count / seconds
-                print(f"round {round_number}: {way:5} {count:,} events in {len(batches)} batches: {seconds:.2f} s = {count / seconds:,.0f} events/s; "
-                      f"CPU {1e6 * cpu / count:,.0f} µs/event", flush=True)
+            ways = {"pulse": lambda b: via_pulse(runtime, b), "http": lambda b: via_http(client, b), "bare": lambda b: via_bare(raw, b)}
+            batches = {way: make_batches(chosen, args.batch, rng) for way, chosen in zip(ways, (pulse_set, http_set, bare_set))}
+            gc.collect()
+            gc.freeze()  # the bench's own input is no garbage for any way to scan
+            seconds, cpu = dict.fromkeys(ways, 0.0), dict.fromkeys(ways, 0.0)
+            # Batch by batch, the three ways in turn: on a shared machine each meets the same load.
+            for index in range(max(len(b) for b in batches.values())):
+                for way, apply in ways.items():
+                    if index < len(batches[way]):
+                        started, used = time.perf_counter(), time.process_time()
+                        apply(batches[way][index])
+                        seconds[way] += time.perf_counter() - started
+                        cpu[way] += time.process_time() - used
+            for way in ways:
+                count = sum(len(b) for b in batches[way])
+                figure[way] = count / seconds[way]
+                print(f"round {round_number}: {way:5} {count:,} events in {len(batches[way])} batches: {seconds[way]:.2f} s = {figure[way]:,.0f} events/s; "
+                      f"CPU {1e6 * cpu[way] / count:,.0f} µs/event", flush=True)
             print(f"round {round_number}: ratio Pulse / bare {figure['pulse'] / figure['bare']:.2f}; HTTP / bare {figure['http'] / figure['bare']:.2f}", flush=True)
             figures.append(figure)
         raw.close()
