@@ -5,7 +5,7 @@ Nothing here reads settings: the dispatcher (or a test) passes the URL in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -130,6 +130,22 @@ def one_of(session: Session, column: Any, values: Iterable[Any]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(list(values))
+
+
+def json_rows(session: Session, param: str, columns: Sequence[tuple[str, str]], *, alias: str = "b") -> str:
+    """SQL text for a FROM item reading the rows of one JSON array parameter ``:param``.
+
+    A batch of thousands is one bound value and one ``json.dumps``: PostgreSQL
+    reads it with ``jsonb_to_recordset`` (``columns`` give each key's SQL type),
+    SQLite with ``json_each`` (untyped; booleans come back as 0/1). Keys become
+    columns of ``alias``; a key a row leaves out is NULL. Names are the caller's
+    constants, never user input.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        listed = ", ".join(f"{name} {kind}" for name, kind in columns)
+        return f"jsonb_to_recordset(CAST(:{param} AS jsonb)) AS {alias}({listed})"
+    listed = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name, _ in columns)
+    return f"(SELECT {listed} FROM json_each(:{param})) AS {alias}"
 
 
 def insert_ignoring_conflicts(session: Session, model: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> None:

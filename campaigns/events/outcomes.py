@@ -36,15 +36,25 @@ class Outcome:
     detail: str | None = None
 
 
+def storable(value: str) -> str:
+    """Text a database column can hold: no NUL, no lone surrogate (plain ASCII, the usual case, costs one check)."""
+    if value.isascii():
+        return value.replace("\x00", "") if "\x00" in value else value
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def _text(value: Any) -> str | None:
-    return str(value)[:2000] if value not in (None, "") else None
+    return storable(str(value))[:2000] if value not in (None, "") else None
+
+
+_NOTHING, _SENT, _DELIVERED, _OPENED = Outcome(), Outcome(target="sent"), Outcome(target="delivered"), Outcome(target="opened")
 
 
 def sendgrid_outcome(event: Mapping[str, Any]) -> Outcome:
     """The meaning of one SendGrid event (unknown events mean nothing)."""
     name = event.get("event")
     if name == "processed":
-        return Outcome(target="sent")
+        return _SENT
     if name == "deferred":  # a temporary refusal; SendGrid keeps trying for 72 hours
         return Outcome(detail=_text(event.get("response")))
     if name == "delivered":
@@ -52,7 +62,7 @@ def sendgrid_outcome(event: Mapping[str, Any]) -> Outcome:
     if name == "open":
         # Apple Mail Privacy Protection fetches every image on delivery: a machine
         # open proves delivery, not that anybody read the message.
-        return Outcome(target="delivered" if event.get("sg_machine_open") else "opened")
+        return _DELIVERED if event.get("sg_machine_open") else _OPENED
     if name == "click":
         return Outcome(target="clicked", detail=_text(event.get("url")))
     if name == "bounce":
@@ -71,7 +81,7 @@ def sendgrid_outcome(event: Mapping[str, Any]) -> Outcome:
         return Outcome(suppress="spam_report")
     if name in ("unsubscribe", "group_unsubscribe"):
         return Outcome(suppress="unsubscribed")
-    return Outcome()
+    return _NOTHING
 
 
 def twilio_outcome(status: str, error_code: str | None) -> Outcome:

@@ -11,6 +11,9 @@ message received it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import NamedTuple
+
 PROGRESS = ("sent", "delivered", "opened", "clicked", "answered")
 FAILED = "failed"
 # Where a message can be when provider events start to matter. "unknown": the
@@ -29,9 +32,12 @@ MEDIUM_LEVELS = {
 }
 
 
+_RANKS = {state: position for position, state in enumerate(PROGRESS)}
+
+
 def rank(state: str) -> int:
     """Position in ``PROGRESS``; ``unknown`` counts as just before ``sent``."""
-    return PROGRESS.index(state) if state in PROGRESS else -1
+    return _RANKS.get(state, -1)
 
 
 def may_move(current: str, target: str) -> bool:
@@ -58,3 +64,30 @@ def levels_reached(current: str, target: str, medium: str) -> tuple[str, ...]:
         return ()
     levels = MEDIUM_LEVELS.get(medium, ())
     return tuple(level for level in levels if rank(current) < rank(level) <= rank(target))
+
+
+ENGAGED = ("opened", "clicked", "answered")
+
+
+class Settled(NamedTuple):
+    state: str  # where the message ends
+    reached: str  # where its progress took it before any failure: what the counters see
+    failure_noted: bool  # a failure came after engagement: the state stays, the error is kept
+
+
+def furthest(current: str, targets: Iterable[str]) -> Settled:
+    """Where a message that is ``current`` ends after events saying ``targets``, applied together.
+
+    The events of one batch come in no meaningful order, so the end must not
+    depend on it: the furthest progress first, then a failure if one may still
+    follow (a bounce after delivery fails the message; after an open or a click
+    it only leaves its code on the message).
+    """
+    wanted = set(targets)
+    best = max((t for t in wanted if t in PROGRESS), key=rank, default=None)
+    reached = best if best is not None and may_move(current, best) else current
+    if FAILED not in wanted:
+        return Settled(reached, reached, False)
+    if may_move(reached, FAILED):
+        return Settled(FAILED, reached, False)
+    return Settled(reached, reached, reached in ENGAGED)

@@ -7,19 +7,18 @@ the first transaction commits, then finds the row and does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert
+from campaigns.db import UtcDateTime, dialect_insert, json_rows
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS, forward_weight
-from campaigns.events.models import EngagementCounter, InboundSms, ProviderEvent, SmsConversation
-from campaigns.events.outcomes import Outcome
-from campaigns.events.progress import FAILED, NOT_YET_SENT, levels_reached, may_move
+from campaigns.events.models import InboundSms, ProviderEvent, SmsConversation
+from campaigns.events.progress import NOT_YET_SENT
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode, Message, Suppression
 
@@ -27,20 +26,6 @@ from campaigns.programs.models import Campaign, Episode, Message, Suppression
 OPEN_EPISODE_STATES = ("selected", "pre_noticed", "invited", "reminded", "answered", "thanked")
 # Messages a customer can have received, and so be replying to.
 REACHED_STATES = ("sending", "unknown", "sent", "delivered", "opened", "clicked", "answered")
-
-
-@dataclass(frozen=True)
-class Move:
-    """A message that moved forward: from where to where, for whom."""
-
-    message_id: int
-    before: str
-    after: str
-    medium: str
-    contact_id: int | None
-
-
-PENDING: Literal["pending"] = "pending"
 
 
 def log_inbound(session: Session, *, message_sid: str, from_number: str, to_number: str | None, body: str, now: datetime) -> InboundSms | None:
@@ -119,108 +104,42 @@ def lock_conversation(session: Session, *, episode_id: int, phone: str, now: dat
     ).one()
 
 
-def record_event(
-    session: Session, *, provider: str, event_id: str, event: str, medium: str, address: str | None,
-    message_id: int | None, outcome: Outcome, occurred_at: datetime | None, now: datetime,
-) -> ProviderEvent | None:
-    """Keep one provider event; None if it was kept before (a redelivery)."""
-    return session.scalars(
-        dialect_insert(session, ProviderEvent).values(
-            provider=provider, event_id=event_id[:200], event=event[:40], medium=medium, address=address, message_id=message_id,
-            target_state=outcome.target, pending=False, bounced=outcome.bounced, error_code=outcome.error_code, detail=outcome.detail,
-            occurred_at=occurred_at, received_at=now,
-        ).on_conflict_do_nothing(index_elements=["provider", "event_id"]).returning(ProviderEvent)
-    ).first()
-
-
-def lock_messages(session: Session, message_ids: Iterable[int]) -> None:
-    """Lock messages in id order, so two batches touching the same messages cannot deadlock."""
-    ids = sorted(set(message_ids))
-    if ids:
-        session.execute(select(Message.id).where(Message.id.in_(ids)).order_by(Message.id).with_for_update())
-
-
-ENGAGED = ("opened", "clicked", "answered")
-
-
-def advance_message(
-    session: Session, *, message_id: int, target: str, now: datetime,
-    error_code: str | None = None, detail: str | None = None, provider_message_id: str | None = None,
-) -> Move | Literal["pending"] | None:
-    """Move a message forward to ``target`` if that is forward; None if it stays.
-
-    ``pending`` when the message is still being handed to its provider: its
-    send result is not recorded yet and must not be overtaken (the caller keeps
-    the event and applies it later). A conditional UPDATE under a row lock, so
-    concurrent events never move a message backwards.
-    """
-    for _ in range(3):
-        row = session.execute(
-            select(Message.state, Message.medium, Message.contact_id).where(Message.id == message_id).with_for_update()
-        ).first()
-        if row is None:
-            return None
-        state, medium, contact_id = row
-        if state in NOT_YET_SENT:
-            return PENDING
-        if not may_move(state, target):
-            if target == FAILED and state in ENGAGED:
-                # A bounce after a click (a forwarded mail, a full mailbox later) does not
-                # undo the engagement, but the failure stays visible on the message.
-                session.execute(update(Message).where(Message.id == message_id).values(error_code=error_code, error_text=detail, updated_at=now))
-            return None
-        values: dict[str, object] = {"state": target, "updated_at": now}
-        if target == FAILED:
-            values.update(error_code=error_code, error_text=detail)
-        result = session.execute(update(Message).where(Message.id == message_id, Message.state == state).values(**values))
-        if result.rowcount:  # type: ignore[attr-defined]
-            if provider_message_id:
-                session.execute(update(Message).where(Message.id == message_id, Message.provider_message_id.is_(None)).values(provider_message_id=provider_message_id))
-            return Move(message_id, state, target, medium or "", contact_id)
-    return None
-
-
 COUNTED = ("sent", "delivered", "opened", "clicked", "answered", "dismissed", "bounced")
 WEIGHTED = ("sent", "opened", "clicked", "answered", "dismissed", "bounced")
 
 
-def count_engagement(session: Session, moves: Sequence[Move], *, bounced: set[int], now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
-    """Add each move's first-time levels (and bounces) to the counters, in key order."""
-    totals: dict[tuple[int, str], dict[str, int]] = {}
-    for move in moves:
-        if move.contact_id is None:
-            continue
-        counts = totals.setdefault((move.contact_id, move.medium), {})
-        for level in levels_reached(move.before, move.after, move.medium):
-            counts[level] = counts.get(level, 0) + 1
-        if move.after == FAILED and move.message_id in bounced:
-            counts["bounced"] = counts.get("bounced", 0) + 1
-    add_evidence(session, totals, now=now, half_life_days=half_life_days)
+_COUNTER_COLUMNS = (("contact_id", "int"), ("medium", "text"), *((level, "int") for level in COUNTED), *((f"weight_{level}", "float8") for level in WEIGHTED))
 
 
 def add_evidence(session: Session, totals: Mapping[tuple[int, str], Mapping[str, int]], *, now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
     """Add counts per (contact, medium) — plain and forward-decayed — in key order (no deadlocks).
 
     The callers make each count happen once (a message reaches a level once; an
-    event is kept once by its unique id), so this only adds: one cached upsert
-    over the signals present, executed for every row at once (``excluded``
-    holds each row's increments; a thousand sends cost ~20 ms of CPU, not 300).
+    event is kept once by its unique id), so this only adds: one upsert for
+    every (contact, medium) at once, reading the increments from one JSON
+    parameter (a thousand contacts cost one statement, not a thousand).
     """
     present = [(key, counts) for key, counts in sorted(totals.items()) if any(counts.get(level) for level in COUNTED)]
     if not present:
         return
-    levels = [level for level in COUNTED if any(counts.get(level) for _, counts in present)]
-    weighted = [level for level in levels if level in WEIGHTED]
     weight = forward_weight(now, half_life_days)
     rows = [
-        {"contact_id": contact_id, "medium": medium, "updated_at": now,
-         **{level: counts.get(level, 0) for level in levels}, **{f"weight_{level}": counts.get(level, 0) * weight for level in weighted}}
+        {"contact_id": contact_id, "medium": medium, **{level: counts.get(level, 0) for level in COUNTED},
+         **{f"weight_{level}": counts.get(level, 0) * weight for level in WEIGHTED}}
         for (contact_id, medium), counts in present
     ]
-    insert = dialect_insert(session, EngagementCounter)
-    columns = [*levels, *(f"weight_{level}" for level in weighted)]
-    increments = {name: getattr(EngagementCounter, name) + getattr(insert.excluded, name) for name in columns}
-    session.execute(insert.on_conflict_do_update(index_elements=["contact_id", "medium"], set_={"updated_at": insert.excluded.updated_at, **increments}), rows)
+    names = [name for name, _ in _COUNTER_COLUMNS]
+    listed = ", ".join(names)
+    # Rows go in in key order (the JSON array's), so concurrent upserts take the row locks in one order.
+    session.execute(
+        text(
+            f"INSERT INTO engagement_counters ({listed}, updated_at) SELECT {', '.join(f'c.{n}' for n in names)}, :now"
+            f" FROM {json_rows(session, 'counts', _COUNTER_COLUMNS, alias='c')} WHERE true"
+            " ON CONFLICT (contact_id, medium) DO UPDATE SET updated_at = excluded.updated_at, "
+            + ", ".join(f"{n} = engagement_counters.{n} + excluded.{n}" for n in names[2:])
+        ).bindparams(bindparam("now", type_=UtcDateTime)),
+        {"now": now, "counts": json.dumps(rows)},
+    )
 
 
 def pending_events(session: Session, *, limit: int) -> list[ProviderEvent]:

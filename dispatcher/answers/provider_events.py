@@ -6,7 +6,10 @@ state moves along ``campaigns.events.progress`` under a row lock; counters
 grow when a message first reaches a level, so a thousand opens of one email
 count once. Hard bounces, spam reports, unsubscribes and STOPs suppress the
 address on its medium for good, and messages still waiting to go to it are
-skipped. Functions flush, never commit: the route commits before it answers.
+skipped. A SendGrid batch is applied as a set, in a few statements whatever
+its size (``campaigns.events.batch_apply``); a Twilio callback and Pulse's own
+signals go the same way as batches of one. Functions flush, never commit: the
+route commits before it answers.
 """
 
 from __future__ import annotations
@@ -23,15 +26,14 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from campaigns.db import ID_MAX
-from campaigns.events import service
+from campaigns.db import ID_MAX, one_of
+from campaigns.events import batch_apply
+from campaigns.events.batch_apply import EventRow, Signal
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS
-from campaigns.events.models import ProviderEvent
-from campaigns.events.outcomes import Outcome, sendgrid_outcome, twilio_outcome
-from campaigns.events.service import PENDING, Move
+from campaigns.events.outcomes import Outcome, sendgrid_outcome, storable, twilio_outcome
+from campaigns.events.service import REACHED_STATES, add_evidence, pending_events
 from campaigns.programs.models import Message
 from dispatcher.runtime.core import Runtime
-from dispatcher.sending.outcomes import suppress
 
 log = logging.getLogger(__name__)
 MESSAGE_ID_ARG = "pulse_message_id"  # the custom arg our SendGrid messages carry (channels.sendgrid)
@@ -50,16 +52,17 @@ class BatchResult:
     ignored: int = 0  # not an event Pulse can read (not an object, no event name)
 
 
-@dataclass
-class _Effects:
-    """What a batch of events did, applied together in a fixed order."""
+def _skip_reason(medium: str, reason: str, source: str) -> str:
+    return f"{medium}: {SUPPRESSED_BECAUSE.get(reason, reason)} ({source})"
 
-    moves: list[Move]
-    bounced: set[int]
 
-    @classmethod
-    def empty(cls) -> _Effects:
-        return cls([], set())
+def _suppress(runtime: Runtime, session: Session, *, medium: str, found: dict[str, tuple[str, str]], now: datetime) -> int:
+    """Suppress each address (address → (reason, source)); settle the budget of the messages skipped."""
+    reasons = {address: (reason, source, _skip_reason(medium, reason, source)) for address, (reason, source) in found.items()}
+    keys = batch_apply.suppress_addresses(session, medium=medium, reasons=reasons, now=now)
+    if keys:
+        runtime.budget.settle(session, message_keys=keys, sent=False, now=now)
+    return len(keys)
 
 
 def suppress_address(runtime: Runtime, session: Session, *, medium: str, address: str, reason: str, source: str, now: datetime) -> int:
@@ -68,30 +71,25 @@ def suppress_address(runtime: Runtime, session: Session, *, medium: str, address
     Idempotent. Returns how many planned messages were skipped (their budget
     reservations go back).
     """
-    suppress(session, medium=medium, address=address, reason=reason, source=source[:200], now=now)
-    keys = list(session.scalars(
-        update(Message).where(Message.medium == medium, Message.recipient == address, Message.state.in_(("queued", "retrying")))
-        .values(state="skipped", skip_rule="suppressed", skip_reason=f"{medium}: {SUPPRESSED_BECAUSE.get(reason, reason)} ({source})"[:2000], updated_at=now)
-        .returning(Message.idempotency_key)
-    ))
-    if keys:
-        runtime.budget.settle(session, message_keys=keys, sent=False, now=now)
-    return len(keys)
+    return _suppress(runtime, session, medium=medium, found={address: (reason, source)}, now=now)
 
 
-def _apply(session: Session, event: ProviderEvent, outcome: Outcome, effects: _Effects, now: datetime, provider_message_id: str | None = None) -> None:
-    if outcome.target is None or event.message_id is None:
-        return
-    moved = service.advance_message(
-        session, message_id=event.message_id, target=outcome.target, now=now,
-        error_code=outcome.error_code, detail=outcome.detail, provider_message_id=provider_message_id,
+def _apply_kept(
+    runtime: Runtime, session: Session, kept: Sequence[tuple[int, EventRow]], *, medium: str,
+    suppressions: dict[str, tuple[str, str]], now: datetime,
+) -> list[int]:
+    """Apply kept events to their messages, then suppress; the event rows left pending."""
+    signals = [
+        Signal(row_id, row.message_id, row.outcome.target, row.outcome.bounced, row.outcome.error_code, row.outcome.detail)
+        for row_id, row in kept if row.message_id is not None and row.outcome.target is not None
+    ]
+    pending = batch_apply.apply_signals(
+        session, signals, now=now, queued_to=(medium, suppressions.keys()), half_life_days=runtime.settings.channel_half_life_days,
     )
-    if moved == PENDING:
-        event.pending = True
-    elif moved is not None:
-        effects.moves.append(moved)
-        if outcome.bounced:
-            effects.bounced.add(moved.message_id)
+    batch_apply.set_pending(session, pending, pending=True)
+    if suppressions:
+        _suppress(runtime, session, medium=medium, found=suppressions, now=now)
+    return pending
 
 
 # -- SendGrid -------------------------------------------------------------------------
@@ -115,27 +113,22 @@ def _occurred(value: Any) -> datetime | None:
 MAX_ADDRESS = 320  # the longest email address a suppression (or a message) holds
 
 
-def _clean_text(value: str) -> str:
-    """Text a database column can hold: no NUL, no lone surrogate."""
-    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+def _readable(event: Any) -> Mapping[str, Any] | None:
+    """The event, or None for one that is no event at all (not an object, no event name).
 
-
-def _clean_event(event: Any) -> dict[str, Any] | None:
-    """The event with its text made storable, or None for one that is no event at all.
-
-    Each event is judged alone, so one bad event never fails its batch: an
-    over-long address is dropped (the event still moves its message), text
-    loses NUL characters and lone surrogates.
+    Each event is judged alone, so one bad event never fails its batch; what is
+    stored of it loses NUL characters and lone surrogates (``storable``).
     """
-    if not isinstance(event, Mapping) or not isinstance(event.get("event"), str):
-        return None
-    clean = {str(key): _clean_text(value) if isinstance(value, str) else value for key, value in event.items()}
-    if len(str(clean.get("email") or "")) > MAX_ADDRESS:
-        clean.pop("email")
-    return clean
+    return event if isinstance(event, Mapping) and isinstance(event.get("event"), str) else None
 
 
-def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]]) -> dict[int, tuple[int, str]]:
+def _address(event: Mapping[str, Any]) -> str:
+    """The event's address, "" when it has none or one longer than any address (the event still counts)."""
+    email = event.get("email")
+    return storable(email) if isinstance(email, str) and len(email) <= MAX_ADDRESS else ""
+
+
+def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]], emails: Sequence[str]) -> dict[int, tuple[int, str]]:
     """Our email message (id, address as we sent it) for each event by position, checked against the event's address."""
     wanted: dict[int, int] = {}
     for index, event in enumerate(events):
@@ -145,11 +138,11 @@ def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]]) ->
     found: dict[int, tuple[int, str]] = {}
     if wanted:
         rows = {m_id: (medium, recipient) for m_id, medium, recipient in session.execute(
-            select(Message.id, Message.medium, Message.recipient).where(Message.id.in_(set(wanted.values())))
+            select(Message.id, Message.medium, Message.recipient).where(one_of(session, Message.id, set(wanted.values())))
         )}
         for index, message_id in wanted.items():
             medium, recipient = rows.get(message_id, (None, None))
-            if medium == "email" and recipient and recipient.lower() == str(events[index].get("email") or "").lower():
+            if medium == "email" and recipient and recipient.lower() == emails[index].lower():
                 found[index] = (message_id, recipient)
     # Fallback for events without our custom arg: X-Message-Id (the prefix of
     # sg_message_id) is shared by one request's recipients, so match the address too.
@@ -158,47 +151,41 @@ def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]]) ->
     if rest:
         rows2 = session.execute(
             select(Message.id, Message.provider_message_id, Message.recipient)
-            .where(Message.provider_message_id.in_(set(rest.values())), Message.medium == "email")
+            .where(one_of(session, Message.provider_message_id, set(rest.values())), Message.medium == "email")
         ).all()
         by_key = {(pid, recipient.lower()): (m_id, recipient) for m_id, pid, recipient in rows2 if recipient}
         for index, provider_id in rest.items():
-            match = by_key.get((provider_id, str(events[index].get("email") or "").lower()))
+            match = by_key.get((provider_id, emails[index].lower()))
             if match is not None:
                 found[index] = match
     return found
 
 
 def receive_sendgrid_events(runtime: Runtime, session: Session, events: Sequence[Mapping[str, Any]], *, now: datetime) -> BatchResult:
-    """Apply one verified Event Webhook batch. Idempotent per ``sg_event_id``; flushes only.
+    """Apply one verified Event Webhook batch as a set. Idempotent per ``sg_event_id``; flushes only.
 
-    Rows are touched in a fixed order (event ids, then message ids, then
-    addresses), so two overlapping batches in flight cannot deadlock.
+    A few statements whatever the batch's size (``campaigns.events.batch_apply``).
+    Rows are locked in a fixed order (event ids, then message ids, then counter
+    keys, then addresses), so two overlapping batches in flight cannot deadlock.
     """
     received = len(events)
-    events = [clean for clean in map(_clean_event, events) if clean is not None]
-    messages = _sendgrid_messages(session, events)
-    order = sorted(range(len(events)), key=lambda i: _event_id(events[i]))
-    fresh: list[tuple[ProviderEvent, Outcome, Mapping[str, Any]]] = []
-    for index in order:
-        event = events[index]
-        outcome = sendgrid_outcome(event)
-        message_id, address = messages.get(index, (None, str(event.get("email") or "") or None))
-        row = service.record_event(
-            session, provider="sendgrid", event_id=_event_id(event), event=str(event.get("event") or "unknown"),
-            medium="email", address=address, message_id=message_id,  # the address as we sent it, when it is ours
-            outcome=outcome, occurred_at=_occurred(event.get("timestamp")), now=now,
-        )
-        if row is not None:
-            fresh.append((row, outcome, event))
-    service.lock_messages(session, (row.message_id for row, _, _ in fresh if row.message_id is not None))
-    effects = _Effects.empty()
-    for row, outcome, _ in fresh:
-        _apply(session, row, outcome, effects, now)
-    service.count_engagement(session, effects.moves, bounced=effects.bounced, now=now, half_life_days=runtime.settings.channel_half_life_days)
-    suppressions = sorted({(row.address, outcome.suppress, f"sendgrid {row.event} {row.event_id}") for row, outcome, _ in fresh if outcome.suppress and row.address})
-    for address, reason, source in suppressions:
-        suppress_address(runtime, session, medium="email", address=address, reason=reason, source=source, now=now)
-    return BatchResult(received=received, new=len(fresh), ignored=received - len(events))
+    events = [event for event in map(_readable, events) if event is not None]
+    emails = [_address(event) for event in events]
+    messages = _sendgrid_messages(session, events, emails)
+    rows = []
+    for index, event in enumerate(events):
+        message_id, address = messages.get(index, (None, emails[index] or None))
+        rows.append(EventRow(
+            event_id=storable(_event_id(event)), event=storable(event["event"]) or "unknown", address=address,  # the address as we sent it, when it is ours
+            message_id=message_id, outcome=sendgrid_outcome(event), occurred_at=_occurred(event.get("timestamp")),
+        ))
+    kept = batch_apply.keep_events(session, provider="sendgrid", medium="email", events=rows, now=now)
+    suppressions: dict[str, tuple[str, str]] = {}
+    for _, row in kept:
+        if row.outcome.suppress and row.address:
+            suppressions.setdefault(row.address, (row.outcome.suppress, f"sendgrid {row.event} {row.event_id}"))
+    _apply_kept(runtime, session, kept, medium="email", suppressions=suppressions, now=now)
+    return BatchResult(received=received, new=len(kept), ignored=received - len(events))
 
 
 # -- Twilio ---------------------------------------------------------------------------
@@ -222,17 +209,17 @@ def receive_twilio_status(
     message = _twilio_message(session, message_id, message_sid)
     outcome = twilio_outcome(status, error_code)
     address = (message.recipient if message is not None else None) or recipient
-    row = service.record_event(
-        session, provider="twilio", event_id=f"{message_sid}:{status.lower()}", event=status.lower(), medium="sms",
-        address=address, message_id=message.id if message is not None else None, outcome=outcome, occurred_at=None, now=now,
+    event = EventRow(
+        event_id=f"{message_sid}:{status.lower()}", event=status.lower(), address=address,
+        message_id=message.id if message is not None else None, outcome=outcome,
     )
-    if row is None:
+    kept = batch_apply.keep_events(session, provider="twilio", medium="sms", events=[event], now=now)
+    if not kept:
         return False
-    effects = _Effects.empty()
-    _apply(session, row, outcome, effects, now, provider_message_id=message_sid)
-    service.count_engagement(session, effects.moves, bounced=effects.bounced, now=now, half_life_days=runtime.settings.channel_half_life_days)
-    if outcome.suppress and address:
-        suppress_address(runtime, session, medium="sms", address=address, reason=outcome.suppress, source=f"twilio {status.lower()} {outcome.error_code}", now=now)
+    suppressions = {address: (outcome.suppress, f"twilio {status.lower()} {outcome.error_code}")} if outcome.suppress and address else {}
+    pending = _apply_kept(runtime, session, kept, medium="sms", suppressions=suppressions, now=now)
+    if message is not None and outcome.target is not None and not pending:
+        session.execute(update(Message).where(Message.id == message.id, Message.provider_message_id.is_(None)).values(provider_message_id=message_sid))
     return True
 
 
@@ -248,26 +235,17 @@ def mark_shown(session: Session, *, message_id: int, now: datetime, half_life_da
 def mark_dismissed(session: Session, *, message_id: int, contact_id: int, now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
     """The contact closed this in-app prompt unanswered: ``dismissed`` grows once per message
     (the message keeps its state: it was delivered). Idempotent; flushes only."""
-    row = service.record_event(
-        session, provider="pulse", event_id=f"dismissed:{message_id}", event="dismissed", medium="in_app", address=None,
-        message_id=message_id, outcome=Outcome(), occurred_at=now, now=now,
-    )
-    if row is not None:
-        service.add_evidence(session, {(contact_id, "in_app"): {"dismissed": 1}}, now=now, half_life_days=half_life_days)
+    event = EventRow(event_id=f"dismissed:{message_id}", event="dismissed", address=None, message_id=message_id, outcome=Outcome(), occurred_at=now)
+    if batch_apply.keep_events(session, provider="pulse", medium="in_app", events=[event], now=now):
+        add_evidence(session, {(contact_id, "in_app"): {"dismissed": 1}}, now=now, half_life_days=half_life_days)
 
 
 def _pulse_event(session: Session, *, message_id: int, medium: str, event: str, target: str, now: datetime, half_life_days: float) -> None:
     """A signal Pulse itself observed about one message, kept once by (event, message)."""
-    outcome = Outcome(target=target)
-    row = service.record_event(
-        session, provider="pulse", event_id=f"{event}:{message_id}", event=event, medium=medium, address=None,
-        message_id=message_id, outcome=outcome, occurred_at=now, now=now,
-    )
-    if row is None:
-        return
-    effects = _Effects.empty()
-    _apply(session, row, outcome, effects, now)
-    service.count_engagement(session, effects.moves, bounced=set(), now=now, half_life_days=half_life_days)
+    row = EventRow(event_id=f"{event}:{message_id}", event=event, address=None, message_id=message_id, outcome=Outcome(target=target), occurred_at=now)
+    kept = batch_apply.keep_events(session, provider="pulse", medium=medium, events=[row], now=now)
+    signals = [Signal(row_id, message_id, target) for row_id, _ in kept]
+    batch_apply.set_pending(session, batch_apply.apply_signals(session, signals, now=now, half_life_days=half_life_days), pending=True)
 
 
 def mark_answered(session: Session, *, episode_id: int, medium: str, now: datetime, message_id: int | None = None, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
@@ -279,7 +257,7 @@ def mark_answered(session: Session, *, episode_id: int, medium: str, now: dateti
     """
     if message_id is None:
         message_id = session.scalar(
-            select(Message.id).where(Message.episode_id == episode_id, Message.medium == medium, Message.state.in_(service.REACHED_STATES))
+            select(Message.id).where(Message.episode_id == episode_id, Message.medium == medium, Message.state.in_(REACHED_STATES))
             .order_by(Message.created_at.desc(), Message.id.desc()).limit(1)
         )
         if message_id is None:
@@ -294,23 +272,20 @@ def apply_pending_events(runtime: Runtime, limit: int = 200) -> int:
     best effort (a busy database leaves the rest for the next run).
     """
     now = runtime.clock.now()
-    applied = 0
     try:
         with runtime.sessions() as session:
-            events = service.pending_events(session, limit=limit)
+            events = pending_events(session, limit=limit)
             if not events:
                 return 0
-            service.lock_messages(session, (e.message_id for e in events if e.message_id is not None))
-            effects = _Effects.empty()
-            for event in events:
-                event.pending = False
-                outcome = Outcome(target=event.target_state, bounced=event.bounced, error_code=event.error_code, detail=event.detail)
-                _apply(session, event, outcome, effects, now)
-                applied += 0 if event.pending else 1
-            service.count_engagement(session, effects.moves, bounced=effects.bounced, now=now, half_life_days=runtime.settings.channel_half_life_days)
+            signals = [
+                Signal(e.id, e.message_id, e.target_state, e.bounced, e.error_code, e.detail)
+                for e in events if e.message_id is not None and e.target_state is not None
+            ]
+            still = set(batch_apply.apply_signals(session, signals, now=now, half_life_days=runtime.settings.channel_half_life_days))
+            applied = [e.id for e in events if e.id not in still]
+            batch_apply.set_pending(session, applied, pending=False)
             session.commit()
     except OperationalError as exc:  # SQLite busy, or a PostgreSQL deadlock victim: next run
         log.warning("pending provider events left for the next run: %s", exc)
         return 0
-    return applied
-
+    return len(applied)

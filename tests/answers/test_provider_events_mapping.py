@@ -11,6 +11,7 @@ from campaigns.events.progress import (
     AFTER_SEND,
     PROGRESS,
     allowed_from,
+    furthest,
     levels_reached,
     may_move,
     rank,
@@ -94,3 +95,21 @@ def test_the_levels_a_move_reaches_depend_on_the_medium() -> None:
     assert levels_reached("delivered", "answered", "sms") == ("answered",)
     assert levels_reached("sent", "failed", "email") == ()
     assert all(state in STATES for state in AFTER_SEND)
+
+
+@given(st.lists(st.sampled_from([*PROGRESS, "failed"]), max_size=8), st.sampled_from(STATES), st.randoms())
+def test_a_batch_of_events_settles_the_same_in_any_order_and_only_forward(events: list[str], start: str, random: object) -> None:
+    shuffled = list(events)
+    random.shuffle(shuffled)  # type: ignore[attr-defined]
+    settled = furthest(start, events)
+    assert furthest(start, shuffled) == settled
+    assert settled.state == start or may_move(start, settled.state) or (settled.state == "failed" and may_move(settled.reached, "failed"))
+    assert settled.state in (start, settled.reached, "failed")
+
+
+def test_a_batch_settles_progress_first_then_a_failure_if_one_may_still_follow() -> None:
+    assert furthest("sent", ["failed", "delivered"]) == ("failed", "delivered", False)  # delivered, then bounced
+    assert furthest("sent", ["failed", "clicked"]) == ("clicked", "clicked", True)  # a click proves receipt
+    assert furthest("answered", ["delivered", "sent", "failed"]) == ("answered", "answered", True)
+    assert furthest("failed", ["opened"]) == ("failed", "failed", False)
+    assert furthest("sending", ["delivered"]) == ("sending", "sending", False)

@@ -1,0 +1,265 @@
+"""Provider events applied as a set: a batch costs a few statements, whatever its size.
+
+1. ``keep_events``: one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``
+   over the batch (a JSON parameter), so each provider event is kept once and a
+   redelivery changes nothing;
+2. ``apply_signals``: the batch's messages locked in id order (one ``SELECT …
+   FOR UPDATE``), each message's events settled together in Python
+   (``progress.furthest``), one forward-only ``UPDATE … FROM`` the settled
+   rows, and the counters upserted grouped by (contact, medium);
+3. ``suppress_addresses``: the suppressions inserted in address order and the
+   messages still queued to those addresses skipped by one ``UPDATE … FROM``.
+
+Deadlock-free by construction: a transaction takes its row locks in one fixed
+order — provider event ids (sorted), message ids (sorted, including the queued
+messages a suppression will skip), counter keys (sorted), suppressed addresses
+(sorted) — so two overlapping batches wait for each other, never in a circle.
+Functions flush at most, never commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    any_,
+    bindparam,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from campaigns.db import UtcDateTime, insert_ignoring_conflicts, json_rows, one_of
+from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS
+from campaigns.events.models import ProviderEvent
+from campaigns.events.outcomes import Outcome
+from campaigns.events.progress import FAILED, NOT_YET_SENT, furthest, levels_reached
+from campaigns.events.service import add_evidence
+from campaigns.people.models import Contact
+from campaigns.programs.models import Episode, Message, Suppression
+
+WAITING = ("queued", "retrying")  # planned messages a suppression skips
+
+
+class EventRow(NamedTuple):
+    """One provider event as it is kept: its id, what it says, whose message it is (a tuple: a batch makes thousands)."""
+
+    event_id: str
+    event: str
+    address: str | None  # the address as we sent it when the message is ours
+    message_id: int | None
+    outcome: Outcome
+    occurred_at: datetime | None = None  # the provider's clock
+
+
+class Signal(NamedTuple):
+    """A kept event that moves a message: the row that holds it, and where it points."""
+
+    event_row_id: int
+    message_id: int
+    target: str
+    bounced: bool = False
+    error_code: str | None = None
+    detail: str | None = None
+
+
+_EVENT_COLUMNS = (
+    ("event_id", "text"), ("event", "text"), ("address", "text"), ("message_id", "int"), ("target_state", "text"),
+    ("bounced", "boolean"), ("error_code", "text"), ("detail", "text"), ("occurred_at", "timestamptz"),
+)
+
+
+def _stamp(at: datetime | None, postgres: bool) -> str | None:
+    """A time as JSON text: ISO for PostgreSQL's timestamptz, SQLAlchemy's own storage format for SQLite."""
+    if at is None:
+        return None
+    return at.isoformat() if postgres else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def keep_events(session: Session, *, provider: str, medium: str, events: Sequence[EventRow], now: datetime) -> list[tuple[int, EventRow]]:
+    """Keep each event once; (row id, event) of those not kept before, in event-id order.
+
+    One statement for the whole batch. An event id twice in the batch is kept
+    once (its first occurrence). Rows go in in event-id order: a concurrent
+    batch with some of the same events waits on the first shared one.
+    """
+    first: dict[str, EventRow] = {}
+    for event in events:
+        first.setdefault(event.event_id[:200], event)
+    if not first:
+        return []
+    kept = sorted(first.items())
+    postgres = session.get_bind().dialect.name == "postgresql"
+    rows = [
+        {"event_id": event_id, "event": e.event[:40], "address": e.address, "message_id": e.message_id, "target_state": e.outcome.target,
+         "bounced": e.outcome.bounced, "error_code": e.outcome.error_code, "detail": e.outcome.detail, "occurred_at": _stamp(e.occurred_at, postgres)}
+        for event_id, e in kept
+    ]
+    statement = text(
+        "INSERT INTO provider_events (provider, event_id, event, medium, address, message_id, target_state, pending, bounced,"
+        " error_code, detail, occurred_at, received_at)"
+        " SELECT :provider, b.event_id, b.event, :medium, b.address, b.message_id, b.target_state, false, b.bounced,"
+        " b.error_code, b.detail, b.occurred_at, :now"
+        f" FROM {json_rows(session, 'batch', _EVENT_COLUMNS)} WHERE true"  # WHERE: SQLite reads ON CONFLICT after a FROM only so
+        " ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id, id"
+    ).bindparams(bindparam("now", type_=UtcDateTime))
+    result = session.execute(statement, {"provider": provider, "medium": medium, "now": now, "batch": json.dumps(rows)})
+    ids: dict[str, int] = {event_id: row_id for event_id, row_id in result}
+    return [(ids[event_id], event) for event_id, event in kept if event_id in ids]
+
+
+def waiting_to(session: Session, medium: str, addresses: Collection[str]) -> ColumnElement[bool]:
+    """Messages still queued to these addresses on ``medium``, found through the contacts who have them.
+
+    Every step is indexed (contacts by address, episodes by contact, messages by
+    episode; on PostgreSQL the episode ids are one array computed once), so a
+    campaign with a million queued messages is not scanned for a bounce. A
+    message outside any episode, or planned to an address its contact no longer
+    has, is left to the send path, which checks suppressions again when it claims.
+    """
+    column = {"email": Contact.email, "sms": Contact.phone}.get(medium)
+    if column is None or not addresses:
+        return false()
+    episodes = select(Episode.id).join(Contact, Contact.id == Episode.contact_id).where(one_of(session, column, sorted(addresses)))
+    if session.get_bind().dialect.name == "postgresql":
+        found = episodes.subquery()
+        # An array expression (not "ANY (subquery)"), so it is computed once and the episode index is used.
+        in_episodes = Message.episode_id == any_(func.coalesce(select(func.array_agg(found.c.id)).scalar_subquery(), literal_column("'{}'::int[]")))
+    else:
+        in_episodes = Message.episode_id.in_(episodes)
+    return and_(in_episodes, Message.medium == medium, one_of(session, Message.recipient, sorted(addresses)), Message.state.in_(WAITING))
+
+
+def lock_messages(session: Session, message_ids: Iterable[int], *, queued_to: tuple[str, Collection[str]] | None = None) -> dict[int, Any]:
+    """Lock messages in id order, so two batches touching the same messages cannot deadlock.
+
+    ``queued_to`` (medium, addresses) adds the messages still waiting to go to
+    those addresses (``waiting_to``), which a suppression will skip. Returns
+    each locked message's (state, medium, contact_id) by id.
+    """
+    ids = sorted(set(message_ids))
+    where = [one_of(session, Message.id, ids)] if ids else []
+    if queued_to and queued_to[1]:
+        where.append(waiting_to(session, *queued_to))
+    if not where:
+        return {}
+    rows = session.execute(
+        select(Message.id, Message.state, Message.medium, Message.contact_id).where(or_(*where)).order_by(Message.id).with_for_update()
+    )
+    return {row.id: row for row in rows}
+
+
+_MOVE_COLUMNS = (("id", "int"), ("before", "text"), ("state", "text"), ("noted", "boolean"), ("error_code", "text"), ("error_text", "text"))
+
+
+def apply_signals(
+    session: Session, signals: Sequence[Signal], *, now: datetime, half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    queued_to: tuple[str, Collection[str]] | None = None,
+) -> list[int]:
+    """Move each signalled message forward, count what it reached; the event rows left pending.
+
+    A message still being handed to its provider (``sending``) does not move:
+    its send result must not be overtaken, so its events are returned to be
+    kept pending and applied later. The rest settle together
+    (``progress.furthest``: order-free, forward only) and are written by one
+    ``UPDATE … FROM`` guarded by the state they were read in under the lock.
+    Levels a message reaches for the first time are counted once per message,
+    so a thousand opens of one email count once.
+    """
+    by_message: dict[int, list[Signal]] = defaultdict(list)
+    for signal in signals:
+        by_message[signal.message_id].append(signal)
+    locked = lock_messages(session, by_message, queued_to=queued_to)
+    pending: list[int] = []
+    moves: list[dict[str, Any]] = []
+    totals: dict[tuple[int, str], dict[str, int]] = {}
+    for message_id in sorted(by_message):
+        row = locked.get(message_id)
+        if row is None:
+            continue
+        found = by_message[message_id]
+        if row.state in NOT_YET_SENT:
+            pending.extend(s.event_row_id for s in found)
+            continue
+        settled = furthest(row.state, (s.target for s in found))
+        if settled.state == row.state and not settled.failure_noted:
+            continue
+        failure = _failure(found, settled.state == FAILED) if settled.state == FAILED or settled.failure_noted else None
+        moves.append({
+            "id": message_id, "before": row.state, "state": settled.state, "noted": failure is not None,
+            "error_code": failure.error_code if failure else None, "error_text": failure.detail if failure else None,
+        })
+        if row.contact_id is not None and settled.state != row.state:
+            counts = totals.setdefault((row.contact_id, row.medium or ""), {})
+            for level in levels_reached(row.state, settled.reached, row.medium or ""):
+                counts[level] = counts.get(level, 0) + 1
+            if settled.state == FAILED and failure is not None and failure.bounced:
+                counts["bounced"] = counts.get("bounced", 0) + 1
+    if moves:
+        session.execute(
+            text(
+                "UPDATE messages AS m SET state = v.state, updated_at = :now,"
+                " error_code = CASE WHEN v.noted THEN v.error_code ELSE m.error_code END,"
+                " error_text = CASE WHEN v.noted THEN v.error_text ELSE m.error_text END"
+                f" FROM {json_rows(session, 'moves', _MOVE_COLUMNS, alias='v')} WHERE m.id = v.id AND m.state = v.before"
+            ).bindparams(bindparam("now", type_=UtcDateTime)),
+            {"now": now, "moves": json.dumps(moves)},
+        )
+    add_evidence(session, totals, now=now, half_life_days=half_life_days)
+    return pending
+
+
+def _failure(signals: Sequence[Signal], moved: bool) -> Signal | None:
+    """The failure whose code the message keeps: the first that failed it, else the last refused."""
+    failures = [s for s in signals if s.target == FAILED]
+    if not failures:
+        return None
+    return failures[0] if moved else failures[-1]
+
+
+def set_pending(session: Session, event_row_ids: Sequence[int], *, pending: bool) -> None:
+    if event_row_ids:
+        session.execute(update(ProviderEvent).where(one_of(session, ProviderEvent.id, event_row_ids)).values(pending=pending))
+
+
+_SKIP_COLUMNS = (("id", "int"), ("skip_reason", "text"))
+
+
+def suppress_addresses(session: Session, *, medium: str, reasons: Mapping[str, tuple[str, str, str]], now: datetime) -> list[str]:
+    """Suppress addresses on ``medium`` for good and skip what still waits to go to them (``waiting_to``).
+
+    ``reasons``: address → (reason, source, skip_reason). Idempotent; the first
+    suppression of an address stays. Returns the idempotency keys of the
+    skipped messages, whose budget the caller settles. Lock the waiting
+    messages first (``lock_messages(queued_to=…)``) to keep the lock order.
+    """
+    if not reasons:
+        return []
+    insert_ignoring_conflicts(session, Suppression, [
+        {"medium": medium, "address": address, "reason": reason, "source": source[:200], "created_at": now}
+        for address, (reason, source, _) in sorted(reasons.items())
+    ], unique=["medium", "address"])
+    waiting = session.execute(select(Message.id, Message.recipient).where(waiting_to(session, medium, reasons.keys())).order_by(Message.id)).all()
+    if not waiting:
+        return []
+    skips = [{"id": message_id, "skip_reason": reasons[recipient][2][:2000]} for message_id, recipient in waiting]
+    result = session.execute(
+        text(
+            "UPDATE messages AS m SET state = 'skipped', skip_rule = 'suppressed', skip_reason = v.skip_reason, updated_at = :now"
+            f" FROM {json_rows(session, 'skips', _SKIP_COLUMNS, alias='v')}"
+            " WHERE m.id = v.id AND m.state IN ('queued', 'retrying') RETURNING idempotency_key"
+        ).bindparams(bindparam("now", type_=UtcDateTime)),
+        {"now": now, "skips": json.dumps(skips)},
+    )
+    return list(result.scalars())
