@@ -157,6 +157,8 @@ class Channel(Protocol):
     name: str  # the registry key, e.g. "sendgrid"
     medium: str  # "email", "sms" or "in_app": which contact address it uses
     max_batch: int  # how many messages one ``send`` call should be given at most
+    # An adapter whose ``send`` may run in two threads at once sets ``max_in_flight = 2``
+    # (read with getattr, default 1): the dispatcher then overlaps requests with database work.
 
     def build_requests(self, messages: Sequence[OutgoingMessage]) -> list[Any]:
         """The provider requests ``send`` would make, without making them."""

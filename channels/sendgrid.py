@@ -168,11 +168,14 @@ def _too_large(personalization: Mapping[str, Any]) -> ChannelError | None:
 
 
 class SendGridChannel:
-    """The ``sendgrid`` email adapter. Thread-compatible, not thread-safe: one per worker."""
+    """The ``sendgrid`` email adapter: one per worker process; ``send`` may be called from two threads at once."""
 
     name = "sendgrid"
     medium = "email"
     max_batch = MAX_PERSONALIZATIONS
+    # ``send`` may run in two threads at once (the dispatcher overlaps one request with the
+    # next chunk's database work): building is pure and the connection pool holds two.
+    max_in_flight = 2
 
     def __init__(self, config: SendGridConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
