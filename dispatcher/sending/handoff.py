@@ -152,8 +152,8 @@ CLAIMED = (
 )
 
 
-def _claim_statement(ids: Sequence[int], now: datetime, wall: datetime, *, checked: bool) -> Any:
-    conditions = [Message.id.in_(ids), Message.state.in_(WAITING), Message.not_before <= now]
+def _claim_statement(session: Session, ids: Sequence[int], now: datetime, wall: datetime, *, checked: bool) -> Any:
+    conditions = [one_of(session, Message.id, ids), Message.state.in_(WAITING), Message.not_before <= now]
     if checked:
         conditions.append(_still_sendable())
     # The contact's and episode's columns a contact step's values are derived from (not stored).
@@ -175,13 +175,13 @@ def claim_chunk(runtime: Runtime, ids: Sequence[int]) -> list[Row[Any]]:
     """
     now, wall = runtime.clock.now(), utcnow()
     with runtime.sessions() as session:
-        claimed = list(session.execute(_claim_statement(ids, now, wall, checked=True)))
+        claimed = list(session.execute(_claim_statement(session, ids, now, wall, checked=True)))
         rest = set(ids) - {row.id for row in claimed}
         if rest:  # suppressed, erased, paused, cancelled, closed (or already sent): say why, one by one
             messages = list(session.scalars(select(Message).where(Message.id.in_(rest), Message.state.in_(WAITING), Message.not_before <= now)))
             ready = _apply(runtime, session, messages, _verdicts(session, messages, now), now) if messages else []
             if ready:
-                claimed += list(session.execute(_claim_statement(ready, now, wall, checked=False)))
+                claimed += list(session.execute(_claim_statement(session, ready, now, wall, checked=False)))
         claimed = _outside_window(session, claimed, now)
         session.commit()
     return sorted(claimed, key=lambda row: row.id)
@@ -235,7 +235,7 @@ def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
     groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
     with runtime.sessions() as session:
         for message_id, medium, content_id in session.execute(
-            select(Message.id, Message.medium, Message.content_id).where(Message.id.in_(message_ids), Message.state.in_(WAITING), Message.not_before <= now)
+            select(Message.id, Message.medium, Message.content_id).where(one_of(session, Message.id, message_ids), Message.state.in_(WAITING), Message.not_before <= now)
             .order_by(Message.id)
         ):
             groups[(medium, content_id)].append(message_id)
@@ -304,7 +304,7 @@ def _build(runtime: Runtime, claimed: list[Row[Any]]) -> list[OutgoingMessage]:
         return _outgoing_chunk(runtime, claimed)
     except BaseException:
         with runtime.sessions() as session:
-            session.execute(update(Message).where(Message.id.in_([row.id for row in claimed]), Message.state == "sending").values(
+            session.execute(update(Message).where(one_of(session, Message.id, [row.id for row in claimed]), Message.state == "sending").values(
                 state="queued", attempts=Message.attempts - 1, claimed_at=None, claimed_by=None, enqueued_at=None))
             session.commit()
         raise
@@ -335,7 +335,7 @@ def _finish(runtime: Runtime, medium: str, claimed: list[Row[Any]], request: Fut
 def _mark_unknown(runtime: Runtime, ids: list[int]) -> None:
     """The adapter raised mid-call: what reached the provider is unknown."""
     with runtime.sessions() as session:
-        session.execute(update(Message).where(Message.id.in_(ids), Message.state == "sending").values(
+        session.execute(update(Message).where(one_of(session, Message.id, ids), Message.state == "sending").values(
             state="unknown", error_text="the channel failed while handing the message over; not resent"))
         session.commit()
 
