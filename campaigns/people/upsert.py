@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -110,7 +110,7 @@ class _Writer:
         if pending is not None:
             pending.result()
 
-    def __enter__(self) -> _Writer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:

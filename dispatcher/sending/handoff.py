@@ -315,7 +315,7 @@ def _request(adapter: Channel, outgoing: list[OutgoingMessage]) -> Future[list[S
     done: Future[list[SendResult]] = Future()
     try:
         done.set_result(_send_chunk(adapter, outgoing))
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - carried to _finish, which marks the chunk unknown and re-raises it
         done.set_exception(exc)
     return done
 
