@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
+from operator import itemgetter
 from types import TracebackType
 from typing import Any, Self
 
@@ -30,6 +31,7 @@ from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.people.rows import MAX_ATTRIBUTES, clean_account_row, clean_contact_row
 
 BATCH_SIZE = 5000  # rows cleaned, looked up and written together
+JSON_COLUMNS = frozenset({"attributes"})  # COPYed as jsonb
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,16 @@ def _stage(raw: Any, table: Any, staging: str, columns: tuple[str, ...], rows: l
     listed = ", ".join(quoted)
     with raw.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {listed} FROM {table.name} WITH NO DATA")
+        documents = [i for i, c in enumerate(columns) if c in JSON_COLUMNS]
+        values = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
         with cursor.copy(f"COPY {staging} ({listed}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([Jsonb(v) if isinstance(v, (dict, list)) else v for v in (row[c] for c in columns)])
+                line = values(row)
+                if documents:
+                    line = list(line)
+                    for i in documents:
+                        line[i] = Jsonb(line[i]) if line[i] is not None else None
+                copy.write_row(line)
     if insert:
         updatable = [f"{q} = EXCLUDED.{q}" for c, q in zip(columns, quoted) if c not in ("external_id", "created_at")]
         move = (f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {staging} "
@@ -181,7 +190,10 @@ def _merge(
         return
     # The stored values of the columns this batch sets, to tell an update from a row that did not change.
     table = model.__table__
-    given = sorted({name for _, values in latest.values() for name in values if name in table.c} - {"external_id", "id", "attributes"})
+    named: set[str] = set()
+    for _, values in latest.values():
+        named.update(values)
+    given = sorted({name for name in named if name in table.c} - {"external_id", "id", "attributes"})
     existing = {
         row.external_id: row
         for row in session.execute(
