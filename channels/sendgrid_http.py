@@ -8,8 +8,9 @@ faster). ``Client._make_request`` is the seam the library keeps for swapping
 the transport ("separated into its own function, so we can mock it"): it
 receives the finished ``urllib.request.Request``; we send that same request
 through one urllib3 pool and answer as urllib would, raising the SDK's
-``HTTPError`` subclasses for 4xx and 5xx. Everything else (URL building,
-headers, JSON) stays the SDK's. No retries: the dispatcher owns them.
+``HTTPError`` subclasses for 4xx and 5xx. URL building and headers stay the
+SDK's; Mail Send bodies arrive already serialised (``send_payload``: the
+adapter writes each request's JSON once). No retries: the dispatcher owns them.
 """
 
 from __future__ import annotations
