@@ -1,6 +1,9 @@
-"""Issues 2 / 12: a 100,000-row contacts CSV through `pulse import` on PostgreSQL, against COPY + upsert.
+"""Issues 2 / 12: a contacts CSV through `pulse import` on PostgreSQL, against COPY + upsert.
 
-    .venv/bin/python bench/bench_import.py [--rows 100000] [--rounds 2]
+    .venv/bin/python bench/bench_import.py [--rows 100000 [1000000 ...]] [--rounds 2]
+
+With several ``--rows`` sizes each runs its rounds and the summary adds the peak
+memory of the largest over the smallest (flat memory: about 1.0).
 
 Runs the real command in a child process, timing it and reading its CPU and
 peak resident memory from the kernel (getrusage of children). The baseline, in
@@ -51,31 +54,69 @@ def write_files(folder: Path, rows: int) -> tuple[Path, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000], help="one or more sizes, e.g. 100000 1000000")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    ratios = [run(args.rows, round_number) for round_number in range(1, args.rounds + 1)]
-    print(f"summary over {args.rounds} rounds: ratio pulse import / COPY + upsert {min(ratios):.2f}-{max(ratios):.2f}")
+    peaks: dict[int, float] = {}
+    for rows in args.rows:
+        results = [run(rows, round_number) for round_number in range(1, args.rounds + 1)]
+        ratios = [ratio for ratio, _ in results]
+        peaks[rows] = max(peak for _, peak in results)
+        print(f"summary {rows:,} rows over {args.rounds} rounds: ratio pulse import / COPY + upsert {min(ratios):.2f}-{max(ratios):.2f}; "
+              f"peak memory {peaks[rows]:.0f} MiB", flush=True)
+    if len(peaks) > 1:
+        small, large = min(peaks), max(peaks)
+        print(f"peak memory {large:,} rows / {small:,} rows: {peaks[large]:.0f} / {peaks[small]:.0f} MiB = {peaks[large] / peaks[small]:.2f}")
 
 
-def run(rows: int, round_number: int) -> float:
+def run(rows: int, round_number: int) -> tuple[float, float]:
+    """One round: (ratio, peak resident memory of `pulse import` in MiB)."""
     with tempfile.TemporaryDirectory() as folder, fresh_schema() as url:
+        print(f"round {round_number}: writing {rows:,} contact rows ...", flush=True)
         accounts, contacts = write_files(Path(folder), rows)
         env = {**os.environ, "PULSE_DATABASE_URL": url}
         subprocess.run([PULSE, "import", "accounts", str(accounts)], env=env, check=True, stdout=subprocess.DEVNULL)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        subprocess.run([PULSE, "import", "contacts", str(contacts)], env=env, check=True, stdout=subprocess.DEVNULL)
-        seconds = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        print(f"round {round_number}: pulse import contacts ...", flush=True)
+        seconds, cpu, peak = _import_contacts(env, contacts)
+        print(f"round {round_number}: COPY + upsert baseline ...", flush=True)
         bare, bare_cpu = copy_and_upsert(url, contacts)
         size = contacts.stat().st_size / 2**20
         print(f"round {round_number}: {rows:,} contact rows ({size:.1f} MiB CSV) imported on PostgreSQL in {seconds:.1f} s "
-              f"= {rows / seconds:,.0f} rows/s; CPU {1e6 * cpu / rows:,.0f} µs/row; peak memory of `pulse import` {after.ru_maxrss / 1024:.0f} MiB")
+              f"= {rows / seconds:,.0f} rows/s; CPU {1e6 * cpu / rows:,.0f} µs/row; peak memory of `pulse import` {peak:.0f} MiB")
         print(f"round {round_number}: COPY into a staging table + one upsert of the same file: {bare:.1f} s = {rows / bare:,.0f} rows/s; "
               f"CPU {1e6 * bare_cpu / rows:,.0f} µs/row; ratio {bare / seconds:.2f}", flush=True)
-        return bare / seconds
+        return bare / seconds, peak
+
+
+def _import_contacts(env: dict[str, str], contacts: Path) -> tuple[float, float, float]:
+    """`pulse import contacts` in a child: (seconds, CPU seconds, its own peak RSS in MiB).
+
+    The child's peak is read from /proc as it runs (VmHWM): RUSAGE_CHILDREN's
+    maxrss is the largest of all children so far, which would hide a smaller one.
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    child = subprocess.Popen([PULSE, "import", "contacts", str(contacts)], env=env, stdout=subprocess.DEVNULL)
+    peak = 0.0
+    while child.poll() is None:
+        peak = max(peak, _peak_rss(child.pid))
+        time.sleep(0.2)
+    seconds = time.perf_counter() - start
+    if child.returncode:
+        raise SystemExit(f"pulse import contacts exited with {child.returncode}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime)
+    return seconds, cpu, peak
+
+
+def _peak_rss(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0.0
 
 
 def copy_and_upsert(url: str, contacts: Path) -> tuple[float, float]:

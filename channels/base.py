@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 
@@ -75,21 +76,13 @@ class OutgoingMessage:
         substitutions), so a raw token that reached the HTML (a question quoting the
         contact's name) would put contact-supplied markup into it unescaped.
         """
-        pairs = [(key, key[:-1] + HTML_TOKEN_SUFFIX) for key in self.substitutions
-                 if not key.endswith(HTML_TOKEN_SUFFIX) and key[:-1] + HTML_TOKEN_SUFFIX in self.substitutions]
+        pairs = _html_pairs(tuple(self.substitutions))
         if not pairs:
             return self
-
-        def swap(value: str | None, old: int) -> str | None:
-            if value is None:
-                return None
-            for pair in pairs:
-                value = value.replace(pair[old], pair[1 - old])
-            return value
-
+        # A step's messages share one content: the swapped parts are computed once (cached).
         return replace(
-            self, text=swap(self.text, 1) or "", subject=swap(self.subject, 1), html=swap(self.html, 0),
-            headers={k: swap(v, 1) or "" for k, v in self.headers.items()},
+            self, text=_swap(self.text, pairs, 1) or "", subject=_swap(self.subject, pairs, 1), html=_swap(self.html, pairs, 0),
+            headers={k: _swap(v, pairs, 1) or "" for k, v in self.headers.items()},
         )
 
     def materialize(self) -> OutgoingMessage:
@@ -97,16 +90,52 @@ class OutgoingMessage:
         if not self.substitutions:
             return self
         parted = self.per_part()
-        # One pass: a value that happens to contain another placeholder's token stays as it is.
-        tokens = re.compile("|".join(re.escape(key) for key in sorted(parted.substitutions, key=len, reverse=True)))
-
-        def fill(value: str | None) -> str | None:
-            return None if value is None else tokens.sub(lambda found: parted.substitutions[found.group()], value)
-
+        fill = _filler(parted.substitutions)
         return replace(
             parted, text=fill(parted.text) or "", subject=fill(parted.subject), html=fill(parted.html),
             substitutions={}, headers={k: fill(v) or "" for k, v in parted.headers.items()},
         )
+
+    def filled_headers(self) -> dict[str, str]:
+        """``materialize().headers`` without filling the subject and body (providers do those)."""
+        if not self.substitutions or not self.headers:
+            return dict(self.headers)
+        parted = self.per_part()
+        fill = _filler(parted.substitutions)
+        return {k: fill(v) or "" for k, v in parted.headers.items()}
+
+
+@lru_cache(maxsize=256)
+def _html_pairs(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(raw token, HTML token) for each placeholder that has both variants."""
+    present = set(keys)
+    return tuple((key, key[:-1] + HTML_TOKEN_SUFFIX) for key in keys
+                 if not key.endswith(HTML_TOKEN_SUFFIX) and key[:-1] + HTML_TOKEN_SUFFIX in present)
+
+
+@lru_cache(maxsize=1024)
+def _swap(value: str | None, pairs: tuple[tuple[str, str], ...], old: int) -> str | None:
+    if value is None:
+        return None
+    for pair in pairs:
+        value = value.replace(pair[old], pair[1 - old])
+    return value
+
+
+@lru_cache(maxsize=256)
+def _token_pattern(keys: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(key) for key in sorted(keys, key=len, reverse=True)))
+
+
+def _filler(substitutions: Mapping[str, str]) -> Any:
+    """Replace every placeholder in one pass: a value that happens to contain another
+    placeholder's token stays as it is."""
+    tokens = _token_pattern(tuple(substitutions))
+
+    def fill(value: str | None) -> str | None:
+        return None if value is None else tokens.sub(lambda found: substitutions[found.group()], value)
+
+    return fill
 
 
 @dataclass(frozen=True)
@@ -128,6 +157,8 @@ class Channel(Protocol):
     name: str  # the registry key, e.g. "sendgrid"
     medium: str  # "email", "sms" or "in_app": which contact address it uses
     max_batch: int  # how many messages one ``send`` call should be given at most
+    # An adapter whose ``send`` may run in two threads at once sets ``max_in_flight = 2``
+    # (read with getattr, default 1): the dispatcher then overlaps requests with database work.
 
     def build_requests(self, messages: Sequence[OutgoingMessage]) -> list[Any]:
         """The provider requests ``send`` would make, without making them."""

@@ -8,8 +8,9 @@ faster). ``Client._make_request`` is the seam the library keeps for swapping
 the transport ("separated into its own function, so we can mock it"): it
 receives the finished ``urllib.request.Request``; we send that same request
 through one urllib3 pool and answer as urllib would, raising the SDK's
-``HTTPError`` subclasses for 4xx and 5xx. Everything else (URL building,
-headers, JSON) stays the SDK's. No retries: the dispatcher owns them.
+``HTTPError`` subclasses for 4xx and 5xx. URL building and headers stay the
+SDK's; Mail Send bodies arrive already serialised (``send_payload``: the
+adapter writes each request's JSON once). No retries: the dispatcher owns them.
 """
 
 from __future__ import annotations
@@ -43,12 +44,21 @@ class KeepAliveClient(python_http_client.Client):
         )
 
     def _make_request(self, opener: Any, request: Any, timeout: float | None = None) -> Any:
+        return self._send(request.get_method(), request.full_url, request.data, dict(request.header_items()), timeout)
+
+    def post_json(self, payload: bytes) -> Any:
+        """POST a body already serialised as JSON to this client's URL (``client.mail.send``),
+        with the SDK's headers; answers and raises as ``post(request_body=...)`` does."""
+        headers = {**self.request_headers, "Content-Type": "application/json"}
+        return python_http_client.client.Response(self._send("POST", self._build_url(None), payload, headers, None))
+
+    def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float | None) -> Any:
         seconds = timeout or self.timeout
         reply = self._pool.request(
-            request.get_method(),
-            request.full_url,
-            body=request.data,
-            headers=dict(request.header_items()),
+            method,
+            url,
+            body=body,
+            headers=headers,
             timeout=urllib3.Timeout(connect=seconds, read=seconds),
             retries=False,
             redirect=False,
@@ -93,6 +103,10 @@ class KeepAliveSendGridClient(sendgrid.SendGridAPIClient):
             version=3,
             timeout=timeout,
         )
+
+    def send_payload(self, payload: bytes) -> Any:
+        """``send`` for a Mail Send body already serialised (one ``json.dumps`` per request, ours)."""
+        return self.client.mail.send.post_json(payload)
 
     def close(self) -> None:
         """Close the pooled connections; the next request opens a new one."""

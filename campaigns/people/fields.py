@@ -80,6 +80,7 @@ def clean_phone(value: str, field: str = "phone") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=4096)  # a few hundred distinct values in any file; imports check millions
 def clean_timezone(value: str, field: str = "timezone") -> str:
     text = value.strip()
     if text not in _timezones():
@@ -87,6 +88,7 @@ def clean_timezone(value: str, field: str = "timezone") -> str:
     return text
 
 
+@lru_cache(maxsize=4096)
 def clean_locale(value: str, field: str = "locale") -> str:
     """A BCP 47 language tag with an optional region, normalised as ``de`` or ``de-AT``."""
     match = _LOCALE.match(value.strip())

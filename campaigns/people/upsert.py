@@ -5,15 +5,22 @@ and every good row is stored. Writes go out in batches: on PostgreSQL a COPY
 into a staging table and one ``INSERT … SELECT … ON CONFLICT (external_id) DO
 UPDATE`` per batch; on SQLite an executemany of the same upsert. The caller
 owns the transaction.
+
+On PostgreSQL a batch's writes run in a second thread while the next batch is
+read and cleaned (the server works while Python validates); the next batch's
+lookups wait for them, so batches still apply in order on one connection.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
-from typing import Any
+from operator import itemgetter
+from types import TracebackType
+from typing import Any, Self
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -24,6 +31,7 @@ from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.people.rows import MAX_ATTRIBUTES, clean_account_row, clean_contact_row
 
 BATCH_SIZE = 5000  # rows cleaned, looked up and written together
+JSON_COLUMNS = frozenset({"attributes"})  # COPYed as jsonb
 
 
 @dataclass(frozen=True)
@@ -58,26 +66,61 @@ def _batches(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> Iterator[list[tup
         yield batch
 
 
-def _write(session: Session, model: type[Any], inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
-    """Updates by primary key; inserts as upserts, so a row that appeared meanwhile is updated.
+class _Writer:
+    """Writes one batch at a time. On PostgreSQL the batch is COPYed into staging tables
+    here, and the set-based statements that move it into place run in a second thread
+    while the caller reads and cleans the next batch (the server works, Python validates).
 
-    Rows are grouped by their set of columns (CSV rows all share one). On
-    PostgreSQL each group is COPYed into a staging table and written with one
-    ``INSERT … SELECT … ON CONFLICT DO UPDATE`` (or ``UPDATE … FROM``); on SQLite
-    inserts go out as upsert executemanys and updates as one executemany.
+    ``wait`` before anything else uses the connection; leaving the ``with`` block
+    waits too, so a caller that rolls back never does so under a running statement.
     """
-    copy = session.get_bind().dialect.name == "postgresql"
-    for rows, is_insert in ((inserts, True), (updates, False)):
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in rows:
-            groups.setdefault(tuple(sorted(row)), []).append(row)
-        for columns, group in groups.items():
-            if copy:
-                _copy_and_merge(session, model.__table__, columns, group, insert=is_insert)
-            elif is_insert:
-                session.execute(_upsert_statement(session, model, columns), group)
-            else:
-                session.execute(update(model), group)
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        threaded = session.get_bind().dialect.name == "postgresql"
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="pulse-import") if threaded else None
+        self._pending: Future[None] | None = None
+
+    def write(self, model: type[Any], inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+        """Updates by primary key; inserts as upserts, so a row that appeared meanwhile is updated.
+
+        Rows are grouped by their set of columns (CSV rows all share one). On
+        PostgreSQL each group is COPYed into a staging table and written with one
+        ``INSERT … SELECT … ON CONFLICT DO UPDATE`` (or ``UPDATE … FROM``); on SQLite
+        inserts go out as upsert executemanys and updates as one executemany.
+        """
+        self.wait()
+        groups: list[tuple[tuple[str, ...], list[dict[str, Any]], bool]] = []
+        for rows, is_insert in ((inserts, True), (updates, False)):
+            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in rows:
+                by_columns.setdefault(tuple(sorted(row)), []).append(row)
+            groups += [(columns, group, is_insert) for columns, group in by_columns.items()]
+        if self._thread is None:
+            for columns, group, is_insert in groups:
+                statement = _upsert_statement(self.session, model, columns) if is_insert else update(model)
+                self.session.execute(statement, group)
+            return
+        raw = self.session.connection().connection.driver_connection
+        statements = [statement for n, (columns, group, is_insert) in enumerate(groups)
+                      for statement in _stage(raw, model.__table__, f"pulse_staging_{n}", columns, group, insert=is_insert)]
+        if statements:
+            self._pending = self._thread.submit(_run, raw, statements)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._thread is not None:
+                self._thread.shutdown()
 
 
 def _upsert_statement(session: Session, model: type[Any], columns: tuple[str, ...]) -> Any:
@@ -87,31 +130,43 @@ def _upsert_statement(session: Session, model: type[Any], columns: tuple[str, ..
     return stmt.on_conflict_do_update(index_elements=["external_id"], set_={c: stmt.excluded[c] for c in updatable})
 
 
-def _copy_and_merge(session: Session, table: Any, columns: tuple[str, ...], rows: list[dict[str, Any]], *, insert: bool) -> None:
+def _stage(raw: Any, table: Any, staging: str, columns: tuple[str, ...], rows: list[dict[str, Any]], *, insert: bool) -> list[str]:
     """PostgreSQL: COPY the rows into a staging table (the target's column types, none of its
-    constraints), then one set-based statement moves them into ``table``."""
+    constraints); returns the set-based statements that move them into ``table`` and drop it."""
     from psycopg.types.json import Jsonb
 
     quoted = [f'"{c}"' for c in columns]  # our own column names
     listed = ", ".join(quoted)
-    raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor:
-        cursor.execute(f"CREATE TEMP TABLE pulse_staging ON COMMIT DROP AS SELECT {listed} FROM {table.name} WITH NO DATA")
-        with cursor.copy(f"COPY pulse_staging ({listed}) FROM STDIN") as copy:
+        cursor.execute(f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {listed} FROM {table.name} WITH NO DATA")
+        documents = [i for i, c in enumerate(columns) if c in JSON_COLUMNS]
+        values = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+        with cursor.copy(f"COPY {staging} ({listed}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([Jsonb(v) if isinstance(v, (dict, list)) else v for v in (row[c] for c in columns)])
-        if insert:
-            updatable = [f"{q} = EXCLUDED.{q}" for c, q in zip(columns, quoted) if c not in ("external_id", "created_at")]
-            cursor.execute(f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM pulse_staging "
-                           f"ON CONFLICT (external_id) DO UPDATE SET {', '.join(updatable)}")
-        else:
-            assignments = [f"{q} = s.{q}" for c, q in zip(columns, quoted) if c != "id"]
-            cursor.execute(f"UPDATE {table.name} AS t SET {', '.join(assignments)} FROM pulse_staging AS s WHERE t.id = s.id")
-        cursor.execute("DROP TABLE pulse_staging")
+                line = values(row)
+                if documents:
+                    line = list(line)
+                    for i in documents:
+                        line[i] = Jsonb(line[i]) if line[i] is not None else None
+                copy.write_row(line)
+    if insert:
+        updatable = [f"{q} = EXCLUDED.{q}" for c, q in zip(columns, quoted) if c not in ("external_id", "created_at")]
+        move = (f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {staging} "
+                f"ON CONFLICT (external_id) DO UPDATE SET {', '.join(updatable)}")
+    else:
+        assignments = [f"{q} = s.{q}" for c, q in zip(columns, quoted) if c != "id"]
+        move = f"UPDATE {table.name} AS t SET {', '.join(assignments)} FROM {staging} AS s WHERE t.id = s.id"
+    return [move, f"DROP TABLE {staging}"]
+
+
+def _run(raw: Any, statements: list[str]) -> None:
+    with raw.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
 
 
 def _merge(
-    session: Session,
+    writer: _Writer,
     model: type[Any],
     cleaned: list[tuple[int, dict[str, Any]]],
     result: UpsertResult,
@@ -120,6 +175,8 @@ def _merge(
     required_on_insert: tuple[str, ...],
     now: datetime,
 ) -> None:
+    session = writer.session
+    writer.wait()  # the previous batch is written before this one looks anything up
     cleaned = resolve(cleaned)
     # Later rows for the same external id win; one statement may not touch a row twice.
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -133,7 +190,10 @@ def _merge(
         return
     # The stored values of the columns this batch sets, to tell an update from a row that did not change.
     table = model.__table__
-    given = sorted({name for _, values in latest.values() for name in values if name in table.c} - {"external_id", "id", "attributes"})
+    named: set[str] = set()
+    for _, values in latest.values():
+        named.update(values)
+    given = sorted({name for name in named if name in table.c} - {"external_id", "id", "attributes"})
     existing = {
         row.external_id: row
         for row in session.execute(
@@ -170,7 +230,7 @@ def _merge(
                 continue
             inserts.append({**defaults, **values, "created_at": now, "updated_at": now})
             result.inserted += 1
-    _write(session, model, inserts, updates)
+    writer.write(model, inserts, updates)
 
 
 def _same(stored: Any, given: Any) -> bool:
@@ -208,9 +268,10 @@ def upsert_contacts(
     result = UpsertResult()
     resolve = _reference(session, result, field="account_external_id", target="account_id", key=Account.external_id, value=Account.id,
                          missing="no account with external id {reference!r}; import accounts first")
-    for batch in _batches(rows):
-        cleaned = _clean(batch, clean_contact_row, result)
-        _merge(session, Contact, cleaned, result, resolve, {"locale": "en", "timezone": "UTC", "attributes": {}}, (), now)
+    with _Writer(session) as writer:
+        for batch in _batches(rows):
+            cleaned = _clean(batch, clean_contact_row, result)
+            _merge(writer, Contact, cleaned, result, resolve, {"locale": "en", "timezone": "UTC", "attributes": {}}, (), now)
     return result
 
 
@@ -221,9 +282,10 @@ def upsert_accounts(
     result = UpsertResult()
     resolve = _reference(session, result, field="owner_email", target="owner_id", key=TeamMember.email, value=TeamMember.id,
                          missing="no team member with email {reference!r}; add them with POST /v1/team first")
-    for batch in _batches(rows):
-        cleaned = _clean(batch, clean_account_row, result)
-        _merge(session, Account, cleaned, result, resolve, {"attributes": {}}, ("name",), now)
+    with _Writer(session) as writer:
+        for batch in _batches(rows):
+            cleaned = _clean(batch, clean_account_row, result)
+            _merge(writer, Account, cleaned, result, resolve, {"attributes": {}}, ("name",), now)
     return result
 
 

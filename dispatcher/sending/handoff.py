@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -37,7 +38,7 @@ from campaigns.people.models import Contact, TeamMember
 from campaigns.programs.models import Campaign, Episode, Message, MessageContent, Suppression
 from campaigns.programs.reach import suppressed_addresses
 from campaigns.programs.window import SendingWindow
-from channels.base import Channel, OutgoingMessage
+from channels.base import Channel, ChannelError, OutgoingMessage, SendResult
 from channels.email_headers import list_unsubscribe_headers
 from dispatcher.runtime.clock import utcnow
 from dispatcher.runtime.core import Runtime
@@ -151,8 +152,8 @@ CLAIMED = (
 )
 
 
-def _claim_statement(ids: Sequence[int], now: datetime, wall: datetime, *, checked: bool) -> Any:
-    conditions = [Message.id.in_(ids), Message.state.in_(WAITING), Message.not_before <= now]
+def _claim_statement(session: Session, ids: Sequence[int], now: datetime, wall: datetime, *, checked: bool) -> Any:
+    conditions = [one_of(session, Message.id, ids), Message.state.in_(WAITING), Message.not_before <= now]
     if checked:
         conditions.append(_still_sendable())
     # The contact's and episode's columns a contact step's values are derived from (not stored).
@@ -174,13 +175,13 @@ def claim_chunk(runtime: Runtime, ids: Sequence[int]) -> list[Row[Any]]:
     """
     now, wall = runtime.clock.now(), utcnow()
     with runtime.sessions() as session:
-        claimed = list(session.execute(_claim_statement(ids, now, wall, checked=True)))
+        claimed = list(session.execute(_claim_statement(session, ids, now, wall, checked=True)))
         rest = set(ids) - {row.id for row in claimed}
         if rest:  # suppressed, erased, paused, cancelled, closed (or already sent): say why, one by one
             messages = list(session.scalars(select(Message).where(Message.id.in_(rest), Message.state.in_(WAITING), Message.not_before <= now)))
             ready = _apply(runtime, session, messages, _verdicts(session, messages, now), now) if messages else []
             if ready:
-                claimed += list(session.execute(_claim_statement(ready, now, wall, checked=False)))
+                claimed += list(session.execute(_claim_statement(session, ready, now, wall, checked=False)))
         claimed = _outside_window(session, claimed, now)
         session.commit()
     return sorted(claimed, key=lambda row: row.id)
@@ -234,7 +235,7 @@ def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
     groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
     with runtime.sessions() as session:
         for message_id, medium, content_id in session.execute(
-            select(Message.id, Message.medium, Message.content_id).where(Message.id.in_(message_ids), Message.state.in_(WAITING), Message.not_before <= now)
+            select(Message.id, Message.medium, Message.content_id).where(one_of(session, Message.id, message_ids), Message.state.in_(WAITING), Message.not_before <= now)
             .order_by(Message.id)
         ):
             groups[(medium, content_id)].append(message_id)
@@ -257,30 +258,84 @@ def _flight_size(runtime: Runtime, adapter: Channel) -> int:
 
 
 def _send_medium(runtime: Runtime, medium: str, ids: list[int]) -> None:
-    """Claim, send and record chunk by chunk; unclaimed chunks stay ``queued`` whatever happens."""
+    """Claim, send and record chunk by chunk; unclaimed chunks stay ``queued`` whatever happens.
+
+    With an adapter that takes concurrent requests (``max_in_flight`` > 1), the
+    next chunk is claimed, built and its request started while the previous
+    request is still out; that one's results are recorded meanwhile. A chunk is
+    claimed only when a thread is free to start its request at once, so
+    ``sending`` still means a request carrying it has started (or is about to).
+    """
     adapter = runtime.channels.for_medium(medium)
     size = _flight_size(runtime, adapter)
-    for start in range(0, len(ids), size):
-        claimed = claim_chunk(runtime, ids[start:start + size])
-        if not claimed:
-            continue
+    chunks = [ids[start:start + size] for start in range(0, len(ids), size)]
+    if getattr(adapter, "max_in_flight", 1) < 2 or len(chunks) < 2:
+        for chunk in chunks:
+            claimed = claim_chunk(runtime, chunk)
+            if claimed and _finish(runtime, medium, claimed, _request(adapter, _build(runtime, claimed))) is not None:
+                break  # bad credentials: hand nothing more over
+        return
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"pulse-{medium}") as requests:
+        out: tuple[Future[list[SendResult]], list[Row[Any]]] | None = None
         try:
-            outgoing = _outgoing_chunk(runtime, claimed)
-            with provider_request(adapter.name) as outcome:
-                results = adapter.send(outgoing)
-                outcome["outcome"] = count_results(adapter.name, results)
-        except BaseException:
-            _mark_unknown(runtime, [row.id for row in claimed])
-            log.exception("channel %s raised while sending", medium, extra={"message_ids": [row.id for row in claimed][:50]})
-            raise
-        if record_results(runtime, results, claimed) is not None:  # bad credentials: hand nothing more over
-            break
+            for chunk in chunks:
+                claimed = claim_chunk(runtime, chunk)
+                if not claimed:
+                    continue
+                started = requests.submit(_send_chunk, adapter, _build(runtime, claimed))  # a thread is free: it starts now
+                previous, out = out, (started, claimed)
+                if previous is not None and _finish(runtime, medium, previous[1], previous[0]) is not None:
+                    break
+        finally:
+            if out is not None:  # its request started: wait for it and record what it says
+                _finish(runtime, medium, out[1], out[0])
+
+
+def _send_chunk(adapter: Channel, outgoing: list[OutgoingMessage]) -> list[SendResult]:
+    with provider_request(adapter.name) as outcome:
+        results = adapter.send(outgoing)
+        outcome["outcome"] = count_results(adapter.name, results)
+    return results
+
+
+def _build(runtime: Runtime, claimed: list[Row[Any]]) -> list[OutgoingMessage]:
+    """The chunk's messages; if that fails no request started, so the chunk goes back to ``queued``."""
+    try:
+        return _outgoing_chunk(runtime, claimed)
+    except BaseException:
+        with runtime.sessions() as session:
+            session.execute(update(Message).where(one_of(session, Message.id, [row.id for row in claimed]), Message.state == "sending").values(
+                state="queued", attempts=Message.attempts - 1, claimed_at=None, claimed_by=None, enqueued_at=None))
+            session.commit()
+        raise
+
+
+def _request(adapter: Channel, outgoing: list[OutgoingMessage]) -> Future[list[SendResult]]:
+    """The request of one chunk, made in this thread (a finished future: one way to read it)."""
+    done: Future[list[SendResult]] = Future()
+    try:
+        done.set_result(_send_chunk(adapter, outgoing))
+    except BaseException as exc:  # noqa: BLE001 - carried to _finish, which marks the chunk unknown and re-raises it
+        done.set_exception(exc)
+    return done
+
+
+def _finish(runtime: Runtime, medium: str, claimed: list[Row[Any]], request: Future[list[SendResult]]) -> ChannelError | None:
+    """Record a request's results (``unknown`` for all it carried if the adapter raised, and
+    re-raise); returns the error if the channel turned out misconfigured."""
+    try:
+        results = request.result()
+    except BaseException:
+        _mark_unknown(runtime, [row.id for row in claimed])
+        log.exception("channel %s raised while sending", medium, extra={"message_ids": [row.id for row in claimed][:50]})
+        raise
+    return record_results(runtime, results, claimed)
 
 
 def _mark_unknown(runtime: Runtime, ids: list[int]) -> None:
     """The adapter raised mid-call: what reached the provider is unknown."""
     with runtime.sessions() as session:
-        session.execute(update(Message).where(Message.id.in_(ids), Message.state == "sending").values(
+        session.execute(update(Message).where(one_of(session, Message.id, ids), Message.state == "sending").values(
             state="unknown", error_text="the channel failed while handing the message over; not resent"))
         session.commit()
 

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, or_, select, text, update
+from sqlalchemy import bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert
+from campaigns.db import dialect_insert, one_of
 from campaigns.events.service import add_evidence
 from campaigns.programs.models import Campaign, Episode, Message, Suppression
 from channels.base import ChannelError, ErrorKind, SendResult
@@ -152,7 +152,8 @@ def suppress(session: Session, *, medium: str, address: str, reason: str, source
 
 
 def _advance_episodes(session: Session, sent: Sequence[Any], now: datetime) -> None:
-    """Episodes move forward only (a late invite never undoes 'answered')."""
+    """Episodes move forward only (a late invite never undoes 'answered'): one UPDATE per
+    (step, medium), each episode written once."""
     groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
     for message in sent:
         target = EPISODE_AFTER.get(message.step)
@@ -160,14 +161,15 @@ def _advance_episodes(session: Session, sent: Sequence[Any], now: datetime) -> N
             groups[(target, message.medium)].append(message.episode_id)
     for (target, medium), episode_ids in groups.items():
         earlier = EPISODE_ORDER[: EPISODE_ORDER.index(target)]
-        session.execute(update(Episode).where(Episode.id.in_(episode_ids), Episode.state.in_(earlier)).values(state=target))
-        values: dict[str, Any] = {"channel": medium}
-        if target == "invited":
-            session.execute(update(Episode).where(Episode.id.in_(episode_ids), Episode.invited_at.is_(None)).values(invited_at=now, **values))
+        values: dict[str, Any] = {"state": case((Episode.state.in_(earlier), target), else_=Episode.state)}
+        if target == "invited":  # the medium of the first invite that went out
+            values.update(channel=case((Episode.invited_at.is_(None), medium), else_=Episode.channel),
+                          invited_at=func.coalesce(Episode.invited_at, now))
         elif target == "thanked":
-            session.execute(update(Episode).where(Episode.id.in_(episode_ids), Episode.thanked_at.is_(None)).values(thanked_at=now))
+            values["thanked_at"] = func.coalesce(Episode.thanked_at, now)
         else:
-            session.execute(update(Episode).where(Episode.id.in_(episode_ids)).values(**values))
+            values["channel"] = medium
+        session.execute(update(Episode).where(one_of(session, Episode.id, episode_ids)).values(**values))
 
 
 def _count_asks(runtime: Runtime, session: Session, sent: Sequence[Any], now: datetime) -> None:

@@ -1,4 +1,4 @@
-"""Mail Send requests leave full: a step's batches gather each content's messages across batches."""
+"""Mail Send requests leave full (a step's batches gather each content's messages across batches), two at a time."""
 
 from __future__ import annotations
 
@@ -29,10 +29,22 @@ def sendgrid() -> Iterator[SendGridFake]:
     fake.stop()
 
 
+def _mailing(backend: Backend, tmp_path: Path, sendgrid: SendGridFake, **changes: object) -> Runtime:
+    settings = make_settings(backend, tmp_path, email_channel="sendgrid", sendgrid_api_key=FAKE_API_KEY, sendgrid_base_url=sendgrid.base_url, **changes)
+    return attach_inline_queue(build_runtime(settings))
+
+
 @pytest.fixture
 def mailing(backend: Backend, tmp_path: Path, sendgrid: SendGridFake, runtime: Runtime) -> Iterator[Runtime]:
-    settings = make_settings(backend, tmp_path, email_channel="sendgrid", sendgrid_api_key=FAKE_API_KEY, sendgrid_base_url=sendgrid.base_url, batch_size=200)
-    mail = attach_inline_queue(build_runtime(settings))
+    mail = _mailing(backend, tmp_path, sendgrid, batch_size=200)
+    yield mail
+    mail.close()
+
+
+@pytest.fixture
+def small_requests(backend: Backend, tmp_path: Path, sendgrid: SendGridFake, runtime: Runtime) -> Iterator[Runtime]:
+    """Requests of 25 and step batches of 100: each send task carries four requests."""
+    mail = _mailing(backend, tmp_path, sendgrid, sendgrid_max_personalizations=25, batch_size=100)
     yield mail
     mail.close()
 
@@ -51,3 +63,21 @@ def test_requests_carry_a_content_s_messages_from_many_batches(mailing: Runtime,
     assert Counter(session.scalars(select(Message.state).where(Message.campaign_id == campaign_id, Message.step == "invite"))) == {"sent": 1500}
     sizes = sorted(len(r.body["personalizations"]) for r in sendgrid.requests)
     assert sizes == [125, 375, 1000]
+
+
+def test_the_next_request_leaves_while_the_previous_one_is_out(small_requests: Runtime, session: Session, sendgrid: SendGridFake) -> None:
+    """A send task's next chunk is claimed, built and posted while the previous request is out."""
+    campaign_id = launch(small_requests, 100)
+    sendgrid.stall(1.0)  # the first request is held: the second is answered before it
+
+    tick(small_requests)
+
+    session.rollback()
+    assert Counter(session.scalars(select(Message.state).where(Message.campaign_id == campaign_id, Message.step == "invite"))) == {"sent": 100}
+    requests = sendgrid.requests
+    assert [len(r.body["personalizations"]) for r in requests] == [25, 25, 25, 25]
+    recipients = [address for r in requests for address in r.recipients]
+    assert len(recipients) == len(set(recipients)) == 100  # each message in exactly one request
+    first_chunk = min(requests, key=lambda r: min(int(p["custom_args"]["pulse_message_id"]) for p in r.body["personalizations"]))
+    assert requests[0] is not first_chunk  # answered first, though sent second
+    assert requests[0].connection_id != first_chunk.connection_id
