@@ -129,29 +129,41 @@ def claim(runtime: Runtime, limit: int) -> list[tuple[int, int]]:
 
 
 def follow_through(runtime: Runtime, claimed: Sequence[tuple[int, int]]) -> int:
-    """Do the claimed rows' episodes, one transaction each, then hand out what is due; rows done."""
+    """Do the claimed rows' episodes in one transaction (one episode per transaction if that
+    fails: a deadlock victim, a bug in one episode), then hand out what is due; rows done."""
     episodes = sorted({episode_id for _, episode_id in claimed})
-    done: list[AnswerOutbox] = []
-    for episode_id in episodes:
-        try:
-            done += follow_through_episode(runtime, episode_id)
-        except DBAPIError:  # a deadlock victim, a lost connection: the rows stay claimed and are claimed again
-            log.warning("answer follow-through of episode %s left for another pass", episode_id, exc_info=True)
-        except Exception:  # a bug must not hold up the other episodes; these rows are claimed again later
-            log.exception("answer follow-through of episode %s failed; claimed again after %s", episode_id, RECLAIM_AFTER)
+    try:
+        done = follow_through_episodes(runtime, episodes)
+    except Exception:  # noqa: BLE001 - each episode is tried again on its own below
+        log.warning("answer follow-through of %s episodes at once failed; one at a time", len(episodes), exc_info=True)
+        done = []
+        for episode_id in episodes:
+            try:
+                done += follow_through_episodes(runtime, [episode_id])
+            except DBAPIError:  # a deadlock victim, a lost connection: the rows stay claimed and are claimed again
+                log.warning("answer follow-through of episode %s left for another pass", episode_id, exc_info=True)
+            except Exception:  # a bug must not hold up the other episodes; these rows are claimed again later
+                log.exception("answer follow-through of episode %s failed; claimed again after %s", episode_id, RECLAIM_AFTER)
     _hand_out(runtime, done)
     return len(done)
 
 
 def follow_through_episode(runtime: Runtime, episode_id: int) -> list[AnswerOutbox]:
-    """Every row of the episode not yet done, in order, under its row lock; committed. The rows done."""
+    """One episode's rows not yet done (tests and the one-at-a-time path); committed. The rows done."""
+    return follow_through_episodes(runtime, [episode_id])
+
+
+def follow_through_episodes(runtime: Runtime, episode_ids: Sequence[int]) -> list[AnswerOutbox]:
+    """Every row of these episodes not yet done, each episode's in answer order, under the
+    episodes' row locks (taken in id order), in one transaction; committed. The rows done."""
     with runtime.sessions() as session:
-        episode = session.get(Episode, episode_id, with_for_update=True)
+        episodes = {e.id: e for e in session.scalars(select(Episode).where(Episode.id.in_(episode_ids)).order_by(Episode.id).with_for_update())}
         rows = list(session.scalars(
-            select(AnswerOutbox).where(AnswerOutbox.episode_id == episode_id, AnswerOutbox.done_at.is_(None)).order_by(AnswerOutbox.id)
-        )) if episode is not None else []
+            select(AnswerOutbox).where(AnswerOutbox.episode_id.in_(episode_ids), AnswerOutbox.done_at.is_(None)).order_by(AnswerOutbox.id)
+        ))
         for row in rows:
-            assert episode is not None
+            episode = episodes.get(row.episode_id)
+            assert episode is not None  # the row's foreign key holds it
             _follow(runtime, session, episode, row)
             row.done_at = utcnow()
         session.commit()
