@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import uvicorn
+from fastapi import FastAPI, Form
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select, update
 
-import uvicorn  # noqa: E402
-from fastapi import FastAPI, Form  # noqa: E402
-from fastapi.responses import RedirectResponse  # noqa: E402
-from sqlalchemy import select, update  # noqa: E402
-
-from campaigns.db import make_engine, make_session_factory  # noqa: E402
-import campaigns.models  # noqa: E402, F401 - every table, for the foreign keys
-from campaigns.programs.kinds import kind_named  # noqa: E402
-from campaigns.programs.models import Campaign, Episode, Response  # noqa: E402
+import campaigns.models  # noqa: F401 - every table, for the foreign keys
+from campaigns.db import make_engine, make_session_factory
+from campaigns.programs.kinds import kind_named
+from campaigns.programs.models import Campaign, Episode, Response
 
 
 def make_app(url: str) -> FastAPI:

@@ -9,8 +9,8 @@ byte for byte the same in each case. Every page says ``Referrer-Policy: no-refer
 
 from __future__ import annotations
 
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, BackgroundTasks, Form, Header, Request
@@ -36,8 +36,8 @@ from dispatcher.answers.links import (
     survey_view,
     target_for_link,
     ticket_accepted,
-    view_for,
     unsubscribe_by_link,
+    view_for,
 )
 from dispatcher.answers.tokens import BadToken
 from dispatcher.runtime.core import Runtime

@@ -134,7 +134,7 @@ def follow_through(runtime: Runtime, claimed: Sequence[tuple[int, int]]) -> int:
     episodes = sorted({episode_id for _, episode_id in claimed})
     try:
         done = follow_through_episodes(runtime, episodes)
-    except Exception:  # noqa: BLE001 - each episode is tried again on its own below
+    except Exception:  # each episode is tried again on its own below
         log.warning("answer follow-through of %s episodes at once failed; one at a time", len(episodes), exc_info=True)
         done = []
         for episode_id in episodes:
