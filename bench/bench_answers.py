@@ -1,6 +1,6 @@
 """Issue 12: answers by link and by SMS reply against one `pulse run`, under open-loop load, against a bare endpoint.
 
-    .venv/bin/python bench/bench_answers.py [--rates 50,100,150,200,300,400] [--seconds 6] [--rounds 2]
+    .venv/bin/python bench/bench_answers.py [--rates 50,100,150,200,300,400] [--seconds 6] [--rounds 2] [--worker inprocess|celery]
 
 One ``pulse run`` process (uvicorn, the in-process worker doing the follow-through:
 follow-up task, thank-you email rendered and written to the outbox, detractor
@@ -15,10 +15,15 @@ omission). Each rate is run for the bare endpoint, then link answers, then SMS
 replies (interleaved, ``--rounds`` times); after a Pulse step the bench waits for
 the worker to finish the follow-through and reports how long answers waited for
 it. A variant's *capacity* is the highest offered rate it kept up with
-(completed ≥ 95 % of the offered rate, p99 ≤ 200 ms). CPU is the server
-process's (user + system, from /proc), per request — for Pulse it includes the
-worker's follow-through until the backlog is drained; PostgreSQL's own CPU is
-not counted.
+(completed ≥ 95 % of the offered rate, p99 ≤ 200 ms). CPU is the servers'
+(user + system of their process groups, from /proc), per request — for Pulse it
+includes the worker's follow-through until the backlog is drained, and is also
+shown for the API process alone; PostgreSQL's own CPU is not counted.
+
+``--worker celery`` runs Pulse as in production: ``pulse run`` with
+``PULSE_WORKER=celery`` takes the answers and kicks, one ``pulse worker``
+process (Celery, concurrency 1, broker ``PULSE_BENCH_BROKER_URL``) does the
+follow-through; still one API process against the bare one.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from urllib.parse import urlencode, urlsplit
 from common import fresh_schema
 from sqlalchemy import func, insert, select
 from twilio.request_validator import RequestValidator
+from workers import BROKER, start_workers, stop_workers
 
 from campaigns.db import make_engine, make_session_factory
 from campaigns.people.models import Account, Contact, TeamMember
@@ -67,7 +73,8 @@ class Step:
     seconds: float  # from the first scheduled start to the last completion
     p50: float
     p99: float
-    cpu: float  # server CPU seconds
+    cpu: float  # server CPU seconds (Pulse: the API process and its worker)
+    api_cpu: float  # the API process's alone
     follow_p50: float | None = None  # answer → follow-through done (Pulse)
     follow_p99: float | None = None
 
@@ -191,9 +198,17 @@ async def open_loop(port: int, requests: list[bytes], rate: int, expect: int) ->
     return latencies, oks, last - start
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+def cpu_seconds(group: int) -> float:
+    """User + system CPU of every live process in the process group, seconds."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:
+            total += int(fields[11]) + int(fields[12])
+    return total / TICKS
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -205,7 +220,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def start_server(command: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    process = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -259,6 +274,7 @@ def main() -> None:
     parser.add_argument("--rates", default="50,100,150,200,300,400")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--worker", choices=("inprocess", "celery"), default="inprocess")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     per_variant = int(sum(rates) * args.seconds * args.rounds) + 10
@@ -268,7 +284,7 @@ def main() -> None:
         env = {**os.environ, "PULSE_DATABASE_URL": url, "PULSE_SECRET_KEY": SECRET, "PULSE_PORT": str(pulse_port),
                "PULSE_PUBLIC_URL": f"http://127.0.0.1:{pulse_port}", "PULSE_OUTBOX_DIR": str(outbox),
                "PULSE_TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "PULSE_ANSWER_RATE_PER_IP": "100000000", "PULSE_ANSWER_RATE_PER_TOKEN": "100000000",
-               "PYTHONPATH": str(ROOT)}
+               "PYTHONPATH": str(ROOT), "PULSE_WORKER": args.worker, "PULSE_BROKER_URL": BROKER}
         settings = Settings(database_url=url, secret_key=SECRET, public_url=f"http://127.0.0.1:{pulse_port}")  # type: ignore[arg-type]
         print(f"seeding {per_variant:,} episodes per variant…", flush=True)
         targets = {variant: seed(url, per_variant, "sms" if variant == "sms" else "email", settings, variant) for variant in ("link", "sms", "bare")}
@@ -278,6 +294,8 @@ def main() -> None:
         }
         pulse = start_server([str(Path(sys.executable).parent / "pulse"), "run"], env, pulse_port, outbox / "pulse.log")
         bare = start_server([sys.executable, str(ROOT / "bench" / "bare_answer_app.py"), url, str(bare_port)], env, bare_port, outbox / "bare.log")
+        worker = start_workers(env, 1, outbox / "worker.log") if args.worker == "celery" else None
+        print(f"Pulse: one `pulse run` ({'follow-through on one `pulse worker`' if worker else 'in-process worker'}); the bare endpoint: one uvicorn process", flush=True)
         steps: list[Step] = []
         used = dict.fromkeys(payloads, 0)
         try:
@@ -291,15 +309,19 @@ def main() -> None:
                         batch = payloads[variant][used[variant]:used[variant] + count]
                         used[variant] += count
                         server, port = (bare, bare_port) if variant == "bare" else (pulse, pulse_port)
+                        groups = [server.pid] + ([worker.pid] if worker and variant != "bare" else [])
                         since = last_outbox_id(url)
-                        cpu_before = cpu_seconds(server.pid)
+                        cpu_before = [cpu_seconds(g) for g in groups]
                         latencies, oks, seconds = asyncio.run(open_loop(port, batch, rate, 200 if variant == "sms" else 303))
+                        api_cpu = cpu_seconds(server.pid) - cpu_before[0]
                         follow = drained(url, since) if variant != "bare" else (None, None)
+                        cpu = sum(cpu_seconds(g) - before for g, before in zip(groups, cpu_before))
                         step = Step(variant, rate, len(batch), oks, seconds, percentile(latencies, 0.5), percentile(latencies, 0.99),
-                                    cpu_seconds(server.pid) - cpu_before, *follow)
+                                    cpu, api_cpu, *follow)
                         steps.append(step)
                         print(f"round {round_number} {variant:4} {rate:4}/s: {step.throughput:6.1f} req/s done, p50 {step.p50 * 1000:6.1f} ms, "
                               f"p99 {step.p99 * 1000:7.1f} ms (from scheduled start), CPU {step.cpu / max(step.ok, 1) * 1000:5.2f} ms/request"
+                              f" (API process {step.api_cpu / max(step.ok, 1) * 1000:5.2f})"
                               + (f", follow-through p50 {step.follow_p50:.2f} s p99 {step.follow_p99:.2f} s" if step.follow_p50 is not None else "")
                               + ("" if step.kept_up else "  ← fell behind"), flush=True)
                         if not step.kept_up:
@@ -308,6 +330,8 @@ def main() -> None:
             for server in (pulse, bare):
                 server.terminate()
                 server.wait(30)
+            if worker is not None:
+                stop_workers(worker)
         summarize(steps, rates)
 
 
@@ -330,10 +354,11 @@ def summarize(steps: list[Step], rates: list[int]) -> None:
         cap = capacity(variant)
         at100 = [s.p99 for s in runs if s.rate == 100]
         cpu = sum(s.cpu for s in runs) / max(sum(s.ok for s in runs), 1)
+        api_cpu = sum(s.api_cpu for s in runs) / max(sum(s.ok for s in runs), 1)
         ratio = f", {cap / bare:.2f}× the bare endpoint's capacity" if bare and variant != "bare" else ""
         follow = [s.follow_p99 for s in runs if s.follow_p99 is not None]
         print(f"  {variant:4}: capacity ≥ {cap}/s (of {', '.join(map(str, rates))}){ratio}; p99 at 100/s "
-              f"{', '.join(f'{p * 1000:.1f}' for p in at100) or '-'} ms; CPU {cpu * 1000:.2f} ms/request"
+              f"{', '.join(f'{p * 1000:.1f}' for p in at100) or '-'} ms; CPU {cpu * 1000:.2f} ms/request (API process {api_cpu * 1000:.2f})"
               + (f"; follow-through p99 {max(follow):.2f} s" if follow else ""))
     print(f"  goal: link and SMS ≥ 0.7× the bare capacity, p99 ≤ 25 ms at 100/s; bare p50s {statistics.median([s.p50 for s in steps if s.variant == 'bare']) * 1000:.1f} ms")
 

@@ -14,9 +14,9 @@ whose module says what each answer sets off and the rules). This task:
 3. hands out at once what became due: the thank-you and alert messages
    (``send_messages``) and the webhook deliveries (``deliver_webhooks``).
 
-The scheduler tick runs it too, so a lost kick or a dead worker delays the
-follow-through by a tick (or ``RECLAIM_AFTER``), well inside the detractor
-alert's minute. Within one process, kicks that arrive while a pass is running
+The scheduler tick hands it out too whenever a row is still to do
+(``hand_out_pending``), so a lost kick or a dead worker delays the follow-through
+by a tick (or ``RECLAIM_AFTER``), well inside the detractor alert's minute. Within one process, kicks that arrive while a pass is running
 join it instead of racing it for rows.
 """
 
@@ -39,7 +39,7 @@ from campaigns.people.models import Contact, TeamMember
 from campaigns.programs.models import AnswerOutbox, Campaign, Episode, Message, Response
 from campaigns.programs.reach import Reach, address
 from campaigns.programs.window import SendingWindow
-from dispatcher.answers.answering import THANKED_BY_WIDGET
+from dispatcher.answers.answering import FOLLOW_THROUGH, THANKED_BY_WIDGET
 from dispatcher.answers.provider_events import mark_answered
 from dispatcher.loop.follow_ups import alert_key, queue_detractor_alert, someone_is_told
 from dispatcher.loop.webhooks_out import enqueue_for_responses, queue_response_event
@@ -109,6 +109,14 @@ def follow_through_answers(runtime: Runtime) -> int:
     except BaseException:
         gate.abort()
         raise
+
+
+def hand_out_pending(runtime: Runtime) -> None:
+    """Tick: hand the follow-through to a worker if a row is still to do (a lost kick, a dead worker)."""
+    with runtime.read_sessions() as session:  # most ticks find nothing and need no write lock
+        if session.scalar(select(AnswerOutbox.id).where(AnswerOutbox.done_at.is_(None)).limit(1)) is None:
+            return
+    runtime.submit_committed(FOLLOW_THROUGH)
 
 
 def claim(runtime: Runtime, limit: int) -> list[tuple[int, int]]:
