@@ -108,7 +108,7 @@ def seed(url: str, count: int, medium: str, settings: Settings, tag: str) -> lis
         }, now=now)
         campaign.status, campaign.launched_at, campaign.send_at, campaign.selection_state = "active", now, now, "done"
         session.flush()
-        phones = [f"+1202{medium == 'sms'}{n:06d}" for n in range(count)]
+        phones = [f"+1202555{n:06d}" for n in range(count)]
         contact_ids = session.scalars(insert(Contact).returning(Contact.id, sort_by_parameter_order=True), [{
             "external_id": f"{tag}-{n}", "name": f"Person {n}", "email": f"p{n}@{tag}.example", "phone": phones[n] if medium == "sms" else None,
             "role": "admin", "locale": "en", "timezone": "UTC", "attributes": {}, "account_id": account.id, "created_at": now, "updated_at": now,
