@@ -9,6 +9,7 @@ from campaigns.fatigue.models import FatiguePolicyVersion, FatigueTouch
 from campaigns.followups.models import FollowUp
 from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.programs.models import (
+    AnswerOutbox,
     Campaign,
     Episode,
     IdempotentRequest,
@@ -24,7 +25,7 @@ from campaigns.timekeeping import ClockState
 from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
 
 __all__ = [
-    "Account", "ApiKey", "ConsoleSession", "ConsoleSignInLink", "ShareLink", "Base", "Campaign", "ClockState", "Contact", "Episode", "FatiguePolicyVersion", "FatigueTouch", "FollowUp", "IdempotentRequest",
+    "Account", "AnswerOutbox", "ApiKey", "ConsoleSession", "ConsoleSignInLink", "ShareLink", "Base", "Campaign", "ClockState", "Contact", "Episode", "FatiguePolicyVersion", "FatigueTouch", "FollowUp", "IdempotentRequest",
     "InAppPrompt", "Message", "MessageContent", "PlanStep", "Response", "Role", "Suppression", "TeamMember",
     "WebhookDelivery", "WebhookSubscription", "LocaleProfile", "TemplateUse", "TemplateVersion", "EngagementCounter", "InboundSms", "ProviderEvent", "SmsConversation",
 ]

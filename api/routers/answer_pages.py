@@ -9,8 +9,9 @@ byte for byte the same in each case. Every page says ``Referrer-Policy: no-refer
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, BackgroundTasks, Form, Header, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -22,7 +23,7 @@ from api.pages.texts import language_from_header, texts_for
 from api.ratelimit import RateLimited, check_rate
 from campaigns.people.fields import FieldError
 from campaigns.programs.models import Episode
-from dispatcher.answers.answering import after_commit
+from dispatcher.answers.answering import kick
 from dispatcher.answers.links import (
     COMMENT_MAX,
     MIN_DWELL,
@@ -31,11 +32,12 @@ from dispatcher.answers.links import (
     episode_for_link,
     form_ticket,
     human_proof,
-    link_step_id,
     link_unsubscribed,
     survey_view,
+    target_for_link,
     ticket_accepted,
     unsubscribe_by_link,
+    view_for,
 )
 from dispatcher.answers.tokens import BadToken
 from dispatcher.runtime.core import Runtime
@@ -44,6 +46,7 @@ router = APIRouter(tags=["answer pages"], include_in_schema=False)
 
 AcceptLanguage = Annotated[str | None, Header()]
 FormText = Annotated[str | None, Form()]
+T = TypeVar("T")
 
 
 def _page(html: str, status: int = 200, nonce: str | None = None, headers: dict[str, str] | None = None) -> HTMLResponse:
@@ -86,10 +89,15 @@ def _answer_form(runtime: Runtime, episode: Episode, view: SurveyView, token: st
 
 def _open_link(runtime: Runtime, session: Session, request: Request, token: str, *, purpose: str, accept_language: str | None, lock: bool = False) -> tuple[Episode, datetime] | Response:
     """The link's episode and the time, or the page to answer with (429, or 404 for any bad token)."""
+    return _opened(runtime, request, token, accept_language, lambda now: episode_for_link(runtime, session, token, purpose=purpose, now=now, lock=lock))
+
+
+def _opened(runtime: Runtime, request: Request, token: str, accept_language: str | None, read: Callable[[datetime], T]) -> tuple[T, datetime] | Response:
+    """What ``read`` finds for the token at this time, or the page to answer with (429, or 404 for any bad token)."""
     now = runtime.clock.now()  # before the session takes a connection: one per request at a time
     try:
         check_rate(runtime, request, token=token)
-        return episode_for_link(runtime, session, token, purpose=purpose, now=now, lock=lock), now
+        return read(now), now
     except RateLimited as limited:
         return _busy(accept_language, limited)
     except BadToken:
@@ -123,12 +131,16 @@ def answer(
     token: str, request: Request, runtime: RuntimeDep, session: SessionDep, background: BackgroundTasks, accept_language: AcceptLanguage = None,
     score: FormText = None, comment: FormText = None, ticket: FormText = None, human: FormText = None,
 ) -> Response:
-    """Record the answer once a person confirmed it; 303 to the thank-you page after commit."""
-    opened = _open_link(runtime, session, request, token, purpose="answer", accept_language=accept_language, lock=True)
+    """Record the answer once a person confirmed it; 303 to the thank-you page after commit.
+
+    The answer and its outbox row in one transaction (the episode read and locked in one
+    statement); the thank-you, alert, task and webhooks follow on a worker (``kick``)."""
+    opened = _opened(runtime, request, token, accept_language, lambda now: target_for_link(runtime, session, token, now=now))
     if isinstance(opened, Response):
         return opened
-    episode, now = opened
-    view = survey_view(runtime, session, episode)
+    target, now = opened
+    episode = target.episode
+    view = view_for(runtime, session, episode, target.campaign, target.contact, current=target.current)
     t = texts_for(view.lang)
     chosen, text = _score(score, view), (comment or "")
     if not view.answerable:
@@ -140,12 +152,12 @@ def answer(
     if len(text) > COMMENT_MAX:
         return _answer_form(runtime, episode, view, token, selected=chosen, comment=text[:COMMENT_MAX], notice=t["too_long"].format(limit=COMMENT_MAX), status=422)
     try:
-        response = answer_by_link(runtime, session, episode=episode, score=chosen, comment=text, now=now, step_id=link_step_id(runtime, token, now=now))
+        answer_by_link(runtime, session, target=target, score=chosen, comment=text, now=now)
     except FieldError:
         session.rollback()
         return _closed(runtime, view)
     session.commit()
-    background.add_task(after_commit, runtime, response.id)  # the thank-you and alerts, after the reply
+    background.add_task(kick, runtime)  # the thank-you, alert, task and webhooks, after the reply
     return RedirectResponse(f"{token}/thanks", status_code=303, headers=page_headers())
 
 

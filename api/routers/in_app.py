@@ -23,7 +23,7 @@ from api.errors import ApiError, error_responses
 from api.pages import page_headers, render_page
 from api.pages.texts import language_from_header, texts_for
 from api.ratelimit import RateLimited, check_rate
-from dispatcher.answers.answering import after_commit
+from dispatcher.answers.answering import kick
 from dispatcher.answers.in_app_answers import (
     PromptNotFound,
     answer_prompt,
@@ -165,7 +165,7 @@ def post_answer(
         raise ApiError(404, "prompt_not_found", "prompt_id: no prompt of this contact by that id, or it has expired") from None
     session.commit()
     response = answered.response
-    background.add_task(after_commit, runtime, response.id)
+    background.add_task(kick, runtime)  # the task, the alert and webhooks follow on a worker
     return AnswerOut(status="recorded", score=response.score, category=response.category, thank_you=texts_for(answered.lang)["thanks_short"])
 
 

@@ -30,7 +30,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from api.deps import RuntimeDep, SessionDep
 from api.errors import ApiError, error_responses
 from campaigns.people.fields import FieldError
-from dispatcher.answers.answering import after_commit
+from dispatcher.answers.answering import kick
 from dispatcher.answers.inbound_sms import InboundSmsMessage, receive_sms
 from dispatcher.answers.provider_events import (
     apply_pending_events,
@@ -159,8 +159,8 @@ def twilio_sms(request: Request, body: RawBody, runtime: RuntimeDep, session: Se
     )
     outcome = receive_sms(runtime, session, sms, now=now)
     session.commit()
-    if outcome.response_id is not None:  # the detractor alert and webhooks go now, not at the next tick
-        background.add_task(after_commit, runtime, outcome.response_id)
+    if outcome.response_id is not None:  # the task, the alert and webhooks follow on a worker, now rather than at the next tick
+        background.add_task(kick, runtime)
     return _twiml(outcome.reply)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -15,8 +16,17 @@ from campaigns.programs.models import Campaign, Episode, Response
 ANSWERABLE_BEFORE = ("selected", "pre_noticed", "invited", "reminded", "answered", "thanked")
 
 
-def record_answer(session: Session, *, episode: Episode, score: int, comment: str | None, medium: str, now: datetime) -> Response:
-    """Store the answer; a later answer in the same episode replaces it as current. Flushes."""
+class Recorded(NamedTuple):
+    response: Response
+    previous_id: int | None  # the answer it replaced as current
+
+
+def record_answer(session: Session, *, episode: Episode, score: int, comment: str | None, medium: str, now: datetime, thanked: bool = False) -> Recorded:
+    """Store the answer; a later answer in the same episode replaces it as current. Flushes.
+
+    ``thanked``: the reply that acknowledges the answer thanks the contact (the in-app
+    widget), so the episode is marked thanked in the same write. Three statements at
+    most: the earlier answer no longer current, the answer, the episode."""
     campaign = session.get(Campaign, episode.campaign_id)
     assert campaign is not None
     kind = kind_named(campaign.kind)
@@ -24,7 +34,9 @@ def record_answer(session: Session, *, episode: Episode, score: int, comment: st
         raise FieldError("score", f"{score} is outside the {kind.name.upper()} scale {kind.low}-{kind.high}")
     if episode.state not in ANSWERABLE_BEFORE:
         raise FieldError("episode", f"this survey is {episode.state} and takes no answers")
-    session.execute(update(Response).where(Response.episode_id == episode.id, Response.current.is_(True)).values(current=False))
+    previous_id = session.scalar(
+        update(Response).where(Response.episode_id == episode.id, Response.current.is_(True)).values(current=False).returning(Response.id)
+    )
     contact = session.get(Contact, episode.contact_id)
     response = Response(
         episode_id=episode.id, campaign_id=campaign.id, contact_id=episode.contact_id,
@@ -36,5 +48,9 @@ def record_answer(session: Session, *, episode: Episode, score: int, comment: st
         episode.answered_at = now
     if episode.state in ("selected", "pre_noticed", "invited", "reminded"):
         episode.state = "answered"
+    if thanked:
+        episode.thanked_at = episode.thanked_at or now
+        if episode.state == "answered":
+            episode.state = "thanked"
     session.flush()
-    return response
+    return Recorded(response, previous_id)

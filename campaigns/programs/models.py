@@ -203,6 +203,37 @@ class Response(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class AnswerOutbox(Base):
+    """What an answer still has to set off, written in the answer's own transaction.
+
+    A worker (``dispatcher.answers.follow_through``) claims rows, does the follow-up
+    task, the thank-you, the detractor alert, the webhooks and the channel-choice
+    signal, and marks them done in the same transaction; a claim whose worker died is
+    taken again (``claimed_by`` and heartbeats, or ``claimed_at`` past a grace period).
+    """
+
+    __tablename__ = "answer_outbox"
+    __table_args__ = (
+        # Only what is still to do is indexed: a done row leaves the index.
+        Index("ix_answer_outbox_pending", "id", postgresql_where=text("done_at IS NULL"), sqlite_where=text("done_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # answer: a score recorded; comment: words after it (SMS)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"), index=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("responses.id", ondelete="SET NULL"))  # the answer it replaced
+    comment: Mapped[str | None] = mapped_column(Text)  # kind comment: the words, for the follow-up task's note
+    # Channel choice learns from answers: the message the answer is credited to (``credit``;
+    # no ``message_id``: the episode's latest one reached on the answer's medium).
+    credit: Mapped[bool] = mapped_column(default=False)
+    message_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))  # the worker process (see heartbeats)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # wall time
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class InAppPrompt(Base):
     __tablename__ = "in_app_prompts"
 

@@ -24,7 +24,7 @@ from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode, InAppPrompt, Message, Response
 from dispatcher.answers.answering import accept_answer
 from dispatcher.answers.links import SurveyView, view_for
-from dispatcher.answers.provider_events import mark_answered, mark_dismissed, mark_shown
+from dispatcher.answers.provider_events import mark_dismissed, mark_shown
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.settings import Settings
 from dispatcher.sending.budget import Touch
@@ -105,11 +105,11 @@ class InAppAnswer:
 
 def answer_prompt(runtime: Runtime, session: Session, *, external_id: str, prompt_id: str, score: int, comment: str | None) -> InAppAnswer:
     """Record the contact's answer to the prompt and close its pending prompts. Flushes;
-    the caller commits. Raises ``PromptNotFound``, or ``FieldError`` for a bad score."""
+    the caller commits and kicks (``dispatcher.answers.answering.kick``). Raises ``PromptNotFound``, or ``FieldError`` for a bad score."""
     now = runtime.clock.now()
     episode, message_id = _episode(session, external_id=external_id, prompt_id=prompt_id, now=now, lock=True)
-    response = accept_answer(runtime, session, episode=episode, score=score, comment=comment, medium="in_app", now=now)
-    mark_answered(session, episode_id=episode.id, medium="in_app", message_id=message_id, now=now, half_life_days=runtime.settings.channel_half_life_days)
+    response = accept_answer(runtime, session, episode=episode, score=score, comment=comment, medium="in_app", now=now,
+                             credit=True, message_id=message_id, locked=True)
     _close_pending(session, episode.id, external_id, status="answered")
     contact = session.get(Contact, episode.contact_id)
     return InAppAnswer(response, resolve_language(contact.locale if contact else "en"))

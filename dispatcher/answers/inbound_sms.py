@@ -28,7 +28,7 @@ from campaigns.followups.models import FollowUp
 from campaigns.programs.kinds import kind_named
 from campaigns.programs.models import Response, Suppression
 from dispatcher.answers.answering import accept_answer, accept_comment
-from dispatcher.answers.provider_events import mark_answered, suppress_address
+from dispatcher.answers.provider_events import suppress_address
 from dispatcher.loop.follow_ups import someone_is_told
 from dispatcher.runtime.core import Runtime
 from dispatcher.sending.contents import locale_names, survey_context
@@ -59,7 +59,7 @@ class InboundSmsMessage:
 @dataclass(frozen=True)
 class SmsOutcome:
     reply: str | None  # the text to answer with; None: answer nothing
-    response_id: int | None = None  # the answer this SMS recorded, for ``after_commit``
+    response_id: int | None = None  # the answer this SMS recorded or commented: kick the worker after the commit
 
 
 def receive_sms(runtime: Runtime, session: Session, sms: InboundSmsMessage, *, now: datetime) -> SmsOutcome:
@@ -129,9 +129,9 @@ def _awaiting_score(runtime: Runtime, session: Session, match: OpenEpisode, conv
     locale = match.contact.locale
     if reply is not None:
         comment = "\n".join(part for part in (conversation.pending_comment, reply.comment) if part) or None
-        response = accept_answer(runtime, session, episode=match.episode, score=reply.score, comment=comment, medium="sms", now=now)
+        response = accept_answer(runtime, session, episode=match.episode, score=reply.score, comment=comment, medium="sms", now=now,
+                                 credit=True, message_id=match.message_id, locked=True)
         conversation.stage, conversation.response_id, conversation.pending_comment = "awaiting_comment", response.id, None
-        mark_answered(session, episode_id=match.episode.id, medium="sms", message_id=match.message_id, now=now, half_life_days=runtime.settings.channel_half_life_days)
         follow_up = survey_context(match.campaign, runtime.settings, template_step="follow_up_question", locale=locale, recipient=recipient_placeholders()).follow_up_question
         return "score", _say(runtime, session, "follow_up_question", kind.name, locale, follow_up=follow_up)
     if not text:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, select
 from sqlalchemy.orm import Session
 
 from campaigns.events.service import REACHED_STATES
@@ -35,7 +35,6 @@ from campaigns.programs.answers import ANSWERABLE_BEFORE
 from campaigns.programs.kinds import DEFAULT_FOLLOW_UP
 from campaigns.programs.models import Campaign, Episode, Message, Response, Suppression
 from dispatcher.answers.answering import accept_answer
-from dispatcher.answers.provider_events import mark_answered
 from dispatcher.answers.tokens import BadToken, read_token
 from dispatcher.runtime.clock import utcnow
 from dispatcher.runtime.core import Runtime
@@ -87,6 +86,52 @@ def episode_for_link(runtime: Runtime, session: Session, token: str, *, purpose:
     return episode
 
 
+@dataclass(frozen=True)
+class AnswerTarget:
+    """What answering by link needs, read in one statement: the episode (locked), its campaign
+    and contact, the current answer, and the message the answer is credited to."""
+
+    episode: Episode
+    campaign: Campaign
+    contact: Contact
+    current: Response | None
+    message_id: int | None
+    medium: str | None  # the credited message's medium
+
+
+def target_for_link(runtime: Runtime, session: Session, token: str, *, now: datetime) -> AnswerTarget:
+    """The episode a valid answer token names, locked until commit, with all ``answer_by_link``
+    needs (one statement). Raises ``BadToken`` like ``episode_for_link``."""
+    subject, _, step = read_token(_secret(runtime), token, purpose="answer", now=now).partition(STEP_MARK)
+    step_id = int(step) if step.isdigit() else None
+    credited = _credited_message(step_id)
+    found = session.execute(
+        select(Episode, Campaign, Contact, Response, credited.with_only_columns(Message.id).scalar_subquery(),
+               credited.with_only_columns(Message.medium).scalar_subquery())
+        .join(Contact, Contact.id == Episode.contact_id).join(Campaign, Campaign.id == Episode.campaign_id)
+        .outerjoin(Response, and_(Response.episode_id == Episode.id, Response.current.is_(True)))
+        .where(Episode.public_id == subject, Contact.erased_at.is_(None))
+        .with_for_update(of=Episode)
+    ).first()
+    if found is None:
+        raise BadToken("unknown")
+    return AnswerTarget(*found)
+
+
+def _credited_message(step_id: int | None) -> Any:
+    """SQL, correlated to the episode: the message an answer by link is credited to — the one whose
+    link was used; for a link that names no step (or a step with no message that went out),
+    the episode's latest survey message that went out."""
+    query = (
+        select(Message.id).where(Message.episode_id == Episode.id, Message.state.in_(REACHED_STATES), Message.medium.is_not(None))
+        .correlate(Episode).limit(1)
+    )
+    if step_id is None:
+        return query.where(Message.step.in_(ASKS)).order_by(Message.created_at.desc(), Message.id.desc())
+    mine = case((Message.step_id == step_id, 0), else_=1)
+    return query.where((Message.step_id == step_id) | Message.step.in_(ASKS)).order_by(mine, Message.created_at.desc(), Message.id.desc())
+
+
 def survey_view(runtime: Runtime, session: Session, episode: Episode) -> SurveyView:
     campaign = session.get(Campaign, episode.campaign_id)
     contact = session.get(Contact, episode.contact_id)
@@ -94,14 +139,17 @@ def survey_view(runtime: Runtime, session: Session, episode: Episode) -> SurveyV
     return view_for(runtime, session, episode, campaign, contact)
 
 
-def view_for(runtime: Runtime, session: Session, episode: Episode, campaign: Campaign, contact: Contact) -> SurveyView:
-    """What the contact is asked, in their language; placeholders a question quotes are filled with their name."""
+def view_for(runtime: Runtime, session: Session, episode: Episode, campaign: Campaign, contact: Contact, *, current: Response | None | bool = True) -> SurveyView:
+    """What the contact is asked, in their language; placeholders a question quotes are filled with their name.
+    ``current``: the episode's current answer if the caller has it (None: none); True: read it."""
     settings = runtime.settings
     locale = contact.locale
     name = contact.name or ""
     mine = {"first_name": name.split()[0] if name.strip() else "", "name": name}
     lang = resolve_language(locale)
-    current = session.scalar(select(Response).where(Response.episode_id == episode.id, Response.current.is_(True)))
+    if current is True:
+        current = session.scalar(select(Response).where(Response.episode_id == episode.id, Response.current.is_(True)))
+    assert current is None or isinstance(current, Response)
     survey = campaign.survey or {}
     return SurveyView(
         lang=lang, company_name=settings.company_name, kind=campaign.kind,
@@ -122,38 +170,13 @@ def _follow_up(survey: dict[str, Any], locale: str, lang: str) -> str:
     return text
 
 
-def link_step_id(runtime: Runtime, token: str, *, now: datetime) -> int | None:
-    """The plan step a (valid) survey link was sent in, if it names one."""
-    try:
-        subject = read_token(_secret(runtime), token, purpose="answer", now=now)
-    except BadToken:
-        return None
-    step = subject.partition(STEP_MARK)[2]
-    return int(step) if step.isdigit() else None
-
-
-def answered_message(session: Session, episode: Episode, step_id: int | None) -> tuple[int, str] | None:
-    """The message (id, medium) an answer by link is credited to: the one whose link was used;
-    for a link that names no step, the episode's latest survey message that went out."""
-    query = select(Message.id, Message.medium).where(Message.episode_id == episode.id, Message.state.in_(REACHED_STATES), Message.medium.is_not(None))
-    if step_id is not None:
-        found = session.execute(query.where(Message.step_id == step_id).limit(1)).first()
-        if found is not None:
-            return found[0], str(found[1])
-    found = session.execute(query.where(Message.step.in_(ASKS)).order_by(Message.created_at.desc(), Message.id.desc()).limit(1)).first()
-    return (found[0], str(found[1])) if found is not None else None
-
-
-def answer_by_link(runtime: Runtime, session: Session, *, episode: Episode, score: int, comment: str | None, now: datetime, step_id: int | None = None) -> Response:
+def answer_by_link(runtime: Runtime, session: Session, *, target: AnswerTarget, score: int, comment: str | None, now: datetime) -> Response:
     """Record the answer (a later one replaces it, history kept), credited to the message whose
-    link was used (its medium, its ``answered`` count). Flushes; the caller commits.
-    Raises ``FieldError`` for a score outside the scale or an episode that takes no answers."""
-    message = answered_message(session, episode, step_id)
-    medium = message[1] if message is not None else (episode.channel or "email")
-    response = accept_answer(runtime, session, episode=episode, score=score, comment=comment, medium=medium, now=now)
-    if message is not None:
-        mark_answered(session, episode_id=episode.id, medium=medium, message_id=message[0], now=now, half_life_days=runtime.settings.channel_half_life_days)
-    return response
+    link was used (its medium; the worker counts it ``answered``). Flushes; the caller commits
+    and kicks. Raises ``FieldError`` for a score outside the scale or an episode that takes no answers."""
+    medium = target.medium or target.episode.channel or "email"
+    return accept_answer(runtime, session, episode=target.episode, score=score, comment=comment, medium=medium, now=now,
+                         credit=target.message_id is not None, message_id=target.message_id, locked=True)
 
 
 def _link_addresses(session: Session, episode: Episode) -> list[str]:

@@ -1,8 +1,8 @@
 """The detractor alert: the answer, the contact and the account, to the task's owner and the campaign's Slack.
 
-Queued as internal messages in the answer's transaction with ``not_before=now``,
-outside any sending window, so they leave on the next tick (or at once through
-``dispatcher.answers.answering.after_commit``). They carry no campaign: an alert about
+Queued as internal messages by the answer's follow-through (``dispatcher.answers.follow_through``,
+seconds after the answer) with ``not_before`` the answer's time, outside any sending
+window, and handed out at once (or by the next tick). They carry no campaign: an alert about
 an answer already received goes out even while the campaign is paused or closed.
 """
 

@@ -1,7 +1,7 @@
 """Delivering outgoing webhooks: signed POSTs, one attempt recorded per try, retried with backoff.
 
-Deliveries are queued in the answer's transaction (``queue_response_event``)
-and handed out after commit (``dispatcher.answers.answering.after_commit``) or by the
+Deliveries are queued by the answer's follow-through (``queue_response_event``,
+``dispatcher.answers.follow_through``), handed out when it commits, or by the
 scheduler tick (``deliver_due_webhooks``), which also retries. Each attempt:
 
 1. claim the row (``pending``/``retrying`` → ``delivering``, attempts + 1), committed;
@@ -78,13 +78,13 @@ def queue_response_event(session: Session, *, response: Response, previous: Resp
     return queue_event(session, event_type=event_type, data=response_event_data(session, response, previous), response_id=response.id, now=now)
 
 
-def enqueue_for_response(session: Session, response_id: int, now: datetime) -> list[int]:
-    """Mark this answer's due deliveries as handed out; their ids. The caller commits and submits."""
-    return list(session.scalars(
+def enqueue_for_responses(session: Session, response_ids: Sequence[int], now: datetime) -> list[int]:
+    """Mark these answers' due deliveries as handed out; their ids. The caller commits and submits."""
+    return sorted(session.scalars(
         update(WebhookDelivery).where(
-            WebhookDelivery.response_id == response_id, WebhookDelivery.status == "pending",
+            WebhookDelivery.response_id.in_(response_ids), WebhookDelivery.status == "pending",
             WebhookDelivery.next_attempt_at <= now, WebhookDelivery.enqueued_at.is_(None),
-        ).values(enqueued_at=utcnow()).returning(WebhookDelivery.id)
+        ).values(enqueued_at=utcnow()).returning(WebhookDelivery.id).execution_options(synchronize_session=False)
     ))
 
 

@@ -21,7 +21,7 @@ from campaigns.access.console import first_admin, issue_sign_in_link
 from campaigns.people.models import Contact
 from campaigns.programs import report
 from campaigns.programs.models import Campaign, Episode, PlanStep
-from dispatcher.answers.answering import accept_answer, after_commit
+from dispatcher.answers.answering import accept_answer, kick
 from dispatcher.answers.in_app_answers import answer_prompt, pending_prompt
 from dispatcher.answers.inbound_sms import InboundSmsMessage, receive_sms
 from dispatcher.loop.console_mail import sign_in_url
@@ -90,16 +90,14 @@ class DemoCustomers:
     def _do(self, act: Act, episode_id: int, contact: Contact) -> None:
         runtime = self.runtime
         now = runtime.clock.now()
-        response_id = None
         with runtime.sessions() as session:
             if act.how == "email":
                 episode = session.get(Episode, episode_id)
                 assert episode is not None and act.score is not None
-                response_id = accept_answer(runtime, session, episode=episode, score=act.score, comment=act.comment, medium="email", now=now).id
+                accept_answer(runtime, session, episode=episode, score=act.score, comment=act.comment, medium="email", now=now)
             elif act.how in ("sms", "stop"):
                 body = "STOP" if act.how == "stop" else str(act.score)
-                outcome = receive_sms(runtime, session, InboundSmsMessage(f"SMdemo{episode_id}a", contact.phone or "", None, body), now=now)
-                response_id = outcome.response_id
+                receive_sms(runtime, session, InboundSmsMessage(f"SMdemo{episode_id}a", contact.phone or "", None, body), now=now)
                 if act.how == "sms" and act.comment:
                     session.commit()
                     receive_sms(runtime, session, InboundSmsMessage(f"SMdemo{episode_id}b", contact.phone or "", None, act.comment), now=now)
@@ -111,8 +109,7 @@ class DemoCustomers:
                 assert act.score is not None
                 answer_prompt(runtime, session, external_id=contact.external_id, prompt_id=prompt.prompt_id, score=act.score, comment=act.comment)
             session.commit()
-        if response_id is not None:
-            after_commit(runtime, response_id)
+        kick(runtime)  # the task, the thank-you and the alert follow on the worker
         if act.how == "stop":
             self.console.print(f"  [magenta]customer[/] {contact.name} replied STOP: opted out of every SMS")
         else:

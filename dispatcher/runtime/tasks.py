@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from dispatcher.answers.follow_through import follow_through_answers
 from dispatcher.loop.webhooks_out import deliver_webhooks
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.work import InlineQueue
@@ -21,6 +22,7 @@ TASKS: dict[str, Callable[..., Any]] = {
     "run_internal_step": run_internal_step,
     "send_messages": send_messages,
     "deliver_webhooks": deliver_webhooks,
+    "follow_through_answers": follow_through_answers,
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select, update
 
 from campaigns.programs.models import Campaign, Episode, Message, PlanStep
+from dispatcher.answers.follow_through import hand_out_pending
 from dispatcher.answers.provider_events import apply_pending_events
 from dispatcher.loop.webhooks_out import deliver_due_webhooks
 from dispatcher.runtime.clock import utcnow
@@ -46,6 +47,7 @@ def tick(runtime: Runtime) -> None:
     sweep_dispatched_steps(runtime, now)
     send_due_messages(runtime, now)
     apply_pending_events(runtime)
+    hand_out_pending(runtime)  # answers' follow-through: the safety net for a lost kick or a dead worker
     deliver_due_webhooks(runtime, now)
     mark_unknown(runtime)
     tick_finished(time.perf_counter() - started)

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.people.models import TeamMember
 from campaigns.programs import service
-from campaigns.programs.models import Campaign, Episode, Message
-from dispatcher.answers.answering import accept_answer, after_commit
+from campaigns.programs.models import AnswerOutbox, Campaign, Episode, Message
+from dispatcher.answers.answering import accept_answer, kick
+from dispatcher.answers.follow_through import follow_through_answers, follow_through_episode
 from dispatcher.runtime.core import Runtime
 from tests import factories
 
@@ -155,7 +157,11 @@ def survey(
 
 
 def answer(runtime: Runtime, episode_id: int, score: int, *, comment: str | None = None, medium: str = "email", send_now: bool = False) -> int:
-    """The customer answers (committed, as an inbound endpoint does); the response id."""
+    """The customer answers (committed, as an inbound endpoint does); the response id.
+
+    Then the worker's part, explicitly: with ``send_now`` the kick an endpoint makes
+    (the follow-through, and what is due handed out at once); else the episode's
+    follow-through only, leaving what it queued to the next tick."""
     with runtime.sessions() as session:
         episode = session.get(Episode, episode_id)
         assert episode is not None
@@ -163,8 +169,24 @@ def answer(runtime: Runtime, episode_id: int, score: int, *, comment: str | None
         session.commit()
         response_id = response.id
     if send_now:
-        after_commit(runtime, response_id)
+        kick(runtime)
+    else:
+        follow_through_episode(runtime, episode_id)
     return response_id
+
+
+def drain(runtime: Runtime, timeout: float = 60.0) -> None:
+    """Wait until the answers' follow-through is done: run the worker's task here, and wait for
+    a pass another thread of this process runs (an endpoint's kick) to finish its rows."""
+    deadline = time.monotonic() + timeout
+    while True:
+        follow_through_answers(runtime)
+        with runtime.sessions() as session:
+            left = session.scalar(select(func.count()).select_from(AnswerOutbox).where(AnswerOutbox.done_at.is_(None)))
+        if not left:
+            return
+        assert time.monotonic() < deadline, f"{left} answers not followed through after {timeout} s"
+        time.sleep(0.05)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def test_a_detractor_alerts_the_owner_and_slack_with_everything_needed_on_the_ne
         assert expected in text, expected
 
 
-def test_the_alert_leaves_without_waiting_for_a_tick_when_the_endpoint_calls_after_commit(runtime: Runtime, slack: Receiver) -> None:
+def test_the_alert_leaves_without_waiting_for_a_tick_when_the_endpoint_kicks_the_worker(runtime: Runtime, slack: Receiver) -> None:
     episode = survey(runtime, owner_id=team_member(runtime, email=OWNER), slack_url=slack.url)
 
     answer(runtime, episode, 0, send_now=True)

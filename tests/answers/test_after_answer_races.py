@@ -14,7 +14,7 @@ from campaigns.programs.models import Episode, Message
 from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
 from dispatcher.answers.answering import accept_answer
 from dispatcher.runtime.core import Runtime
-from tests.answers.fixtures_loop import fresh, survey, team_member
+from tests.answers.fixtures_loop import drain, fresh, survey, team_member
 from tests.backends import Backend
 
 PAIRS = 10
@@ -53,6 +53,7 @@ def test_a_double_click_opens_one_task_one_thank_you_one_alert_and_created_then_
         setup.commit()
 
     _answer_together(runtime, episodes, (2, 3))
+    drain(runtime)  # the worker follows both answers of each episode through, in order
 
     fresh(session)
     assert Counter(f.episode_id for f in session.scalars(select(FollowUp))) == dict.fromkeys(episodes, 1)

@@ -1,0 +1,217 @@
+"""An answer request stores the answer and an outbox row; workers do what follows, each row once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from campaigns.followups.models import FollowUp
+from campaigns.programs.models import AnswerOutbox, Episode, Message, Response
+from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
+from dispatcher.answers.answering import accept_answer
+from dispatcher.answers.follow_through import follow_through_answers
+from dispatcher.loop.follow_ups import alert_key
+from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.sending.scheduler import tick
+from tests.answers.fixtures_links import person_form, send
+from tests.answers.fixtures_links import survey as link_survey
+from tests.answers.fixtures_loop import Receiver, fresh, survey, team_member
+from tests.backends import Backend
+from tests.conftest import make_settings
+
+OWNER = "bill.lumbergh@example.com"
+HEARTBEAT = 0.2  # seconds: a killed worker is dead after three missed beats
+
+
+@pytest.fixture
+def settings(backend: Backend, tmp_path: Path) -> Settings:
+    return make_settings(backend, tmp_path, heartbeat_seconds=HEARTBEAT)
+
+
+def _stored(runtime: Runtime, episode_id: int, score: int) -> int:
+    """What an endpoint does: the answer and its outbox row, committed; no kick (it was lost)."""
+    with runtime.sessions() as session:
+        episode = session.get(Episode, episode_id)
+        assert episode is not None
+        response = accept_answer(runtime, session, episode=episode, score=score, comment="slow support", medium="email", now=runtime.clock.now())
+        session.commit()
+        return response.id
+
+
+def _subscribe(runtime: Runtime) -> None:
+    with runtime.sessions() as session:
+        session.add(WebhookSubscription(url="https://crm.example/hook", secret="whsec_x", events=["response.created", "response.updated"],
+                                        active=True, created_at=runtime.clock.now()))
+        session.commit()
+
+
+def test_the_answer_is_stored_with_its_follow_through_pending_then_the_worker_does_it(runtime: Runtime, session: Session, slack: Receiver) -> None:
+    episode = survey(runtime, owner_id=team_member(runtime, email=OWNER), slack_url=slack.url)
+    _subscribe(runtime)
+
+    response_id = _stored(runtime, episode, 2)
+
+    fresh(session)
+    (row,) = session.scalars(select(AnswerOutbox))
+    assert (row.kind, row.response_id, row.done_at) == ("answer", response_id, None)
+    assert session.scalars(select(FollowUp)).all() == []
+    assert session.scalars(select(Message)).all() == []
+    assert session.scalars(select(WebhookDelivery)).all() == []
+
+    assert follow_through_answers(runtime) == 1
+
+    fresh(session)
+    assert session.scalar(select(AnswerOutbox.done_at)) is not None
+    assert [f.response_id for f in session.scalars(select(FollowUp))] == [response_id]
+    sent = Counter((m.step, m.medium, m.state) for m in session.scalars(select(Message)))
+    assert sent == {("thank_you", "email", "sent"): 1, ("detractor_alert", "email", "sent"): 1, ("detractor_alert", "slack", "sent"): 1}
+    assert [d.event_type for d in session.scalars(select(WebhookDelivery))] == ["response.created"]
+    assert len(slack.received) == 1
+    assert follow_through_answers(runtime) == 0  # nothing is done twice
+
+
+def test_the_detractor_alert_leaves_within_a_minute_on_the_tick_when_the_kick_is_lost(runtime: Runtime, session: Session, slack: Receiver) -> None:
+    episode = survey(runtime, owner_id=team_member(runtime, email=OWNER), slack_url=slack.url)
+    response_id = _stored(runtime, episode, 0)
+
+    tick(runtime)  # every tick_seconds; nothing else ran
+
+    assert runtime.settings.tick_seconds < 60
+    answered_at = fresh(session).get(Response, response_id).created_at  # type: ignore[union-attr]
+    alerts = list(session.scalars(select(Message).where(Message.step == "detractor_alert")))
+    assert {(m.medium, m.state) for m in alerts} == {("email", "sent"), ("slack", "sent")}
+    assert all(m.sent_at is not None and m.sent_at - answered_at < timedelta(minutes=1) for m in alerts)
+    assert len(slack.received) == 1
+
+
+def test_a_later_answer_queued_behind_the_first_replaces_it_as_if_both_were_done_at_once(runtime: Runtime, session: Session, slack: Receiver) -> None:
+    episode = survey(runtime, owner_id=team_member(runtime, email=OWNER), slack_url=slack.url)
+    _subscribe(runtime)
+    first, second = _stored(runtime, episode, 8), _stored(runtime, episode, 3)  # passive, then detractor
+
+    assert follow_through_answers(runtime) == 2
+
+    fresh(session)
+    (task,) = session.scalars(select(FollowUp))
+    assert (task.response_id, task.category) == (second, "detractor")
+    assert [d.event_type for d in session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))] == ["response.created", "response.updated"]
+    assert Counter(m.step for m in session.scalars(select(Message))) == {"thank_you": 1, "detractor_alert": 2}
+    assert first != second
+
+
+_KILLED_MID_BATCH = """
+import os, signal
+from dispatcher.answers.follow_through import claim, follow_through_episode
+from dispatcher.runtime.core import build_runtime
+from dispatcher.runtime.settings import Settings
+from dispatcher.runtime.tasks import attach_inline_queue
+from dispatcher.sending.heartbeat import beat
+
+runtime = attach_inline_queue(build_runtime(Settings()))
+beat(runtime)
+claimed = claim(runtime, 100)
+follow_through_episode(runtime, min(episode for _, episode in claimed))  # one episode done, then the worker dies
+print(len(claimed), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _worker_env(settings: Settings) -> dict[str, str]:
+    values: dict[str, Any] = {
+        "ENVIRONMENT": settings.environment, "SECRET_KEY": settings.secret_key.get_secret_value(), "DATABASE_URL": settings.database_url,
+        "OUTBOX_DIR": str(settings.outbox_dir), "CLOCK": settings.clock, "PUBLIC_URL": settings.public_url,
+        "OUTBOUND_ALLOW": "127.0.0.1", "HEARTBEAT_SECONDS": str(settings.heartbeat_seconds),
+    }
+    return {**os.environ, **{f"PULSE_{name}": value for name, value in values.items()}}
+
+
+def test_a_worker_killed_mid_batch_leaves_its_rows_to_be_claimed_again_and_each_is_done_once(runtime: Runtime, session: Session, slack: Receiver) -> None:
+    owner = team_member(runtime, email=OWNER)
+    episodes = [survey(runtime, owner_id=owner, slack_url=slack.url, email=f"p{n}@initech.example") for n in range(4)]
+    _subscribe(runtime)
+    for episode in episodes:
+        _stored(runtime, episode, 1)
+
+    killed = subprocess.run([sys.executable, "-c", _KILLED_MID_BATCH], check=False, env=_worker_env(runtime.settings), capture_output=True, text=True, timeout=120)
+
+    assert killed.returncode == -9, killed.stderr
+    assert killed.stdout.strip() == "4"
+    fresh(session)
+    rows = list(session.scalars(select(AnswerOutbox).order_by(AnswerOutbox.id)))
+    assert [row.done_at is not None for row in rows] == [True, False, False, False]
+    assert all(row.claimed_by is not None for row in rows)  # still held by the dead worker
+
+    deadline = 60.0
+    while follow_through_answers(runtime) == 0 and deadline > 0:  # taken again once the worker missed three beats
+        deadline -= HEARTBEAT
+        time.sleep(HEARTBEAT)
+
+    fresh(session)
+    assert all(row.done_at is not None for row in session.scalars(select(AnswerOutbox)))
+    assert Counter(f.episode_id for f in session.scalars(select(FollowUp))) == dict.fromkeys(episodes, 1)
+    alerts = [m.idempotency_key for m in session.scalars(select(Message).where(Message.step == "detractor_alert"))]
+    assert sorted(alerts) == sorted(alert_key(e, medium) for e in episodes for medium in ("email", "slack"))
+    assert Counter(d.response_id for d in session.scalars(select(WebhookDelivery))) == dict.fromkeys(
+        [r.id for r in session.scalars(select(Response))], 1)
+    tick(runtime)  # the dead worker's episode queued its alerts but never handed them out: the tick does
+    assert len(slack.received) == 4
+    assert follow_through_answers(runtime) == 0
+
+
+# --- what one answer request costs -------------------------------------------------------
+
+
+@pytest.fixture
+def counted(runtime: Runtime) -> Iterator[list[str]]:
+    """Every SQL statement the engine runs, and ``COMMIT`` for each commit (the database clock's
+    reads are left out: production reads the system clock)."""
+    seen: list[str] = []
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if "clock_state" not in sql:
+            seen.append(sql)
+
+    def commit(_conn: Any) -> None:
+        seen.append("COMMIT")
+
+    event.listen(runtime.engine, "before_cursor_execute", statement)
+    event.listen(runtime.engine, "commit", commit)
+    yield seen
+    event.remove(runtime.engine, "before_cursor_execute", statement)
+    event.remove(runtime.engine, "commit", commit)
+
+
+def test_a_link_answer_is_at_most_five_statements_and_one_commit(runtime: Runtime, backend: Backend, link_client: TestClient, counted: list[str], session: Session) -> None:
+    item = link_survey(runtime)
+    send(runtime, item)
+    form = person_form(runtime, item, score=9, comment="quick")
+    queue, runtime.queue = runtime.queue, None  # the kick is lost: only the request's own work is counted
+    counted.clear()
+    try:
+        answered = link_client.post(item.answer_path, data=form, follow_redirects=False)
+    finally:
+        runtime.queue = queue
+
+    assert answered.status_code == 303, answered.text
+    statements = [sql for sql in counted if sql != "COMMIT" and not sql.startswith("BEGIN")]
+    assert len(statements) <= 5, "\n".join(statements)
+    assert counted.count("COMMIT") == 1
+    fresh(session)
+    assert session.scalar(select(AnswerOutbox.done_at)) is None  # left to the tick
+    tick(runtime)
+    assert fresh(session).scalar(select(AnswerOutbox.done_at)) is not None
+    message = session.get(Message, item.message_id)
+    assert message is not None and message.state == "answered"  # channel choice learns from it on the worker
