@@ -7,6 +7,8 @@ together or not at all.
 
 from __future__ import annotations
 
+import json
+
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -211,10 +213,15 @@ def link_invitations(session: Session, links: Mapping[str, Sequence[Any]]) -> No
     if not links["entry_id"]:
         return
     source, params = rows_source(session, (("entry_id", "integer"), ("message_key", "text"), ("medium", "text")), links)
+    # The ids again as a plain filter, so the planner probes the primary key instead of
+    # hashing every open reservation of the ledger for each batch.
+    postgres = session.get_bind().dialect.name == "postgresql"
+    ids = "= ANY(CAST(:entry_ids AS integer[]))" if postgres else "IN (SELECT value FROM json_each(:entry_ids))"
     session.execute(text(
         f"UPDATE fatigue_touches SET state = 'planned', message_key = r.message_key, medium = r.medium FROM {source} "
-        "WHERE fatigue_touches.id = r.entry_id AND fatigue_touches.state = 'reserved' AND fatigue_touches.message_key IS NULL"
-    ), params)
+        f"WHERE fatigue_touches.id = r.entry_id AND fatigue_touches.id {ids} "
+        "AND fatigue_touches.state = 'reserved' AND fatigue_touches.message_key IS NULL"
+    ), {**params, "entry_ids": list(links["entry_id"]) if postgres else json.dumps(list(links["entry_id"]))})
 
 
 def mark_sent(session: Session, keys: Sequence[str], now: datetime) -> None:

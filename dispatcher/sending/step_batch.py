@@ -77,8 +77,10 @@ def _targets(session: Session, step: PlanStep, first_episode_id: int, last_episo
 
     Plain rows, not ORM objects: nothing is tracked per episode in the session.
     """
-    have = set(session.scalars(select(Message.episode_id).where(
-        Message.step_id == step.id, Message.episode_id.between(first_episode_id, last_episode_id))))
+    # Every message of the range's episodes, filtered here: a condition on step_id would let the
+    # planner intersect with that index, which holds every message of the step (a million).
+    have = {episode_id for episode_id, step_id in session.execute(select(Message.episode_id, Message.step_id).where(
+        Message.episode_id.between(first_episode_id, last_episode_id))) if step_id == step.id}
     rows: list[Row[Any]] = list(session.execute(
         select(Episode.id.label("episode_id"), Episode.state, Episode.answered_at, Episode.invited_at, Episode.thanked_at, Episode.channel,
                Contact.id.label("contact_id"), Contact.account_id, Contact.email, Contact.phone, Contact.external_id, Contact.last_seen_at,
@@ -98,8 +100,7 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, targets: Sequ
     chooser (one call for the batch), the content id and the window's opening
     (both cached per batch). An invite that takes over its campaign's reservation
     is counted set-based after the rows are written (``link_invitations``, from
-    ``rows.held``); every
-    other touch goes through ``record_touches``.
+    ``rows.held``); every other touch goes through ``record_touches``.
     """
     campaign = step.campaign
     window = SendingWindow.parse(campaign.sending_window)
