@@ -8,7 +8,6 @@ together or not at all.
 from __future__ import annotations
 
 import json
-
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
