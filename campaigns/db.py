@@ -5,7 +5,8 @@ Nothing here reads settings: the dispatcher (or a test) passes the URL in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -161,6 +162,39 @@ def insert_ignoring_conflicts(session: Session, model: Any, rows: list[dict[str,
         keys = {key for row in rows for key in row}
         rows = [row if len(row) == len(keys) else {key: row.get(key) for key in keys} for row in rows]
         session.execute(dialect_insert(session, table).on_conflict_do_nothing(index_elements=unique), rows)
+
+
+def rows_source(session: Session, columns: Sequence[tuple[str, str]], values: Mapping[str, Sequence[Any]], *, alias: str = "r") -> tuple[str, dict[str, Any]]:
+    """A FROM item with one row per position of ``values`` (one list per column), for ``INSERT … SELECT``.
+
+    ``columns`` are (name, PostgreSQL type) pairs. PostgreSQL: ``unnest`` of one
+    typed array parameter per column; SQLite: ``json_each`` of one JSON document
+    (datetimes written as SQLAlchemy writes them there, so they compare and store
+    the same). Either way the statement text does not grow with the rows.
+    Returns the SQL text and its parameters.
+    """
+    names = ", ".join(name for name, _ in columns)
+    if session.get_bind().dialect.name == "postgresql":
+        arrays = ", ".join(f"CAST(:{alias}_{name} AS {kind}[])" for name, kind in columns)
+        return f"unnest({arrays}) AS {alias}({names})", {f"{alias}_{name}": list(values[name]) for name, _ in columns}
+    stamp = UtcDateTime().dialect_impl(session.get_bind().dialect).bind_processor(session.get_bind().dialect)
+    assert stamp is not None
+
+    def stored(value: Any) -> Any:
+        return stamp(value) if isinstance(value, datetime) else value
+
+    picks = ", ".join(f"json_extract(j.value, '$[{index}]') AS {name}" for index, (name, _) in enumerate(columns))
+    rows = zip(*(values[name] for name, _ in columns), strict=True)
+    return f"(SELECT {picks} FROM json_each(:{alias}_rows) AS j) AS {alias}", {f"{alias}_rows": json.dumps([[stored(v) for v in row] for row in rows])}
+
+
+def bound_time(session: Session, value: datetime) -> Any:
+    """``value`` as a plain ``text()`` parameter stores it in a ``UtcDateTime`` column (SQLite keeps text)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return value
+    stamp = UtcDateTime().dialect_impl(session.get_bind().dialect).bind_processor(session.get_bind().dialect)
+    assert stamp is not None
+    return stamp(value)
 
 
 def lock_name(session: Session, name: str) -> None:

@@ -7,27 +7,45 @@ together or not at all.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+import json
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, insert, or_, select, text, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from campaigns.db import one_of
+from campaigns.db import UtcDateTime, one_of, rows_source
 from campaigns.fatigue.models import FatigueTouch
 from campaigns.fatigue.policy import Policy
-from campaigns.fatigue.rules import Entry, Scope
+from campaigns.fatigue.rules import Entry, Scope, Subject
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Message
 
 COUNTING = ("reserved", "planned", "sent")  # states that use up budget
 UNSENT = ("reserved", "planned")
-# Namespaces of the two-key advisory locks ("FTG1", "FTG2"), far from anything else's.
-CONTACT_LOCK = 0x46544731
-ACCOUNT_LOCK = 0x46544732
+# Namespaces of the two-key advisory locks ("FTG3", "FTG4"), far from anything else's.
+CONTACT_LOCK = 0x46544733
+ACCOUNT_LOCK = 0x46544734
+# One lock covers this many consecutive ids: a batch of 1,000 contacts in id order takes
+# about 16 locks, not 1,000 (PostgreSQL's shared lock table holds only ~64 per connection,
+# and eight racing batches of a thousand each would overflow it), while single touches
+# (an answer's thank-you) rarely wait on a batch of other people.
+LOCK_RANGE = 64
 _TOUCHES = cast(Table, FatigueTouch.__table__)
 # In Entry's field order, so a row builds an Entry positionally.
 _ENTRY_COLUMNS = tuple(_TOUCHES.c[name] for name in (
@@ -38,8 +56,9 @@ _ENTRY_COLUMNS = tuple(_TOUCHES.c[name] for name in (
 def lock_scopes(session: Session, *, contact_ids: Collection[int], account_ids: Collection[int]) -> None:
     """Serialise every budget decision about these contacts and accounts until the transaction ends.
 
-    PostgreSQL: transaction-scoped advisory locks, accounts then contacts, each
-    in id order, so two batches can never wait on each other in a cycle.
+    PostgreSQL: transaction-scoped advisory locks on id ranges (``LOCK_RANGE``),
+    accounts then contacts, each in order, so two batches can never wait on each
+    other in a cycle. A range lock is coarser than one per contact, never weaker.
     Advisory rather than row locks, so imports updating contacts and inserts
     referencing them never queue behind the budget.
 
@@ -50,7 +69,8 @@ def lock_scopes(session: Session, *, contact_ids: Collection[int], account_ids: 
     caller's earlier reads fresher; it would only hold the lock longer.
     """
     if session.get_bind().dialect.name == "postgresql":
-        keys = [(ACCOUNT_LOCK, a) for a in sorted(set(account_ids))] + [(CONTACT_LOCK, c) for c in sorted(set(contact_ids))]
+        keys = [(ACCOUNT_LOCK, a) for a in sorted({a // LOCK_RANGE for a in account_ids})]
+        keys += [(CONTACT_LOCK, c) for c in sorted({c // LOCK_RANGE for c in contact_ids})]
         if keys:
             session.execute(
                 text("SELECT count(pg_advisory_xact_lock(k.ns, k.id)) FROM unnest(CAST(:ns AS integer[]), CAST(:ids AS integer[])) WITH ORDINALITY AS k(ns, id, n)"),
@@ -95,7 +115,7 @@ def counting_entries(
     return [Entry(*row) for row in rows]
 
 
-def scopes_for(session: Session, contacts: Iterable[Contact], policy: Policy, *, start: datetime, end: datetime | None) -> dict[int, Scope]:
+def scopes_for(session: Session, contacts: Iterable[Subject], policy: Policy, *, start: datetime, end: datetime | None) -> dict[int, Scope]:
     """Per contact, the counting ledger entries that can touch a decision in (start, end). One query."""
     by_id = {c.id: c for c in contacts}
     accounts = {c.account_id for c in by_id.values() if c.account_id is not None} if policy.has_account_rules else set()
@@ -111,6 +131,43 @@ def scopes_for(session: Session, contacts: Iterable[Contact], policy: Policy, *,
         c.id: Scope(mine[c.id], theirs[c.account_id] if c.account_id in accounts else None)  # type: ignore[index]
         for c in by_id.values()
     }
+
+
+def reserve_where_quiet(
+    session: Session, *, contacts: Collection[Subject], policy: Policy, kind: str, campaign_id: int, trigger: str | None,
+    at: datetime, start: datetime, end: datetime, now: datetime,
+) -> list[int]:
+    """Reserve an invitation at ``at`` for each contact whose ledger is quiet: no touch that uses up budget
+    strictly between ``start`` and ``end`` — their own, nor (under account rules) their account's, and
+    (under account rules) no other contact of their account in ``contacts``. The ids
+    reserved. Two statements: the busy ones (an index probe by the ids), then ``INSERT … SELECT`` for the
+    rest; the caller holds the scopes' locks, so nothing can be added between the two.
+
+    No rule can refuse a touch with nothing else in any window it shares (``first_block`` on an empty
+    scope), so this writes exactly what judging each contact in Python would, without reading the rows.
+    """
+    if not contacts:
+        return []
+    table, contact = _TOUCHES, cast(Table, Contact.__table__)
+    counting = (table.c.state.in_(COUNTING), table.c.at > start, table.c.at < end)
+    busy = set(session.scalars(select(table.c.contact_id).distinct().where(one_of(session, table.c.contact_id, [c.id for c in contacts]), *counting)))
+    accounts = Counter(c.account_id for c in contacts if c.account_id is not None)
+    if policy.has_account_rules and accounts:
+        # Two contacts of one account in the batch share its account rules: each would take
+        # room the other's judgement must see, so both are judged one by one.
+        crowded = {a for a, n in accounts.items() if n > 1}
+        crowded |= set(session.scalars(select(table.c.account_id).distinct().where(one_of(session, table.c.account_id, list(accounts)), *counting)))
+        busy.update(c.id for c in contacts if c.account_id in crowded)
+    quiet = [c.id for c in contacts if c.id not in busy]
+    if not quiet:
+        return []
+    rows = select(
+        contact.c.id, contact.c.account_id, literal(kind), literal("invite"), literal(campaign_id),
+        literal(trigger) if trigger is not None else null(), literal("reserved"), literal(policy.version),
+        literal(at, UtcDateTime), literal(now, UtcDateTime),
+    ).where(one_of(session, contact.c.id, quiet))
+    columns = ["contact_id", "account_id", "kind", "step", "campaign_id", "trigger", "state", "policy_version", "at", "created_at"]
+    return list(session.scalars(insert(table).from_select(columns, rows).returning(table.c.contact_id)))
 
 
 def known_keys(session: Session, keys: Iterable[str | None]) -> set[str]:
@@ -135,6 +192,35 @@ def link_reservations(session: Session, links: Sequence[dict[str, Any]]) -> None
             .values(message_key=bindparam("key"), medium=bindparam("via"), state="planned"),
             [{"entry_id": link["entry_id"], "key": link["message_key"], "via": link["medium"]} for link in links],
         )
+
+
+def held_invitations(session: Session, *, campaign_id: int, contact_ids: Collection[int]) -> dict[int, int]:
+    """Contacts holding exactly one open invitation reservation of the campaign: its id, by contact. One query."""
+    table = _TOUCHES
+    rows = session.execute(
+        select(table.c.contact_id, func.min(table.c.id)).where(
+            one_of(session, table.c.contact_id, contact_ids), table.c.campaign_id == campaign_id, table.c.step == "invite",
+            table.c.state == "reserved", table.c.message_key.is_(None),
+        ).group_by(table.c.contact_id).having(func.count() == 1)
+    )
+    return {contact_id: entry_id for contact_id, entry_id in rows}
+
+
+def link_invitations(session: Session, links: Mapping[str, Sequence[Any]]) -> None:
+    """Planned invite messages take over their reservations: one ``UPDATE … FROM`` over the lists
+    ``{"entry_id", "message_key", "medium"}`` (a reservation already taken is left alone)."""
+    if not links["entry_id"]:
+        return
+    source, params = rows_source(session, (("entry_id", "integer"), ("message_key", "text"), ("medium", "text")), links)
+    # The ids again as a plain filter, so the planner probes the primary key instead of
+    # hashing every open reservation of the ledger for each batch.
+    postgres = session.get_bind().dialect.name == "postgresql"
+    ids = "= ANY(CAST(:entry_ids AS integer[]))" if postgres else "IN (SELECT value FROM json_each(:entry_ids))"
+    session.execute(text(
+        f"UPDATE fatigue_touches SET state = 'planned', message_key = r.message_key, medium = r.medium FROM {source} "
+        f"WHERE fatigue_touches.id = r.entry_id AND fatigue_touches.id {ids} "
+        "AND fatigue_touches.state = 'reserved' AND fatigue_touches.message_key IS NULL"
+    ), {**params, "entry_ids": list(links["entry_id"]) if postgres else json.dumps(list(links["entry_id"]))})
 
 
 def mark_sent(session: Session, keys: Sequence[str], now: datetime) -> None:

@@ -16,6 +16,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from campaigns.fatigue.policy import Policy, Rule
 
@@ -24,6 +25,15 @@ STEP_WORDS = {
     "pre_notice": "pre-notice", "reminder": "reminder", "thank_you": "thank-you",
     "you_said_we_did": "you-said-we-did message", "invite": "invitation",
 }
+
+
+class Subject(Protocol):
+    """Whom a touch is about, as the budget sees them: a ``Contact`` or a plain (id, account_id) row."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def account_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True)

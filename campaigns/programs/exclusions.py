@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_, func, not_, or_
 from sqlalchemy.orm import Session
 
-from campaigns.people.models import Contact
-from campaigns.programs.audience import AudienceError, check_filter, matching_ids
-from campaigns.programs.reach import Reach
+from campaigns.people.models import Account, Contact
+from campaigns.programs.audience import AudienceError, check_filter, filter_condition, matching_ids
+from campaigns.programs.reach import Reach, reachable_condition
 
 DEFAULT_EXCLUSIONS: dict[str, Any] = {"min_account_age_days": 30, "exclude_churned": True, "custom": []}
 
@@ -78,3 +79,18 @@ def program_exclusions(
             found[contact_id] = Exclusion(f"custom:{custom['name']}", f"matches the custom exclusion {custom['name']!r}")
         remaining = [i for i in remaining if i not in hit]
     return found
+
+
+def included_condition(exclusions: dict[str, Any], *, allowed: Sequence[str], available: set[str], now: datetime) -> Any:
+    """SQL over ``contacts`` outer-joined with ``accounts``: true only when ``program_exclusions`` would leave
+    the contact in. NULL where it cannot tell (a custom filter over a missing attribute): such contacts are
+    simply judged by ``program_exclusions``, so this may be stricter than it, never looser."""
+    oldest = now.date() - timedelta(days=exclusions["min_account_age_days"])
+    conditions = [
+        reachable_condition(allowed, available, now),
+        or_(Account.id.is_(None), Account.created_on.is_(None), Account.created_on <= oldest),
+    ]
+    if exclusions["exclude_churned"]:
+        conditions.append(or_(Account.id.is_(None), func.coalesce(Account.lifecycle_stage, "") != "churned"))
+    conditions += [not_(filter_condition(custom["filter"], now)) for custom in exclusions["custom"]]
+    return and_(*conditions)

@@ -15,7 +15,7 @@ it is planned. Releases happen when a planned message never goes out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ from campaigns.fatigue import ledger
 from campaigns.fatigue.ledger import CampaignState
 from campaigns.fatigue.policy import Policy
 from campaigns.fatigue.priority import PREEMPTED, preemptible
-from campaigns.fatigue.rules import Entry, Scope, earliest_room, explain, first_block
+from campaigns.fatigue.rules import Entry, Scope, Subject, earliest_room, explain, first_block
 from campaigns.fatigue.service import current_policy
 from campaigns.people.models import Contact
 from dispatcher.runtime.metrics import count_refusals as counted
@@ -64,6 +64,24 @@ class FatigueBudget:
     def check_invitations(self, session: Session, *, kind: str, contacts: Sequence[Contact], at: datetime, now: datetime) -> dict[int, Refusal]:
         """What ``reserve_invitations`` would refuse; reads only, locks nothing."""
         return self._invitations(session, kind=kind, campaign_id=None, contacts=contacts, at=at, now=now, reserve=False)
+
+    def reserve_quiet(self, session: Session, *, kind: str, campaign_id: int, contacts: Sequence[Subject], at: datetime, now: datetime) -> set[int]:
+        """Reserve, set-based, the invitation of every contact whose ledger holds nothing that could matter
+        at ``at``; their ids. The others (and every contact of a cancelled or closed campaign) are left
+        for ``reserve_invitations``, which judges them one by one and gives each refusal its reason.
+        """
+        if not contacts:
+            return set()
+        ledger.lock_scopes(session, contact_ids=[c.id for c in contacts], account_ids=[c.account_id for c in contacts if c.account_id is not None])
+        policy = current_policy(session)
+        campaign = ledger.campaign_for_reservation(session, campaign_id, lock=True)
+        if campaign is None or campaign.status in ("cancelled", "closed"):
+            return set()
+        reach = policy.longest_window
+        return set(ledger.reserve_where_quiet(
+            session, contacts=contacts, policy=policy, kind=kind, campaign_id=campaign_id,
+            trigger=transactional_trigger(campaign), at=at, start=at - reach, end=at + policy.longest_deferral + reach, now=now,
+        ))
 
     def _invitations(self, session: Session, *, kind: str, campaign_id: int | None, contacts: Sequence[Contact], at: datetime, now: datetime, reserve: bool) -> dict[int, Refusal]:
         if not contacts:
@@ -165,6 +183,23 @@ class FatigueBudget:
         ledger.link_reservations(session, links)
         ledger.insert_touches(session, rows)
         return counted(refusals)
+
+    def held_invitations(self, session: Session, *, campaign_id: int, contacts: Sequence[Subject]) -> dict[int, int]:
+        """Contacts whose invite takes over the campaign's one open reservation: its id, by contact id.
+
+        Under the scopes' locks, so no preemption or release can take the
+        reservation away before ``link_invitations`` (same transaction) does.
+        A contact with none (released, preempted) or several (waves) goes
+        through ``record_touches``, which judges it or picks the nearest.
+        """
+        if not contacts:
+            return {}
+        ledger.lock_scopes(session, contact_ids=[c.id for c in contacts], account_ids=[c.account_id for c in contacts if c.account_id is not None])
+        return ledger.held_invitations(session, campaign_id=campaign_id, contact_ids=[c.id for c in contacts])
+
+    def link_invitations(self, session: Session, *, links: Mapping[str, Sequence[Any]]) -> None:
+        """The invites just written take over the reservations ``held_invitations`` found. One statement."""
+        ledger.link_invitations(session, links)
 
     @staticmethod
     def _gave_way(session: Session, touches: Sequence[Touch], scopes: dict[int, Scope]) -> dict[tuple[int, int], str]:

@@ -2,7 +2,9 @@
 
 Runs in chunks of contacts in id order; each chunk is one transaction that
 reserves the selected contacts' invitations and writes their episodes, so a
-crash mid-way loses nothing and a rerun continues where it stopped.
+crash mid-way loses nothing and a rerun continues where it stopped. Most of a
+chunk is selected set-based (see ``select_ids``); only contacts that are left
+out, or whose ledger the fatigue rules must weigh, are judged one by one.
 """
 
 from __future__ import annotations
@@ -10,19 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from campaigns.db import insert_ignoring_conflicts
-from campaigns.people.models import Contact
+from campaigns.db import bound_time, insert_ignoring_conflicts, one_of, rows_source
+from campaigns.people.models import Account, Contact
 from campaigns.programs.audience import audience_query
-from campaigns.programs.exclusions import Exclusion, program_exclusions
+from campaigns.programs.exclusions import Exclusion, included_condition, program_exclusions
 from campaigns.programs.models import Campaign, Episode
 from campaigns.programs.reach import Reach
 from campaigns.programs.service import new_public_id
 from dispatcher.runtime.core import Runtime
+from dispatcher.sending.budget import ContactRef
 
-CHUNK = 500
+CHUNK = 1000
 
 
 def evaluate(
@@ -53,13 +56,61 @@ def invite_time(campaign: Campaign, wave: int) -> datetime:
 
 def select_chunk(runtime: Runtime, session: Session, campaign: Campaign, contacts: Sequence[Contact], *, now: datetime, wave: int = 0) -> int:
     """Write the episodes of ``contacts`` (skipping any already written); how many were selected."""
-    have = set(session.scalars(
-        select(Episode.contact_id).where(Episode.campaign_id == campaign.id, Episode.wave == wave, Episode.contact_id.in_([c.id for c in contacts]))
-    ))
-    fresh = [c for c in contacts if c.id not in have]
+    return select_ids(runtime, session, campaign, [c.id for c in contacts], now=now, wave=wave)
+
+
+def _quiet_candidates(runtime: Runtime, session: Session, campaign: Campaign, contact_ids: Sequence[int], *, now: datetime, wave: int) -> list[ContactRef]:
+    """Of ``contact_ids``, those without an episode yet that no program criterion leaves out. Two queries,
+    each an index probe by the ids (a correlated ``NOT EXISTS`` on the episodes this selection is writing
+    is planned on statistics that lag behind it, and turns into a scan per contact)."""
+    written = set(session.scalars(select(Episode.contact_id).where(
+        Episode.campaign_id == campaign.id, one_of(session, Episode.contact_id, contact_ids), Episode.wave == wave)))
+    fresh = [i for i in contact_ids if i not in written]
     if not fresh:
-        return 0
-    excluded = evaluate(runtime, session, campaign, fresh, now=now, reserve=True, at=invite_time(campaign, wave))
+        return []
+    rows = session.execute(
+        select(Contact.id, Contact.account_id).outerjoin(Account, Account.id == Contact.account_id).where(
+            one_of(session, Contact.id, fresh),
+            included_condition(campaign.exclusions, allowed=campaign.channels, available=runtime.available_media, now=now),
+        )
+    )
+    return [ContactRef(contact_id, account_id) for contact_id, account_id in rows]
+
+
+def _write_selected(session: Session, campaign: Campaign, contact_ids: Sequence[int], *, now: datetime, wave: int) -> None:
+    """The ``selected`` episodes of ``contact_ids``, in one ``INSERT … SELECT`` (skipping any already written)."""
+    if not contact_ids:
+        return
+    source, params = rows_source(session, (("contact_id", "integer"), ("public_id", "text")),
+                                 {"contact_id": contact_ids, "public_id": [new_public_id() for _ in contact_ids]})
+    session.execute(text(
+        "INSERT INTO episodes (public_id, campaign_id, contact_id, wave, state, created_at) "
+        f"SELECT r.public_id, :campaign_id, r.contact_id, :wave, 'selected', :now FROM {source} WHERE true "
+        "ON CONFLICT (campaign_id, contact_id, wave) DO NOTHING"
+    ), {**params, "campaign_id": campaign.id, "wave": wave, "now": bound_time(session, now)})
+
+
+def select_ids(runtime: Runtime, session: Session, campaign: Campaign, contact_ids: Sequence[int], *, now: datetime, wave: int = 0) -> int:
+    """Write the episodes of ``contact_ids`` (skipping any already written); how many were selected.
+
+    Set-based for the common case: contacts no program criterion leaves out and
+    whose fatigue ledger is quiet are reserved and selected by two statements
+    (``reserve_quiet``, ``_write_selected``). Only the others — excluded, or with
+    touches the rules must weigh — are loaded and judged one by one
+    (``evaluate``), so each of them gets its reason.
+    """
+    at = invite_time(campaign, wave)
+    candidates = _quiet_candidates(runtime, session, campaign, contact_ids, now=now, wave=wave)
+    quiet = runtime.budget.reserve_quiet(session, kind=campaign.kind, campaign_id=campaign.id, contacts=candidates, at=at, now=now)
+    _write_selected(session, campaign, sorted(quiet), now=now, wave=wave)
+    rest = [i for i in contact_ids if i not in quiet]
+    have = set(session.scalars(
+        select(Episode.contact_id).where(Episode.campaign_id == campaign.id, Episode.wave == wave, one_of(session, Episode.contact_id, rest))
+    )) if rest else set()
+    fresh = list(session.scalars(select(Contact).where(one_of(session, Contact.id, [i for i in rest if i not in have])).order_by(Contact.id))) if rest else []
+    if not fresh:
+        return len(quiet)
+    excluded = evaluate(runtime, session, campaign, fresh, now=now, reserve=True, at=at)
     rows = [
         {
             "public_id": new_public_id(), "campaign_id": campaign.id, "contact_id": c.id, "wave": wave,
@@ -71,11 +122,14 @@ def select_chunk(runtime: Runtime, session: Session, campaign: Campaign, contact
         for c in fresh
     ]
     insert_ignoring_conflicts(session, Episode, rows, unique=["campaign_id", "contact_id", "wave"])
-    return sum(1 for c in fresh if c.id not in excluded)
+    return len(quiet) + sum(1 for c in fresh if c.id not in excluded)
 
 
 def select_audience(runtime: Runtime, campaign_id: int) -> None:
-    """Task: select the whole audience of a one-off campaign, then mark selection done. Safe to rerun."""
+    """Task: select the whole audience of a one-off campaign, then mark selection done. Safe to rerun.
+
+    Pages the audience by contact id on the server: the process holds one chunk's ids at a time.
+    """
     after = 0
     while True:
         with runtime.sessions() as session:
@@ -83,14 +137,15 @@ def select_audience(runtime: Runtime, campaign_id: int) -> None:
             if campaign is None or campaign.status not in ("active", "paused"):
                 return
             now = runtime.clock.now()
-            contacts = list(session.scalars(audience_query(campaign.audience, now).where(Contact.id > after).limit(CHUNK)).unique())
-            if not contacts:
+            page = audience_query(campaign.audience, now).with_only_columns(Contact.id).where(Contact.id > after).limit(CHUNK)
+            ids = list(session.scalars(page))
+            if not ids:
                 session.execute(update(Campaign).where(Campaign.id == campaign_id).values(selection_state="done"))
                 session.commit()
                 return
-            select_chunk(runtime, session, campaign, contacts, now=now)
+            select_ids(runtime, session, campaign, ids, now=now)
             session.commit()
-            after = contacts[-1].id
+            after = ids[-1]
 
 
 def audience_size(session: Session, campaign: Campaign, now: datetime) -> int:

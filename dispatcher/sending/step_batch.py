@@ -3,29 +3,31 @@
 Per episode: still eligible for this step, a channel it can be reached on, the
 fatigue budget's message rules, the window in the contact's own timezone, the
 rendered content — all persisted as one message row (per-recipient values are
-derived when it is sent: ``contents.values_for``)
-with a unique key per (episode, step) and committed before anything is handed
-to a channel. Running the same batch twice plans nothing twice.
+derived when it is sent: ``contents.values_for``) with a unique key per
+(episode, step), written by one ``INSERT … SELECT`` per batch (``step_rows``)
+and committed before anything is handed to a channel. Running the same batch
+twice plans nothing twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
-from campaigns.db import insert_ignoring_conflicts
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode, Message, PlanStep, Response
-from campaigns.programs.reach import Reach, address
+from campaigns.programs.reach import Reach
 from campaigns.programs.window import SendingWindow
 from dispatcher.routing import Candidate, route
 from dispatcher.runtime.core import Runtime
-from dispatcher.sending.budget import Touch
+from dispatcher.sending.budget import ContactRef, Touch
 from dispatcher.sending.contents import ContentCache
 from dispatcher.sending.handoff import send_messages, take_step_messages
+from dispatcher.sending.step_rows import PlannedRows, insert_planned
 from templates import thank_you_step
 
 AFTER_CLOSE = ("thank_you", "summary", "you_said_we_did")
@@ -44,7 +46,7 @@ def message_key(episode_id: int, step_id: int) -> str:
     return f"episode:{episode_id}:step:{step_id}"
 
 
-def ineligible(step: PlanStep, episode: Episode) -> tuple[str, str] | None:
+def ineligible(step: PlanStep, episode: Episode | Row[Any]) -> tuple[str, str] | None:
     """Why this episode gets nothing at this step, if it gets nothing."""
     if episode.state == "cancelled":
         return "campaign_cancelled", "the campaign was cancelled"
@@ -63,64 +65,96 @@ def ineligible(step: PlanStep, episode: Episode) -> tuple[str, str] | None:
     return None
 
 
-def _template_step(step: PlanStep, episode: Episode, categories: dict[int, str]) -> str:
+def _template_step(step: PlanStep, episode: Any, categories: dict[int, str]) -> str:
     if step.step == "thank_you":
-        category = categories.get(episode.id)
+        category = categories.get(episode.episode_id)
         return thank_you_step(category) if category else "thank_you_unanswered"
     return step.step
 
 
-def plan_batch(runtime: Runtime, session: Session, step: PlanStep, episodes: list[tuple[Episode, Contact]], now: datetime) -> list[dict[str, Any]]:
-    """The message rows for ``episodes`` at ``step`` (not yet written)."""
+def _targets(session: Session, step: PlanStep, first_episode_id: int, last_episode_id: int) -> list[Row[Any]]:
+    """The range's selected episodes without a message for the step, with what planning reads of their contact.
+
+    Plain rows, not ORM objects: nothing is tracked per episode in the session.
+    """
+    # Every message of the range's episodes, filtered here: a condition on step_id would let the
+    # planner intersect with that index, which holds every message of the step (a million).
+    have = {episode_id for episode_id, step_id in session.execute(select(Message.episode_id, Message.step_id).where(
+        Message.episode_id.between(first_episode_id, last_episode_id))) if step_id == step.id}
+    rows: list[Row[Any]] = list(session.execute(
+        select(Episode.id.label("episode_id"), Episode.state, Episode.answered_at, Episode.invited_at, Episode.thanked_at, Episode.channel,
+               Contact.id.label("contact_id"), Contact.account_id, Contact.email, Contact.phone, Contact.external_id, Contact.last_seen_at,
+               Contact.role, Contact.locale, Contact.timezone)
+        .join(Contact, Contact.id == Episode.contact_id).where(
+            Episode.campaign_id == step.campaign_id, Episode.wave == step.wave,
+            Episode.id.between(first_episode_id, last_episode_id), Episode.state != "excluded",
+        ).order_by(Episode.id)
+    ))
+    return [target for target in rows if target.episode_id not in have]
+
+
+def plan_batch(runtime: Runtime, session: Session, step: PlanStep, targets: Sequence[Row[Any]], now: datetime) -> PlannedRows:
+    """The message rows for ``targets`` at ``step`` (see ``_targets``), not yet written; counts them in the budget.
+
+    Per episode only what needs Python: eligibility, reachability, the channel
+    chooser (one call for the batch), the content id and the window's opening
+    (both cached per batch). An invite that takes over its campaign's reservation
+    is counted set-based after the rows are written (``link_invitations``, from
+    ``rows.held``); every other touch goes through ``record_touches``.
+    """
     campaign = step.campaign
     window = SendingWindow.parse(campaign.sending_window)
-    reach = Reach.load(session, [c for _, c in episodes], allowed=campaign.channels, available=runtime.available_media, now=now)
+    reach = Reach.load(session, targets, allowed=campaign.channels, available=runtime.available_media, now=now)
     cache = ContentCache(runtime)
     categories: dict[int, str] = {}
     if step.step == "thank_you":
-        ids = [e.id for e, _ in episodes if e.answered_at is not None]
+        ids = [t.episode_id for t in targets if t.answered_at is not None]
         categories = dict(session.execute(select(Response.episode_id, Response.category).where(Response.episode_id.in_(ids), Response.current.is_(True))).all()) if ids else {}  # type: ignore[arg-type]
-    rows: list[dict[str, Any]] = []
-    touches: list[tuple[int, Touch]] = []
-    routed: list[tuple[int, Episode, Contact]] = []  # (row index, …) of the episodes that get a message
+    rows = PlannedRows()
+    routed: list[Row[Any]] = []
     candidates: list[Candidate] = []
-    for episode, contact in episodes:
-        row: dict[str, Any] = {
-            "idempotency_key": message_key(episode.id, step.id), "campaign_id": campaign.id, "step_id": step.id,
-            "episode_id": episode.id, "contact_id": contact.id, "step": step.step, "substitutions": {},
-            "attempts": 0, "created_at": now, "updated_at": now,
-        }
-        reason = ineligible(step, episode)
-        media = reach.media(contact) if reason is None else []
+    for target in targets:
+        reason = ineligible(step, target)
+        media = reach.media(target) if reason is None else []
         if reason is None and not media:
-            reason = ("unreachable", f"unreachable: {reach.why_not(contact)}")
-        rows.append(row)
+            reason = ("unreachable", f"unreachable: {reach.why_not(target)}")
         if reason is not None:
-            row.update(state="skipped", skip_rule=reason[0], skip_reason=reason[1])
+            rows.add(target.episode_id, state="skipped", skip_rule=reason[0], skip_reason=reason[1])
             continue
-        routed.append((len(rows) - 1, episode, contact))
-        unanswered = episode.channel if step.step == "reminder" else None  # the last ask's medium (answered ones are ineligible)
-        candidates.append(Candidate(contact.id, tuple(media), contact.role, contact.last_seen_at, unanswered, contact.phone is not None))
+        routed.append(target)
+        unanswered = target.channel if step.step == "reminder" else None  # the last ask's medium (answered ones are ineligible)
+        candidates.append(Candidate(target.contact_id, tuple(media), target.role, target.last_seen_at, unanswered, target.phone is not None))
     choices = route(
         runtime, session, candidates, order=campaign.channels, mode=campaign.channel_choice,  # type: ignore[arg-type]
-        campaign_id=campaign.id, step_id=step.id, batch_key=episodes[0][0].id if episodes else 0, now=now,
+        campaign_id=campaign.id, step_id=step.id, batch_key=targets[0].episode_id if targets else 0, now=now,
     )
-    for (index, episode, contact), choice in zip(routed, choices, strict=True):
+    opens: dict[str, datetime] = {}
+    takes_over = step.step == "invite"
+    held = runtime.budget.held_invitations(session, campaign_id=campaign.id, contacts=[ContactRef(t.contact_id, t.account_id) for t in routed]) if takes_over else {}
+    touches: list[tuple[int, Touch]] = []
+    for target, choice in zip(routed, choices, strict=True):
         medium = choice.medium
         assert medium is not None  # every candidate has a medium it can be reached on
-        row = rows[index]
-        template_step = _template_step(step, episode, categories)
-        row.update(
-            state="queued", medium=medium, channel=runtime.channels.names[medium], channel_reason=choice.reason,
-            channel_estimates=choice.estimates, recipient=address(contact, medium), locale=contact.locale,
-            content_id=cache.survey_content(session, campaign, medium=medium, template_step=template_step, locale=contact.locale, number=step.number, final=step.final),
-            not_before=window.next_open(now, contact.timezone),
+        zone = target.timezone
+        if zone not in opens:
+            opens[zone] = window.next_open(now, zone)
+        position = rows.add(
+            target.episode_id, state="queued", medium=medium, channel=runtime.channels.names[medium], channel_reason=choice.reason,
+            channel_estimates=choice.estimates, not_before=opens[zone],
+            content_id=cache.survey_content(session, campaign, medium=medium, template_step=_template_step(step, target, categories),
+                                            locale=target.locale, number=step.number, final=step.final),
         )
-        touches.append((index, Touch(contact=contact, kind=campaign.kind, step=step.step, medium=medium, at=row["not_before"], campaign_id=campaign.id, message_key=row["idempotency_key"])))
+        key = message_key(target.episode_id, step.id)
+        if target.contact_id in held:
+            rows.held["entry_id"].append(held[target.contact_id])
+            rows.held["message_key"].append(key)
+            rows.held["medium"].append(medium)
+        else:
+            touches.append((position, Touch(contact=ContactRef(target.contact_id, target.account_id), kind=campaign.kind, step=step.step, medium=medium, at=opens[zone],
+                                            campaign_id=campaign.id, message_key=key)))
     refusals = runtime.budget.record_touches(session, [t for _, t in touches], now=now)
-    for position, refusal in refusals.items():
-        index = touches[position][0]
-        rows[index].update(state="skipped", skip_rule=refusal.rule, skip_reason=refusal.reason, content_id=None, substitutions={}, not_before=None)
+    for index, refusal in refusals.items():
+        rows.skip(touches[index][0], rule=refusal.rule, reason=refusal.reason)
     return rows
 
 
@@ -131,20 +165,11 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
         if step is None or not step_is_live(step.campaign, step):
             return
         now = runtime.clock.now()
-        have = set(session.scalars(select(Message.episode_id).where(
-            Message.step_id == step.id, Message.episode_id.between(first_episode_id, last_episode_id))))
-        episodes = [
-            (episode, contact) for episode, contact in session.execute(
-                select(Episode, Contact).join(Contact, Contact.id == Episode.contact_id).where(
-                    Episode.campaign_id == step.campaign_id, Episode.wave == step.wave,
-                    Episode.id.between(first_episode_id, last_episode_id), Episode.state != "excluded",
-                ).order_by(Episode.id)
-            ).unique().all()
-            if episode.id not in have
-        ]
-        if episodes:
-            rows = plan_batch(runtime, session, step, episodes, now)
-            insert_ignoring_conflicts(session, Message, rows, unique=["idempotency_key"])
+        targets = _targets(session, step, first_episode_id, last_episode_id)
+        if targets:
+            rows = plan_batch(runtime, session, step, targets, now)
+            insert_planned(session, rows, campaign_id=step.campaign_id, step_id=step.id, step=step.step, now=now)
+            runtime.budget.link_invitations(session, links=rows.held)
             session.commit()
         left = session.scalar(update(PlanStep).where(PlanStep.id == step.id, PlanStep.batches_left > 0)
                               .values(batches_left=PlanStep.batches_left - 1).returning(PlanStep.batches_left))
