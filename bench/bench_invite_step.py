@@ -1,6 +1,6 @@
 """Issue 3 / 12: plan and persist an invite step for 100,000 (or 1,000,000) contacts on PostgreSQL, against COPY.
 
-    .venv/bin/python bench/bench_invite_step.py [--contacts 100000] [--rounds 2] [--phones 0.5] [--channels email,sms]
+    .venv/bin/python bench/bench_invite_step.py [--contacts 100000] [--rounds 2] [--phones 0.5] [--channels email,sms] [--channel-choice ordered]
 
 Through exclusions, channel choice, the budget's message rules, rendering, a
 message row per contact committed before the hand-off, then handed to the
@@ -56,13 +56,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--phones", type=float, default=0.0, help="share of contacts with a phone number")
     parser.add_argument("--channels", default="email", help="the campaign's media, in order, comma-separated")
+    parser.add_argument("--channel-choice", default="learned", choices=["learned", "ordered"],
+                        help="learned (the default for new campaigns) or ordered (the first reachable medium in the list)")
     args = parser.parse_args()
     figures = []
     for round_number in range(1, args.rounds + 1):
         outbox = Path(tempfile.mkdtemp(prefix="pulse-bench-outbox-"))
         try:
             with fresh_schema() as url:
-                figures.append(run(url, args.contacts, outbox, round_number, phones=args.phones, channels=args.channels.split(",")))
+                figures.append(run(url, args.contacts, outbox, round_number, phones=args.phones, channels=args.channels.split(","), choice=args.channel_choice))
         finally:
             shutil.rmtree(outbox, ignore_errors=True)
     rates = [f[0] for f in figures]
@@ -91,7 +93,7 @@ def seed(runtime, count: int, now: datetime, phones: float) -> None:  # type: ig
         connection.execute(text("ANALYZE"))  # contacts imported long before a campaign have statistics
 
 
-def run(url: str, count: int, outbox: Path, round_number: int, *, phones: float = 0.0, channels: list[str] | None = None) -> tuple[float, float, float]:
+def run(url: str, count: int, outbox: Path, round_number: int, *, phones: float = 0.0, channels: list[str] | None = None, choice: str = "learned") -> tuple[float, float, float]:
     settings = Settings(environment="test", secret_key="bench-secret-key-0123456789-abcdefghij", database_url=url,
                         outbox_dir=outbox, public_url="https://pulse.example.com", batch_size=1000, clock="database")
     runtime = attach_inline_queue(build_runtime(settings))
@@ -101,7 +103,7 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, phones: float 
     with runtime.sessions() as session:
         campaign = service.create_campaign(session, spec={
             "name": "Bench", "survey": {"kind": "nps"}, "audience": {"filter": {"segment": ["smb"]}}, "sending_window": ALWAYS,
-            "plan": [{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 14}], "channels": channels or ["email"],
+            "plan": [{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 14}], "channels": channels or ["email"], "channel_choice": choice,
         }, now=now)
         session.commit()
         launch_campaign(runtime, session, campaign.id)
