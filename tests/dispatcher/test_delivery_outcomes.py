@@ -30,14 +30,6 @@ INVITE_ONLY = [{"step": "invite", "offset_days": 0}, {"step": "close", "offset_d
 
 
 @pytest.fixture
-def sendgrid() -> Iterator[SendGridFake]:
-    fake = SendGridFake()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def slack() -> Iterator[HttpSink]:
     sink = HttpSink()
     sink.start()

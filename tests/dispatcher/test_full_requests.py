@@ -21,14 +21,6 @@ from tests.dispatcher.test_delivery_outcomes import launch
 from tests.fakes.sendgrid_fake import FAKE_API_KEY, SendGridFake
 
 
-@pytest.fixture
-def sendgrid() -> Iterator[SendGridFake]:
-    fake = SendGridFake()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
 def _mailing(backend: Backend, tmp_path: Path, sendgrid: SendGridFake, **changes: object) -> Runtime:
     settings = make_settings(backend, tmp_path, email_channel="sendgrid", sendgrid_api_key=FAKE_API_KEY, sendgrid_base_url=sendgrid.base_url, **changes)
     return attach_inline_queue(build_runtime(settings))
