@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
+from tests.fakes.fixtures_email import sendgrid_fake  # noqa: F401 (a fixture, used by ``sendgrid``)
 from tests.fakes.sendgrid_fake import SendGridFake
 
 
 @pytest.fixture
-def sendgrid() -> Iterator[SendGridFake]:
-    """SendGrid's fake at its HTTP boundary, checking requests against SendGrid's own spec."""
-    fake = SendGridFake()
-    fake.start()
-    yield fake
-    fake.stop()
+def sendgrid(sendgrid_fake: SendGridFake) -> SendGridFake:  # noqa: F811
+    """SendGrid's fake at its HTTP boundary (the channels' fixture, under the name these tests use)."""
+    return sendgrid_fake
