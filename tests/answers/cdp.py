@@ -11,12 +11,14 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import websocket
+
+from tests.servers import missing
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -149,3 +151,12 @@ class Browser:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+
+
+def open_browser(tmp_path_factory: Any) -> Iterator[Browser]:
+    """Headless Chromium for a module's tests (``yield from`` it in a fixture)."""
+    if chromium_path() is None:
+        missing("chromium is not installed: run .ci/browser")
+    chromium = Browser(tmp_path_factory.mktemp("chromium-profile"))
+    yield chromium
+    chromium.close()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from dispatcher.runtime.clock import DatabaseClock
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.settings import Settings
-from tests.answers.cdp import Browser, Page, chromium_path
+from tests.answers.cdp import Browser, Page, open_browser
 from tests.answers.fixtures_links import (
     IN_APP_SETTINGS,
     clear_rate_limits,
@@ -33,7 +33,6 @@ from tests.answers.fixtures_links import (
 from tests.answers.live_server import free_port, live_server
 from tests.backends import Backend
 from tests.conftest import make_settings
-from tests.servers import missing
 
 CONFIRM = "document.querySelector('p.notice[role=alert]')"
 
@@ -62,11 +61,7 @@ def server(backend: Backend, port: int, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    if chromium_path() is None:
-        missing("chromium is not installed: run .ci/browser")
-    chromium = Browser(tmp_path_factory.mktemp("chromium-profile"))
-    yield chromium
-    chromium.close()
+    yield from open_browser(tmp_path_factory)
 
 
 @pytest.fixture

@@ -7,28 +7,15 @@ import base64
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-
 from channels.outbox import list_outbox, read_outbox_entry
 from dispatcher.runtime.core import Runtime
-from tests.answers.cdp import Browser, Page, chromium_path
-from tests.servers import missing
+from tests.answers.cdp import Page
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 SIZES = (("desktop", 1280, 800, False), ("phone", 390, 844, True))
-
-
-def open_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    """Headless Chromium for a module's tests (``yield from`` it in a fixture)."""
-    if chromium_path() is None:
-        missing("chromium is not installed: run .ci/browser")
-    chromium = Browser(tmp_path_factory.mktemp("chromium-profile"))
-    yield chromium
-    chromium.close()
 
 
 def shoot(page: Page, name: str, *, full: bool = False) -> dict[str, Path]:

@@ -19,12 +19,11 @@ from campaigns.programs.models import Campaign, PlanStep, Response
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.settings import Settings
 from tests import factories
-from tests.answers.cdp import Browser
+from tests.answers.cdp import Browser, open_browser
 from tests.answers.live_server import free_port, live_server
 from tests.backends import Backend
 from tests.conftest import make_settings
 from tests.console.browser_steps import (
-    open_browser,
     shoot,
     sign_in_by_email,
     wait_path,

@@ -23,11 +23,11 @@ from channels.outbox import list_outbox
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.settings import Settings
 from tests import factories
-from tests.answers.cdp import Browser, Page
+from tests.answers.cdp import Browser, Page, open_browser
 from tests.answers.live_server import free_port, live_server
 from tests.backends import Backend
 from tests.conftest import make_settings
-from tests.console.browser_steps import open_browser, shoot, sign_in_by_email
+from tests.console.browser_steps import shoot, sign_in_by_email
 
 MARKETER = "mara@acme.example"
 SUBJECT = "document.getElementById('preview-subject').textContent"
