@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from campaigns.db import UtcDateTime, insert_ignoring_conflicts, json_rows, one_of
+from campaigns.db import UtcDateTime, bound_time, insert_ignoring_conflicts, json_rows, one_of
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS
 from campaigns.events.models import ProviderEvent
 from campaigns.events.outcomes import Outcome
@@ -80,11 +80,11 @@ _EVENT_COLUMNS = (
 )
 
 
-def _stamp(at: datetime | None, postgres: bool) -> str | None:
-    """A time as JSON text: ISO for PostgreSQL's timestamptz, SQLAlchemy's own storage format for SQLite."""
+def _stamp(session: Session, at: datetime | None, postgres: bool) -> str | None:
+    """A time as JSON text: ISO for PostgreSQL's timestamptz, as ``UtcDateTime`` stores it on SQLite."""
     if at is None:
         return None
-    return at.isoformat() if postgres else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return at.isoformat() if postgres else bound_time(session, at)
 
 
 def keep_events(session: Session, *, provider: str, medium: str, events: Sequence[EventRow], now: datetime) -> list[tuple[int, EventRow]]:
@@ -103,7 +103,7 @@ def keep_events(session: Session, *, provider: str, medium: str, events: Sequenc
     postgres = session.get_bind().dialect.name == "postgresql"
     rows = [
         {"event_id": event_id, "event": e.event[:40], "address": e.address, "message_id": e.message_id, "target_state": e.outcome.target,
-         "bounced": e.outcome.bounced, "error_code": e.outcome.error_code, "detail": e.outcome.detail, "occurred_at": _stamp(e.occurred_at, postgres)}
+         "bounced": e.outcome.bounced, "error_code": e.outcome.error_code, "detail": e.outcome.detail, "occurred_at": _stamp(session, e.occurred_at, postgres)}
         for event_id, e in kept
     ]
     statement = text(
