@@ -148,3 +148,11 @@ def test_overlapping_batches_applied_at_once_neither_deadlock_nor_count_twice(ru
         assert session.scalar(select(func.count()).select_from(ProviderEvent)) == ROUNDS * (5 * len(messages) + 1)
     reminder = message(runtime, extra.id)
     assert (reminder.state, reminder.skip_rule) == ("skipped", "suppressed")
+
+
+def test_each_event_keeps_when_the_provider_says_it_happened(runtime: Runtime, client: TestClient) -> None:
+    [invite] = invites(runtime, email_survey(runtime, 1))
+    post_events(client, [sendgrid_event(invite, "delivered", "d1", timestamp=1772443800), sendgrid_event(invite, "open", "o1", timestamp=1772443861)])
+    with runtime.sessions() as session:
+        times = dict(session.execute(select(ProviderEvent.event_id, ProviderEvent.occurred_at).where(ProviderEvent.provider == "sendgrid")).all())
+    assert {key: value.timestamp() for key, value in times.items()} == {"d1": 1772443800, "o1": 1772443861}
