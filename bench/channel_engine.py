@@ -20,9 +20,7 @@ widget fetches it (``GET /v1/in-app/prompt``) and dismissed through the prompt A
 
 from __future__ import annotations
 
-import base64
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,8 +29,6 @@ from urllib.parse import urlsplit
 
 from channel_population import MEDIA, Population
 from common import Timer  # noqa: F401  (puts the repository on sys.path, for tests.fakes)
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
@@ -50,6 +46,7 @@ from dispatcher.runtime.core import build_runtime
 from dispatcher.runtime.settings import Settings
 from dispatcher.runtime.tasks import attach_inline_queue
 from dispatcher.sending.scheduler import tick
+from tests.answers.fixtures_events import sendgrid_headers, sendgrid_public_key
 from tests.fakes.sendgrid_fake import FAKE_API_KEY, SendGridFake
 
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # a Monday
@@ -96,15 +93,12 @@ class Engine:
         self.sendgrid.start()
         self.seen_requests = 0
         self.sent_emails: dict[int, tuple[str, dict[str, str], str]] = {}  # message id → (X-Message-Id, custom args, answer URL)
-        self.event_key = ec.generate_private_key(ec.SECP256R1())  # signs the Event Webhook as SendGrid does
-        public_key = base64.b64encode(self.event_key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
         self.settings = Settings(
             environment="test", secret_key="simulator-secret-key-0123456789-abcdefgh", database_url=url, outbox_dir=folder / "outbox",
             clock="database", public_url=PUBLIC_URL, twilio_auth_token=TWILIO_TOKEN, in_app_publishable_key=IN_APP_KEY,
             in_app_secret=IN_APP_SECRET, answer_rate_per_ip=10**9, answer_rate_per_token=10**9,
             channel_explore=explore, channel_seed=seed, email_channel="sendgrid", sendgrid_api_key=FAKE_API_KEY,
-            sendgrid_base_url=self.sendgrid.base_url, sendgrid_webhook_public_key=public_key,
+            sendgrid_base_url=self.sendgrid.base_url, sendgrid_webhook_public_key=sendgrid_public_key(),
         )  # type: ignore[arg-type]
         self.runtime = attach_inline_queue(build_runtime(self.settings))
         self.runtime.clock.set(START)  # type: ignore[attr-defined]
@@ -223,11 +217,7 @@ class Engine:
 
     def _post_events(self, events: list[dict[str, Any]]) -> None:
         body = json.dumps(events).encode()
-        stamp = str(int(time.time()))  # the webhook's signature must be recent in real time
-        signature = base64.b64encode(self.event_key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
-        response = self.client.post("/webhooks/sendgrid/events", content=body, headers={
-            "X-Twilio-Email-Event-Webhook-Signature": signature, "X-Twilio-Email-Event-Webhook-Timestamp": stamp, "Content-Type": "application/json",
-        })
+        response = self.client.post("/webhooks/sendgrid/events", content=body, headers=sendgrid_headers(body))  # signed now, in real time
         if response.status_code != 200 or response.json()["new"] != len(events):
             raise RuntimeError(f"SendGrid events: {response.status_code} {response.text[:300]}")
 
