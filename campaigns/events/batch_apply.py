@@ -19,7 +19,6 @@ Functions flush at most, never commit.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -40,7 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from campaigns.db import UtcDateTime, bound_time, insert_ignoring_conflicts, json_rows, one_of
+from campaigns.db import UtcDateTime, insert_ignoring_conflicts, one_of, rows_source
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS
 from campaigns.events.models import ProviderEvent
 from campaigns.events.outcomes import Outcome
@@ -61,6 +60,7 @@ class EventRow(NamedTuple):
     message_id: int | None
     outcome: Outcome
     occurred_at: datetime | None = None  # the provider's clock
+    request_id: str | None = None  # the provider's id of the request that sent it (SendGrid's X-Message-Id)
 
 
 class Signal(NamedTuple):
@@ -75,24 +75,32 @@ class Signal(NamedTuple):
 
 
 _EVENT_COLUMNS = (
-    ("event_id", "text"), ("event", "text"), ("address", "text"), ("message_id", "int"), ("target_state", "text"),
+    ("event_id", "text"), ("event", "text"), ("address", "text"), ("message_id", "int"), ("request_id", "text"), ("target_state", "text"),
     ("bounced", "boolean"), ("error_code", "text"), ("detail", "text"), ("occurred_at", "timestamptz"),
 )
+# The message a matched event is about, by the id it names: sent on this medium to the event's address.
+_NAMED = " LEFT JOIN messages m ON m.id = b.message_id AND m.medium = :medium AND lower(m.recipient) = lower(b.address)"
+# Otherwise (an event without our message id, or naming another address) the message of the
+# provider's request sent to that address; evaluated only for those (COALESCE stops at the first value).
+_BY_REQUEST = ("(SELECT f.{column} FROM messages f WHERE f.provider_message_id = b.request_id AND f.medium = :medium"
+               " AND lower(f.recipient) = lower(b.address) ORDER BY f.id LIMIT 1)")
 
 
-def _stamp(session: Session, at: datetime | None, postgres: bool) -> str | None:
-    """A time as JSON text: ISO for PostgreSQL's timestamptz, as ``UtcDateTime`` stores it on SQLite."""
-    if at is None:
-        return None
-    return at.isoformat() if postgres else bound_time(session, at)
-
-
-def keep_events(session: Session, *, provider: str, medium: str, events: Sequence[EventRow], now: datetime) -> list[tuple[int, EventRow]]:
+def keep_events(
+    session: Session, *, provider: str, medium: str, events: Sequence[EventRow], now: datetime, match: bool = False,
+) -> list[tuple[int, EventRow]]:
     """Keep each event once; (row id, event) of those not kept before, in event-id order.
 
     One statement for the whole batch. An event id twice in the batch is kept
     once (its first occurrence). Rows go in in event-id order: a concurrent
     batch with some of the same events waits on the first shared one.
+
+    ``match``: the events' messages are found inside that statement (the bare
+    set-based apply's join, not a separate lookup): the message whose id the
+    event names, else the one its ``request_id`` went to, either way sent on
+    ``medium`` to the event's address (case aside); an event matching neither
+    is kept without a message. The returned events carry the message found and
+    its address as we sent it.
     """
     first: dict[str, EventRow] = {}
     for event in events:
@@ -100,23 +108,33 @@ def keep_events(session: Session, *, provider: str, medium: str, events: Sequenc
     if not first:
         return []
     kept = sorted(first.items())
-    postgres = session.get_bind().dialect.name == "postgresql"
-    rows = [
-        {"event_id": event_id, "event": e.event[:40], "address": e.address, "message_id": e.message_id, "target_state": e.outcome.target,
-         "bounced": e.outcome.bounced, "error_code": e.outcome.error_code, "detail": e.outcome.detail, "occurred_at": _stamp(session, e.occurred_at, postgres)}
+    source, params = rows_source(session, _EVENT_COLUMNS, [
+        (event_id, e.event[:40], e.address, e.message_id, e.request_id, e.outcome.target, e.outcome.bounced, e.outcome.error_code,
+         e.outcome.detail, e.occurred_at)
         for event_id, e in kept
-    ]
+    ], alias="b")
+    if match:
+        message = f"coalesce(m.id, {_BY_REQUEST.format(column='id')})"
+        address = f"coalesce(m.recipient, {_BY_REQUEST.format(column='recipient')}, b.address)"
+    else:
+        message, address = "b.message_id", "b.address"
     statement = text(
         "INSERT INTO provider_events (provider, event_id, event, medium, address, message_id, target_state, pending, bounced,"
         " error_code, detail, occurred_at, received_at)"
-        " SELECT :provider, b.event_id, b.event, :medium, b.address, b.message_id, b.target_state, false, b.bounced,"
-        " b.error_code, b.detail, b.occurred_at, :now"
-        f" FROM {json_rows(session, 'batch', _EVENT_COLUMNS)} WHERE true"  # WHERE: SQLite reads ON CONFLICT after a FROM only so
-        " ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id, id"
+        f" SELECT :provider, b.event_id, b.event, :medium, {address}, {message}, b.target_state, false, b.bounced,"
+        f" b.error_code, b.detail, b.occurred_at, :now FROM {source}{_NAMED if match else ''}"
+        " WHERE true ORDER BY b.event_id"  # WHERE: SQLite reads ON CONFLICT after a FROM only so
+        " ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id, id, message_id, address"
     ).bindparams(bindparam("now", type_=UtcDateTime))
-    result = session.execute(statement, {"provider": provider, "medium": medium, "now": now, "batch": json.dumps(rows)})
-    ids: dict[str, int] = {event_id: row_id for event_id, row_id in result}
-    return [(ids[event_id], event) for event_id, event in kept if event_id in ids]
+    result = session.execute(statement, {**params, "provider": provider, "medium": medium, "now": now})
+    ids = {event_id: (row_id, message_id, address) for event_id, row_id, message_id, address in result}
+    out = []
+    for event_id, e in kept:
+        found = ids.get(event_id)
+        if found is not None:
+            row_id, message_id, address = found
+            out.append((row_id, e if message_id == e.message_id and address == e.address else e._replace(message_id=message_id, address=address)))
+    return out
 
 
 def waiting_to(session: Session, medium: str, addresses: Collection[str]) -> ColumnElement[bool]:
@@ -182,7 +200,7 @@ def apply_signals(
         by_message[signal.message_id].append(signal)
     locked = lock_messages(session, by_message, queued_to=queued_to)
     pending: list[int] = []
-    moves: list[dict[str, Any]] = []
+    moves: list[tuple[Any, ...]] = []
     totals: dict[tuple[int, str], dict[str, int]] = {}
     for message_id in sorted(by_message):
         row = locked.get(message_id)
@@ -196,10 +214,8 @@ def apply_signals(
         if settled.state == row.state and not settled.failure_noted:
             continue
         failure = _failure(found, settled.state == FAILED) if settled.state == FAILED or settled.failure_noted else None
-        moves.append({
-            "id": message_id, "before": row.state, "state": settled.state, "noted": failure is not None,
-            "error_code": failure.error_code if failure else None, "error_text": failure.detail if failure else None,
-        })
+        moves.append((message_id, row.state, settled.state, failure is not None, failure.error_code if failure else None,
+                      failure.detail if failure else None))
         if row.contact_id is not None and settled.state != row.state:
             counts = totals.setdefault((row.contact_id, row.medium or ""), {})
             for level in levels_reached(row.state, settled.reached, row.medium or ""):
@@ -207,14 +223,15 @@ def apply_signals(
             if settled.state == FAILED and failure is not None and failure.bounced:
                 counts["bounced"] = counts.get("bounced", 0) + 1
     if moves:
+        source, params = rows_source(session, _MOVE_COLUMNS, moves, alias="v")
         session.execute(
             text(
                 "UPDATE messages AS m SET state = v.state, updated_at = :now,"
                 " error_code = CASE WHEN v.noted THEN v.error_code ELSE m.error_code END,"
                 " error_text = CASE WHEN v.noted THEN v.error_text ELSE m.error_text END"
-                f" FROM {json_rows(session, 'moves', _MOVE_COLUMNS, alias='v')} WHERE m.id = v.id AND m.state = v.before"
+                f" FROM {source} WHERE m.id = v.id AND m.state = v.before"
             ).bindparams(bindparam("now", type_=UtcDateTime)),
-            {"now": now, "moves": json.dumps(moves)},
+            {**params, "now": now},
         )
     add_evidence(session, totals, now=now, half_life_days=half_life_days)
     return pending
@@ -253,13 +270,12 @@ def suppress_addresses(session: Session, *, medium: str, reasons: Mapping[str, t
     waiting = session.execute(select(Message.id, Message.recipient).where(waiting_to(session, medium, reasons.keys())).order_by(Message.id)).all()
     if not waiting:
         return []
-    skips = [{"id": message_id, "skip_reason": reasons[recipient][2][:2000]} for message_id, recipient in waiting]
+    source, params = rows_source(session, _SKIP_COLUMNS, [(message_id, reasons[recipient][2][:2000]) for message_id, recipient in waiting], alias="v")
     result = session.execute(
         text(
             "UPDATE messages AS m SET state = 'skipped', skip_rule = 'suppressed', skip_reason = v.skip_reason, updated_at = :now"
-            f" FROM {json_rows(session, 'skips', _SKIP_COLUMNS, alias='v')}"
-            " WHERE m.id = v.id AND m.state IN ('queued', 'retrying') RETURNING idempotency_key"
+            f" FROM {source} WHERE m.id = v.id AND m.state IN ('queued', 'retrying') RETURNING idempotency_key"
         ).bindparams(bindparam("now", type_=UtcDateTime)),
-        {"now": now, "skips": json.dumps(skips)},
+        {**params, "now": now},
     )
     return list(result.scalars())

@@ -7,7 +7,6 @@ the first transaction commits, then finds the row and does nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
-from campaigns.db import UtcDateTime, dialect_insert, json_rows
+from campaigns.db import UtcDateTime, dialect_insert, rows_source
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS, forward_weight
 from campaigns.events.models import InboundSms, ProviderEvent, SmsConversation
 from campaigns.events.progress import NOT_YET_SENT
@@ -124,21 +123,21 @@ def add_evidence(session: Session, totals: Mapping[tuple[int, str], Mapping[str,
         return
     weight = forward_weight(now, half_life_days)
     rows = [
-        {"contact_id": contact_id, "medium": medium, **{level: counts.get(level, 0) for level in COUNTED},
-         **{f"weight_{level}": counts.get(level, 0) * weight for level in WEIGHTED}}
+        (contact_id, medium, *(counts.get(level, 0) for level in COUNTED), *(counts.get(level, 0) * weight for level in WEIGHTED))
         for (contact_id, medium), counts in present
     ]
+    source, params = rows_source(session, _COUNTER_COLUMNS, rows, alias="c")
     names = [name for name, _ in _COUNTER_COLUMNS]
     listed = ", ".join(names)
     # Rows go in in key order (the JSON array's), so concurrent upserts take the row locks in one order.
     session.execute(
         text(
             f"INSERT INTO engagement_counters ({listed}, updated_at) SELECT {', '.join(f'c.{n}' for n in names)}, :now"
-            f" FROM {json_rows(session, 'counts', _COUNTER_COLUMNS, alias='c')} WHERE true"
+            f" FROM {source} WHERE true"
             " ON CONFLICT (contact_id, medium) DO UPDATE SET updated_at = excluded.updated_at, "
             + ", ".join(f"{n} = engagement_counters.{n} + excluded.{n}" for n in names[2:])
         ).bindparams(bindparam("now", type_=UtcDateTime)),
-        {"now": now, "counts": json.dumps(rows)},
+        {**params, "now": now},
     )
 
 
