@@ -75,15 +75,30 @@ class Signal(NamedTuple):
 
 
 _EVENT_COLUMNS = (
-    ("event_id", "text"), ("event", "text"), ("address", "text"), ("message_id", "int"), ("request_id", "text"), ("target_state", "text"),
+    ("event_id", "text"), ("event", "text"), ("address", "text"), ("message_id", "int"), ("target_state", "text"),
     ("bounced", "boolean"), ("error_code", "text"), ("detail", "text"), ("occurred_at", "timestamptz"),
 )
-# The message a matched event is about, by the id it names: sent on this medium to the event's address.
-_NAMED = " LEFT JOIN messages m ON m.id = b.message_id AND m.medium = :medium AND lower(m.recipient) = lower(b.address)"
-# Otherwise (an event without our message id, or naming another address) the message of the
-# provider's request sent to that address; evaluated only for those (COALESCE stops at the first value).
-_BY_REQUEST = ("(SELECT f.{column} FROM messages f WHERE f.provider_message_id = b.request_id AND f.medium = :medium"
-               " AND lower(f.recipient) = lower(b.address) ORDER BY f.id LIMIT 1)")
+# A matched event's message: the one it names (or its request went to), sent on this medium to the event's address.
+_MATCHED = " LEFT JOIN messages m ON m.id = b.message_id AND m.medium = :medium AND lower(m.recipient) = lower(b.address)"
+
+
+def _by_request(session: Session, medium: str, events: list[EventRow]) -> list[EventRow]:
+    """Events naming no message of ours, given the one their request sent to their address (SendGrid's
+    X-Message-Id is shared by one request's recipients); one lookup, and only when there are such events."""
+    wanted = {e.request_id for e in events if e.message_id is None and e.request_id and e.address}
+    if not wanted:
+        return events
+    found: dict[tuple[str, str], int] = {}
+    for message_id, request_id, recipient in session.execute(
+        select(Message.id, Message.provider_message_id, Message.recipient)
+        .where(one_of(session, Message.provider_message_id, sorted(wanted)), Message.medium == medium).order_by(Message.id)
+    ):
+        if recipient:
+            found.setdefault((request_id, recipient.lower()), message_id)
+    return [
+        e._replace(message_id=found.get((e.request_id, e.address.lower()))) if e.message_id is None and e.request_id and e.address else e
+        for e in events
+    ]
 
 
 def keep_events(
@@ -95,12 +110,12 @@ def keep_events(
     once (its first occurrence). Rows go in in event-id order: a concurrent
     batch with some of the same events waits on the first shared one.
 
-    ``match``: the events' messages are found inside that statement (the bare
-    set-based apply's join, not a separate lookup): the message whose id the
-    event names, else the one its ``request_id`` went to, either way sent on
-    ``medium`` to the event's address (case aside); an event matching neither
-    is kept without a message. The returned events carry the message found and
-    its address as we sent it.
+    ``match``: the events' messages are checked inside that statement (a join,
+    not a separate lookup): the message the event names — or, naming none, the
+    one its ``request_id`` went to (``_by_request``) — counts only if it was
+    sent on ``medium`` to the event's address (case aside); otherwise the
+    event is kept without a message. The returned events carry the message
+    found and its address as we sent it.
     """
     first: dict[str, EventRow] = {}
     for event in events:
@@ -108,21 +123,19 @@ def keep_events(
     if not first:
         return []
     kept = sorted(first.items())
+    if match:
+        kept = list(zip((k for k, _ in kept), _by_request(session, medium, [e for _, e in kept]), strict=True))
     source, params = rows_source(session, _EVENT_COLUMNS, [
-        (event_id, e.event[:40], e.address, e.message_id, e.request_id, e.outcome.target, e.outcome.bounced, e.outcome.error_code,
+        (event_id, e.event[:40], e.address, e.message_id, e.outcome.target, e.outcome.bounced, e.outcome.error_code,
          e.outcome.detail, e.occurred_at)
         for event_id, e in kept
     ], alias="b")
-    if match:
-        message = f"coalesce(m.id, {_BY_REQUEST.format(column='id')})"
-        address = f"coalesce(m.recipient, {_BY_REQUEST.format(column='recipient')}, b.address)"
-    else:
-        message, address = "b.message_id", "b.address"
+    message, address = ("m.id", "coalesce(m.recipient, b.address)") if match else ("b.message_id", "b.address")
     statement = text(
         "INSERT INTO provider_events (provider, event_id, event, medium, address, message_id, target_state, pending, bounced,"
         " error_code, detail, occurred_at, received_at)"
         f" SELECT :provider, b.event_id, b.event, :medium, {address}, {message}, b.target_state, false, b.bounced,"
-        f" b.error_code, b.detail, b.occurred_at, :now FROM {source}{_NAMED if match else ''}"
+        f" b.error_code, b.detail, b.occurred_at, :now FROM {source}{_MATCHED if match else ''}"
         " WHERE true ORDER BY b.event_id"  # WHERE: SQLite reads ON CONFLICT after a FROM only so
         " ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id, id, message_id, address"
     ).bindparams(bindparam("now", type_=UtcDateTime))
