@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, any_, bindparam, create_engine, event, text
@@ -181,13 +182,13 @@ def rows_source(
     return f"(SELECT {picks} FROM json_each(:{param}) AS j) AS {alias}", {param: json.dumps(list(values), default=lambda v: _stored(stamp, v))}
 
 
-_UTC = UtcDateTime()
-
-
+@lru_cache(maxsize=4096)  # a batch's times repeat (events of the same seconds)
 def _iso(value: Any) -> str:
     """A datetime inside a JSON parameter, as PostgreSQL reads a timestamptz (json.dumps calls this only for what JSON lacks)."""
     if isinstance(value, datetime):
-        return _UTC.process_bind_param(value, None).isoformat()  # type: ignore[union-attr]  # refuses a naive time
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC time")
+        return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 

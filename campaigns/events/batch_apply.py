@@ -140,7 +140,7 @@ def keep_events(
         " ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id, id, message_id, address"
     ).bindparams(bindparam("now", type_=UtcDateTime))
     result = session.execute(statement, {**params, "provider": provider, "medium": medium, "now": now})
-    ids = {event_id: (row_id, message_id, address) for event_id, row_id, message_id, address in result}
+    ids = {event_id: (row_id, message_id, address) for event_id, row_id, message_id, address in result.all()}
     out = []
     for event_id, e in kept:
         found = ids.get(event_id)
@@ -188,7 +188,7 @@ def lock_messages(session: Session, message_ids: Iterable[int], *, queued_to: tu
     rows = session.execute(
         select(Message.id, Message.state, Message.medium, Message.contact_id).where(or_(*where)).order_by(Message.id).with_for_update()
     )
-    return {row.id: row for row in rows}
+    return {row[0]: row for row in rows.all()}
 
 
 _MOVE_COLUMNS = (("id", "int"), ("before", "text"), ("state", "text"), ("noted", "boolean"), ("error_code", "text"), ("error_text", "text"))
@@ -219,19 +219,20 @@ def apply_signals(
         row = locked.get(message_id)
         if row is None:
             continue
+        _, state, medium, contact_id = row
         found = by_message[message_id]
-        if row.state in NOT_YET_SENT:
+        if state in NOT_YET_SENT:
             pending.extend(s.event_row_id for s in found)
             continue
-        settled = furthest(row.state, (s.target for s in found))
-        if settled.state == row.state and not settled.failure_noted:
+        settled = furthest(state, [s.target for s in found])
+        if settled.state == state and not settled.failure_noted:
             continue
         failure = _failure(found, settled.state == FAILED) if settled.state == FAILED or settled.failure_noted else None
-        moves.append((message_id, row.state, settled.state, failure is not None, failure.error_code if failure else None,
+        moves.append((message_id, state, settled.state, failure is not None, failure.error_code if failure else None,
                       failure.detail if failure else None))
-        if row.contact_id is not None and settled.state != row.state:
-            counts = totals.setdefault((row.contact_id, row.medium or ""), {})
-            for level in levels_reached(row.state, settled.reached, row.medium or ""):
+        if contact_id is not None and settled.state != state:
+            counts = totals.setdefault((contact_id, medium or ""), {})
+            for level in levels_reached(state, settled.reached, medium or ""):
                 counts[level] = counts.get(level, 0) + 1
             if settled.state == FAILED and failure is not None and failure.bounced:
                 counts["bounced"] = counts.get("bounced", 0) + 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 
 from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.orm import Session
@@ -105,6 +106,7 @@ def lock_conversation(session: Session, *, episode_id: int, phone: str, now: dat
 
 COUNTED = ("sent", "delivered", "opened", "clicked", "answered", "dismissed", "bounced")
 WEIGHTED = ("sent", "opened", "clicked", "answered", "dismissed", "bounced")
+_NONE_COUNTED = dict.fromkeys(COUNTED, 0)
 
 
 _COUNTER_COLUMNS = (("contact_id", "int"), ("medium", "text"), *((level, "int") for level in COUNTED), *((f"weight_{level}", "float8") for level in WEIGHTED))
@@ -122,10 +124,11 @@ def add_evidence(session: Session, totals: Mapping[tuple[int, str], Mapping[str,
     if not present:
         return
     weight = forward_weight(now, half_life_days)
-    rows = [
-        (contact_id, medium, *(counts.get(level, 0) for level in COUNTED), *(counts.get(level, 0) * weight for level in WEIGHTED))
-        for (contact_id, medium), counts in present
-    ]
+    counted, weighted = itemgetter(*COUNTED), itemgetter(*WEIGHTED)
+    rows = []
+    for (contact_id, medium), counts in present:
+        full = {**_NONE_COUNTED, **counts}
+        rows.append((contact_id, medium, *counted(full), *(n * weight for n in weighted(full))))
     source, params = rows_source(session, _COUNTER_COLUMNS, rows, alias="c")
     names = [name for name, _ in _COUNTER_COLUMNS]
     listed = ", ".join(names)

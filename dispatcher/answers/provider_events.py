@@ -20,6 +20,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select, update
@@ -105,9 +106,14 @@ def _event_id(event: Mapping[str, Any]) -> str:
 
 def _occurred(value: Any) -> datetime | None:
     try:
-        return datetime.fromtimestamp(int(value), tz=UTC)
+        return _moment(int(value))
     except (TypeError, ValueError, OverflowError, OSError):
         return None
+
+
+@lru_cache(maxsize=4096)  # a batch's events share their seconds
+def _moment(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 MAX_ADDRESS = 320  # the longest email address a suppression (or a message) holds
@@ -115,16 +121,17 @@ MAX_ADDRESS = 320  # the longest email address a suppression (or a message) hold
 
 def _sendgrid_row(event: Mapping[str, Any]) -> EventRow:
     """What is kept of one readable event; the message it names is a candidate that ``keep_events`` checks."""
-    email = event.get("email")
-    address = storable(email) if isinstance(email, str) and len(email) <= MAX_ADDRESS else ""
-    named = event.get(MESSAGE_ID_ARG)
-    value = named if isinstance(named, str) else str(named or "")
+    get = event.get
+    email = get("email")
+    address = (storable(email) or None) if type(email) is str and len(email) <= MAX_ADDRESS else None
+    named = get(MESSAGE_ID_ARG)
+    value = named if type(named) is str else str(named or "")
     message_id = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= ID_MAX else None
-    # Events without our custom arg: X-Message-Id (the prefix of sg_message_id) is shared by one request's recipients.
-    request_id = str(event.get("sg_message_id") or "").partition(".")[0] or None
+    # Without our custom arg: X-Message-Id (the prefix of sg_message_id), shared by one request's recipients.
+    request_id = None if message_id is not None else (str(get("sg_message_id") or "").partition(".")[0] or None)
     return EventRow(
-        event_id=storable(_event_id(event)), event=storable(event["event"]) or "unknown", address=address or None,
-        message_id=message_id, outcome=sendgrid_outcome(event), occurred_at=_occurred(event.get("timestamp")), request_id=request_id,
+        storable(_event_id(event)), storable(event["event"]) or "unknown", address, message_id, sendgrid_outcome(event),
+        _occurred(get("timestamp")), request_id,
     )
 
 
@@ -137,7 +144,7 @@ def receive_sendgrid_events(runtime: Runtime, session: Session, events: Sequence
     keys, then addresses), so two overlapping batches in flight cannot deadlock.
     """
     received = len(events)
-    rows = [_sendgrid_row(event) for event in events if isinstance(event, Mapping) and isinstance(event.get("event"), str)]
+    rows = [_sendgrid_row(event) for event in events if (type(event) is dict or isinstance(event, Mapping)) and type(event.get("event")) is str]
     kept = batch_apply.keep_events(session, provider="sendgrid", medium="email", events=rows, now=now, match=True)
     suppressions: dict[str, tuple[str, str]] = {}
     for _, row in kept:
