@@ -153,6 +153,11 @@ def pending_events(session: Session, *, limit: int) -> list[ProviderEvent]:
     ))
 
 
+def events_waiting(session: Session) -> bool:
+    """Whether any provider event still waits for its message's send to be recorded (one indexed probe)."""
+    return session.execute(select(ProviderEvent.id).where(ProviderEvent.pending.is_(True)).limit(1)).first() is not None
+
+
 def lift_suppression(session: Session, *, medium: str, address: str, reasons: Sequence[str]) -> int:
     """Remove the address's suppressions for these reasons only (START lifts a STOP, never a bounce)."""
     result = session.execute(
