@@ -22,10 +22,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    String,
     and_,
     any_,
     bindparam,
@@ -37,6 +39,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from campaigns.db import UtcDateTime, insert_ignoring_conflicts, one_of, rows_source
@@ -150,8 +153,9 @@ def keep_events(
     return out
 
 
-def waiting_to(session: Session, medium: str, addresses: Collection[str]) -> ColumnElement[bool]:
-    """Messages still queued to these addresses on ``medium``, found through the contacts who have them.
+def waiting_to(session: Session, medium: str, addresses: Collection[str]) -> tuple[ColumnElement[bool], dict[str, Any]]:
+    """Messages still queued to these addresses on ``medium``, found through the contacts who have them:
+    the condition and the parameters to execute it with.
 
     Every step is indexed (contacts by address, episodes by contact, messages by
     episode; on PostgreSQL the episode ids are one array computed once), so a
@@ -159,17 +163,28 @@ def waiting_to(session: Session, medium: str, addresses: Collection[str]) -> Col
     message outside any episode, or planned to an address its contact no longer
     has, is left to the send path, which checks suppressions again when it claims.
     """
-    column = {"email": Contact.email, "sms": Contact.phone}.get(medium)
-    if column is None or not addresses:
-        return false()
-    episodes = select(Episode.id).join(Contact, Contact.id == Episode.contact_id).where(one_of(session, column, sorted(addresses)))
-    if session.get_bind().dialect.name == "postgresql":
-        found = episodes.subquery()
+    if medium not in _ADDRESS_COLUMNS or not addresses:
+        return false(), {}
+    return _waiting(session.get_bind().dialect.name, medium), {"waiting_addresses": sorted(addresses)}
+
+
+_ADDRESS_COLUMNS = {"email": Contact.email, "sms": Contact.phone}
+
+
+@lru_cache(maxsize=8)  # built once per (backend, medium): a batch costs a bound list, not a new expression tree
+def _waiting(dialect: str, medium: str) -> ColumnElement[bool]:
+    column = _ADDRESS_COLUMNS[medium]
+    if dialect == "postgresql":
+        addresses: Any = bindparam("waiting_addresses", type_=ARRAY(String()))
+        found = select(Episode.id).join(Contact, Contact.id == Episode.contact_id).where(column == any_(addresses)).subquery()
         # An array expression (not "ANY (subquery)"), so it is computed once and the episode index is used.
         in_episodes = Message.episode_id == any_(func.coalesce(select(func.array_agg(found.c.id)).scalar_subquery(), literal_column("'{}'::int[]")))
+        to_them = Message.recipient == any_(addresses)
     else:
-        in_episodes = Message.episode_id.in_(episodes)
-    return and_(in_episodes, Message.medium == medium, one_of(session, Message.recipient, sorted(addresses)), Message.state.in_(WAITING))
+        addresses = bindparam("waiting_addresses", expanding=True)
+        in_episodes = Message.episode_id.in_(select(Episode.id).join(Contact, Contact.id == Episode.contact_id).where(column.in_(addresses)))
+        to_them = Message.recipient.in_(addresses)
+    return and_(in_episodes, Message.medium == medium, to_them, Message.state.in_(WAITING))
 
 
 def lock_messages(session: Session, message_ids: Iterable[int], *, queued_to: tuple[str, Collection[str]] | None = None) -> dict[int, Any]:
@@ -181,12 +196,14 @@ def lock_messages(session: Session, message_ids: Iterable[int], *, queued_to: tu
     """
     ids = sorted(set(message_ids))
     where = [one_of(session, Message.id, ids)] if ids else []
+    params: dict[str, Any] = {}
     if queued_to and queued_to[1]:
-        where.append(waiting_to(session, *queued_to))
+        waiting, params = waiting_to(session, *queued_to)
+        where.append(waiting)
     if not where:
         return {}
     rows = session.execute(
-        select(Message.id, Message.state, Message.medium, Message.contact_id).where(or_(*where)).order_by(Message.id).with_for_update()
+        select(Message.id, Message.state, Message.medium, Message.contact_id).where(or_(*where)).order_by(Message.id).with_for_update(), params,
     )
     return {row[0]: row for row in rows.all()}
 
@@ -281,7 +298,8 @@ def suppress_addresses(session: Session, *, medium: str, reasons: Mapping[str, t
         {"medium": medium, "address": address, "reason": reason, "source": source[:200], "created_at": now}
         for address, (reason, source, _) in sorted(reasons.items())
     ], unique=["medium", "address"])
-    waiting = session.execute(select(Message.id, Message.recipient).where(waiting_to(session, medium, reasons.keys())).order_by(Message.id)).all()
+    condition, params = waiting_to(session, medium, reasons.keys())
+    waiting = session.execute(select(Message.id, Message.recipient).where(condition).order_by(Message.id), params).all()
     if not waiting:
         return []
     source, params = rows_source(session, _SKIP_COLUMNS, [(message_id, reasons[recipient][2][:2000]) for message_id, recipient in waiting], alias="v")
