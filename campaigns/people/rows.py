@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from campaigns.people.fields import (
@@ -53,20 +54,25 @@ def _attributes(raw: Mapping[str, Any]) -> dict[str, Any] | None:
             raise FieldError("attributes", "must be an object of names to values")
         found.update(raw["attributes"])
         given = True
-    for key, value in raw.items():
-        if key.startswith(ATTRIBUTE_PREFIX):
-            given = True
-            if type(value) is str:
-                value = value.strip()
-                if value:
-                    found[key[_PREFIX_LENGTH:]] = value
-            elif not _blank(value):
+    for key in _attribute_keys(tuple(raw)):
+        given = True
+        value = raw[key]
+        if type(value) is str:
+            value = value.strip()
+            if value:
                 found[key[_PREFIX_LENGTH:]] = value
+        elif not _blank(value):
+            found[key[_PREFIX_LENGTH:]] = value
     if len(found) > MAX_ATTRIBUTES:
         raise FieldError("attributes", f"has {len(found)} attributes; at most {MAX_ATTRIBUTES} per contact")
     if long := next((name for name in found if len(name) > MAX_ATTRIBUTE_NAME), None):
         raise FieldError("attributes", f"the name {long[:20]!r}... is longer than {MAX_ATTRIBUTE_NAME} characters")
     return found if given else None
+
+
+@lru_cache(maxsize=256)  # a CSV file has one set of columns; a million rows ask for it
+def _attribute_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(key for key in keys if key.startswith(ATTRIBUTE_PREFIX))
 
 
 def _as_date(value: Any, field: str) -> date:
