@@ -3,7 +3,7 @@
 The planner (``step_batch``) decides per episode only what the database cannot:
 the medium (the channel chooser), the content id and the moment the window
 opens. Those few values travel as one array per column (``campaigns.db.rows_source``:
-``unnest`` of typed arrays on PostgreSQL, ``json_each`` on SQLite); the statement
+one JSON parameter, read by ``jsonb_array_elements`` / ``json_each``); the statement
 joins them to the episodes and contacts and derives the rest — the message's
 idempotency key, its recipient from the chosen medium, its locale — so the
 process never builds a row dictionary per message. ``ON CONFLICT DO NOTHING``
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.db import bound_time, rows_source
 
-# (name, PostgreSQL array type) of each column the planner passes per message, in order.
+# (name, PostgreSQL type) of each column the planner passes per message, in order.
 PLANNED = (
     ("episode_id", "integer"), ("state", "text"), ("medium", "text"), ("channel", "text"), ("channel_reason", "text"),
     ("channel_estimates", "text"), ("content_id", "integer"), ("not_before", "timestamptz"),
