@@ -35,14 +35,14 @@ from sqlalchemy.orm import Session
 
 from campaigns.db import insert_ignoring_conflicts
 from campaigns.followups.models import FollowUp
-from campaigns.followups.service import follow_answer, is_alerting, note_comment
+from campaigns.followups.service import follow_answer, is_alerting, lock_tasks, note_comment
 from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.programs.models import AnswerOutbox, Campaign, Episode, Message, Response
 from campaigns.programs.reach import Reach, address
 from campaigns.programs.window import SendingWindow
 from dispatcher.answers.answering import FOLLOW_THROUGH
 from dispatcher.answers.provider_events import mark_answered_many
-from dispatcher.loop.follow_ups import alert_key, queue_detractor_alert, someone_is_told
+from dispatcher.loop.follow_ups import alert_key, queue_detractor_alerts, someone_is_told
 from dispatcher.loop.webhooks_out import (
     enqueue_for_responses,
     listened_events,
@@ -185,6 +185,7 @@ def follow_through_episodes(runtime: Runtime, episode_ids: Sequence[int]) -> lis
             assert episode is not None  # the row's foreign key holds it
             _follow(runtime, session, batch, episode, row)
         _thank_all(runtime, session, batch)
+        queue_detractor_alerts(runtime, session, batch.alerts)
         _credit_all(runtime, session, batch)
         done = utcnow()
         for row in rows:
@@ -211,7 +212,9 @@ class _Batch:
 
     listened: set[str]
     held: list[Any]  # the rows loaded for the batch: the identity map keeps only what someone holds
+    tasks: dict[int, FollowUp]  # the episodes' follow-up tasks, locked; opened for the first answers
     thanks: dict[int, _Thanks] = field(default_factory=dict)  # by episode id, in first-answer order
+    alerts: list[tuple[Response, FollowUp]] = field(default_factory=list)  # answers that became alerting, with their task
     credits: list[tuple[int, str, int | None, datetime]] = field(default_factory=list)  # episode, medium, message, when
 
     @classmethod
@@ -222,10 +225,11 @@ class _Batch:
         contacts = list(session.scalars(select(Contact).where(Contact.id.in_({e.contact_id for e in episodes.values()}))))
         account_ids = {c.account_id for c in contacts if c.account_id is not None} | {r.account_id for r in responses if r.account_id is not None}
         accounts = list(session.scalars(select(Account).where(Account.id.in_(account_ids)))) if account_ids else []
-        owner_ids = {a.owner_id for a in accounts if a.owner_id is not None}
-        owner_ids |= set(session.scalars(select(FollowUp.owner_id).where(FollowUp.episode_id.in_(episodes), FollowUp.owner_id.is_not(None))))
+        by_id = {r.id: r for r in responses}
+        tasks = lock_tasks(session, [(by_id[row.response_id], by_id[row.response_id].created_at) for row in rows if row.kind == "answer"])
+        owner_ids = {a.owner_id for a in accounts if a.owner_id is not None} | {t.owner_id for t in tasks.values() if t.owner_id is not None}
         held += contacts + accounts + (list(session.scalars(select(TeamMember).where(TeamMember.id.in_(owner_ids)))) if owner_ids else [])
-        return cls(listened=listened_events(session), held=held)
+        return cls(listened=listened_events(session), held=held, tasks=tasks)
 
 
 def _follow(runtime: Runtime, session: Session, batch: _Batch, episode: Episode, row: AnswerOutbox) -> None:
@@ -240,7 +244,7 @@ def _follow(runtime: Runtime, session: Session, batch: _Batch, episode: Episode,
     now = response.created_at  # what follows is dated when the answer came, as if done at once
     campaign = session.get(Campaign, episode.campaign_id)
     assert campaign is not None
-    follow_up = follow_answer(session, response=response, previous=previous, now=now).follow_up
+    follow_up = follow_answer(session, response=response, previous=previous, now=now, tasks=batch.tasks).follow_up
     pending = batch.thanks.get(episode.id)
     if pending is not None:  # thanked at the batch's end, for the category the episode ends the batch with
         pending.response, pending.follow_up = response, follow_up
@@ -250,7 +254,7 @@ def _follow(runtime: Runtime, session: Session, batch: _Batch, episode: Episode,
     elif previous is not None and previous.category != response.category:
         _rethank(runtime, session, campaign, episode, response, follow_up)
     if is_alerting(response.kind, response.category) and not (previous and is_alerting(previous.kind, previous.category)):
-        queue_detractor_alert(runtime, session, response=response, follow_up=follow_up)
+        batch.alerts.append((response, follow_up))
     if ("response.updated" if previous is not None else "response.created") in batch.listened:
         queue_response_event(session, response=response, previous=previous, now=now)
     if row.credit:
