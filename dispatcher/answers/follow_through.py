@@ -7,13 +7,23 @@ whose module says what each answer sets off and the rules). This task:
 1. claims a batch of rows still to do (one ``UPDATE … RETURNING``, ``SKIP LOCKED``
    on PostgreSQL): rows nobody holds, and rows whose worker died (it stopped
    beating, or the claim is older than ``RECLAIM_AFTER``);
-2. per episode, under its row lock: does every row of the episode not yet done,
-   in the order the answers came (rows claimed by another worker too), and marks
-   them done in the same transaction — so each row is done exactly once, and a
-   worker that dies mid-batch leaves its undone rows to be claimed again;
+2. under the batch's episode row locks (taken in id order): does every row of those
+   episodes not yet done, in the order the answers came (rows claimed by another
+   worker too), and marks them done in the same transaction — so each row is done
+   exactly once, and a worker that dies mid-batch leaves its rows to be claimed
+   again. The work is set-based, a few statements per batch whatever its size
+   (about 0.5 per answer at 100 answers): what the rows need is read with one
+   statement per table; the follow-up tasks are locked, and the missing ones opened,
+   by one statement each; per row, in answer order, only Python (a task following a
+   changed answer, a comment's note); then the thank-yous (reachability, the fatigue
+   budget for all of them at once, each distinct text rendered once, one insert),
+   the detractor alerts (contents stored and messages queued together), the
+   channel-choice signals (``mark_answered_many``), and webhook events only if a
+   subscription listens;
 3. hands out at once what became due: the thank-you and alert messages
    (``send_messages``) and the webhook deliveries (``deliver_webhooks``).
 
+The kicks of a burst become one task per ``KICK_GAP`` (``dispatcher.answers.answering``).
 The scheduler tick hands it out too whenever a row is still to do
 (``hand_out_pending``), so a lost kick or a dead worker delays the follow-through
 by a tick (or ``RECLAIM_AFTER``), well inside the detractor alert's minute. Within one process, kicks that arrive while a pass is running
