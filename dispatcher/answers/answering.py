@@ -112,7 +112,7 @@ def accept_comment(runtime: Runtime, session: Session, *, response: Response, te
     return response
 
 
-KICK_GAP = 0.05  # seconds: the kicks of one burst become one task every KICK_GAP, not one per answer
+KICK_GAP = 0.25  # seconds: the kicks of one burst become one task every KICK_GAP (a batch), not one per answer
 
 
 class _Kicks:
