@@ -152,11 +152,13 @@ def kick(runtime: Runtime) -> None:
 
     Call it after the answer's transaction committed, preferably after the reply
     (FastAPI ``BackgroundTasks``). Never raises for a broker that refuses it: the
-    scheduler tick does the work then. With a broker, the kicks of a burst become
-    one task per ``KICK_GAP`` (``_Kicks``). With the in-process worker it runs in the
-    calling thread, joining a pass already running in this process if there is one.
+    scheduler tick does the work then. With a broker, and in ``pulse run`` (the
+    embedded worker: the pass runs in the calling thread, or in the timer's), the
+    kicks of a burst become one pass per ``KICK_GAP`` (``_Kicks``), so a pass does a
+    batch instead of one answer. Without either (tests, CLI commands) it runs at once
+    in the calling thread, joining a pass already running in this process if there is one.
     """
-    if isinstance(runtime.queue, InlineQueue):
+    if isinstance(runtime.queue, InlineQueue) and "inprocess_worker" not in runtime.extras:
         runtime.submit_committed(FOLLOW_THROUGH)
         return
     kicks: _Kicks = runtime.extras.setdefault("answer_kicks", _Kicks())
