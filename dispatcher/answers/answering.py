@@ -44,7 +44,7 @@ exactly once each, one after the other):
   comment that follows the score in its own SMS.
 - **Channel choice** learns from answers per medium: the answered message moves
   to ``answered`` and the contact's ``answered`` counter grows once
-  (``dispatcher.answers.provider_events.mark_answered``, called by the worker).
+  (``dispatcher.answers.provider_events.mark_answered_many``, once per batch by the worker).
 """
 
 from __future__ import annotations
