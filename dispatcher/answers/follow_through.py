@@ -180,10 +180,12 @@ def follow_through_episodes(runtime: Runtime, episode_ids: Sequence[int]) -> lis
     """Every row of these episodes not yet done, each episode's in answer order, under the
     episodes' row locks (taken in id order), in one transaction; committed. The rows done.
 
-    Set-based where the work allows: what the rows need is read in one statement per table,
-    the thank-yous are counted by the budget, rendered (once per distinct text) and written
-    together, the channel-choice signals applied together, and webhook events built only when
-    someone listens. The follow-up task and the alert stay per answer, in answer order."""
+    Set-based: what the rows need is read in one statement per table and the follow-up tasks
+    locked (the missing ones opened) together; each row, in answer order, only notes what it
+    sets off (a changed answer moves its task at once, in Python); then the thank-yous are
+    counted by the budget, rendered (once per distinct text) and written together, the alerts
+    stored and queued together, the channel-choice signals applied together, and webhook events
+    built only when someone listens."""
     with runtime.sessions() as session:
         episodes = {e.id: e for e in session.scalars(select(Episode).where(Episode.id.in_(episode_ids)).order_by(Episode.id).with_for_update())}
         rows = list(session.scalars(
