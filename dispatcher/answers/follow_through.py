@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -196,6 +197,7 @@ def follow_through_episodes(runtime: Runtime, episode_ids: Sequence[int]) -> lis
             episode = episodes.get(row.episode_id)
             assert episode is not None  # the row's foreign key holds it
             _follow(runtime, session, batch, episode, row)
+            time.sleep(0)  # let a request thread of this process take the GIL (the embedded worker shares it with the API)
         _thank_all(runtime, session, batch)
         queue_detractor_alerts(runtime, session, batch.alerts)
         _credit_all(runtime, session, batch)
