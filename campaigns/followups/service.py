@@ -8,6 +8,7 @@ the caller commits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert
+from campaigns.db import insert_ignoring_conflicts
 from campaigns.followups.models import FollowUp
 from campaigns.paging import Page, page_by_id
 from campaigns.people.fields import FieldError
@@ -43,33 +44,53 @@ def _note(follow_up: FollowUp, *, author: str, text: str, now: datetime) -> None
     follow_up.notes = [*(follow_up.notes or []), {"at": now.isoformat(), "author": author, "text": text}]
 
 
-def round_robin(session: Session) -> TeamMember | None:
-    """The active team member with the fewest unresolved tasks, then the least recently assigned, then the lowest id.
+class _Team:
+    """Round robin: the active team member with the fewest unresolved tasks, then the least
+    recently assigned, then the lowest id. The team and its load are read at the first pick;
+    each pick counts the task it assigns, so a batch of answers spreads like one by one.
 
     Not locked: two answers assigned at the same instant may both pick the same
     person. The next assignment sees both tasks and evens it out, which is
     cheaper than serialising every answer on a team-wide lock.
     """
-    members = list(session.scalars(select(TeamMember).where(TeamMember.active.is_(True)).order_by(TeamMember.id)))
-    if not members:
-        return None
-    assigned = FollowUp.owner_id.is_not(None)
-    unresolved = dict(session.execute(  # type: ignore[arg-type]
-        select(FollowUp.owner_id, func.count()).where(assigned, FollowUp.state != "resolved").group_by(FollowUp.owner_id)
-    ).all())
-    latest = dict(session.execute(  # type: ignore[arg-type]
-        select(FollowUp.owner_id, func.max(FollowUp.assigned_at)).where(assigned).group_by(FollowUp.owner_id)
-    ).all())
-    return min(members, key=lambda m: (unresolved.get(m.id, 0), latest.get(m.id) or _NEVER, m.id))
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._members: list[TeamMember] | None = None
+        self._unresolved: dict[int, int] = {}
+        self._latest: dict[int, datetime] = {}
+
+    def _load(self) -> list[TeamMember]:
+        session = self._session
+        self._members = list(session.scalars(select(TeamMember).where(TeamMember.active.is_(True)).order_by(TeamMember.id)))
+        if self._members:
+            assigned = FollowUp.owner_id.is_not(None)
+            self._unresolved = dict(session.execute(  # type: ignore[arg-type]
+                select(FollowUp.owner_id, func.count()).where(assigned, FollowUp.state != "resolved").group_by(FollowUp.owner_id)
+            ).all())
+            self._latest = dict(session.execute(  # type: ignore[arg-type]
+                select(FollowUp.owner_id, func.max(FollowUp.assigned_at)).where(assigned).group_by(FollowUp.owner_id)
+            ).all())
+        return self._members
+
+    def pick(self, now: datetime) -> TeamMember | None:
+        members = self._members if self._members is not None else self._load()
+        if not members:
+            return None
+        member = min(members, key=lambda m: (self._unresolved.get(m.id, 0), self._latest.get(m.id) or _NEVER, m.id))
+        self._unresolved[member.id] = self._unresolved.get(member.id, 0) + 1
+        self._latest[member.id] = now
+        return member
 
 
-def choose_owner(session: Session, account: Account | None) -> tuple[TeamMember | None, str | None]:
-    """The account's owner when there is one and still active; otherwise round robin over the team."""
+def choose_owner(session: Session, account: Account | None, *, now: datetime, team: _Team | None = None) -> tuple[TeamMember | None, str | None]:
+    """The account's owner when there is one and still active; otherwise round robin over the team
+    (``team``: a batch's, which counts the tasks it assigned)."""
     if account is not None and account.owner_id is not None:
         owner = session.get(TeamMember, account.owner_id)
         if owner is not None and owner.active:
             return owner, "account_owner"
-    member = round_robin(session)
+    member = (team or _Team(session)).pick(now)
     return member, "round_robin" if member else None
 
 
@@ -80,24 +101,40 @@ class AnswerOutcome:
     reopened: bool
 
 
-def follow_answer(session: Session, *, response: Response, previous: Response | None, now: datetime) -> AnswerOutcome:
-    """Open the episode's task on its first answer, or make the task follow a changed answer. Flushes."""
-    existing = session.scalar(select(FollowUp).where(FollowUp.episode_id == response.episode_id).with_for_update())
-    if existing is None:
+def lock_tasks(session: Session, answers: Sequence[tuple[Response, datetime]]) -> dict[int, FollowUp]:
+    """The tasks of these answers' episodes, by episode id, locked (one statement, in episode order);
+    an episode without one gets it now, opened by its first answer here (one insert, one read).
+    Call under the episodes' row locks. Flushes."""
+    episode_ids = sorted({response.episode_id for response, _ in answers})
+    tasks = {task.episode_id: task for task in session.scalars(
+        select(FollowUp).where(FollowUp.episode_id.in_(episode_ids)).order_by(FollowUp.episode_id).with_for_update()
+    )}
+    rows: dict[int, dict[str, Any]] = {}
+    team = _Team(session)
+    for response, now in answers:
+        if response.episode_id in tasks or response.episode_id in rows:
+            continue
         account = session.get(Account, response.account_id) if response.account_id else None
-        owner, how = choose_owner(session, account)
-        session.execute(dialect_insert(session, FollowUp).values(
-            episode_id=response.episode_id, response_id=response.id, campaign_id=response.campaign_id,
-            contact_id=response.contact_id, account_id=response.account_id, owner_id=owner.id if owner else None,
-            assigned_by=how, category=response.category, state="open", notes=[], created_at=now, updated_at=now,
-            assigned_at=now if owner else None,
-        ).on_conflict_do_nothing(index_elements=["episode_id"]))
-        created = session.scalar(select(FollowUp).where(FollowUp.episode_id == response.episode_id))
-        assert created is not None
-        if created.response_id == response.id:
-            return AnswerOutcome(created, created=True, reopened=False)
-        existing = created  # a concurrent first answer won the insert: follow this one like a change
-    return AnswerOutcome(existing, created=False, reopened=_follow_change(session, existing, response, previous, now))
+        owner, how = choose_owner(session, account, team=team, now=now)
+        rows[response.episode_id] = {
+            "episode_id": response.episode_id, "response_id": response.id, "campaign_id": response.campaign_id,
+            "contact_id": response.contact_id, "account_id": response.account_id, "owner_id": owner.id if owner else None,
+            "assigned_by": how, "category": response.category, "state": "open", "notes": [], "created_at": now, "updated_at": now,
+            "assigned_at": now if owner else None,
+        }
+    if rows:
+        insert_ignoring_conflicts(session, FollowUp, list(rows.values()), unique=["episode_id"])
+        tasks.update({task.episode_id: task for task in session.scalars(select(FollowUp).where(FollowUp.episode_id.in_(sorted(rows))))})
+    return tasks
+
+
+def follow_answer(session: Session, *, response: Response, previous: Response | None, now: datetime, tasks: dict[int, FollowUp] | None = None) -> AnswerOutcome:
+    """Open the episode's task on its first answer, or make the task follow a changed answer. Flushes.
+    ``tasks``: ``lock_tasks`` over a batch of answers that includes this one (answers followed in order)."""
+    task = (tasks if tasks is not None else lock_tasks(session, [(response, now)]))[response.episode_id]
+    if task.response_id == response.id:  # opened by this answer (a concurrent first answer's task follows it like a change)
+        return AnswerOutcome(task, created=True, reopened=False)
+    return AnswerOutcome(task, created=False, reopened=_follow_change(session, task, response, previous, now))
 
 
 def note_comment(session: Session, *, response: Response, text: str, now: datetime) -> None:
@@ -121,7 +158,7 @@ def _follow_change(session: Session, follow_up: FollowUp, response: Response, pr
             _note(follow_up, author=SYSTEM_AUTHOR, text=f"reopened: the answer is now {response.category}", now=now)
     if follow_up.owner_id is None:  # nobody was on the team when it opened
         account = session.get(Account, response.account_id) if response.account_id else None
-        owner, how = choose_owner(session, account)
+        owner, how = choose_owner(session, account, now=now)
         if owner is not None:
             follow_up.owner_id, follow_up.assigned_by, follow_up.assigned_at = owner.id, how, now
     follow_up.updated_at = now

@@ -44,12 +44,14 @@ exactly once each, one after the other):
   comment that follows the score in its own SMS.
 - **Channel choice** learns from answers per medium: the answered message moves
   to ``answered`` and the contact's ``answered`` counter grows once
-  (``dispatcher.answers.provider_events.mark_answered``, called by the worker).
+  (``dispatcher.answers.provider_events.mark_answered_many``, once per batch by the worker).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import datetime
 
 from sqlalchemy import insert
@@ -59,6 +61,7 @@ from campaigns.events.service import lock_episode
 from campaigns.programs.answers import record_answer
 from campaigns.programs.models import AnswerOutbox, Episode, Response
 from dispatcher.runtime.core import Runtime
+from dispatcher.runtime.work import InlineQueue
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +112,54 @@ def accept_comment(runtime: Runtime, session: Session, *, response: Response, te
     return response
 
 
+KICK_GAP = 0.25  # seconds: the kicks of one burst become one task every KICK_GAP (a batch), not one per answer
+
+
+class _Kicks:
+    """Coalesces one process's kicks: the first of a burst goes at once; those that come
+    within ``KICK_GAP`` of it are covered by one more, sent ``KICK_GAP`` after it (a task
+    claims every row still to do, so one task after the last commit of a burst does them all)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = float("-inf")  # monotonic time of the last kick sent
+        self._trailing = False  # a kick is due at the end of the gap and covers every kick until it goes
+
+    def kick(self, runtime: Runtime) -> None:
+        with self._lock:
+            if self._trailing:
+                return
+            wait = self._last + KICK_GAP - time.monotonic()
+            if wait <= 0:
+                self._last = time.monotonic()
+            else:
+                self._trailing = True
+        if wait <= 0:
+            runtime.submit_committed(FOLLOW_THROUGH)
+            return
+        timer = threading.Timer(wait, self._trail, (runtime,))
+        timer.daemon = True
+        timer.start()
+
+    def _trail(self, runtime: Runtime) -> None:
+        with self._lock:
+            self._trailing, self._last = False, time.monotonic()
+        runtime.submit_committed(FOLLOW_THROUGH)
+
+
 def kick(runtime: Runtime) -> None:
     """Ask a worker to follow through what was just committed, instead of at the next tick.
 
     Call it after the answer's transaction committed, preferably after the reply
     (FastAPI ``BackgroundTasks``). Never raises for a broker that refuses it: the
-    scheduler tick does the work then. With the in-process worker it runs in the
-    calling thread, joining a pass already running in this process if there is one.
+    scheduler tick does the work then. With a broker, and in ``pulse run`` (the
+    embedded worker: the pass runs in the calling thread, or in the timer's), the
+    kicks of a burst become one pass per ``KICK_GAP`` (``_Kicks``), so a pass does a
+    batch instead of one answer. Without either (tests, CLI commands) it runs at once
+    in the calling thread, joining a pass already running in this process if there is one.
     """
-    runtime.submit_committed(FOLLOW_THROUGH)
+    if isinstance(runtime.queue, InlineQueue) and "inprocess_worker" not in runtime.extras:
+        runtime.submit_committed(FOLLOW_THROUGH)
+        return
+    kicks: _Kicks = runtime.extras.setdefault("answer_kicks", _Kicks())
+    kicks.kick(runtime)

@@ -7,13 +7,23 @@ whose module says what each answer sets off and the rules). This task:
 1. claims a batch of rows still to do (one ``UPDATE … RETURNING``, ``SKIP LOCKED``
    on PostgreSQL): rows nobody holds, and rows whose worker died (it stopped
    beating, or the claim is older than ``RECLAIM_AFTER``);
-2. per episode, under its row lock: does every row of the episode not yet done,
-   in the order the answers came (rows claimed by another worker too), and marks
-   them done in the same transaction — so each row is done exactly once, and a
-   worker that dies mid-batch leaves its undone rows to be claimed again;
+2. under the batch's episode row locks (taken in id order): does every row of those
+   episodes not yet done, in the order the answers came (rows claimed by another
+   worker too), and marks them done in the same transaction — so each row is done
+   exactly once, and a worker that dies mid-batch leaves its rows to be claimed
+   again. The work is set-based, a few statements per batch whatever its size
+   (about 0.5 per answer at 100 answers): what the rows need is read with one
+   statement per table; the follow-up tasks are locked, and the missing ones opened,
+   by one statement each; per row, in answer order, only Python (a task following a
+   changed answer, a comment's note); then the thank-yous (reachability, the fatigue
+   budget for all of them at once, each distinct text rendered once, one insert),
+   the detractor alerts (contents stored and messages queued together), the
+   channel-choice signals (``mark_answered_many``), and webhook events only if a
+   subscription listens;
 3. hands out at once what became due: the thank-you and alert messages
    (``send_messages``) and the webhook deliveries (``deliver_webhooks``).
 
+The kicks of a burst become one task per ``KICK_GAP`` (``dispatcher.answers.answering``).
 The scheduler tick hands it out too whenever a row is still to do
 (``hand_out_pending``), so a lost kick or a dead worker delays the follow-through
 by a tick (or ``RECLAIM_AFTER``), well inside the detractor alert's minute. Within one process, kicks that arrive while a pass is running
@@ -24,7 +34,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,17 +44,21 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert
+from campaigns.db import insert_ignoring_conflicts
 from campaigns.followups.models import FollowUp
-from campaigns.followups.service import follow_answer, is_alerting, note_comment
-from campaigns.people.models import Contact, TeamMember
+from campaigns.followups.service import follow_answer, is_alerting, lock_tasks, note_comment
+from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.programs.models import AnswerOutbox, Campaign, Episode, Message, Response
 from campaigns.programs.reach import Reach, address
 from campaigns.programs.window import SendingWindow
-from dispatcher.answers.answering import FOLLOW_THROUGH, THANKED_BY_WIDGET
-from dispatcher.answers.provider_events import mark_answered
-from dispatcher.loop.follow_ups import alert_key, queue_detractor_alert, someone_is_told
-from dispatcher.loop.webhooks_out import enqueue_for_responses, queue_response_event
+from dispatcher.answers.answering import FOLLOW_THROUGH
+from dispatcher.answers.provider_events import mark_answered_many
+from dispatcher.loop.follow_ups import alert_key, queue_detractor_alerts, someone_is_told
+from dispatcher.loop.webhooks_out import (
+    enqueue_for_responses,
+    listened_events,
+    queue_response_event,
+)
 from dispatcher.runtime.clock import utcnow
 from dispatcher.runtime.core import Runtime
 from dispatcher.sending.budget import Touch
@@ -163,44 +179,107 @@ def follow_through_episode(runtime: Runtime, episode_id: int) -> list[AnswerOutb
 
 def follow_through_episodes(runtime: Runtime, episode_ids: Sequence[int]) -> list[AnswerOutbox]:
     """Every row of these episodes not yet done, each episode's in answer order, under the
-    episodes' row locks (taken in id order), in one transaction; committed. The rows done."""
+    episodes' row locks (taken in id order), in one transaction; committed. The rows done.
+
+    Set-based: what the rows need is read in one statement per table and the follow-up tasks
+    locked (the missing ones opened) together; each row, in answer order, only notes what it
+    sets off (a changed answer moves its task at once, in Python); then the thank-yous are
+    counted by the budget, rendered (once per distinct text) and written together, the alerts
+    stored and queued together, the channel-choice signals applied together, and webhook events
+    built only when someone listens."""
     with runtime.sessions() as session:
         episodes = {e.id: e for e in session.scalars(select(Episode).where(Episode.id.in_(episode_ids)).order_by(Episode.id).with_for_update())}
         rows = list(session.scalars(
             select(AnswerOutbox).where(AnswerOutbox.episode_id.in_(episode_ids), AnswerOutbox.done_at.is_(None)).order_by(AnswerOutbox.id)
         ))
+        batch = _Batch.load(session, episodes, rows)
         for row in rows:
             episode = episodes.get(row.episode_id)
             assert episode is not None  # the row's foreign key holds it
-            _follow(runtime, session, episode, row)
-            row.done_at = utcnow()
+            _follow(runtime, session, batch, episode, row)
+            time.sleep(0)  # let a request thread of this process take the GIL (the embedded worker shares it with the API)
+        _thank_all(runtime, session, batch)
+        queue_detractor_alerts(runtime, session, batch.alerts)
+        _credit_all(runtime, session, batch)
+        done = utcnow()
+        for row in rows:
+            row.done_at = done
         session.commit()
     return rows
 
 
-def _follow(runtime: Runtime, session: Session, episode: Episode, row: AnswerOutbox) -> None:
+@dataclass
+class _Thanks:
+    """An episode's thank-you, written at the end of the batch for its latest answer there."""
+
+    campaign: Campaign
+    episode: Episode
+    response: Response
+    follow_up: FollowUp
+    now: datetime  # the first answer's time: the thank-you is dated and counted as if sent for it
+
+
+@dataclass
+class _Batch:
+    """What one batch's rows need, loaded with one statement per table (the session's identity
+    map then answers every ``session.get``), and what the batch does together at its end."""
+
+    listened: set[str]
+    held: list[Any]  # the rows loaded for the batch: the identity map keeps only what someone holds
+    tasks: dict[int, FollowUp]  # the episodes' follow-up tasks, locked; opened for the first answers
+    thanks: dict[int, _Thanks] = field(default_factory=dict)  # by episode id, in first-answer order
+    alerts: list[tuple[Response, FollowUp]] = field(default_factory=list)  # answers that became alerting, with their task
+    credits: list[tuple[int, str, int | None, datetime]] = field(default_factory=list)  # episode, medium, message, when
+
+    @classmethod
+    def load(cls, session: Session, episodes: dict[int, Episode], rows: Sequence[AnswerOutbox]) -> _Batch:
+        response_ids = {row.response_id for row in rows} | {row.previous_id for row in rows if row.previous_id}
+        responses = list(session.scalars(select(Response).where(Response.id.in_(response_ids))))
+        held: list[Any] = responses + list(session.scalars(select(Campaign).where(Campaign.id.in_({e.campaign_id for e in episodes.values()}))))
+        contacts = list(session.scalars(select(Contact).where(Contact.id.in_({e.contact_id for e in episodes.values()}))))
+        account_ids = {c.account_id for c in contacts if c.account_id is not None} | {r.account_id for r in responses if r.account_id is not None}
+        accounts = list(session.scalars(select(Account).where(Account.id.in_(account_ids)))) if account_ids else []
+        by_id = {r.id: r for r in responses}
+        tasks = lock_tasks(session, [(by_id[row.response_id], by_id[row.response_id].created_at) for row in rows if row.kind == "answer"])
+        owner_ids = {a.owner_id for a in accounts if a.owner_id is not None} | {t.owner_id for t in tasks.values() if t.owner_id is not None}
+        held += contacts + accounts + (list(session.scalars(select(TeamMember).where(TeamMember.id.in_(owner_ids)))) if owner_ids else [])
+        return cls(listened=listened_events(session), held=held, tasks=tasks)
+
+
+def _follow(runtime: Runtime, session: Session, batch: _Batch, episode: Episode, row: AnswerOutbox) -> None:
     response = session.get(Response, row.response_id)
     previous = session.get(Response, row.previous_id) if row.previous_id else None
     assert response is not None
     if row.kind == "comment":
         note_comment(session, response=response, text=row.comment or "", now=row.created_at)
-        queue_response_event(session, response=response, previous=response, now=row.created_at)
+        if "response.updated" in batch.listened:
+            queue_response_event(session, response=response, previous=response, now=row.created_at)
         return
     now = response.created_at  # what follows is dated when the answer came, as if done at once
     campaign = session.get(Campaign, episode.campaign_id)
     assert campaign is not None
-    follow_up = follow_answer(session, response=response, previous=previous, now=now).follow_up
-    if episode.thanked_at is None:
-        _thank(runtime, session, campaign, episode, response, follow_up, now)
+    follow_up = follow_answer(session, response=response, previous=previous, now=now, tasks=batch.tasks).follow_up
+    pending = batch.thanks.get(episode.id)
+    if pending is not None:  # thanked at the batch's end, for the category the episode ends the batch with
+        pending.response, pending.follow_up = response, follow_up
+    elif episode.thanked_at is None:
+        if _thanks_by_email(campaign, response):
+            batch.thanks[episode.id] = _Thanks(campaign, episode, response, follow_up, now)
     elif previous is not None and previous.category != response.category:
         _rethank(runtime, session, campaign, episode, response, follow_up)
     if is_alerting(response.kind, response.category) and not (previous and is_alerting(previous.kind, previous.category)):
-        queue_detractor_alert(runtime, session, response=response, follow_up=follow_up)
-    queue_response_event(session, response=response, previous=previous, now=now)
+        batch.alerts.append((response, follow_up))
+    if ("response.updated" if previous is not None else "response.created") in batch.listened:
+        queue_response_event(session, response=response, previous=previous, now=now)
     if row.credit:
-        mark_answered(session, episode_id=episode.id, medium=response.medium, message_id=row.message_id, now=now,
-                      half_life_days=runtime.settings.channel_half_life_days)
+        batch.credits.append((episode.id, response.medium, row.message_id, now))
     session.flush()
+
+
+def _credit_all(runtime: Runtime, session: Session, batch: _Batch) -> None:
+    """Channel choice: each credited message moves to ``answered``, its contact's counter grows once."""
+    if batch.credits:
+        mark_answered_many(session, batch.credits, half_life_days=runtime.settings.channel_half_life_days)
 
 
 def _hand_out(runtime: Runtime, rows: Sequence[AnswerOutbox]) -> None:
@@ -232,52 +311,76 @@ def _plan_thanks(campaign: Campaign) -> bool:
     return any(step.get("step") == "thank_you" for step in campaign.plan or [])
 
 
-def _owner_name(session: Session, follow_up: FollowUp) -> str | None:
-    owner = session.get(TeamMember, follow_up.owner_id) if follow_up.owner_id else None
-    return owner.name if owner else None
+def _thanks_by_email(campaign: Campaign, response: Response) -> bool:
+    """In-app answers are thanked by the widget; SMS answers by the conversation, in its thread
+    (``dispatcher.answers.inbound_sms``); a plan without a ``thank_you`` step thanks nobody by email."""
+    return response.medium == "email" and _plan_thanks(campaign)
 
 
-def _content(runtime: Runtime, session: Session, campaign: Campaign, contact: Contact, response: Response, follow_up: FollowUp, now: datetime) -> int:
+def _content(runtime: Runtime, session: Session, campaign: Campaign, contact: Contact, response: Response, follow_up: FollowUp, now: datetime,
+             rendered: dict[tuple[Any, ...], int] | None = None) -> int:
     """The thank-you's stored content. Takes ``now`` from the caller: it runs under the budget's
-    locks, where reading the database clock would need a second connection."""
+    locks, where reading the database clock would need a second connection. ``rendered``: the
+    contents of this batch by what decides their text (the owner's name, whether someone is told)."""
     step = thank_you_step(response.category)
+    owner = session.get(TeamMember, follow_up.owner_id) if follow_up.owner_id else None
+    key = (campaign.id, step, contact.locale, owner.id if owner else None)
+    if rendered is not None and key in rendered:
+        return rendered[key]
     context = survey_context(
         campaign, runtime.settings, template_step=step, locale=contact.locale, recipient=recipient_placeholders(),
-        owner_name=_owner_name(session, follow_up), names=locale_names(session, runtime.settings, contact.locale),
+        owner_name=owner.name if owner else None, names=locale_names(session, runtime.settings, contact.locale),
         follow_up_promised=someone_is_told(runtime, session, campaign=campaign, follow_up=follow_up),
     )
-    return render_content(runtime, session, campaign, TemplateKey("email", campaign.kind, step, contact.locale), context, now=now)
+    content_id = render_content(runtime, session, campaign, TemplateKey("email", campaign.kind, step, contact.locale), context, now=now)
+    if rendered is not None:
+        rendered[key] = content_id
+    return content_id
 
 
-def _thank(runtime: Runtime, session: Session, campaign: Campaign, episode: Episode, response: Response, follow_up: FollowUp, now: datetime) -> None:
-    if response.medium == THANKED_BY_WIDGET or response.medium != "email" or not _plan_thanks(campaign):
-        return  # in-app: thanked by the widget; SMS: the conversation thanks in its thread (dispatcher.answers.inbound_sms)
-    contact = session.get(Contact, episode.contact_id)
-    assert contact is not None
-    row: dict[str, Any] = {
-        "idempotency_key": thank_you_key(episode.id), "campaign_id": campaign.id, "step_id": None, "episode_id": episode.id,
-        "contact_id": contact.id, "step": "thank_you", "medium": "email", "locale": contact.locale, "substitutions": {},
-        "attempts": 0, "created_at": now, "updated_at": now,
-    }
-    reach = Reach.load(session, [contact], allowed=["email"], available=runtime.available_media, now=now)
-    refusal = None
-    if reach.media(contact):
-        not_before = SendingWindow.parse(campaign.sending_window).next_open(now, contact.timezone)
-        touch = Touch(contact=contact, kind=campaign.kind, step="thank_you", medium="email", at=not_before, campaign_id=campaign.id, message_key=row["idempotency_key"])
-        refusal = runtime.budget.record_touches(session, [touch], now=now).get(0)
+def _thank_all(runtime: Runtime, session: Session, batch: _Batch) -> None:
+    """The batch's thank-yous together: reachability in one query, the fatigue budget counted for
+    all of them in one call, each distinct text rendered once, the messages written by one statement."""
+    thanks = list(batch.thanks.values())
+    if not thanks:
+        return
+    contacts = {t.episode.id: session.get(Contact, t.episode.contact_id) for t in thanks}
+    latest = max(t.now for t in thanks)
+    reach = Reach.load(session, [c for c in contacts.values() if c is not None], allowed=["email"], available=runtime.available_media, now=latest)
+    rows: list[dict[str, Any]] = []
+    counted: list[tuple[_Thanks, Contact, dict[str, Any]]] = []
+    for t in thanks:
+        contact = contacts[t.episode.id]
+        assert contact is not None
+        row: dict[str, Any] = {
+            "idempotency_key": thank_you_key(t.episode.id), "campaign_id": t.campaign.id, "step_id": None, "episode_id": t.episode.id,
+            "contact_id": contact.id, "step": "thank_you", "medium": "email", "locale": contact.locale, "substitutions": {},
+            "attempts": 0, "created_at": t.now, "updated_at": t.now,
+        }
+        if reach.media(contact):
+            row["not_before"] = SendingWindow.parse(t.campaign.sending_window).next_open(t.now, contact.timezone)
+            counted.append((t, contact, row))
+        else:
+            row.update(state="skipped", skip_rule="unreachable", skip_reason=f"unreachable: {reach.why_not(contact)}")
+        rows.append(row)
+    touches = [
+        Touch(contact=contact, kind=t.campaign.kind, step="thank_you", medium="email", at=row["not_before"], campaign_id=t.campaign.id, message_key=row["idempotency_key"])
+        for t, contact, row in counted
+    ]
+    refusals = runtime.budget.record_touches(session, touches, now=latest)
+    rendered: dict[tuple[Any, ...], int] = {}
+    for index, (t, contact, row) in enumerate(counted):
+        refusal = refusals.get(index)
         if refusal is None:
             row.update(
-                state="queued", channel=runtime.channels.names["email"], channel_reason="answered by email",
-                recipient=address(contact, "email"), content_id=_content(runtime, session, campaign, contact, response, follow_up, now),
-                substitutions=recipient_values(runtime.settings, episode, contact, now), not_before=not_before,
+                state="queued", channel=runtime.channels.names["email"], channel_reason="answered by email", recipient=address(contact, "email"),
+                content_id=_content(runtime, session, t.campaign, contact, t.response, t.follow_up, t.now, rendered),
+                substitutions=recipient_values(runtime.settings, t.episode, contact, t.now),
             )
+            t.episode.thanked_at = t.episode.thanked_at or t.now  # the close step would otherwise thank again before this one leaves
         else:
-            row.update(state="skipped", skip_rule=refusal.rule, skip_reason=refusal.reason)
-    else:
-        row.update(state="skipped", skip_rule="unreachable", skip_reason=f"unreachable: {reach.why_not(contact)}")
-    session.execute(dialect_insert(session, Message).values(**row).on_conflict_do_nothing(index_elements=["idempotency_key"]))
-    if row["state"] == "queued":
-        episode.thanked_at = episode.thanked_at or now  # the close step would otherwise thank again before this one leaves
+            row.update(state="skipped", skip_rule=refusal.rule, skip_reason=refusal.reason, not_before=None)
+    insert_ignoring_conflicts(session, Message, rows, unique=["idempotency_key"])
 
 
 def _rethank(runtime: Runtime, session: Session, campaign: Campaign, episode: Episode, response: Response, follow_up: FollowUp) -> None:
@@ -287,4 +390,3 @@ def _rethank(runtime: Runtime, session: Session, campaign: Campaign, episode: Ep
     if queued is not None and contact is not None:
         queued.content_id = _content(runtime, session, campaign, contact, response, follow_up, response.created_at)
         queued.updated_at = response.created_at
-

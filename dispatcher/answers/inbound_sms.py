@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from campaigns.events import service
-from campaigns.events.models import InboundSms, SmsConversation
+from campaigns.events.models import SmsConversation
 from campaigns.events.service import OpenEpisode
 from campaigns.events.sms_replies import keyword, normalize, read_score
 from campaigns.followups.models import FollowUp
@@ -71,12 +71,12 @@ def receive_sms(runtime: Runtime, session: Session, sms: InboundSmsMessage, *, n
     inbound = service.log_inbound(session, message_sid=sms.message_sid, from_number=sms.sender, to_number=sms.to, body=sms.body, now=now)
     if inbound is None:
         return SmsOutcome(service.stored_reply(session, sms.message_sid))
-    outcome, reply, response_id = _respond(runtime, session, inbound, sms, now)
+    outcome, reply, response_id, episode_id = _respond(runtime, session, sms, now)
     if reply is not None and outcome not in ("opted_out", "opted_in") and _opted_out(session, sms.sender):
         # The answer is kept, but nothing but the opt-out confirmation may go to an
         # opted-out number (carriers refuse it: Twilio error 21610).
         reply = None
-    inbound.outcome, inbound.reply = outcome, reply
+    inbound.episode_id, inbound.outcome, inbound.reply = episode_id, outcome, reply  # one UPDATE, after the episode's lock
     session.flush()
     return SmsOutcome(reply, response_id)
 
@@ -85,27 +85,28 @@ def _opted_out(session: Session, phone: str) -> bool:
     return session.scalar(select(Suppression.id).where(Suppression.medium == "sms", Suppression.address == phone).limit(1)) is not None
 
 
-def _respond(runtime: Runtime, session: Session, inbound: InboundSms, sms: InboundSmsMessage, now: datetime) -> tuple[str, str | None, int | None]:
+def _respond(runtime: Runtime, session: Session, sms: InboundSmsMessage, now: datetime) -> tuple[str, str | None, int | None, int | None]:
+    """(outcome, reply, the answer to follow through if any, the episode replied to if any)."""
     word = keyword(sms.body)
     if word is not None:
-        return (*_keyword(runtime, session, word, sms, now), None)
+        return (*_keyword(runtime, session, word, sms, now), None, None)
     match = service.find_open_sms_episode(session, sms.sender)
     if match is None:
-        return "unmatched", None, None
+        return "unmatched", None, None, None
     # One lock order for every reply: the episode row, then its conversation. Any
     # write naming the episode first (the inbound row's foreign key takes a share
     # lock on it) would let two replies from one number deadlock against
-    # ``accept_answer``, which locks the episode row while holding the conversation.
+    # ``accept_answer``, which locks the episode row while holding the conversation;
+    # so the inbound row names its episode only at the end, with the outcome.
     service.lock_episode(session, match.episode)
-    inbound.episode_id = match.episode.id
     conversation = service.lock_conversation(session, episode_id=match.episode.id, phone=sms.sender, now=now)
     text = normalize(sms.body)
     if conversation.stage == "awaiting_score":
         outcome, reply = _awaiting_score(runtime, session, match, conversation, text, now)
-        return outcome, reply, conversation.response_id if outcome == "score" else None
+        return outcome, reply, conversation.response_id if outcome == "score" else None, match.episode.id
     outcome, reply = _reply_after_score(runtime, session, match, conversation, text, now)
     # A comment updates the answer: its response.updated webhook goes out after the commit.
-    return outcome, reply, conversation.response_id if outcome == "comment" else None
+    return outcome, reply, conversation.response_id if outcome == "comment" else None, match.episode.id
 
 
 def _reply_after_score(runtime: Runtime, session: Session, match: OpenEpisode, conversation: SmsConversation, text: str, now: datetime) -> tuple[str, str | None]:

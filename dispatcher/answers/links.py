@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from campaigns.events.service import REACHED_STATES
 from campaigns.people.models import Contact
@@ -111,6 +111,7 @@ def target_for_link(runtime: Runtime, session: Session, token: str, *, now: date
         .join(Contact, Contact.id == Episode.contact_id).join(Campaign, Campaign.id == Episode.campaign_id)
         .outerjoin(Response, and_(Response.episode_id == Episode.id, Response.current.is_(True)))
         .where(Episode.public_id == subject, Contact.erased_at.is_(None))
+        .options(lazyload(Contact.account))  # not needed to answer: no join to accounts and owners, no nested row loaders
         .with_for_update(of=Episode)
     ).first()
     if found is None:

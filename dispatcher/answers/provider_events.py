@@ -209,8 +209,12 @@ def mark_dismissed(session: Session, *, message_id: int, contact_id: int, now: d
 def _pulse_event(session: Session, *, message_id: int, medium: str, event: str, target: str, now: datetime, half_life_days: float) -> None:
     """A signal Pulse itself observed about one message, kept once by (event, message)."""
     row = EventRow(event_id=f"{event}:{message_id}", event=event, address=None, message_id=message_id, outcome=Outcome(target=target), occurred_at=now)
-    kept = batch_apply.keep_events(session, provider="pulse", medium=medium, events=[row], now=now)
-    signals = [Signal(row_id, message_id, target) for row_id, _ in kept]
+    _pulse_events(session, medium=medium, rows=[row], now=now, half_life_days=half_life_days)
+
+
+def _pulse_events(session: Session, *, medium: str, rows: Sequence[EventRow], now: datetime, half_life_days: float) -> None:
+    kept = batch_apply.keep_events(session, provider="pulse", medium=medium, events=rows, now=now)
+    signals = [Signal(row_id, row.message_id, row.outcome.target) for row_id, row in kept if row.message_id is not None]
     batch_apply.set_pending(session, batch_apply.apply_signals(session, signals, now=now, half_life_days=half_life_days), pending=True)
 
 
@@ -221,14 +225,27 @@ def mark_answered(session: Session, *, episode_id: int, medium: str, now: dateti
     Any channel's answer path may call it (SMS replies do); without ``message_id``
     the episode's latest message on the medium is taken.
     """
-    if message_id is None:
-        message_id = session.scalar(
-            select(Message.id).where(Message.episode_id == episode_id, Message.medium == medium, Message.state.in_(REACHED_STATES))
-            .order_by(Message.created_at.desc(), Message.id.desc()).limit(1)
-        )
+    mark_answered_many(session, [(episode_id, medium, message_id, now)], half_life_days=half_life_days)
+
+
+def mark_answered_many(session: Session, answers: Sequence[tuple[int, str, int | None, datetime]], *, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
+    """``mark_answered`` for a batch of answers, each (episode id, medium, message id or None, when):
+    a few statements per medium, whatever the batch's size (counted at the batch's latest answer)."""
+    by_medium: dict[str, list[EventRow]] = {}
+    for episode_id, medium, message_id, at in answers:
         if message_id is None:
-            return
-    _pulse_event(session, message_id=message_id, medium=medium, event="answered", target="answered", now=now, half_life_days=half_life_days)
+            message_id = session.scalar(
+                select(Message.id).where(Message.episode_id == episode_id, Message.medium == medium, Message.state.in_(REACHED_STATES))
+                .order_by(Message.created_at.desc(), Message.id.desc()).limit(1)
+            )
+            if message_id is None:
+                continue
+        by_medium.setdefault(medium, []).append(
+            EventRow(event_id=f"answered:{message_id}", event="answered", address=None, message_id=message_id, outcome=Outcome(target="answered"), occurred_at=at)
+        )
+    for medium in sorted(by_medium):
+        rows = by_medium[medium]
+        _pulse_events(session, medium=medium, rows=rows, now=max(row.occurred_at for row in rows), half_life_days=half_life_days)
 
 
 def apply_pending_events(runtime: Runtime, limit: int = 200) -> int:

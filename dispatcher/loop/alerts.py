@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert
+from campaigns.db import insert_ignoring_conflicts
 from campaigns.programs.models import Campaign, Message
 from dispatcher.runtime.core import Runtime
 from dispatcher.sending.stored_contents import store_content
@@ -20,12 +21,27 @@ def internal_message(
     recipient: str, content_id: int, now: datetime, step_id: int | None = None,
 ) -> None:
     """Queue one internal message (idempotent per key); the tick hands it over."""
-    session.execute(dialect_insert(session, Message).values(
-        idempotency_key=key, campaign_id=campaign.id if campaign else None, step_id=step_id, step=step,
-        medium=medium, channel=runtime.channels.names.get(medium), channel_reason="internal recipient",
-        recipient=recipient, content_id=content_id, substitutions={}, state="queued", not_before=now,
-        attempts=0, created_at=now, updated_at=now,
-    ).on_conflict_do_nothing(index_elements=["idempotency_key"]))
+    queue_internal_messages(session, [internal_row(
+        runtime, key=key, campaign=campaign, step=step, medium=medium, recipient=recipient, content_id=content_id, now=now, step_id=step_id,
+    )])
+
+
+def internal_row(
+    runtime: Runtime, *, key: str, campaign: Campaign | None, step: str, medium: str,
+    recipient: str, content_id: int, now: datetime, step_id: int | None = None,
+) -> dict[str, Any]:
+    """One internal message's row, for ``queue_internal_messages``."""
+    return {
+        "idempotency_key": key, "campaign_id": campaign.id if campaign else None, "step_id": step_id, "step": step,
+        "medium": medium, "channel": runtime.channels.names.get(medium), "channel_reason": "internal recipient",
+        "recipient": recipient, "content_id": content_id, "substitutions": {}, "state": "queued", "not_before": now,
+        "attempts": 0, "created_at": now, "updated_at": now,
+    }
+
+
+def queue_internal_messages(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Queue internal messages (idempotent per key), one statement; the tick hands them over."""
+    insert_ignoring_conflicts(session, Message, rows, unique=["idempotency_key"])
 
 
 def alert_team(runtime: Runtime, session: Session, campaign: Campaign, *, subject: str, text: str, avoid_channel: str, now: datetime) -> None:

@@ -8,17 +8,20 @@ an answer already received goes out even while the campaign is paused or closed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.followups.models import FollowUp
 from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.programs.models import Campaign, Response
-from dispatcher.loop.alerts import internal_message
+from dispatcher.loop.alerts import internal_row, queue_internal_messages
 from dispatcher.runtime.core import Runtime
 from dispatcher.sending.internal import INTERNAL_LOCALE
-from dispatcher.sending.stored_contents import store_content
-from templates import DetractorAlertContext, TemplateKey, default_scale
+from dispatcher.sending.stored_contents import store_contents
+from templates import DetractorAlertContext, RenderedMessage, TemplateKey, default_scale
 
 
 def alert_key(episode_id: int, medium: str) -> str:
@@ -62,29 +65,34 @@ def someone_is_told(runtime: Runtime, session: Session, *, campaign: Campaign, f
     return bool(alert_emails(runtime, campaign, owner) or (campaign.internal_recipients or {}).get("slack_webhook_url"))
 
 
-def queue_detractor_alert(runtime: Runtime, session: Session, *, response: Response, follow_up: FollowUp) -> None:
-    """Email the task's owner (or, with no owner, the campaign's internal recipients) and post to the
-    campaign's Slack webhook; each at most once per episode."""
-    campaign = session.get(Campaign, response.campaign_id)
-    assert campaign is not None
-    now = response.created_at
-    context = alert_context(runtime, session, response=response, follow_up=follow_up)
-    owner = session.get(TeamMember, follow_up.owner_id) if follow_up.owner_id else None
-    recipients = alert_emails(runtime, campaign, owner)
-    if recipients:
-        content = store_content(session, runtime.renderer.render(TemplateKey("email", response.kind, "detractor_alert", INTERNAL_LOCALE), context))
-        for number, recipient in enumerate(recipients):
-            # The owner's alert keeps the key it always had; fallback recipients get one each.
-            key = alert_key(response.episode_id, "email") + (f":{number}" if number else "")
-            internal_message(runtime, session, key=key, campaign=None, step="detractor_alert", medium="email",
-                             recipient=recipient, content_id=content, now=now)
-    webhook = (campaign.internal_recipients or {}).get("slack_webhook_url")
-    if webhook:
-        rendered = runtime.renderer.render(TemplateKey("slack", response.kind, "detractor_alert", INTERNAL_LOCALE), context)
-        internal_message(
-            runtime, session, key=alert_key(response.episode_id, "slack"), campaign=None, step="detractor_alert",
-            medium="slack", recipient=webhook, content_id=store_content(session, rendered), now=now,
-        )
+def queue_detractor_alerts(runtime: Runtime, session: Session, alerts: Sequence[tuple[Response, FollowUp]]) -> None:
+    """For each (answer, task): email the task's owner (or, with no owner, the campaign's internal
+    recipients) and post to the campaign's Slack webhook; each at most once per episode. The
+    contents are stored and the messages queued by a few statements for the whole batch."""
+    planned: list[tuple[dict[str, Any], RenderedMessage]] = []
+    for response, follow_up in alerts:
+        campaign = session.get(Campaign, response.campaign_id)
+        assert campaign is not None
+        now = response.created_at
+        context = alert_context(runtime, session, response=response, follow_up=follow_up)
+        owner = session.get(TeamMember, follow_up.owner_id) if follow_up.owner_id else None
+        recipients = alert_emails(runtime, campaign, owner)
+        if recipients:
+            rendered = runtime.renderer.render(TemplateKey("email", response.kind, "detractor_alert", INTERNAL_LOCALE), context)
+            for number, recipient in enumerate(recipients):
+                # The owner's alert keeps the key it always had; fallback recipients get one each.
+                key = alert_key(response.episode_id, "email") + (f":{number}" if number else "")
+                planned.append((internal_row(runtime, key=key, campaign=None, step="detractor_alert", medium="email", recipient=recipient, content_id=0, now=now), rendered))
+        webhook = (campaign.internal_recipients or {}).get("slack_webhook_url")
+        if webhook:
+            rendered = runtime.renderer.render(TemplateKey("slack", response.kind, "detractor_alert", INTERNAL_LOCALE), context)
+            key = alert_key(response.episode_id, "slack")
+            planned.append((internal_row(runtime, key=key, campaign=None, step="detractor_alert", medium="slack", recipient=webhook, content_id=0, now=now), rendered))
+    if not planned:
+        return
+    for (row, _), content_id in zip(planned, store_contents(session, [rendered for _, rendered in planned])):
+        row["content_id"] = content_id
+    queue_internal_messages(session, [row for row, _ in planned])
 
 
 def alert_warnings(runtime: Runtime, session: Session, campaign: Campaign) -> list[str]:
@@ -99,5 +107,5 @@ def alert_warnings(runtime: Runtime, session: Session, campaign: Campaign) -> li
     if email and team:
         return []
     why = "no email channel is configured" if not email else "there is no team member to own follow-ups (POST /v1/team) and no internal_recipients.emails"
-    return [f"detractor_alerts_unrouted: detractor alerts would reach nobody: {why}, and no internal_recipients.slack_webhook_url. "
-            "Detractors' thank-you will not promise that someone reaches out."]
+    return [(f"detractor_alerts_unrouted: detractor alerts would reach nobody: {why}, and no internal_recipients.slack_webhook_url. "
+            "Detractors' thank-you will not promise that someone reaches out.")]

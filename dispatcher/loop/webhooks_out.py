@@ -78,6 +78,11 @@ def queue_response_event(session: Session, *, response: Response, previous: Resp
     return queue_event(session, event_type=event_type, data=response_event_data(session, response, previous), response_id=response.id, now=now)
 
 
+def listened_events(session: Session) -> set[str]:
+    """The event types some active subscription wants (one query): a batch builds no event nobody listens to."""
+    return {event for events in session.scalars(select(WebhookSubscription.events).where(WebhookSubscription.active.is_(True))) for event in events or []}
+
+
 def enqueue_for_responses(session: Session, response_ids: Sequence[int], now: datetime) -> list[int]:
     """Mark these answers' due deliveries as handed out; their ids. The caller commits and submits."""
     return sorted(session.scalars(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert
+from campaigns.db import insert_ignoring_conflicts
 from campaigns.programs.models import MessageContent
 from templates import RenderedMessage
 
@@ -21,12 +22,24 @@ def content_digest(rendered: RenderedMessage) -> str:
 
 def store_content(session: Session, rendered: RenderedMessage) -> int:
     """The id of this content, stored once however many messages share it."""
-    digest = content_digest(rendered)
-    existing = session.scalar(select(MessageContent.id).where(MessageContent.digest == digest))
-    if existing is not None:
-        return existing
-    session.execute(
-        dialect_insert(session, MessageContent).values(digest=digest, subject=rendered.subject, text=rendered.text, html=rendered.html)
-        .on_conflict_do_nothing(index_elements=["digest"])
-    )
-    return session.scalar(select(MessageContent.id).where(MessageContent.digest == digest))  # type: ignore[return-value]
+    return store_contents(session, [rendered])[0]
+
+
+def store_contents(session: Session, rendered: Sequence[RenderedMessage]) -> list[int]:
+    """The ids of these contents, in order, each stored once: one read, and for contents not
+    stored yet one insert and one more read, whatever their number."""
+    digests = [content_digest(message) for message in rendered]
+    ids = _ids(session, digests)
+    missing = {digest: message for digest, message in zip(digests, rendered) if digest not in ids}
+    if missing:
+        insert_ignoring_conflicts(session, MessageContent, [
+            {"digest": digest, "subject": message.subject, "text": message.text, "html": message.html} for digest, message in sorted(missing.items())
+        ], unique=["digest"])
+        ids.update(_ids(session, list(missing)))
+    return [ids[digest] for digest in digests]
+
+
+def _ids(session: Session, digests: Sequence[str]) -> dict[str, int]:
+    if not digests:
+        return {}
+    return {digest: id_ for id_, digest in session.execute(select(MessageContent.id, MessageContent.digest).where(MessageContent.digest.in_(set(digests))))}

@@ -112,6 +112,24 @@ def test_a_later_answer_queued_behind_the_first_replaces_it_as_if_both_were_done
     assert first != second
 
 
+def test_a_batch_spreads_new_tasks_round_robin_and_thanks_each_episode_once_as_one_by_one(runtime: Runtime, session: Session) -> None:
+    team = [team_member(runtime, email=f"rr{n}@example.com") for n in range(3)]
+    episodes = [survey(runtime, email=f"p{n}@initech.example") for n in range(4)]  # accounts without an owner
+    for episode in episodes:
+        _stored(runtime, episode, 9)
+
+    assert follow_through_answers(runtime) == 4  # one batch
+
+    fresh(session)
+    tasks = {t.episode_id: t for t in session.scalars(select(FollowUp))}
+    assert [tasks[e].owner_id for e in episodes] == [*team, team[0]]
+    assert {tasks[e].assigned_by for e in episodes} == {"round_robin"}
+    thanks = list(session.scalars(select(Message).where(Message.step == "thank_you")))
+    assert sorted(m.episode_id for m in thanks) == sorted(episodes)
+    assert {m.state for m in thanks} == {"sent"}
+    assert all(e.thanked_at is not None for e in session.scalars(select(Episode).where(Episode.id.in_(episodes))))
+
+
 _KILLED_MID_BATCH = """
 import os, signal
 from dispatcher.answers.follow_through import claim, follow_through_episode
