@@ -13,7 +13,7 @@ from datetime import datetime
 from operator import itemgetter
 
 from sqlalchemy import bindparam, delete, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from campaigns.db import UtcDateTime, dialect_insert, rows_source
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS, forward_weight
@@ -68,6 +68,8 @@ def find_open_sms_episode(session: Session, phone: str) -> OpenEpisode | None:
         )
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(1)
+        # The account (and its owner) load only if a reply needs them: no joins to accounts and team members.
+        .options(lazyload(Contact.account))
     ).first()
     if row is None:
         return None
