@@ -75,13 +75,15 @@ def _template_step(step: PlanStep, episode: Any, categories: dict[int, str]) -> 
 def _targets(session: Session, step: PlanStep, first_episode_id: int, last_episode_id: int) -> list[Row[Any]]:
     """The range's selected episodes without a message for the step, with what planning reads of their contact.
 
-    Plain rows, not ORM objects: nothing is tracked per episode in the session.
+    Plain rows read on the session's connection (Core, not the ORM's result machinery):
+    nothing is tracked per episode in the session.
     """
+    connection = session.connection()
     # Every message of the range's episodes, filtered here: a condition on step_id would let the
     # planner intersect with that index, which holds every message of the step (a million).
-    have = {episode_id for episode_id, step_id in session.execute(select(Message.episode_id, Message.step_id).where(
+    have = {episode_id for episode_id, step_id in connection.execute(select(Message.episode_id, Message.step_id).where(
         Message.episode_id.between(first_episode_id, last_episode_id))) if step_id == step.id}
-    rows: list[Row[Any]] = list(session.execute(
+    rows: list[Row[Any]] = list(connection.execute(
         select(Episode.id.label("episode_id"), Episode.state, Episode.answered_at, Episode.invited_at, Episode.thanked_at, Episode.channel,
                Contact.id.label("contact_id"), Contact.account_id, Contact.email, Contact.phone, Contact.external_id, Contact.last_seen_at,
                Contact.role, Contact.locale, Contact.timezone)
