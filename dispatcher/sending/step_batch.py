@@ -178,7 +178,9 @@ STEP_CONTENTS = "step_contents"  # runtime.extras: (step id, edits snapshot, con
 def step_contents(runtime: Runtime, session: Session, step_id: int) -> ContentCache:
     """The content cache for a batch of ``step_id``: starts with the ids the process's last committed
     batch of the same step rendered, while the published edits are the same snapshot, so a step
-    renders each content once per process rather than once per batch."""
+    renders each content once per process rather than once per batch (a change of the studio's
+    locale settings in the middle of a step reaches the process's next step, as an edit in the
+    middle of a batch always reached the next batch)."""
     snapshot = runtime.published_templates.snapshot(session)
     kept = runtime.extras.get(STEP_CONTENTS)
     ids = dict(kept[2]) if isinstance(kept, tuple) and kept[0] == step_id and kept[1] is snapshot else {}
