@@ -16,7 +16,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Table,
-    and_,
     bindparam,
     exists,
     func,
@@ -140,10 +139,9 @@ def reserve_where_quiet(
 ) -> list[int]:
     """Reserve an invitation at ``at`` for each contact whose ledger is quiet: no touch that uses up budget
     strictly between ``start`` and ``end`` — their own, nor (under account rules) their account's, and
-    (under account rules) no other contact of their account in ``contacts``. The ids reserved.
-    Without account rules one ``INSERT … SELECT … WHERE NOT EXISTS`` (an index probe per contact);
-    with them, first the busy contacts and accounts, then the ``INSERT … SELECT`` for the rest. The
-    caller holds the scopes' locks, so nothing can be added meanwhile.
+    (under account rules) no other contact of their account in ``contacts``. The ids
+    reserved. Two statements: the busy ones (an index probe by the ids), then ``INSERT … SELECT`` for the
+    rest; the caller holds the scopes' locks, so nothing can be added between the two.
 
     No rule can refuse a touch with nothing else in any window it shares (``first_block`` on an empty
     scope), so this writes exactly what judging each contact in Python would, without reading the rows.
@@ -152,29 +150,22 @@ def reserve_where_quiet(
         return []
     table, contact = _TOUCHES, cast(Table, Contact.__table__)
     counting = (table.c.state.in_(COUNTING), table.c.at > start, table.c.at < end)
-    ids = [c.id for c in contacts]
-    if policy.has_account_rules:
-        busy = set(session.scalars(select(table.c.contact_id).distinct().where(one_of(session, table.c.contact_id, ids), *counting)))
+    busy = set(session.scalars(select(table.c.contact_id).distinct().where(one_of(session, table.c.contact_id, [c.id for c in contacts]), *counting)))
+    accounts = Counter(c.account_id for c in contacts if c.account_id is not None)
+    if policy.has_account_rules and accounts:
         # Two contacts of one account in the batch share its account rules: each would take
         # room the other's judgement must see, so both are judged one by one.
-        accounts = Counter(c.account_id for c in contacts if c.account_id is not None)
         crowded = {a for a, n in accounts.items() if n > 1}
-        if accounts:
-            crowded |= set(session.scalars(select(table.c.account_id).distinct().where(one_of(session, table.c.account_id, list(accounts)), *counting)))
+        crowded |= set(session.scalars(select(table.c.account_id).distinct().where(one_of(session, table.c.account_id, list(accounts)), *counting)))
         busy.update(c.id for c in contacts if c.account_id in crowded)
-        ids = [i for i in ids if i not in busy]
-        if not ids:
-            return []
-        quiet = one_of(session, contact.c.id, ids)
-    else:
-        # Without account rules the contact's own ledger is all that matters: one statement,
-        # ``NOT EXISTS`` a counting touch in the window (an index probe per contact).
-        quiet = and_(one_of(session, contact.c.id, ids), ~exists(select(table.c.id).where(table.c.contact_id == contact.c.id, *counting)))
+    quiet = [c.id for c in contacts if c.id not in busy]
+    if not quiet:
+        return []
     rows = select(
         contact.c.id, contact.c.account_id, literal(kind), literal("invite"), literal(campaign_id),
         literal(trigger) if trigger is not None else null(), literal("reserved"), literal(policy.version),
         literal(at, UtcDateTime), literal(now, UtcDateTime),
-    ).where(quiet)
+    ).where(one_of(session, contact.c.id, quiet))
     columns = ["contact_id", "account_id", "kind", "step", "campaign_id", "trigger", "state", "policy_version", "at", "created_at"]
     return list(session.scalars(insert(table).from_select(columns, rows).returning(table.c.contact_id)))
 
