@@ -19,7 +19,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.people.models import Contact
-from campaigns.programs.models import Campaign, Episode, Message, PlanStep, Response
+from campaigns.programs.models import Campaign, Episode, Message, MessageContent, PlanStep, Response
 from campaigns.programs.reach import Reach
 from campaigns.programs.window import SendingWindow
 from dispatcher.routing import Candidate, route
@@ -183,7 +183,13 @@ def step_contents(runtime: Runtime, session: Session, step_id: int) -> ContentCa
     middle of a batch always reached the next batch)."""
     snapshot = runtime.published_templates.snapshot(session)
     kept = runtime.extras.get(STEP_CONTENTS)
-    ids = dict(kept[2]) if isinstance(kept, tuple) and kept[0] == step_id and kept[1] is snapshot else {}
+    ids: dict[tuple[Any, ...], int] = dict(kept[2]) if isinstance(kept, tuple) and kept[0] == step_id and kept[1] is snapshot else {}
+    if ids:
+        # Still stored (one probe of a few ids): a step id can come back after the rows were
+        # deleted (SQLite reuses the largest ids), and content ids must never dangle.
+        stored = set(session.scalars(select(MessageContent.id).where(MessageContent.id.in_(set(ids.values())))))
+        if not stored.issuperset(ids.values()):
+            ids = {}
     return ContentCache(runtime, ids=ids, snapshot=snapshot)
 
 
