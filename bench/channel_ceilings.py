@@ -5,9 +5,12 @@
 The same population and the same answer draws as ``channel_choice.py`` (invite
 and two reminders per campaign, campaigns 35 days apart), but the engine is
 replaced by a replica of what it feeds channel choice: per contact × medium the
-asks and answers (decayed by the half-life between campaigns), in-app
-dismissals, the population's sums per role as priors, each reminder's
-unanswered medium. Arms, each compared with the oracle and with email only:
+asks, answers, email opens (not Apple's flagged machine opens) and clicks, in-app
+prompts shown and dismissed, counted as the engine counts them (each level once
+per message) and decayed by the half-life between campaigns; the population's
+sums per segment as priors; each reminder's unanswered medium; the day-6
+reminder the fatigue budget skips after two dismissed prompts (``--no-weak``:
+answers only). Arms, each compared with the oracle and with email only:
 
 - ``learned``: the real ``dispatcher.routing.choose_media`` (exploration on or
   ``--no-explore``), for each channel order asked for;
@@ -16,8 +19,9 @@ unanswered medium. Arms, each compared with the oracle and with email only:
   ties) — "known best medium after one answer";
 - ``bayes``: a learner told the population's generating model (each person's
   odds of having their own medium given phone, role and product use; the mean
-  chances on and off it; the unresponsive share) that sends each ask to the
-  medium with the highest posterior chance — what a perfect model of this
+  chances on and off it; the unresponsive share; the Apple share and the mean
+  chances of reading and clicking an email, for the likelihood of its opens and
+  clicks) that sends each ask to the medium with the highest posterior chance — what a perfect model of this
   population would do without the oracle's hidden knowledge.
 
 The replica reproduces the engine's figures to about ±0.02 (seed 7: learned
@@ -67,9 +71,23 @@ def _bayes(population: Population, i: int, reach: list[str], evidence: Evidence)
                   for t in range(len(MEDIA)) if odds[t] > 0]
     hypotheses.append((P.UNRESPONSIVE, other))
     sent, answered = evidence.counts["sent"][i], evidence.counts["answered"][i]
-    weights = np.array([prior * np.prod(p ** answered * (1 - p) ** (sent - answered)) for prior, p in hypotheses])
+    weights = np.array([prior * np.prod(p ** answered * (1 - p) ** (sent - answered)) * _email_reactions(evidence, i, p[0] == P.THEIR_MEDIUM_MEAN)
+                        for prior, p in hypotheses])
     chance = (weights[:, None] * np.array([p for _, p in hypotheses])).sum(axis=0) / weights.sum()
     return max(reach, key=lambda m: chance[MEDIA.index(m)])
+
+
+def _email_reactions(evidence: Evidence, i: int, theirs: bool) -> float:
+    """The likelihood of a contact's unanswered emails' opens and clicks if email is (or is not)
+    their medium, under the population's model (Apple MPP or not, mean read and click chances)."""
+    col = MEDIA.index("email")
+    sent, opened, clicked, answered = (evidence.counts[s][i, col] for s in ("sent", "opened", "clicked", "answered"))
+    n_click, n_open = clicked - answered, opened - clicked
+    n_none = sent - answered - n_click - n_open
+    read, click = (P.READ_THEIRS, P.CLICK_THEIRS) if theirs else (P.READ_OTHER, P.CLICK_OTHER)
+    human = (read * click) ** n_click * (read * (1 - click)) ** n_open * (1 - read) ** n_none
+    machine = (read * click) ** n_click * (P.MACHINE_UNFLAGGED * (1 - read * click)) ** n_open * ((1 - P.MACHINE_UNFLAGGED) * (1 - read * click)) ** n_none
+    return float(P.MPP_SHARE * machine + (1 - P.MPP_SHARE) * human)
 
 
 def _sticky(i: int, reach: list[str], evidence: Evidence) -> str:
@@ -79,7 +97,21 @@ def _sticky(i: int, reach: list[str], evidence: Evidence) -> str:
     return min(reach, key=lambda m: (evidence.counts["sent"][i, MEDIA.index(m)], reach.index(m)))
 
 
-def run(population: Population, arm: str, order: Sequence[str], *, campaigns: int, seed: int, explore: bool = True) -> list[Round]:
+def reaction(population: Population, i: int, number: int, ask: int, medium: str, hit: bool) -> list[str]:
+    """The counters one ask moves, as the engine counts them (each level once per message):
+    an email's SendGrid opens (a flagged machine open is a delivery only) and clicks, an
+    in-app prompt shown (``opened``) and dismissed, an answer (which reaches every level)."""
+    signals = ["sent"]
+    if medium == "email":
+        events = population.email_reaction(i, number, ask, hit)
+        signals += ["opened"] if hit or "open" in events or "click" in events else []
+        signals += ["clicked"] if "click" in events else []
+    elif medium == "in_app" and (hit or population.shown(i, number, ask)):
+        signals += ["opened"] + ([] if hit or not population.dismisses(i, number, ask) else ["dismissed"])
+    return signals + (["answered"] if hit else [])
+
+
+def run(population: Population, arm: str, order: Sequence[str], *, campaigns: int, seed: int, explore: bool = True, weak: bool = True) -> list[Round]:
     """Every campaign of one arm; per campaign (episode rate, invite rate, messages per answer)."""
     count = len(population)
     evidence = Evidence.empty(list(range(1, count + 1)))
@@ -90,10 +122,13 @@ def run(population: Population, arm: str, order: Sequence[str], *, campaigns: in
         for signal in SIGNALS:
             evidence.weights[signal] *= decay
         answered = np.zeros(count, dtype=bool)
+        dismissals = np.zeros(count, dtype=int)
         last: list[str | None] = [None] * count
         asks = invite_answers = 0
         for ask in range(ASKS):
-            waiting = [i for i in range(count) if not answered[i]]
+            # The fatigue budget (4 messages in 7 days) counts a dismissal as a touch: after two
+            # dismissed prompts (days 0 and 3) the engine skips the day-6 reminder.
+            waiting = [i for i in range(count) if not answered[i] and dismissals[i] < 2]
             reach = {i: [m for m in order if m in population.reachable(i, number)] for i in waiting}
             if arm == "oracle":
                 media = [population.best(i, number) for i in waiting]
@@ -116,7 +151,8 @@ def run(population: Population, arm: str, order: Sequence[str], *, campaigns: in
                 col = MEDIA.index(medium)
                 asks += 1
                 hit = population.answers(i, number, ask, medium)
-                signals = ["sent"] + (["answered"] if hit else ["dismissed"] if medium == "in_app" and population.dismisses(i, number, ask) else [])
+                signals = reaction(population, i, number, ask, medium, hit) if weak else ["sent"] + (["answered"] if hit else [])
+                dismissals[i] += "dismissed" in signals
                 for signal in signals:
                     evidence.weights[signal][i, col] += 1
                     evidence.counts[signal][i, col] += 1
@@ -134,6 +170,7 @@ def main() -> int:
     parser.add_argument("--seeds", default="7,8,9")
     parser.add_argument("--orders", default="email,sms,in_app", help="';'-separated channel orders for learned, or all")
     parser.add_argument("--no-explore", action="store_true")
+    parser.add_argument("--no-weak", action="store_true", help="answers only: no opens, clicks, prompts shown or dismissals")
     args = parser.parse_args()
     orders = list(itertools.permutations(MEDIA)) if args.orders == "all" else [tuple(o.split(",")) for o in args.orders.split(";")]
     arms = [(f"learned {'>'.join(o)}", "learned", o) for o in orders] + [(a, a, MEDIA) for a in ("sticky", "bayes", "revealed")]
@@ -145,7 +182,7 @@ def main() -> int:
         print(f"\nseed {seed}: per campaign, episode rate / invite rate x oracle, messages per answer x email only"
               f" (oracle itself: {oracle[-1, 2] / email[-1, 2]:.3f}x email only in campaign {args.campaigns})")
         for name, arm, order in arms:
-            got = np.array(run(population, arm, order, campaigns=args.campaigns, seed=seed, explore=not args.no_explore))
+            got = np.array(run(population, arm, order, campaigns=args.campaigns, seed=seed, explore=not args.no_explore, weak=not args.no_weak))
             ratios = np.stack([got[:, 0] / oracle[:, 0], got[:, 1] / oracle[:, 1], got[:, 2] / email[:, 2]], axis=1)
             totals.setdefault(name, []).append(ratios)
             print(f"  {name:<24} " + " | ".join(f"{a:.3f} {b:.3f} {c:.3f}" for a, b, c in ratios), flush=True)

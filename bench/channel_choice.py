@@ -9,11 +9,15 @@ determined by it. The same population goes through successive CES campaigns
 (invite, reminders on days 3 and 6, close on day 10; 35 days apart on the
 database clock, so the default fatigue budget — CES once per 30 days, two
 invitations per 30 days — lets every one through without changing the policy) in the real engine: a SQLite database,
-the scheduler tick, the outbox channels, and the real answer endpoints through
-the FastAPI TestClient (survey link with the form ticket, Twilio's signed inbound
-webhook, the in-app prompt API; people who do not answer an in-app prompt
-sometimes dismiss it). Each message's answer is one draw shared by every arm
-(common random numbers), so arms differ only by the media they chose.
+the scheduler tick, email through the SendGrid adapter to the SendGrid fake, SMS
+to the outbox, and the real answer endpoints through the FastAPI TestClient
+(survey link with the form ticket, Twilio's signed inbound webhook, the in-app
+prompt API). People also react without answering — email opens (Apple's proxy
+opening everything for some), clicks to the survey page, in-app prompts shown
+and dismissed — and those reach Pulse through SendGrid's signed Event Webhook
+and the prompt API (``channel_engine``). Each message's answer and reaction are
+draws shared by every arm (common random numbers), so arms differ only by the
+media they chose.
 
 Arms: ``learned`` (exploration on, the order email, sms, in_app; ``--learned-orders``
 adds others), each static order (``ordered``, first reachable), email only, and an

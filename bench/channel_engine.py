@@ -1,15 +1,26 @@
 """The simulator's side of Pulse: one real engine per arm, driven through its public surface.
 
-A fresh SQLite database (migrated), the database clock, the in-process queue, the
-outbox channels for email and SMS and the in-app prompt store. Contacts arrive by
-``POST /v1/contacts/bulk``, campaigns by ``POST /v1/campaigns`` and ``…/launch``;
-the scheduler tick runs the plan while the clock moves; people answer through the
-survey link (``POST /r/{token}`` with a form ticket, as the page's script sends
-it), Twilio's signed inbound-SMS webhook and the in-app prompt API.
+A fresh SQLite database (migrated), the database clock, the in-process queue, email
+through the SendGrid adapter to the SendGrid fake at its HTTP boundary
+(``tests/fakes/sendgrid_fake.py``), the outbox channel for SMS and the in-app
+prompt store. Contacts arrive by ``POST /v1/contacts/bulk``, campaigns by
+``POST /v1/campaigns`` and ``…/launch``; the scheduler tick runs the plan while
+the clock moves; people answer through the survey link (``POST /r/{token}`` with
+a form ticket, as the page's script sends it), Twilio's signed inbound-SMS
+webhook and the in-app prompt API.
+
+Reactions without an answer reach Pulse the way production receives them: the
+simulator plays SendGrid's Event Webhook — for each email the fake accepted, a
+signed ``POST /webhooks/sendgrid/events`` batch with ``delivered``, then the
+person's ``open`` (``sg_machine_open`` for Apple's proxy) and ``click`` events,
+echoing the custom args the message was sent with (``pulse_message_id``) and the
+request's ``X-Message-Id`` as SendGrid does; an in-app prompt is shown when the
+widget fetches it (``GET /v1/in-app/prompt``) and dismissed through the prompt API.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from channel_population import MEDIA, Population
+from common import Timer  # noqa: F401  (puts the repository on sys.path, for tests.fakes)
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
@@ -34,6 +46,8 @@ from dispatcher.runtime.core import build_runtime
 from dispatcher.runtime.settings import Settings
 from dispatcher.runtime.tasks import attach_inline_queue
 from dispatcher.sending.scheduler import tick
+from tests.answers.fixtures_events import sendgrid_headers, sendgrid_public_key
+from tests.fakes.sendgrid_fake import FAKE_API_KEY, SendGridFake
 
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # a Monday
 PUBLIC_URL = "https://pulse.sim"
@@ -75,11 +89,16 @@ class Engine:
     def __init__(self, folder: Path, population: Population, *, seed: int, explore: bool) -> None:
         url = f"sqlite:///{folder / 'pulse.db'}"
         upgrade(url)
+        self.sendgrid = SendGridFake(validate=False)  # its schema checks are the tests' business, not the simulator's
+        self.sendgrid.start()
+        self.seen_requests = 0
+        self.sent_emails: dict[int, tuple[str, dict[str, str], str]] = {}  # message id → (X-Message-Id, custom args, answer URL)
         self.settings = Settings(
             environment="test", secret_key="simulator-secret-key-0123456789-abcdefgh", database_url=url, outbox_dir=folder / "outbox",
             clock="database", public_url=PUBLIC_URL, twilio_auth_token=TWILIO_TOKEN, in_app_publishable_key=IN_APP_KEY,
             in_app_secret=IN_APP_SECRET, answer_rate_per_ip=10**9, answer_rate_per_token=10**9,
-            channel_explore=explore, channel_seed=seed,
+            channel_explore=explore, channel_seed=seed, email_channel="sendgrid", sendgrid_api_key=FAKE_API_KEY,
+            sendgrid_base_url=self.sendgrid.base_url, sendgrid_webhook_public_key=sendgrid_public_key(),
         )  # type: ignore[arg-type]
         self.runtime = attach_inline_queue(build_runtime(self.settings))
         self.runtime.clock.set(START)  # type: ignore[attr-defined]
@@ -101,6 +120,7 @@ class Engine:
     def close(self) -> None:
         self.client.close()
         self.runtime.close()
+        self.sendgrid.stop()
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = self.client.post(path, json=body, headers=self.headers)
@@ -139,7 +159,8 @@ class Engine:
         return self._stats(campaign_ids)
 
     def _react(self, campaign_ids: list[int], number: int, handled: set[int]) -> None:
-        """Each ask that went out since the last tick is answered (or dismissed) as the population says."""
+        """Each ask that went out since the last tick is reacted to as the population says: SendGrid's
+        events for an email, the prompt shown and dismissed in-app, and the answer."""
         with self.runtime.sessions() as session:
             rows = session.execute(
                 select(Message, Episode.public_id, PlanStep.number)
@@ -147,21 +168,63 @@ class Engine:
                 .where(Message.campaign_id.in_(campaign_ids), Message.step.in_(("invite", "reminder")), Message.state.in_(SENT))
                 .order_by(Message.id)
             ).all()
-        for message, public_id, ask in rows:
-            if message.id in handled:
-                continue
-            handled.add(message.id)
+        fresh = [(m, public_id, ask) for m, public_id, ask in rows if m.id not in handled]
+        handled.update(m.id for m, _, _ in fresh)
+        answers = []
+        events: list[dict[str, Any]] = []
+        self._read_sendgrid()
+        for message, public_id, ask in fresh:
             assert message.contact_id is not None and message.medium is not None  # a survey ask to a contact
             index = self.index[message.contact_id]
-            if self.population.answers(index, number, ask, message.medium):
-                self._answer(message, public_id)
-            elif message.medium == "in_app" and self.population.dismisses(index, number, ask):
-                self._dismiss(message)
+            answered = self.population.answers(index, number, ask, message.medium)
+            if message.medium == "email":
+                events += self._email_events(message, self.population.email_reaction(index, number, ask, answered))
+            elif message.medium == "in_app" and not answered and self.population.shown(index, number, ask):
+                self._show(message, dismiss=self.population.dismisses(index, number, ask))
+            if answered:
+                answers.append((message, public_id))
+        if events:
+            self._post_events(events)
+        for message, public_id in answers:
+            self._answer(message, public_id)
+
+    def _read_sendgrid(self) -> None:
+        """What the fake accepted since the last look: per message, what SendGrid would echo."""
+        requests = self.sendgrid.requests
+        for request in requests[self.seen_requests:]:
+            for personalization in request.body["personalizations"]:
+                args = personalization.get("custom_args", {})
+                answer_url = personalization.get("substitutions", {}).get("-pulse_answer_url-", "")
+                self.sent_emails[int(args["pulse_message_id"])] = (request.message_id, args, answer_url)
+        self.seen_requests = len(requests)
+
+    def _email_events(self, message: Message, reaction: tuple[str, ...]) -> list[dict[str, Any]]:
+        """SendGrid's events for one email: delivered, then the reaction (opens, clicks)."""
+        x_message_id, args, answer_url = self.sent_emails[message.id]
+        stamp = int(utcnow().timestamp())
+        events = []
+        for n, name in enumerate(("delivered", *reaction)):
+            event: dict[str, Any] = {
+                "email": message.recipient, "timestamp": stamp + n, "event": "open" if name == "machine_open" else name,
+                "sg_event_id": f"sim-{message.id}-{n}-{name}", "sg_message_id": f"{x_message_id}.filter0001.16648.5515E0B88.0", **args,
+            }
+            if name == "machine_open":
+                event["sg_machine_open"] = True
+            if name == "click":
+                event["url"] = answer_url
+            events.append(event)
+        return events
+
+    def _post_events(self, events: list[dict[str, Any]]) -> None:
+        body = json.dumps(events).encode()
+        response = self.client.post("/webhooks/sendgrid/events", content=body, headers=sendgrid_headers(body))  # signed now, in real time
+        if response.status_code != 200 or response.json()["new"] != len(events):
+            raise RuntimeError(f"SendGrid events: {response.status_code} {response.text[:300]}")
 
     def _answer(self, message: Message, public_id: str) -> None:
         if message.medium == "email":
             ticket = form_ticket(self.runtime, public_id, issued_at=utcnow() - timedelta(seconds=20))
-            path = urlsplit(message.substitutions["-pulse_answer_url-"]).path
+            path = urlsplit(self.sent_emails[message.id][2]).path  # the link in the email SendGrid was given
             response = self.client.post(path, data={"score": SCORE, "comment": "", "ticket": ticket, "human": human_proof(self.runtime, ticket)}, follow_redirects=False)
             expected = 303
         elif message.medium == "sms":
@@ -186,9 +249,10 @@ class Engine:
         prompt = self.client.get("/v1/in-app/prompt", headers=self._identity(message)).json()["prompt"]
         return prompt if prompt is not None and prompt["message_id"] == message.id else None
 
-    def _dismiss(self, message: Message) -> None:
+    def _show(self, message: Message, *, dismiss: bool) -> None:
+        """The person came to the product: the widget fetched (showed) the prompt; they may close it."""
         prompt = self._prompt(message)
-        if prompt is not None:
+        if prompt is not None and dismiss:
             self.client.post(f"/v1/in-app/prompts/{prompt['id']}/dismiss", headers=self._identity(message))
 
     def _stats(self, campaign_ids: list[int]) -> RoundStats:

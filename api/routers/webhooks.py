@@ -29,6 +29,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from api.deps import RuntimeDep, SessionDep
 from api.errors import ApiError, error_responses
+from campaigns.events.service import events_waiting
 from campaigns.people.fields import FieldError
 from dispatcher.answers.answering import kick
 from dispatcher.answers.inbound_sms import InboundSmsMessage, receive_sms
@@ -184,8 +185,10 @@ def sendgrid_events(request: Request, body: RawBody, runtime: RuntimeDep, sessio
     payload = verify_sendgrid(request, body, runtime.settings)
     events = _event_list(payload)
     result = receive_sendgrid_events(runtime, session, events, now=now)
+    waiting = events_waiting(session)
     session.commit()
-    background.add_task(apply_pending_events, runtime)
+    if waiting:  # events that came before their message's send was recorded: try them now rather than at the next tick
+        background.add_task(apply_pending_events, runtime)
     return JSONResponse({"received": result.received, "new": result.new, "ignored": result.ignored})
 
 

@@ -12,6 +12,7 @@ message received it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import NamedTuple
 
 PROGRESS = ("sent", "delivered", "opened", "clicked", "answered")
@@ -54,6 +55,7 @@ def allowed_from(target: str) -> tuple[str, ...]:
     return tuple(state for state in AFTER_SEND if may_move(state, target))
 
 
+@lru_cache(maxsize=1024)  # a few dozen (current, target, medium) triples exist; a batch asks for thousands
 def levels_reached(current: str, target: str, medium: str) -> tuple[str, ...]:
     """The engagement levels a move from ``current`` to ``target`` reaches for the first time.
 
@@ -83,8 +85,12 @@ def furthest(current: str, targets: Iterable[str]) -> Settled:
     follow (a bounce after delivery fails the message; after an open or a click
     it only leaves its code on the message).
     """
-    wanted = set(targets)
-    best = max((t for t in wanted if t in PROGRESS), key=rank, default=None)
+    return _settle(current, frozenset(targets))
+
+
+@lru_cache(maxsize=4096)  # (state, set of targets): a few hundred exist, a batch settles thousands of messages
+def _settle(current: str, wanted: frozenset[str]) -> Settled:
+    best = max((t for t in wanted if t in _RANKS), key=rank, default=None)
     reached = best if best is not None and may_move(current, best) else current
     if FAILED not in wanted:
         return Settled(reached, reached, False)

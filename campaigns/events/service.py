@@ -7,15 +7,15 @@ the first transaction commits, then finds the row and does nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 
 from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
-from campaigns.db import UtcDateTime, dialect_insert, json_rows
+from campaigns.db import UtcDateTime, dialect_insert, rows_source
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS, forward_weight
 from campaigns.events.models import InboundSms, ProviderEvent, SmsConversation
 from campaigns.events.progress import NOT_YET_SENT
@@ -106,6 +106,7 @@ def lock_conversation(session: Session, *, episode_id: int, phone: str, now: dat
 
 COUNTED = ("sent", "delivered", "opened", "clicked", "answered", "dismissed", "bounced")
 WEIGHTED = ("sent", "opened", "clicked", "answered", "dismissed", "bounced")
+_NONE_COUNTED = dict.fromkeys(COUNTED, 0)
 
 
 _COUNTER_COLUMNS = (("contact_id", "int"), ("medium", "text"), *((level, "int") for level in COUNTED), *((f"weight_{level}", "float8") for level in WEIGHTED))
@@ -123,22 +124,23 @@ def add_evidence(session: Session, totals: Mapping[tuple[int, str], Mapping[str,
     if not present:
         return
     weight = forward_weight(now, half_life_days)
-    rows = [
-        {"contact_id": contact_id, "medium": medium, **{level: counts.get(level, 0) for level in COUNTED},
-         **{f"weight_{level}": counts.get(level, 0) * weight for level in WEIGHTED}}
-        for (contact_id, medium), counts in present
-    ]
+    counted, weighted = itemgetter(*COUNTED), itemgetter(*WEIGHTED)
+    rows = []
+    for (contact_id, medium), counts in present:
+        full = {**_NONE_COUNTED, **counts}
+        rows.append((contact_id, medium, *counted(full), *(n * weight for n in weighted(full))))
+    source, params = rows_source(session, _COUNTER_COLUMNS, rows, alias="c")
     names = [name for name, _ in _COUNTER_COLUMNS]
     listed = ", ".join(names)
     # Rows go in in key order (the JSON array's), so concurrent upserts take the row locks in one order.
     session.execute(
         text(
             f"INSERT INTO engagement_counters ({listed}, updated_at) SELECT {', '.join(f'c.{n}' for n in names)}, :now"
-            f" FROM {json_rows(session, 'counts', _COUNTER_COLUMNS, alias='c')} WHERE true"
+            f" FROM {source} WHERE true"
             " ON CONFLICT (contact_id, medium) DO UPDATE SET updated_at = excluded.updated_at, "
             + ", ".join(f"{n} = engagement_counters.{n} + excluded.{n}" for n in names[2:])
         ).bindparams(bindparam("now", type_=UtcDateTime)),
-        {"now": now, "counts": json.dumps(rows)},
+        {**params, "now": now},
     )
 
 
@@ -149,6 +151,11 @@ def pending_events(session: Session, *, limit: int) -> list[ProviderEvent]:
         .where(ProviderEvent.pending.is_(True), Message.state.not_in(NOT_YET_SENT + ("queued", "retrying")))
         .order_by(ProviderEvent.message_id, ProviderEvent.id).limit(limit)
     ))
+
+
+def events_waiting(session: Session) -> bool:
+    """Whether any provider event still waits for its message's send to be recorded (one indexed probe)."""
+    return session.execute(select(ProviderEvent.id).where(ProviderEvent.pending.is_(True)).limit(1)).first() is not None
 
 
 def lift_suppression(session: Session, *, medium: str, address: str, reasons: Sequence[str]) -> int:

@@ -103,7 +103,7 @@ def import_csv(
                 rows_read += 1
                 broken.append(RowError(reader.line_num, None, "row", f"not valid CSV: {exc}"))
                 continue
-            if not values or all(not v.strip() for v in values):
+            if not values or not "".join(values).strip():
                 continue  # blank lines are not rows
             rows_read += 1
             if rows_read > max_rows:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from campaigns.people.fields import (
@@ -24,6 +25,7 @@ from campaigns.people.fields import (
 )
 
 ATTRIBUTE_PREFIX = "attr."
+_PREFIX_LENGTH = len(ATTRIBUTE_PREFIX)
 # Custom attributes are for segmenting (plan, region, seats), not for storing
 # documents: a contact carries at most this many, with short names.
 MAX_ATTRIBUTES = 100
@@ -52,16 +54,25 @@ def _attributes(raw: Mapping[str, Any]) -> dict[str, Any] | None:
             raise FieldError("attributes", "must be an object of names to values")
         found.update(raw["attributes"])
         given = True
-    for key, value in raw.items():
-        if key.startswith(ATTRIBUTE_PREFIX):
-            given = True
-            if not _blank(value):
-                found[key[len(ATTRIBUTE_PREFIX):]] = value.strip() if isinstance(value, str) else value
+    for key in _attribute_keys(tuple(raw)):
+        given = True
+        value = raw[key]
+        if type(value) is str:
+            value = value.strip()
+            if value:
+                found[key[_PREFIX_LENGTH:]] = value
+        elif not _blank(value):
+            found[key[_PREFIX_LENGTH:]] = value
     if len(found) > MAX_ATTRIBUTES:
         raise FieldError("attributes", f"has {len(found)} attributes; at most {MAX_ATTRIBUTES} per contact")
     if long := next((name for name in found if len(name) > MAX_ATTRIBUTE_NAME), None):
         raise FieldError("attributes", f"the name {long[:20]!r}... is longer than {MAX_ATTRIBUTE_NAME} characters")
     return found if given else None
+
+
+@lru_cache(maxsize=256)  # a CSV file has one set of columns; a million rows ask for it
+def _attribute_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(key for key in keys if key.startswith(ATTRIBUTE_PREFIX))
 
 
 def _as_date(value: Any, field: str) -> date:
@@ -75,11 +86,13 @@ def _as_datetime(value: Any, field: str) -> datetime:
 Cleaner = Callable[[Any], Any]
 
 
-def _clean_row(raw: Mapping[str, Any], fields: Mapping[str, Cleaner]) -> tuple[dict[str, Any], list[FieldError]]:
+def _clean_row(raw: Mapping[str, Any], fields: Mapping[str, Cleaner], limits: Mapping[str, int]) -> tuple[dict[str, Any], list[FieldError]]:
     """Clean values and every error found in the row (all of them, not just the first).
 
     ``external_id`` is always required; other fields are cleaned only when the
     row names them (a blank cell means "no value"); attributes come last.
+    A million CSV rows pass here: a text value is stripped once, and plain text
+    fields (``limits``: their longest length) are checked inline, the rule of ``clean_text``.
     """
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
@@ -90,8 +103,23 @@ def _clean_row(raw: Mapping[str, Any], fields: Mapping[str, Cleaner]) -> tuple[d
     for field, clean in fields.items():
         if field in raw:
             value = raw[field]
-            try:  # _blank, inline: a million rows pass here
-                values[field] = None if value is None or (isinstance(value, str) and not value.strip()) else clean(value)
+            if type(value) is str:
+                value = value.strip()
+                if not value:
+                    values[field] = None
+                    continue
+                limit = limits.get(field)
+                if limit is not None:
+                    if len(value) > limit:
+                        errors.append(FieldError(field, f"longer than {limit} characters"))
+                    else:
+                        values[field] = value
+                    continue
+            elif _blank(value):
+                values[field] = None
+                continue
+            try:
+                values[field] = clean(value)
             except FieldError as exc:
                 errors.append(exc)
     try:
@@ -103,23 +131,33 @@ def _clean_row(raw: Mapping[str, Any], fields: Mapping[str, Cleaner]) -> tuple[d
     return values, errors
 
 
-def _text(field: str, limit: int) -> Cleaner:
-    return lambda v: clean_text(str(v), field, limit)
+class _Text:
+    """A plain text field: stripped, at most ``limit`` characters (``clean_text``)."""
+
+    def __init__(self, field: str, limit: int) -> None:
+        self.field, self.limit = field, limit
+
+    def __call__(self, value: Any) -> str:
+        return clean_text(str(value), self.field, self.limit)
+
+
+def _limits(cleaners: Mapping[str, Cleaner]) -> dict[str, int]:
+    return {field: clean.limit for field, clean in cleaners.items() if isinstance(clean, _Text)}
 
 
 CONTACT_CLEANERS: dict[str, Cleaner] = {
-    "account_external_id": _text("account_external_id", 200),
-    "name": _text("name", 300),
+    "account_external_id": _Text("account_external_id", 200),
+    "name": _Text("name", 300),
     "email": lambda v: clean_email(str(v)),
     "phone": lambda v: clean_phone(str(v)),
-    "role": _text("role", 100),
+    "role": _Text("role", 100),
     "locale": lambda v: clean_locale(str(v)),
     "timezone": lambda v: clean_timezone(str(v)),
     "last_seen_at": lambda v: _as_datetime(v, "last_seen_at"),
 }
 ACCOUNT_CLEANERS: dict[str, Cleaner] = {
-    "name": _text("name", 300),
-    **{field: _text(field, 100) for field in ("segment", "tier", "plan")},
+    "name": _Text("name", 300),
+    **{field: _Text(field, 100) for field in ("segment", "tier", "plan")},
     "lifecycle_stage": lambda v: clean_text(str(v), "lifecycle_stage", 100).lower(),
     "created_on": lambda v: _as_date(v, "created_on"),
     "renewal_on": lambda v: _as_date(v, "renewal_on"),
@@ -127,8 +165,11 @@ ACCOUNT_CLEANERS: dict[str, Cleaner] = {
 }
 
 
+CONTACT_LIMITS, ACCOUNT_LIMITS = _limits(CONTACT_CLEANERS), _limits(ACCOUNT_CLEANERS)
+
+
 def clean_contact_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
-    values, errors = _clean_row(raw, CONTACT_CLEANERS)
+    values, errors = _clean_row(raw, CONTACT_CLEANERS, CONTACT_LIMITS)
     # A blank locale or timezone means "the default", not "nothing".
     for field, default in (("locale", "en"), ("timezone", "UTC")):
         if field in values and values[field] is None:
@@ -137,7 +178,7 @@ def clean_contact_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[Fiel
 
 
 def clean_account_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
-    return _clean_row(raw, ACCOUNT_CLEANERS)
+    return _clean_row(raw, ACCOUNT_CLEANERS, ACCOUNT_LIMITS)
 
 
 def unknown_columns(columns: list[str], known: tuple[str, ...]) -> list[str]:

@@ -13,10 +13,11 @@ lookups wait for them, so batches still apply in order on one connection.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import islice
 from operator import itemgetter
 from types import TracebackType
@@ -133,8 +134,6 @@ def _upsert_statement(session: Session, model: type[Any], columns: tuple[str, ..
 def _stage(raw: Any, table: Any, staging: str, columns: tuple[str, ...], rows: list[dict[str, Any]], *, insert: bool) -> list[str]:
     """PostgreSQL: COPY the rows into a staging table (the target's column types, none of its
     constraints); returns the set-based statements that move them into ``table`` and drop it."""
-    from psycopg.types.json import Jsonb
-
     quoted = [f'"{c}"' for c in columns]  # our own column names
     listed = ", ".join(quoted)
     with raw.cursor() as cursor:
@@ -147,7 +146,7 @@ def _stage(raw: Any, table: Any, staging: str, columns: tuple[str, ...], rows: l
                 if documents:
                     line = list(line)
                     for i in documents:
-                        line[i] = Jsonb(line[i]) if line[i] is not None else None
+                        line[i] = json.dumps(line[i]) if line[i] is not None else None  # jsonb reads JSON text
                 copy.write_row(line)
     if insert:
         updatable = [f"{q} = EXCLUDED.{q}" for c, q in zip(columns, quoted) if c not in ("external_id", "created_at")]
@@ -236,7 +235,7 @@ def _merge(
 def _same(stored: Any, given: Any) -> bool:
     """Whether a stored value equals a given one (SQLite may hand back naive datetimes: compare them as UTC)."""
     if isinstance(stored, datetime) and isinstance(given, datetime) and (stored.tzinfo is None) != (given.tzinfo is None):
-        stored, given = (value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(timezone.utc).replace(tzinfo=None) for value in (stored, given))
+        stored, given = (value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None) for value in (stored, given))
     return bool(stored == given)
 
 

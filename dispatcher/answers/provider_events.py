@@ -20,13 +20,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from campaigns.db import ID_MAX, one_of
+from campaigns.db import ID_MAX
 from campaigns.events import batch_apply
 from campaigns.events.batch_apply import EventRow, Signal
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS
@@ -105,87 +106,52 @@ def _event_id(event: Mapping[str, Any]) -> str:
 
 def _occurred(value: Any) -> datetime | None:
     try:
-        return datetime.fromtimestamp(int(value), tz=UTC)
+        return _moment(int(value))
     except (TypeError, ValueError, OverflowError, OSError):
         return None
+
+
+@lru_cache(maxsize=4096)  # a batch's events share their seconds
+def _moment(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 MAX_ADDRESS = 320  # the longest email address a suppression (or a message) holds
 
 
-def _readable(event: Any) -> Mapping[str, Any] | None:
-    """The event, or None for one that is no event at all (not an object, no event name).
-
-    Each event is judged alone, so one bad event never fails its batch; what is
-    stored of it loses NUL characters and lone surrogates (``storable``).
-    """
-    return event if isinstance(event, Mapping) and isinstance(event.get("event"), str) else None
-
-
-def _address(event: Mapping[str, Any]) -> str:
-    """The event's address, "" when it has none or one longer than any address (the event still counts)."""
-    email = event.get("email")
-    return storable(email) if isinstance(email, str) and len(email) <= MAX_ADDRESS else ""
-
-
-def _sendgrid_messages(session: Session, events: Sequence[Mapping[str, Any]], emails: Sequence[str]) -> dict[int, tuple[int, str]]:
-    """Our email message (id, address as we sent it) for each event by position, checked against the event's address."""
-    wanted: dict[int, int] = {}
-    for index, event in enumerate(events):
-        value = str(event.get(MESSAGE_ID_ARG) or "")
-        if value.isdigit() and int(value) <= ID_MAX:
-            wanted[index] = int(value)
-    found: dict[int, tuple[int, str]] = {}
-    if wanted:
-        rows = {m_id: (medium, recipient) for m_id, medium, recipient in session.execute(
-            select(Message.id, Message.medium, Message.recipient).where(one_of(session, Message.id, set(wanted.values())))
-        )}
-        for index, message_id in wanted.items():
-            medium, recipient = rows.get(message_id, (None, None))
-            if medium == "email" and recipient and recipient.lower() == emails[index].lower():
-                found[index] = (message_id, recipient)
-    # Fallback for events without our custom arg: X-Message-Id (the prefix of
-    # sg_message_id) is shared by one request's recipients, so match the address too.
-    rest = {i: str(e.get("sg_message_id") or "").split(".")[0] for i, e in enumerate(events) if i not in found}
-    rest = {i: v for i, v in rest.items() if v}
-    if rest:
-        rows2 = session.execute(
-            select(Message.id, Message.provider_message_id, Message.recipient)
-            .where(one_of(session, Message.provider_message_id, set(rest.values())), Message.medium == "email")
-        ).all()
-        by_key = {(pid, recipient.lower()): (m_id, recipient) for m_id, pid, recipient in rows2 if recipient}
-        for index, provider_id in rest.items():
-            match = by_key.get((provider_id, emails[index].lower()))
-            if match is not None:
-                found[index] = match
-    return found
+def _sendgrid_row(event: Mapping[str, Any]) -> EventRow:
+    """What is kept of one readable event; the message it names is a candidate that ``keep_events`` checks."""
+    get = event.get
+    email = get("email")
+    address = (storable(email) or None) if type(email) is str and len(email) <= MAX_ADDRESS else None
+    named = get(MESSAGE_ID_ARG)
+    value = named if type(named) is str else str(named or "")
+    message_id = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= ID_MAX else None
+    # Without our custom arg: X-Message-Id (the prefix of sg_message_id), shared by one request's recipients.
+    request_id = None if message_id is not None else (str(get("sg_message_id") or "").partition(".")[0] or None)
+    return EventRow(
+        storable(_event_id(event)), storable(event["event"]) or "unknown", address, message_id, sendgrid_outcome(event),
+        _occurred(get("timestamp")), request_id,
+    )
 
 
 def receive_sendgrid_events(runtime: Runtime, session: Session, events: Sequence[Mapping[str, Any]], *, now: datetime) -> BatchResult:
     """Apply one verified Event Webhook batch as a set. Idempotent per ``sg_event_id``; flushes only.
 
-    A few statements whatever the batch's size (``campaigns.events.batch_apply``).
+    A few statements whatever the batch's size (``campaigns.events.batch_apply``);
+    the events' messages are matched inside the statement that keeps them.
     Rows are locked in a fixed order (event ids, then message ids, then counter
     keys, then addresses), so two overlapping batches in flight cannot deadlock.
     """
     received = len(events)
-    events = [event for event in map(_readable, events) if event is not None]
-    emails = [_address(event) for event in events]
-    messages = _sendgrid_messages(session, events, emails)
-    rows = []
-    for index, event in enumerate(events):
-        message_id, address = messages.get(index, (None, emails[index] or None))
-        rows.append(EventRow(
-            event_id=storable(_event_id(event)), event=storable(event["event"]) or "unknown", address=address,  # the address as we sent it, when it is ours
-            message_id=message_id, outcome=sendgrid_outcome(event), occurred_at=_occurred(event.get("timestamp")),
-        ))
-    kept = batch_apply.keep_events(session, provider="sendgrid", medium="email", events=rows, now=now)
+    rows = [_sendgrid_row(event) for event in events if (type(event) is dict or isinstance(event, Mapping)) and type(event.get("event")) is str]
+    kept = batch_apply.keep_events(session, provider="sendgrid", medium="email", events=rows, now=now, match=True)
     suppressions: dict[str, tuple[str, str]] = {}
     for _, row in kept:
         if row.outcome.suppress and row.address:
             suppressions.setdefault(row.address, (row.outcome.suppress, f"sendgrid {row.event} {row.event_id}"))
     _apply_kept(runtime, session, kept, medium="email", suppressions=suppressions, now=now)
-    return BatchResult(received=received, new=len(kept), ignored=received - len(events))
+    return BatchResult(received=received, new=len(kept), ignored=received - len(rows))
 
 
 # -- Twilio ---------------------------------------------------------------------------

@@ -56,8 +56,14 @@ COLD_START_MEAN = 0.2  # before anyone has answered anything
 MEDIUM_SHRINK = 10.0  # asks of everyone on a medium before its own rate outweighs COLD_START_MEAN
 ROLE_SHRINK = 20.0  # asks of a role on a medium before the role's rate outweighs the medium's
 SEGMENT_SHRINK = 20.0  # asks of a segment (role, phone, recency) before its rate outweighs the role's
+# Weak signals. SendGrid's flagged Apple Mail Privacy Protection opens never reach ``opened`` (they
+# count as deliveries, ``campaigns.events.outcomes``); what is left is mostly people, but a person who
+# reads a survey email and leaves it says little about answering. On the simulator's population with
+# opens, clicks and prompts shown (bench/channel_ceilings.py, seeds 7-9, all six orders) an open worth
+# 0.1 or 0.2, a click 0.5, or an extra failure of 0.2-0.6 per email never opened or in-app prompt
+# never shown (−0.5: half a failure) all moved campaign 4 by under ±0.01, none on every order and seed.
 CLICK_CREDIT = 0.3  # a click without an answer: interest, a third of an answer
-OPEN_CREDIT = np.array([0.03, 0.0, 0.0])  # by MEDIA: email opens are mostly machines; a prompt shown is no interest yet
+OPEN_CREDIT = np.array([0.03, 0.0, 0.0])  # by MEDIA: an open is a small credit; a prompt shown is no interest yet
 DISMISS_PENALTY = 0.5  # a dismissal is a "no" on top of the unanswered ask
 BOUNCE_PENALTY = 1.0  # a failed delivery: the medium does not even reach them
 EPISODE_NO_REACTION = 0.5  # a reminder: the same episode's last ask on this medium went unanswered

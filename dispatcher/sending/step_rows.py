@@ -5,9 +5,9 @@ the medium (the channel chooser), the content id and the moment the window
 opens. A batch of a thousand messages holds only a handful of distinct
 decisions (medium, reason, estimates, content, window opening, or why it is
 skipped), so each distinct decision is passed once and each message carries
-only its episode id and the number of its decision: two integer arrays for
-the batch plus a few rows of decisions (``campaigns.db.rows_source``:
-``unnest`` of typed arrays on PostgreSQL, ``json_each`` on SQLite). The
+only its episode id and the number of its decision: two integers per message
+plus a few rows of decisions (``campaigns.db.rows_source``: one JSON parameter
+each, read by ``jsonb_array_elements`` / ``json_each``). The
 statement joins them to the episodes and contacts and derives the rest — the
 message's idempotency key, its recipient from the chosen medium, its locale —
 so the process never builds a row, nor a JSON document, per message.
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.db import bound_time, rows_source
 
-# (name, PostgreSQL array type) of each column of one decision, in order.
+# (name, PostgreSQL type) of each column of one decision, in order.
 DECISION = (
     ("state", "text"), ("medium", "text"), ("channel", "text"), ("channel_reason", "text"), ("channel_estimates", "text"),
     ("content_id", "integer"), ("not_before", "timestamptz"), ("skip_rule", "text"), ("skip_reason", "text"),

@@ -111,3 +111,39 @@ def test_contacts_who_only_answer_sms_are_invited_by_sms_and_the_message_says_wh
     counters = {(c.contact_id, c.medium): c for c in session.scalars(select(EngagementCounter))}
     assert all(counters[(i, "email")].answered == 2 for i in set(ids) - texters)
     assert all(counters[(i, "sms")].answered == 2 for i in texters)
+
+
+def test_an_answer_by_the_invites_link_is_credited_to_the_invite_after_the_reminder_switched_medium(
+    runtime: Runtime, client: TestClient, session: Session, auth: Callable[[Role], dict[str, str]],
+) -> None:
+    from campaigns.programs.models import Episode
+
+    with runtime.sessions() as arrange:
+        person = factories.contact(arrange, phone="+14155559001")
+        arrange.commit()
+        contact_id = person.id
+    headers = auth(Role.ADMIN)
+    created = client.post("/v1/campaigns", headers=headers, json={
+        "name": "Support CSAT", "survey": {"kind": "csat"}, "audience": {"contact_ids": [contact_id]}, "plan": PLAN,
+        "channels": ["email", "sms"], "channel_choice": "learned", "exclusions": {"min_account_age_days": 0},
+    }).json()
+    assert client.post(f"/v1/campaigns/{created['id']}/launch", headers=headers).status_code == 200
+    for _ in range(3 * 4):  # to day 3: the invite (day 0) and the reminder (day 2) go out, nobody answers
+        tick(runtime)
+        runtime.clock.advance(timedelta(hours=6))  # type: ignore[attr-defined]
+
+    def sent() -> dict[str, Message]:
+        session.rollback()
+        return {m.step: m for m in session.scalars(select(Message).where(Message.campaign_id == created["id"]))}
+
+    before = sent()
+    assert (before["invite"].medium, before["reminder"].medium) == ("email", "sms")  # the unanswered email moved the reminder
+    public_id = session.scalar(select(Episode.public_id).where(Episode.id == before["invite"].episode_id))
+    assert public_id is not None
+    answer_by_link(runtime, client, before["invite"], public_id)  # the person finds the email after all
+
+    after = sent()
+    assert (after["invite"].state, after["reminder"].state) == ("answered", "sent")
+    counters = {c.medium: c for c in session.scalars(select(EngagementCounter).where(EngagementCounter.contact_id == contact_id))}
+    assert (counters["email"].sent, counters["email"].answered) == (1, 1)
+    assert (counters["sms"].sent, counters["sms"].answered) == (1, 0)

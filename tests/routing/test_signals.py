@@ -11,7 +11,9 @@ from dispatcher.runtime.core import Runtime
 from tests.answers.fixtures_events import (
     email_survey,
     invites,
+    message_sid,
     post_events,
+    post_status,
     reply,
     sendgrid_event,
     sms_survey,
@@ -60,3 +62,26 @@ def test_an_sms_answer_is_credited_to_the_sms_it_replies_to(runtime: Runtime, cl
         assert stored is not None and stored.state == "answered"
     counted = evidence(runtime, message.contact_id, "sms")
     assert (counted["sent"], counted["answered"]) == (1, 1)
+
+
+def test_an_apple_privacy_open_proves_delivery_not_interest(runtime: Runtime, client: TestClient) -> None:
+    """Apple Mail Privacy Protection fetches every email on delivery: SendGrid flags the open
+    (``sg_machine_open``) and channel choice does not take it for a person reading."""
+    [message] = invites(runtime, email_survey(runtime, 1))
+    assert post_events(client, [sendgrid_event(message, "open", "ev-mpp-1", sg_machine_open=True)]).status_code == 200
+    machine = evidence(runtime, message.contact_id, "email")
+    assert (machine["delivered"], machine["opened"], machine["weight_opened"]) == (1, 0, 0)
+
+    assert post_events(client, [sendgrid_event(message, "open", "ev-open-2")]).status_code == 200
+    assert evidence(runtime, message.contact_id, "email")["opened"] == 1
+
+
+def test_an_undelivered_sms_is_a_failure_on_sms_counted_once(runtime: Runtime, client: TestClient) -> None:
+    [message] = invites(runtime, sms_survey(runtime, ["+14155550178"]))
+    assert message.id is not None
+    sid = message.provider_message_id or message_sid()  # the MessageSid the send got back
+    for _ in range(2):  # Twilio retries a callback it thinks failed
+        assert post_status(client, message.id, sid, "undelivered", to="+14155550178", error_code="30003").status_code == 204
+    counted = evidence(runtime, message.contact_id, "sms")
+    assert (counted["sent"], counted["delivered"], counted["bounced"]) == (1, 0, 1)
+    assert counted["weight_bounced"] == counted["weight_sent"]
