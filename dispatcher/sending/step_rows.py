@@ -1,4 +1,4 @@
-"""Writing a batch's message rows in one statement: ``INSERT … SELECT`` over rows passed as arrays.
+"""Writing a batch's message rows in one statement: ``INSERT … SELECT`` over rows passed as one parameter.
 
 The planner (``step_batch``) decides per episode only what the database cannot:
 the medium (the channel chooser), the content id and the moment the window
