@@ -108,8 +108,10 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, phones: float 
         session.commit()
         launch_campaign(runtime, session, campaign.id)
         session.commit()
+    selection_cpu = time.process_time()
     with Timer() as selection:
         select_audience(runtime, campaign.id)
+    selection_cpu = time.process_time() - selection_cpu
     with runtime.engine.begin() as connection:
         # The invite step runs days after selection, when autovacuum has long analyzed what it wrote.
         connection.execute(text("ANALYZE"))
@@ -138,7 +140,8 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, phones: float 
     rate, bare_rate = count / seconds, copied / bare_seconds
     plan_seconds, plan_cpu = seconds - handoff_seconds, cpu - handoff_cpu
     plan_rate = count / plan_seconds
-    print(f"round {round_number}: selection of {count:,} contacts (exclusions + budget reservations): {selection.seconds:.1f} s = {count / selection.seconds:,.0f}/s")
+    print(f"round {round_number}: selection of {count:,} contacts (exclusions + budget reservations): {selection.seconds:.1f} s = {count / selection.seconds:,.0f}/s, "
+          f"CPU {1e6 * selection_cpu / count:,.0f} µs/contact")
     print(f"round {round_number}: invite step for {count:,} contacts (plan, persist, render, hand to outbox; {sent:,} sent, {files:,} files; media {mix}): "
           f"{seconds:.1f} s = {rate:,.0f} contacts/s; CPU {1e6 * cpu / count:,.0f} µs/contact; peak memory {peak:.0f} MiB")
     print(f"round {round_number}:   of which planning (rows written): {plan_seconds:.1f} s = {plan_rate:,.0f} contacts/s, CPU {1e6 * plan_cpu / count:,.0f} µs/contact; "

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from campaigns.db import UtcDateTime, one_of, rows_source
+from campaigns.db import UtcDateTime, bound_time, one_of, rows_source
 from campaigns.fatigue.models import FatigueTouch
 from campaigns.fatigue.policy import Policy
 from campaigns.fatigue.rules import Entry, Scope, Subject
@@ -170,6 +170,51 @@ def reserve_where_quiet(
     return list(session.scalars(insert(table).from_select(columns, rows).returning(table.c.contact_id)))
 
 
+def record_where_quiet(session: Session, rows: Mapping[str, Sequence[Any]], *, policy: Policy, now: datetime) -> set[str]:
+    """Record, set-based, the planned messages (not invitations) that no rule could refuse; their keys.
+
+    ``rows`` holds one list per column (``contact_id``, ``account_id``, ``kind``, ``step``, ``medium``,
+    ``campaign_id``, ``trigger``, ``message_key``, ``at``), one position per touch, each touch the only
+    one of its contact (and, under account rules, of its account) among those the caller judges. A
+    rule counting messages can only be broken by a touch at ``at`` if some window holding ``at`` is
+    full, and every such window lies within (at − window, at + window): fewer counted touches than
+    the limit there, for every rule the kind counts against, and the touch is allowed — exactly what
+    ``first_block`` would say, without reading the rows. One ``INSERT … SELECT`` whose ``NOT EXISTS``-
+    style counts are index probes (contact or account, then time); what it leaves out the caller
+    judges one by one. The caller holds the scopes' locks.
+    """
+    if not rows["message_key"]:
+        return set()
+    rules = [rule for rule in policy.rules if rule.counts == "messages"]
+    columns: list[tuple[str, str]] = [
+        ("contact_id", "integer"), ("account_id", "integer"), ("kind", "text"), ("step", "text"), ("medium", "text"),
+        ("campaign_id", "integer"), ("trigger", "text"), ("message_key", "text"), ("at", "timestamptz"),
+    ]
+    values: dict[str, Sequence[Any]] = dict(rows)
+    conditions = []
+    for k, rule in enumerate(rules):
+        assert all(kind.isalpha() for kind in rule.kinds)  # checked names (policy.KINDS), safe as literals
+        kinds = ", ".join(f"'{kind}'" for kind in sorted(rule.kinds))
+        columns += [(f"lo{k}", "timestamptz"), (f"hi{k}", "timestamptz")]
+        values[f"lo{k}"] = [at - rule.window for at in rows["at"]]
+        values[f"hi{k}"] = [at + rule.window for at in rows["at"]]
+        counted = (f"SELECT count(*) FROM fatigue_touches e WHERE e.{{pool}} AND e.state IN ('reserved', 'planned', 'sent') "
+                   f"AND e.kind IN ({kinds}) AND e.at > r.lo{k} AND e.at < r.hi{k}")
+        mine = f"({counted.format(pool='contact_id = r.contact_id')})"
+        pool = (f"CASE WHEN r.account_id IS NULL THEN {mine} ELSE ({counted.format(pool='account_id = r.account_id')}) END"
+                if rule.scope == "account" else mine)
+        conditions.append(f"(r.kind NOT IN ({kinds}) OR {pool} < {int(rule.limit)})")
+    source, params = rows_source(session, columns, values)
+    inserted = session.execute(text(
+        "INSERT INTO fatigue_touches (contact_id, account_id, kind, step, medium, campaign_id, trigger, message_key, state, "
+        "policy_version, at, created_at) "
+        "SELECT r.contact_id, r.account_id, r.kind, r.step, r.medium, r.campaign_id, r.trigger, r.message_key, 'planned', "
+        f":version, r.at, :now FROM {source} WHERE {' AND '.join(conditions) or 'true'} "
+        "ON CONFLICT (message_key) DO NOTHING RETURNING message_key"
+    ), {**params, "version": policy.version, "now": bound_time(session, now)})
+    return set(inserted.scalars())
+
+
 def known_keys(session: Session, keys: Iterable[str | None]) -> set[str]:
     wanted = [k for k in keys if k]
     if not wanted:
@@ -197,7 +242,7 @@ def link_reservations(session: Session, links: Sequence[dict[str, Any]]) -> None
 def held_invitations(session: Session, *, campaign_id: int, contact_ids: Collection[int]) -> dict[int, int]:
     """Contacts holding exactly one open invitation reservation of the campaign: its id, by contact. One query."""
     table = _TOUCHES
-    rows = session.execute(
+    rows = session.connection().execute(
         select(table.c.contact_id, func.min(table.c.id)).where(
             one_of(session, table.c.contact_id, contact_ids), table.c.campaign_id == campaign_id, table.c.step == "invite",
             table.c.state == "reserved", table.c.message_key.is_(None),
@@ -206,21 +251,23 @@ def held_invitations(session: Session, *, campaign_id: int, contact_ids: Collect
     return {contact_id: entry_id for contact_id, entry_id in rows}
 
 
-def link_invitations(session: Session, links: Mapping[str, Sequence[Any]]) -> None:
+def link_invitations(session: Session, links: Mapping[str, Sequence[int]], *, step_id: int) -> None:
     """Planned invite messages take over their reservations: one ``UPDATE … FROM`` over the lists
-    ``{"entry_id", "message_key", "medium"}`` (a reservation already taken is left alone)."""
+    ``{"entry_id", "episode_id"}``, the message key and medium read from the messages of ``step_id``
+    just written (a reservation already taken is left alone)."""
     if not links["entry_id"]:
         return
-    source, params = rows_source(session, (("entry_id", "integer"), ("message_key", "text"), ("medium", "text")), links)
+    source, params = rows_source(session, (("entry_id", "integer"), ("episode_id", "integer")), links)
     # The ids again as a plain filter, so the planner probes the primary key instead of
     # hashing every open reservation of the ledger for each batch.
     postgres = session.get_bind().dialect.name == "postgresql"
     ids = "= ANY(CAST(:entry_ids AS integer[]))" if postgres else "IN (SELECT value FROM json_each(:entry_ids))"
     session.execute(text(
-        f"UPDATE fatigue_touches SET state = 'planned', message_key = r.message_key, medium = r.medium FROM {source} "
+        f"UPDATE fatigue_touches SET state = 'planned', message_key = m.idempotency_key, medium = m.medium FROM {source} "
+        "JOIN messages m ON m.idempotency_key = 'episode:' || r.episode_id || ':step:' || :step_id "
         f"WHERE fatigue_touches.id = r.entry_id AND fatigue_touches.id {ids} "
         "AND fatigue_touches.state = 'reserved' AND fatigue_touches.message_key IS NULL"
-    ), {**params, "entry_ids": list(links["entry_id"]) if postgres else json.dumps(list(links["entry_id"]))})
+    ), {**params, "step_id": step_id, "entry_ids": list(links["entry_id"]) if postgres else json.dumps(list(links["entry_id"]))})
 
 
 def mark_sent(session: Session, keys: Sequence[str], now: datetime) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from campaigns.db import one_of
 from campaigns.events.decay import forward_weight
 from campaigns.events.models import EngagementCounter
 from campaigns.people.models import Contact
@@ -47,6 +48,10 @@ class Evidence:
         index = {cid: i for i, cid in enumerate(dict.fromkeys(contact_ids))}
         return cls(index, _zeros(len(index)), _zeros(len(index)))
 
+    def blank(self) -> np.ndarray:
+        """Per row: whether the contact has no evidence at all (every weight and count zero)."""
+        return ~np.any([np.any(v != 0, axis=1) for v in (*self.weights.values(), *self.counts.values())], axis=0)
+
     def rows(self, contact_ids: Sequence[int]) -> np.ndarray:
         return np.array([self.index[cid] for cid in contact_ids], dtype=np.int64)
 
@@ -60,7 +65,7 @@ def load_evidence(session: Session, contact_ids: Sequence[int], *, now: datetime
     for start in range(0, len(ids), _CHUNK):
         rows = session.execute(
             select(EngagementCounter.contact_id, EngagementCounter.medium, *columns)
-            .where(EngagementCounter.contact_id.in_(ids[start:start + _CHUNK]))
+            .where(one_of(session, EngagementCounter.contact_id, ids[start:start + _CHUNK]))
         )
         for contact_id, medium, *values in rows:
             if medium not in MEDIA:

@@ -15,6 +15,7 @@ it is planned. Releases happen when a planned message never goes out.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -137,25 +138,55 @@ class FatigueBudget:
     def record_touches(self, session: Session, touches: Sequence[Touch], *, now: datetime) -> dict[int, Refusal]:
         """Count each touch against the rules; record the allowed ones; the refused, by index.
 
-        An invite takes over its campaign's reservation. A dismissal has already
-        happened: it is recorded (it counts from now on) and never refused.
-        A touch whose message key is already recorded (a batch run twice) is
-        neither refused nor recorded again.
+        Set-based first (``ledger.record_where_quiet``): a planned message that is the only touch of
+        its contact (and, under account rules, of its account) in the batch and has room under every
+        rule is recorded by one statement. The rest are judged one by one, in order: an invite takes
+        over its campaign's reservation; a dismissal has already happened, so it is recorded (it
+        counts from now on) and never refused. A touch whose message key is already recorded (a
+        batch run twice) is neither refused nor recorded again.
         """
         if not touches:
             return {}
         contacts = {t.contact.id: t.contact for t in touches}
         ledger.lock_scopes(session, contact_ids=list(contacts), account_ids=[c.account_id for c in contacts.values() if c.account_id is not None])
         policy = current_policy(session)
-        known = ledger.known_keys(session, (t.message_key for t in touches))
+        quiet = self._alone(touches, policy)
+        recorded = ledger.record_where_quiet(session, {
+            "contact_id": [touches[i].contact.id for i in quiet], "account_id": [touches[i].contact.account_id for i in quiet],
+            "kind": [touches[i].kind for i in quiet], "step": [touches[i].step for i in quiet], "medium": [touches[i].medium for i in quiet],
+            "campaign_id": [touches[i].campaign_id for i in quiet], "trigger": [touches[i].trigger for i in quiet],
+            "message_key": [touches[i].message_key for i in quiet], "at": [touches[i].at for i in quiet],
+        }, policy=policy, now=now)
+        rest = [i for i, t in enumerate(touches) if t.message_key is None or t.message_key not in recorded]
+        return counted(self._judge(session, touches, rest, policy=policy, now=now)) if rest else {}
+
+    @staticmethod
+    def _alone(touches: Sequence[Touch], policy: Policy) -> list[int]:
+        """Positions of the planned messages the set-based path may record: not an invitation, pre-notice
+        (preemption) or dismissal, keyed, and the only touch of its contact — and, under account rules,
+        of its account — in the batch (two of them would each take room the other's judgement must see)."""
+        per_contact = Counter(t.contact.id for t in touches)
+        per_account = Counter(t.contact.account_id for t in touches if t.contact.account_id is not None) if policy.has_account_rules else Counter()
+        return [
+            i for i, t in enumerate(touches)
+            if t.step not in ("invite", "pre_notice", "dismissal") and t.message_key is not None and per_contact[t.contact.id] == 1
+            and per_account[t.contact.account_id] <= 1
+        ]
+
+    def _judge(self, session: Session, touches: Sequence[Touch], positions: Sequence[int], *, policy: Policy, now: datetime) -> dict[int, Refusal]:
+        """Judge ``touches`` at ``positions`` one by one against the ledger (see ``record_touches``); the refused, by index."""
+        judged = [touches[i] for i in positions]
+        known = ledger.known_keys(session, (t.message_key for t in judged))
         reach = policy.longest_window
-        scopes = ledger.scopes_for(session, contacts.values(), policy, start=min(t.at for t in touches) - reach, end=max(t.at for t in touches) + reach)
+        contacts = {t.contact.id: t.contact for t in judged}
+        scopes = ledger.scopes_for(session, contacts.values(), policy, start=min(t.at for t in judged) - reach, end=max(t.at for t in judged) + reach)
         refusals: dict[int, Refusal] = {}
         rows: list[dict[str, Any]] = []
         links: list[dict[str, Any]] = []
         taken: set[int] = set()
-        gave_way = self._gave_way(session, touches, scopes)
-        for index, touch in enumerate(touches):
+        gave_way = self._gave_way(session, judged, scopes)
+        for index in positions:
+            touch = touches[index]
             if touch.message_key is not None and touch.message_key in known:
                 continue
             scope = scopes[touch.contact.id]
@@ -182,7 +213,7 @@ class FatigueBudget:
             rows.append(_row(entry, medium=touch.medium, policy=policy, now=now))
         ledger.link_reservations(session, links)
         ledger.insert_touches(session, rows)
-        return counted(refusals)
+        return refusals
 
     def held_invitations(self, session: Session, *, campaign_id: int, contacts: Sequence[Subject]) -> dict[int, int]:
         """Contacts whose invite takes over the campaign's one open reservation: its id, by contact id.
@@ -197,9 +228,9 @@ class FatigueBudget:
         ledger.lock_scopes(session, contact_ids=[c.id for c in contacts], account_ids=[c.account_id for c in contacts if c.account_id is not None])
         return ledger.held_invitations(session, campaign_id=campaign_id, contact_ids=[c.id for c in contacts])
 
-    def link_invitations(self, session: Session, *, links: Mapping[str, Sequence[Any]]) -> None:
+    def link_invitations(self, session: Session, *, links: Mapping[str, Sequence[int]], step_id: int) -> None:
         """The invites just written take over the reservations ``held_invitations`` found. One statement."""
-        ledger.link_invitations(session, links)
+        ledger.link_invitations(session, links, step_id=step_id)
 
     @staticmethod
     def _gave_way(session: Session, touches: Sequence[Touch], scopes: dict[int, Scope]) -> dict[tuple[int, int], str]:

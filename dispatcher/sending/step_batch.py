@@ -19,7 +19,7 @@ from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.people.models import Contact
-from campaigns.programs.models import Campaign, Episode, Message, PlanStep, Response
+from campaigns.programs.models import Campaign, Episode, Message, MessageContent, PlanStep, Response
 from campaigns.programs.reach import Reach
 from campaigns.programs.window import SendingWindow
 from dispatcher.routing import Candidate, route
@@ -27,7 +27,7 @@ from dispatcher.runtime.core import Runtime
 from dispatcher.sending.budget import ContactRef, Touch
 from dispatcher.sending.contents import ContentCache
 from dispatcher.sending.handoff import send_messages, take_step_messages
-from dispatcher.sending.step_rows import PlannedRows, insert_planned
+from dispatcher.sending.step_rows import PlannedRows, estimates_json, insert_planned
 from templates import thank_you_step
 
 AFTER_CLOSE = ("thank_you", "summary", "you_said_we_did")
@@ -75,13 +75,15 @@ def _template_step(step: PlanStep, episode: Any, categories: dict[int, str]) -> 
 def _targets(session: Session, step: PlanStep, first_episode_id: int, last_episode_id: int) -> list[Row[Any]]:
     """The range's selected episodes without a message for the step, with what planning reads of their contact.
 
-    Plain rows, not ORM objects: nothing is tracked per episode in the session.
+    Plain rows read on the session's connection (Core, not the ORM's result machinery):
+    nothing is tracked per episode in the session.
     """
+    connection = session.connection()
     # Every message of the range's episodes, filtered here: a condition on step_id would let the
     # planner intersect with that index, which holds every message of the step (a million).
-    have = {episode_id for episode_id, step_id in session.execute(select(Message.episode_id, Message.step_id).where(
+    have = {episode_id for episode_id, step_id in connection.execute(select(Message.episode_id, Message.step_id).where(
         Message.episode_id.between(first_episode_id, last_episode_id))) if step_id == step.id}
-    rows: list[Row[Any]] = list(session.execute(
+    rows: list[Row[Any]] = list(connection.execute(
         select(Episode.id.label("episode_id"), Episode.state, Episode.answered_at, Episode.invited_at, Episode.thanked_at, Episode.channel,
                Contact.id.label("contact_id"), Contact.account_id, Contact.email, Contact.phone, Contact.external_id, Contact.last_seen_at,
                Contact.role, Contact.locale, Contact.timezone)
@@ -93,19 +95,21 @@ def _targets(session: Session, step: PlanStep, first_episode_id: int, last_episo
     return [target for target in rows if target.episode_id not in have]
 
 
-def plan_batch(runtime: Runtime, session: Session, step: PlanStep, targets: Sequence[Row[Any]], now: datetime) -> PlannedRows:
+def plan_batch(runtime: Runtime, session: Session, step: PlanStep, targets: Sequence[Row[Any]], now: datetime, *, cache: ContentCache | None = None) -> PlannedRows:
     """The message rows for ``targets`` at ``step`` (see ``_targets``), not yet written; counts them in the budget.
 
     Per episode only what needs Python: eligibility, reachability, the channel
-    chooser (one call for the batch), the content id and the window's opening
-    (both cached per batch). An invite that takes over its campaign's reservation
-    is counted set-based after the rows are written (``link_invitations``, from
-    ``rows.held``); every other touch goes through ``record_touches``.
+    chooser (one call for the batch) and the number of its decision. What a
+    decision holds — the content id, the window's opening, the estimates as
+    JSON — is worked out once per distinct decision, not per message. An invite
+    that takes over its campaign's reservation is counted set-based after the
+    rows are written (``link_invitations``, from ``rows.held``); every other
+    touch goes through ``record_touches``.
     """
     campaign = step.campaign
     window = SendingWindow.parse(campaign.sending_window)
     reach = Reach.load(session, targets, allowed=campaign.channels, available=runtime.available_media, now=now)
-    cache = ContentCache(runtime)
+    cache = cache or step_contents(runtime, session, step.id)
     categories: dict[int, str] = {}
     if step.step == "thank_you":
         ids = [t.episode_id for t in targets if t.answered_at is not None]
@@ -113,49 +117,85 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, targets: Sequ
     rows = PlannedRows()
     routed: list[Row[Any]] = []
     candidates: list[Candidate] = []
+    reminder = step.step == "reminder"
     for target in targets:
         reason = ineligible(step, target)
         media = reach.media(target) if reason is None else []
         if reason is None and not media:
             reason = ("unreachable", f"unreachable: {reach.why_not(target)}")
         if reason is not None:
-            rows.add(target.episode_id, state="skipped", skip_rule=reason[0], skip_reason=reason[1])
+            rows.add(target.episode_id, rows.decision(state="skipped", skip_rule=reason[0], skip_reason=reason[1]))
             continue
         routed.append(target)
-        unanswered = target.channel if step.step == "reminder" else None  # the last ask's medium (answered ones are ineligible)
+        unanswered = target.channel if reminder else None  # the last ask's medium (answered ones are ineligible)
         candidates.append(Candidate(target.contact_id, tuple(media), target.role, target.last_seen_at, unanswered, target.phone is not None))
     choices = route(
         runtime, session, candidates, order=campaign.channels, mode=campaign.channel_choice,  # type: ignore[arg-type]
         campaign_id=campaign.id, step_id=step.id, batch_key=targets[0].episode_id if targets else 0, now=now,
     )
-    opens: dict[str, datetime] = {}
     takes_over = step.step == "invite"
     held = runtime.budget.held_invitations(session, campaign_id=campaign.id, contacts=[ContactRef(t.contact_id, t.account_id) for t in routed]) if takes_over else {}
+    opens: dict[str, datetime] = {}
+    estimates: dict[tuple[Any, ...], str | None] = {}  # each distinct choice's estimates as JSON, once
+    numbers: dict[tuple[Any, ...], int] = {}
     touches: list[tuple[int, Touch]] = []
     for target, choice in zip(routed, choices, strict=True):
         medium = choice.medium
         assert medium is not None  # every candidate has a medium it can be reached on
         zone = target.timezone
-        if zone not in opens:
-            opens[zone] = window.next_open(now, zone)
-        position = rows.add(
-            target.episode_id, state="queued", medium=medium, channel=runtime.channels.names[medium], channel_reason=choice.reason,
-            channel_estimates=choice.estimates, not_before=opens[zone],
-            content_id=cache.survey_content(session, campaign, medium=medium, template_step=_template_step(step, target, categories),
-                                            locale=target.locale, number=step.number, final=step.final),
-        )
-        key = message_key(target.episode_id, step.id)
-        if target.contact_id in held:
-            rows.held["entry_id"].append(held[target.contact_id])
-            rows.held["message_key"].append(key)
-            rows.held["medium"].append(medium)
+        template = _template_step(step, target, categories)
+        shown = tuple(choice.estimates.items())
+        key = (medium, choice.reason, shown, zone, target.locale, template)
+        number = numbers.get(key)
+        if number is None:
+            if zone not in opens:
+                opens[zone] = window.next_open(now, zone)
+            if shown not in estimates:
+                estimates[shown] = estimates_json(choice.estimates)
+            number = numbers[key] = rows.decision(
+                state="queued", medium=medium, channel=runtime.channels.names[medium], channel_reason=choice.reason,
+                channel_estimates=estimates[shown], not_before=opens[zone],
+                content_id=cache.survey_content(session, campaign, medium=medium, template_step=template,
+                                                locale=target.locale, number=step.number, final=step.final),
+            )
+        position = rows.add(target.episode_id, number)
+        entry = held.get(target.contact_id)
+        if entry is not None:
+            rows.held["entry_id"].append(entry)
+            rows.held["episode_id"].append(target.episode_id)
         else:
-            touches.append((position, Touch(contact=ContactRef(target.contact_id, target.account_id), kind=campaign.kind, step=step.step, medium=medium, at=opens[zone],
-                                            campaign_id=campaign.id, message_key=key)))
+            touches.append((position, Touch(contact=ContactRef(target.contact_id, target.account_id), kind=campaign.kind, step=step.step, medium=medium,
+                                            at=opens[zone], campaign_id=campaign.id, message_key=message_key(target.episode_id, step.id))))
     refusals = runtime.budget.record_touches(session, [t for _, t in touches], now=now)
     for index, refusal in refusals.items():
         rows.skip(touches[index][0], rule=refusal.rule, reason=refusal.reason)
     return rows
+
+
+STEP_CONTENTS = "step_contents"  # runtime.extras: (step id, edits snapshot, content ids) of the last batch committed
+
+
+def step_contents(runtime: Runtime, session: Session, step_id: int) -> ContentCache:
+    """The content cache for a batch of ``step_id``: starts with the ids the process's last committed
+    batch of the same step rendered, while the published edits are the same snapshot, so a step
+    renders each content once per process rather than once per batch (a change of the studio's
+    locale settings in the middle of a step reaches the process's next step, as an edit in the
+    middle of a batch always reached the next batch)."""
+    snapshot = runtime.published_templates.snapshot(session)
+    kept = runtime.extras.get(STEP_CONTENTS)
+    ids: dict[tuple[Any, ...], int] = dict(kept[2]) if isinstance(kept, tuple) and kept[0] == step_id and kept[1] is snapshot else {}
+    if ids:
+        # Still stored (one probe of a few ids): a step id can come back after the rows were
+        # deleted (SQLite reuses the largest ids), and content ids must never dangle.
+        stored = set(session.scalars(select(MessageContent.id).where(MessageContent.id.in_(set(ids.values())))))
+        if not stored.issuperset(ids.values()):
+            ids = {}
+    return ContentCache(runtime, ids=ids, snapshot=snapshot)
+
+
+def keep_contents(runtime: Runtime, step_id: int, cache: ContentCache) -> None:
+    """After the batch committed: its content ids (now stored for good) serve the step's next batches."""
+    runtime.extras[STEP_CONTENTS] = (step_id, cache.snapshot, dict(cache.ids))
 
 
 def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_episode_id: int) -> None:
@@ -167,10 +207,12 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
         now = runtime.clock.now()
         targets = _targets(session, step, first_episode_id, last_episode_id)
         if targets:
-            rows = plan_batch(runtime, session, step, targets, now)
+            contents = step_contents(runtime, session, step.id)
+            rows = plan_batch(runtime, session, step, targets, now, cache=contents)
             insert_planned(session, rows, campaign_id=step.campaign_id, step_id=step.id, step=step.step, now=now)
-            runtime.budget.link_invitations(session, links=rows.held)
+            runtime.budget.link_invitations(session, links=rows.held, step_id=step.id)
             session.commit()
+            keep_contents(runtime, step.id, contents)
         left = session.scalar(update(PlanStep).where(PlanStep.id == step.id, PlanStep.batches_left > 0)
                               .values(batches_left=PlanStep.batches_left - 1).returning(PlanStep.batches_left))
         session.commit()

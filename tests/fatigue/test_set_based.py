@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from campaigns.programs.models import Episode, Message, Suppression
 from campaigns.programs.reach import Reach
 from dispatcher.runtime.clock import DatabaseClock
 from dispatcher.runtime.core import Runtime
+from dispatcher.sending.budget import ContactRef, Touch
 from dispatcher.sending.scheduler import tick
 from dispatcher.sending.step_batch import run_step_batch
 from tests import factories
@@ -105,4 +106,49 @@ def test_two_contacts_of_one_account_in_one_chunk_share_its_account_rule(runtime
     session.rollback()
     states = sorted((e.contact_id, e.state, e.exclusion_rule) for e in session.scalars(select(Episode).where(Episode.campaign_id == campaign)))
     assert states == [(first.id, "selected", None), (second.id, "excluded", "account_once_per_1d")]
+    assert audit(session) == []
+
+
+def _reminder(contact: Contact, n: int, at: datetime, *, campaign_id: int | None = None) -> Touch:
+    return Touch(contact=ContactRef(contact.id, contact.account_id), kind="nps", step="reminder", medium="email", at=at,
+                 campaign_id=campaign_id, message_key=f"test:{contact.id}:{n}")
+
+
+def test_planned_messages_with_room_are_recorded_set_based_and_the_full_ones_refused_with_their_reason(runtime: Runtime, session: Session) -> None:
+    quiet, busy, edge = factories.contact(session), factories.contact(session), factories.contact(session)
+    session.commit()
+    budget = runtime.budget
+    # Four messages for ``busy`` within a week of START, three for ``edge`` (room for one more).
+    assert budget.record_touches(session, [_reminder(busy, n, START - timedelta(days=n)) for n in range(4)], now=START) == {}
+    assert budget.record_touches(session, [_reminder(edge, n, START - timedelta(days=n)) for n in range(3)], now=START) == {}
+    session.commit()
+
+    planned = [_reminder(quiet, 9, START), _reminder(busy, 9, START), _reminder(edge, 9, START)]
+    refusals = budget.record_touches(session, planned, now=START)
+    again = budget.record_touches(session, planned, now=START)  # the batch run twice: nothing recorded twice
+    session.commit()
+
+    assert list(refusals) == [1]
+    assert refusals[1].rule == "messages_4_per_7d"
+    assert refusals[1].reason == "messages_4_per_7d: reminder 2026-02-27; reminder 2026-02-28; reminder 2026-03-01; reminder 2026-03-02"
+    assert list(again) == [1]
+    assert [t.message_key for t in touches(session, quiet.id)] == [f"test:{quiet.id}:9"]
+    assert f"test:{busy.id}:9" not in {t.message_key for t in touches(session, busy.id)}
+    assert len(touches(session, edge.id)) == 4
+    assert audit(session) == []
+
+
+def test_two_planned_messages_of_one_account_under_an_account_rule_are_judged_one_by_one(runtime: Runtime, session: Session) -> None:
+    set_policy(runtime, {"rules": [{"name": "account_msgs_1_per_7d", "kinds": "all", "counts": "messages", "limit": 1, "window_days": 7, "scope": "account"}],
+                         "min_gap_days": 0})
+    account = factories.account(session)
+    first, second, alone = factories.contact(session, account=account), factories.contact(session, account=account), factories.contact(session)
+    session.commit()
+
+    refusals = runtime.budget.record_touches(session, [_reminder(first, 1, START), _reminder(second, 1, START), _reminder(alone, 1, START)], now=START)
+    session.commit()
+
+    assert list(refusals) == [1]
+    assert refusals[1].rule == "account_msgs_1_per_7d"
+    assert [len(touches(session, c.id)) for c in (first, second, alone)] == [1, 0, 1]
     assert audit(session) == []
