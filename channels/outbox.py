@@ -87,7 +87,7 @@ class OutboxChannel:
     A folder that cannot be written fails the whole call before anything is queued.
     """
 
-    max_batch = 500
+    max_batch = 1000  # a step batch's worth: one claim, one results write
 
     def __init__(self, config: OutboxConfig, *, clock: Callable[[], datetime] | None = None, background: bool = False):
         self.config = config

@@ -132,39 +132,43 @@ def _apply(runtime: Runtime, session: Session, messages: Sequence[Message], verd
     return [m.id for m in messages if verdicts[m.id].action == "send"]
 
 
+# The claim is a Core statement over the tables (no ORM entity in it), so its RETURNING rows come
+# back as plain rows without the ORM's loading and session bookkeeping.
+_M, _C, _S, _CAMPAIGN, _E = (Message.__table__.c, Contact.__table__.c, Suppression.__table__.c,  # type: ignore[attr-defined]
+                             Campaign.__table__.c, Episode.__table__.c)  # type: ignore[attr-defined]
+
+
 def _still_sendable() -> Any:
     """SQL for what ``_verdict`` checks, but the sending window (checked on the claimed rows)."""
-    m = Message
+    m = _M
     return and_(
-        ~exists(select(Suppression.id).where(Suppression.medium == m.medium, Suppression.address == m.recipient)),
-        or_(m.contact_id.is_(None), ~exists(select(Contact.id).where(Contact.id == m.contact_id, Contact.erased_at.is_not(None)))),
-        or_(m.campaign_id.is_(None), m.step == "alert", exists(select(Campaign.id).where(
-            Campaign.id == m.campaign_id,
-            or_(Campaign.status == "active", and_(Campaign.status == "closed", m.step.in_(AT_CLOSE))),
+        ~exists(select(_S.id).where(_S.medium == m.medium, _S.address == m.recipient)),
+        or_(m.contact_id.is_(None), ~exists(select(_C.id).where(_C.id == m.contact_id, _C.erased_at.is_not(None)))),
+        or_(m.campaign_id.is_(None), m.step == "alert", exists(select(_CAMPAIGN.id).where(
+            _CAMPAIGN.id == m.campaign_id,
+            or_(_CAMPAIGN.status == "active", and_(_CAMPAIGN.status == "closed", m.step.in_(AT_CLOSE))),
         ))),
     )
 
 
-CLAIMED = (
-    Message.id, Message.idempotency_key, Message.campaign_id, Message.episode_id, Message.step, Message.medium,
-    Message.channel, Message.recipient, Message.content_id, Message.substitutions, Message.attempts, Message.not_before,
-    Message.locale, Message.created_at, Message.step_id, Message.contact_id,
-)
+CLAIMED = tuple(_M[name] for name in (
+    "id", "idempotency_key", "campaign_id", "episode_id", "step", "medium", "channel", "recipient", "content_id", "substitutions",
+    "attempts", "not_before", "locale", "created_at", "step_id", "contact_id",
+))
 
 
 def _claim_statement(session: Session, ids: Sequence[int], now: datetime, wall: datetime, *, checked: bool) -> Any:
-    conditions = [one_of(session, Message.id, ids), Message.state.in_(WAITING), Message.not_before <= now]
+    conditions = [one_of(session, _M.id, ids), _M.state.in_(WAITING), _M.not_before <= now]
     if checked:
         conditions.append(_still_sendable())
     # The contact's and episode's columns a contact step's values are derived from (not stored).
-    zone = select(Contact.timezone).where(Contact.id == Message.contact_id).scalar_subquery()
-    name = select(Contact.name).where(Contact.id == Message.contact_id).scalar_subquery()
-    public_id = select(Episode.public_id).where(Episode.id == Message.episode_id).scalar_subquery()
+    zone = select(_C.timezone).where(_C.id == _M.contact_id).scalar_subquery()
+    name = select(_C.name).where(_C.id == _M.contact_id).scalar_subquery()
+    public_id = select(_E.public_id).where(_E.id == _M.episode_id).scalar_subquery()
     return (
-        update(Message).where(*conditions)
-        .values(state="sending", claimed_at=wall, claimed_by=worker_name(), attempts=Message.attempts + 1, updated_at=now)
+        update(Message.__table__).where(*conditions)
+        .values(state="sending", claimed_at=wall, claimed_by=worker_name(), attempts=_M.attempts + 1, updated_at=now)
         .returning(*CLAIMED, zone.label("zone"), name.label("contact_name"), public_id.label("public_id"))
-        .execution_options(synchronize_session=False)  # plain rows: nothing in the session to keep in step
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -180,10 +180,9 @@ def _advance_episodes(session: Session, sent: Sequence[Any], now: datetime) -> N
 def _count_asks(runtime: Runtime, session: Session, sent: Sequence[Any], now: datetime) -> None:
     """Each survey ask that went out is a trial for channel choice: without an answer it is the
     evidence against its medium that the next reminder is routed on. ``sent``: the rows recorded sent."""
-    asks: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: {"sent": 0})
-    for message in sent:
-        if message.step in ASKS and message.contact_id is not None and message.medium in ASK_MEDIA:
-            asks[(message.contact_id, message.medium)]["sent"] += 1
+    trials = Counter((message.contact_id, message.medium) for message in sent
+                     if message.step in ASKS and message.contact_id is not None and message.medium in ASK_MEDIA)
+    asks = {key: {"sent": count} for key, count in trials.items()}
     add_evidence(session, asks, now=now, half_life_days=runtime.settings.channel_half_life_days)
 
 
