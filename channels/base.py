@@ -10,6 +10,7 @@ what to do (retry, give up, suppress the address, or stop the step).
 from __future__ import annotations
 
 import enum
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -91,7 +92,11 @@ class OutgoingMessage:
         """Whether a header value names a placeholder (the unsubscribe headers carry their values)."""
         if not self.headers:
             return False
-        tokens = _token_pattern(tuple(self.substitutions))
+        keys = tuple(self.substitutions)
+        prefix = _common_prefix(keys)  # "-pulse_": a plain substring test settles nearly every message
+        if prefix and not any(prefix in value for value in self.headers.values()):
+            return False
+        tokens = _token_pattern(keys)
         return any(tokens.search(value) for value in self.headers.values())
 
     def materialize(self) -> OutgoingMessage:
@@ -129,6 +134,11 @@ def _swap(value: str | None, pairs: tuple[tuple[str, str], ...], old: int) -> st
     for pair in pairs:
         value = value.replace(pair[old], pair[1 - old])
     return value
+
+
+@lru_cache(maxsize=256)
+def _common_prefix(keys: tuple[str, ...]) -> str:
+    return os.path.commonprefix(keys) if keys else ""
 
 
 @lru_cache(maxsize=256)

@@ -96,7 +96,7 @@ class OutboxChannel:
         self.directory = Path(config.directory)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._background = background
-        self._queue: queue.Queue[tuple[OutgoingMessage, str, datetime] | None] = queue.Queue()
+        self._queue: queue.Queue[list[tuple[OutgoingMessage, str, datetime]] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
 
     def build_requests(self, messages: Sequence[OutgoingMessage]) -> list[OutboxFile]:
@@ -148,6 +148,7 @@ class OutboxChannel:
                 error = ChannelError(ErrorKind.MISCONFIGURED, "outbox_unwritable", str(exc))
                 return [SendResult(message.message_id, error=error) for message in messages]
         results = []
+        queued: list[tuple[OutgoingMessage, str, datetime]] = []  # handed to the writer at once, not one by one
         for message in messages:
             now = self._clock().astimezone(UTC)
             try:
@@ -157,8 +158,7 @@ class OutboxChannel:
                 results.append(SendResult(message.message_id, error=error))
                 continue
             if self._background:
-                self._start_writer()
-                self._queue.put((message, name, now))
+                queued.append((message, name, now))
             else:
                 try:
                     _write_atomically(self.directory, name, self._content(message, now))
@@ -179,6 +179,9 @@ class OutboxChannel:
                     encoding=cost.encoding if cost else None,
                 )
             )
+        if queued:
+            self._start_writer()
+            self._queue.put(queued)
         return results
 
     def _start_writer(self) -> None:
@@ -187,12 +190,13 @@ class OutboxChannel:
             self._writer.start()
 
     def _write_queued(self) -> None:
-        while (item := self._queue.get()) is not None:
-            message, name, now = item
+        while (batch := self._queue.get()) is not None:
             try:
-                _write_atomically(self.directory, name, self._content(message, now))
-            except Exception:  # the development outbox: a lost file is logged, the send is not undone
-                log.exception("outbox %s: could not write %s", self.name, name)
+                for message, name, now in batch:
+                    try:
+                        _write_atomically(self.directory, name, self._content(message, now))
+                    except Exception:  # the development outbox: a lost file is logged, the send is not undone
+                        log.exception("outbox %s: could not write %s", self.name, name)
             finally:
                 self._queue.task_done()
         self._queue.task_done()
