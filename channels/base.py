@@ -10,6 +10,7 @@ what to do (retry, give up, suppress the address, or stop the step).
 from __future__ import annotations
 
 import enum
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -80,10 +81,23 @@ class OutgoingMessage:
         if not pairs:
             return self
         # A step's messages share one content: the swapped parts are computed once (cached).
-        return replace(
-            self, text=_swap(self.text, pairs, 1) or "", subject=_swap(self.subject, pairs, 1), html=_swap(self.html, pairs, 0),
-            headers={k: _swap(v, pairs, 1) or "" for k, v in self.headers.items()},
-        )
+        text, subject, html = _swap(self.text, pairs, 1) or "", _swap(self.subject, pairs, 1), _swap(self.html, pairs, 0)
+        tokens = self._tokens_in_headers()
+        if text == self.text and subject == self.subject and html == self.html and not tokens:
+            return self  # rendered as the providers substitute (the usual case): nothing to swap
+        headers = {k: _swap(v, pairs, 1) or "" for k, v in self.headers.items()} if tokens else self.headers
+        return replace(self, text=text, subject=subject, html=html, headers=headers)
+
+    def _tokens_in_headers(self) -> bool:
+        """Whether a header value names a placeholder (the unsubscribe headers carry their values)."""
+        if not self.headers:
+            return False
+        keys = tuple(self.substitutions)
+        prefix = _common_prefix(keys)  # "-pulse_": a plain substring test settles nearly every message
+        if prefix and not any(prefix in value for value in self.headers.values()):
+            return False
+        tokens = _token_pattern(keys)
+        return any(tokens.search(value) for value in self.headers.values())
 
     def materialize(self) -> OutgoingMessage:
         """The same message with every placeholder replaced by its value (HTML escaped in HTML)."""
@@ -98,7 +112,7 @@ class OutgoingMessage:
 
     def filled_headers(self) -> dict[str, str]:
         """``materialize().headers`` without filling the subject and body (providers do those)."""
-        if not self.substitutions or not self.headers:
+        if not self.substitutions or not self._tokens_in_headers():
             return dict(self.headers)
         parted = self.per_part()
         fill = _filler(parted.substitutions)
@@ -120,6 +134,11 @@ def _swap(value: str | None, pairs: tuple[tuple[str, str], ...], old: int) -> st
     for pair in pairs:
         value = value.replace(pair[old], pair[1 - old])
     return value
+
+
+@lru_cache(maxsize=256)
+def _common_prefix(keys: tuple[str, ...]) -> str:
+    return os.path.commonprefix(keys) if keys else ""
 
 
 @lru_cache(maxsize=256)

@@ -9,7 +9,7 @@ carries the same one-click unsubscribe.
 from __future__ import annotations
 
 import binascii
-import os
+import random
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -19,6 +19,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from channels.base import OutgoingMessage
@@ -37,6 +38,8 @@ RESERVED_HEADERS = frozenset(
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
+_HEADER_UNSAFE = re.compile(r"[<>,\r\n ]")
+_BOUNDARY_RANDOM = random.Random()  # seeded from os.urandom
 
 
 def list_unsubscribe_headers(https_url: str, mailto: str | None = None) -> dict[str, str]:
@@ -47,17 +50,20 @@ def list_unsubscribe_headers(https_url: str, mailto: str | None = None) -> dict[
     URI) is added second for clients that only know mail. Raises ``ValueError``
     for a URL that is not HTTPS or contains characters a header cannot carry.
     """
-    parts = urlsplit(https_url)
-    if parts.scheme != "https" or not parts.netloc:
-        raise ValueError(f"the one-click unsubscribe URL must be https, got {https_url!r}")
+    # "https://" and a host right after it is what urlsplit would find (the common case, without parsing).
+    plain = https_url.startswith("https://") and https_url[8:9] not in ("", "/", "?", "#", "[")
+    if not plain:
+        parts = urlsplit(https_url)
+        if parts.scheme != "https" or not parts.netloc:
+            raise ValueError(f"the one-click unsubscribe URL must be https, got {https_url!r}")
     uris = [https_url]
     if mailto:
         uris.append(mailto if mailto.lower().startswith("mailto:") else f"mailto:{mailto}")
     for uri in uris:
-        if any(ch in uri for ch in "<>,\r\n ") or not uri.isascii():
+        if not uri.isascii() or _HEADER_UNSAFE.search(uri):
             raise ValueError(f"{uri!r} must be percent-encoded before it goes in a header")
     return {
-        "List-Unsubscribe": ", ".join(f"<{uri}>" for uri in uris),
+        "List-Unsubscribe": f"<{https_url}>" if len(uris) == 1 else ", ".join(f"<{uri}>" for uri in uris),
         "List-Unsubscribe-Post": ONE_CLICK,
     }
 
@@ -111,7 +117,7 @@ def mime_bytes(
         raise ValueError("an email needs a subject")
     check_headers(filled.headers)
     raw = [
-        ("From", _formatted(from_email, from_name)),
+        ("From", _sender(from_email, from_name)),
         ("To", _formatted(filled.to, filled.to_name)),
         *([("Reply-To", _formatted(filled.reply_to, None))] if filled.reply_to else []),
         ("Subject", filled.subject),
@@ -121,14 +127,17 @@ def mime_bytes(
         *filled.headers.items(),
         ("MIME-Version", "1.0"),
     ]
-    for name, value in raw:
-        if any(c in name + value for c in "\r\n"):
-            raise ValueError(f"header {name!r} contains a line break")  # header injection
+    joined = "".join(f"{name}{value}" for name, value in raw)
+    if "\r" in joined or "\n" in joined:  # header injection
+        name = next(name for name, value in raw if "\r" in name + value or "\n" in name + value)
+        raise ValueError(f"header {name!r} contains a line break")
     # Checked before encoding: a long value is folded onto continuation lines on purpose.
     headers = [(name, value if name in ("From", "To", "Reply-To") else _header_text(value)) for name, value in raw]
     text = _part("plain", filled.text or "")
     if filled.html:
-        boundary = f"=_pulse_{_UNSAFE_ID.sub('_', filled.message_id)}_{os.urandom(6).hex()}"
+        # "=_" never occurs in quoted-printable text, so the boundary cannot; the random part
+        # (from a generator seeded once, not a getrandom call per message) keeps it one of a kind.
+        boundary = f"=_pulse_{_UNSAFE_ID.sub('_', filled.message_id)}_{_BOUNDARY_RANDOM.getrandbits(48):012x}"
         headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
         body = b"".join([
             f"--{boundary}\n".encode(), text, f"\n--{boundary}\n".encode(),
@@ -171,6 +180,12 @@ def build_mime_message(
     parsed = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(parsed, EmailMessage)
     return parsed
+
+
+@lru_cache(maxsize=64)
+def _sender(email: str, name: str | None) -> str:
+    """From: the channel's own address, formatted once."""
+    return _formatted(email, name)
 
 
 def _formatted(email: str, name: str | None) -> str:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parseaddr
+from functools import lru_cache
 from typing import Any
 
 import urllib3
@@ -45,6 +46,11 @@ MAX_CUSTOM_ARGS_BYTES = 10_000  # "may not exceed 10,000 bytes"
 MAX_CATEGORIES = 10
 MAX_CATEGORY_CHARS = 255
 MESSAGE_ID_ARG = "pulse_message_id"  # custom_arg that the event webhook echoes back
+# A SendGrid API key ("SG.", 22 characters, ".", 43 characters): the SDK's ValidateApiKey refuses content
+# that starts with r"SG\.[0-9a-zA-Z]+\.[0-9a-zA-Z]+"; we look anywhere in it, for keys as SendGrid issues them.
+API_KEY_SHAPE = re.compile(r"SG\.[0-9A-Za-z_-]{16,32}\.[0-9A-Za-z_-]{16,64}")
+MIN_KEY_CHARS = 20  # SendGrid's keys are 69 characters; a shorter configured value (a local stub) matches too much text
+API_KEY_REFUSAL = "the content contains a SendGrid API key; it is never mailed out (fix the template)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,8 +215,20 @@ class SendGridChannel:
             groups.setdefault(key, []).append(index)
         plan: list[tuple[MailSendRequest, list[int]]] = []
         for indices in groups.values():
+            if self._holds_api_key(messages[indices[0]]):  # a group shares its content: checked once
+                refused.update((index, _refuse("api_key_in_content", API_KEY_REFUSAL)) for index in indices)
+                continue
             plan += self._group_requests(messages, indices, refused)
         return plan, refused
+
+    def _holds_api_key(self, message: OutgoingMessage) -> bool:
+        """Whether the content would mail out a SendGrid API key (ours, or anything shaped like one):
+        the SDK's ``ValidateApiKey`` refused such content, our plain-dict bodies check it here."""
+        key = self.config.api_key if len(self.config.api_key) >= MIN_KEY_CHARS else None  # a stub key is no secret to look for
+        for part in (message.subject, message.text, message.html):
+            if part and ((key and key in part) or ("SG." in part and API_KEY_SHAPE.search(part))):
+                return True
+        return False
 
     def _problem(self, message: OutgoingMessage) -> ChannelError | None:
         """Why SendGrid would refuse this message whatever it travels with, if it would
@@ -371,7 +389,12 @@ def _categories(message: OutgoingMessage) -> tuple[str, ...]:
     Categories are reporting labels; cutting a long campaign name is better than
     refusing to send a survey because of it.
     """
+    return _distinct_categories(tuple(message.categories))
+
+
+@lru_cache(maxsize=256)  # a step's messages share their categories
+def _distinct_categories(categories: tuple[str, ...]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
-    for category in message.categories:
+    for category in categories:
         seen.setdefault(category[:MAX_CATEGORY_CHARS], None)
     return tuple(list(seen)[:MAX_CATEGORIES])

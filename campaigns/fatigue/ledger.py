@@ -219,7 +219,7 @@ def known_keys(session: Session, keys: Iterable[str | None]) -> set[str]:
     wanted = [k for k in keys if k]
     if not wanted:
         return set()
-    return set(session.scalars(select(FatigueTouch.message_key).where(FatigueTouch.message_key.in_(wanted))))  # type: ignore[arg-type]
+    return set(session.scalars(select(FatigueTouch.message_key).where(one_of(session, FatigueTouch.message_key, wanted))))  # type: ignore[arg-type]
 
 
 def insert_touches(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -274,7 +274,7 @@ def mark_sent(session: Session, keys: Sequence[str], now: datetime) -> None:
     """The touches of these messages went out (a released one too: what was sent counts)."""
     if keys:
         session.execute(
-            update(FatigueTouch).where(FatigueTouch.message_key.in_(list(keys)), FatigueTouch.state != "sent")
+            update(FatigueTouch).where(one_of(session, FatigueTouch.message_key, keys), FatigueTouch.state != "sent")
             .values(state="sent", sent_at=now).execution_options(synchronize_session=False)
         )
 
@@ -282,7 +282,7 @@ def mark_sent(session: Session, keys: Sequence[str], now: datetime) -> None:
 def release_keys(session: Session, keys: Sequence[str], now: datetime) -> None:
     if keys:
         session.execute(
-            update(FatigueTouch).where(FatigueTouch.message_key.in_(list(keys)), FatigueTouch.state.in_(UNSENT))
+            update(FatigueTouch).where(one_of(session, FatigueTouch.message_key, keys), FatigueTouch.state.in_(UNSENT))
             .values(state="released", released_at=now).execution_options(synchronize_session=False)
         )
 
@@ -293,7 +293,7 @@ def unlinked_invites(session: Session, keys: Collection[str]) -> list[Any]:
         return []
     return list(session.execute(
         select(Message.idempotency_key, Message.contact_id, Message.campaign_id, Message.not_before, Message.medium)
-        .where(Message.idempotency_key.in_(list(keys)), Message.step == "invite", Message.contact_id.is_not(None))
+        .where(one_of(session, Message.idempotency_key, keys), Message.step == "invite", Message.contact_id.is_not(None))
     ))
 
 

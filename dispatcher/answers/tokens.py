@@ -27,8 +27,13 @@ def _signature(secret: str, purpose: str, payload: str) -> str:
 
 
 def make_token(secret: str, *, purpose: str, subject: str, expires_at: datetime) -> str:
-    payload = f"{subject}.{_base36(int(expires_at.timestamp()))}"
+    payload = f"{subject}.{token_expiry(expires_at)}"
     return f"{payload}.{_signature(secret, purpose, payload)}"
+
+
+def token_expiry(expires_at: datetime) -> str:
+    """The expiry as a token writes it (Unix seconds in base 36)."""
+    return _base36(int(expires_at.timestamp()))
 
 
 def read_token(secret: str, token: str, *, purpose: str, now: datetime) -> str:

@@ -7,18 +7,23 @@ only its substitutions: the same bytes that were stored are the bytes sent.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from markupsafe import escape
 from sqlalchemy.orm import Session
 
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode
 from campaigns.programs.plan import check_plan
 from campaigns.studio import service
-from dispatcher.answers.tokens import make_token
+from dispatcher.answers.tokens import SIGNATURE_CHARS, make_token, token_expiry
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.settings import Settings
 from dispatcher.studio.published import render_content
@@ -30,9 +35,9 @@ from templates import (
     default_question,
     default_scale,
     default_sender_name,
+    greeting,
     locale_chain,
     recipient_placeholders,
-    recipient_substitutions,
     resolve_language,
 )
 
@@ -161,14 +166,66 @@ def values_for(settings: Settings, *, public_id: str, name: str | None, locale: 
     """``recipient_values`` from the columns alone. Link tokens are HMACs of the episode's public
     id (and step) and an expiry counted from when the message was planned, so a contact step
     stores none of this and the hand-off derives the same values when it sends."""
-    name = name or ""
-    values = {
-        "first_name": name.split()[0] if name.strip() else "",
-        "name": name,
-        "answer_url": _link(settings, "answer", "r", _answer_subject(public_id, step_id), planned_at + timedelta(days=settings.link_ttl_days)),
-        "unsubscribe_url": _link(settings, "unsubscribe", "u", public_id, planned_at + timedelta(days=365)),
-    }
-    return recipient_substitutions(values, locale=locale or "en")
+    return RecipientValues(settings).values(public_id=public_id, name=name, locale=locale, planned_at=planned_at, step_id=step_id)
+
+
+class RecipientValues:
+    """``values_for`` for many messages: the HMAC keys, the link base and each expiry worked out once.
+
+    Gives exactly what ``_link`` and ``recipient_substitutions`` give (the same tokens, the
+    same keys in the same order, HTML variants escaped by markupsafe when there is anything
+    to escape); the hand-off makes one per chunk.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        secret = settings.secret_key.get_secret_value().encode()
+        # make_token signs f"{purpose}:{payload}": the purpose's prefix is hashed once, copied per token.
+        self._answer = hmac.new(secret, b"answer:", hashlib.sha256)
+        self._unsubscribe = hmac.new(secret, b"unsubscribe:", hashlib.sha256)
+        base = settings.public_url.rstrip("/")
+        self._answer_base, self._unsubscribe_base = f"{base}/r/", f"{base}/u/"
+        self._answer_ttl = timedelta(days=settings.link_ttl_days)
+        self._expiries: dict[datetime, tuple[str, str]] = {}
+
+    def _expiry(self, planned_at: datetime) -> tuple[str, str]:
+        found = self._expiries.get(planned_at)
+        if found is None:
+            found = self._expiries[planned_at] = (
+                token_expiry(planned_at + self._answer_ttl), token_expiry(planned_at + timedelta(days=365)))
+        return found
+
+    def values(self, *, public_id: str, name: str | None, locale: str | None, planned_at: datetime, step_id: int | None = None) -> dict[str, str]:
+        name = name or ""
+        first = name.split()[0] if name.strip() else ""
+        answer_expiry, unsubscribe_expiry = self._expiry(planned_at)
+        answer = f"{_answer_subject(public_id, step_id)}.{answer_expiry}"
+        unsubscribe = f"{public_id}.{unsubscribe_expiry}"
+        answer_url = f"{self._answer_base}{answer}.{_signed(self._answer, answer)}"
+        unsubscribe_url = f"{self._unsubscribe_base}{unsubscribe}.{_signed(self._unsubscribe, unsubscribe)}"
+        hello = _greeting(first, locale or "en")
+        return {
+            "-pulse_first_name-": first, "-pulse_first_name_html-": _escaped(first),
+            "-pulse_name-": name, "-pulse_name_html-": _escaped(name),
+            "-pulse_answer_url-": answer_url, "-pulse_answer_url_html-": _escaped(answer_url),
+            "-pulse_unsubscribe_url-": unsubscribe_url, "-pulse_unsubscribe_url_html-": _escaped(unsubscribe_url),
+            "-pulse_greeting-": hello, "-pulse_greeting_html-": _escaped(hello),
+        }
+
+
+_greeting = lru_cache(maxsize=4096)(greeting)  # first names and locales repeat across a step
+
+
+def _signed(keyed: hmac.HMAC, payload: str) -> str:
+    mac = keyed.copy()
+    mac.update(payload.encode())
+    return base64.urlsafe_b64encode(mac.digest()).decode()[:SIGNATURE_CHARS]
+
+
+def _escaped(value: str) -> str:
+    """``str(markupsafe.escape(value))``, without the call when nothing needs escaping."""
+    if "&" in value or "<" in value or ">" in value or '"' in value or "'" in value:
+        return str(escape(value))
+    return value
 
 
 def message_values(settings: Settings, session: Session, message: Any) -> dict[str, str]:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -44,7 +44,7 @@ from dispatcher.runtime.clock import utcnow
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.metrics import count_results, provider_request
 from dispatcher.runtime.settings import Settings
-from dispatcher.sending.contents import values_for
+from dispatcher.sending.contents import RecipientValues
 from dispatcher.sending.heartbeat import worker_name
 from dispatcher.sending.outcomes import record_results
 from dispatcher.sending.prompts import prompt_expiries
@@ -132,39 +132,57 @@ def _apply(runtime: Runtime, session: Session, messages: Sequence[Message], verd
     return [m.id for m in messages if verdicts[m.id].action == "send"]
 
 
+# The claim is a Core statement over the tables (no ORM entity in it), so its RETURNING rows come
+# back as plain rows without the ORM's loading and session bookkeeping.
+_M, _C, _S, _CAMPAIGN, _E = (Message.__table__.c, Contact.__table__.c, Suppression.__table__.c,  # type: ignore[attr-defined]
+                             Campaign.__table__.c, Episode.__table__.c)  # type: ignore[attr-defined]
+
+
 def _still_sendable() -> Any:
     """SQL for what ``_verdict`` checks, but the sending window (checked on the claimed rows)."""
-    m = Message
+    m = _M
     return and_(
-        ~exists(select(Suppression.id).where(Suppression.medium == m.medium, Suppression.address == m.recipient)),
-        or_(m.contact_id.is_(None), ~exists(select(Contact.id).where(Contact.id == m.contact_id, Contact.erased_at.is_not(None)))),
-        or_(m.campaign_id.is_(None), m.step == "alert", exists(select(Campaign.id).where(
-            Campaign.id == m.campaign_id,
-            or_(Campaign.status == "active", and_(Campaign.status == "closed", m.step.in_(AT_CLOSE))),
+        ~exists(select(_S.id).where(_S.medium == m.medium, _S.address == m.recipient)),
+        or_(m.contact_id.is_(None), ~exists(select(_C.id).where(_C.id == m.contact_id, _C.erased_at.is_not(None)))),
+        or_(m.campaign_id.is_(None), m.step == "alert", exists(select(_CAMPAIGN.id).where(
+            _CAMPAIGN.id == m.campaign_id,
+            or_(_CAMPAIGN.status == "active", and_(_CAMPAIGN.status == "closed", m.step.in_(AT_CLOSE))),
         ))),
     )
 
 
-CLAIMED = (
-    Message.id, Message.idempotency_key, Message.campaign_id, Message.episode_id, Message.step, Message.medium,
-    Message.channel, Message.recipient, Message.content_id, Message.substitutions, Message.attempts, Message.not_before,
-    Message.locale, Message.created_at, Message.step_id, Message.contact_id,
-)
+CLAIMED = tuple(_M[name] for name in (
+    "id", "idempotency_key", "campaign_id", "episode_id", "step", "medium", "channel", "recipient", "content_id", "substitutions",
+    "attempts", "not_before", "locale", "created_at", "step_id", "contact_id",
+))
 
 
 def _claim_statement(session: Session, ids: Sequence[int], now: datetime, wall: datetime, *, checked: bool) -> Any:
-    conditions = [one_of(session, Message.id, ids), Message.state.in_(WAITING), Message.not_before <= now]
+    conditions = [one_of(session, _M.id, ids), _M.state.in_(WAITING), _M.not_before <= now]
     if checked:
         conditions.append(_still_sendable())
     # The contact's and episode's columns a contact step's values are derived from (not stored).
-    zone = select(Contact.timezone).where(Contact.id == Message.contact_id).scalar_subquery()
-    name = select(Contact.name).where(Contact.id == Message.contact_id).scalar_subquery()
-    public_id = select(Episode.public_id).where(Episode.id == Message.episode_id).scalar_subquery()
+    zone = select(_C.timezone).where(_C.id == _M.contact_id).scalar_subquery()
+    name = select(_C.name).where(_C.id == _M.contact_id).scalar_subquery()
+    public_id = select(_E.public_id).where(_E.id == _M.episode_id).scalar_subquery()
     return (
-        update(Message).where(*conditions)
-        .values(state="sending", claimed_at=wall, claimed_by=worker_name(), attempts=Message.attempts + 1, updated_at=now)
+        update(Message.__table__).where(*conditions)
+        .values(state="sending", claimed_at=wall, claimed_by=worker_name(), attempts=_M.attempts + 1, updated_at=now)
         .returning(*CLAIMED, zone.label("zone"), name.label("contact_name"), public_id.label("public_id"))
     )
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What building a claimed chunk's messages reads besides its rows, loaded in the claim's transaction."""
+
+    contents: dict[int, MessageContent]
+    campaigns: dict[int, Campaign]  # in-app messages' campaigns
+    expiries: dict[int, datetime]  # in-app prompts' ends, by message id
+    replies: dict[int, str]  # Reply-To by message id
+
+
+NOTHING_LOADED = Loaded({}, {}, {}, {})
 
 
 def claim_chunk(runtime: Runtime, ids: Sequence[int]) -> list[Row[Any]]:
@@ -173,6 +191,11 @@ def claim_chunk(runtime: Runtime, ids: Sequence[int]) -> list[Row[Any]]:
     Call it right before the request that carries them starts: a row it returns
     is ``unknown`` if this process dies before its result is recorded.
     """
+    return _claim_and_load(runtime, ids)[0]
+
+
+def _claim_and_load(runtime: Runtime, ids: Sequence[int]) -> tuple[list[Row[Any]], Loaded]:
+    """``claim_chunk``, and in the same transaction what building the chunk's messages reads."""
     now, wall = runtime.clock.now(), utcnow()
     with runtime.sessions() as session:
         claimed = list(session.execute(_claim_statement(session, ids, now, wall, checked=True)))
@@ -183,8 +206,16 @@ def claim_chunk(runtime: Runtime, ids: Sequence[int]) -> list[Row[Any]]:
             if ready:
                 claimed += list(session.execute(_claim_statement(session, ready, now, wall, checked=False)))
         claimed = _outside_window(session, claimed, now)
+        loaded = _load(runtime, session, claimed, now) if claimed else NOTHING_LOADED
         session.commit()
-    return sorted(claimed, key=lambda row: row.id)
+    return sorted(claimed, key=lambda row: row.id), loaded
+
+
+def _load(runtime: Runtime, session: Session, claimed: list[Row[Any]], now: datetime) -> Loaded:
+    contents = _contents(runtime, session, {row.content_id for row in claimed if row.content_id is not None})
+    campaigns = _campaigns(session, {row.campaign_id for row in claimed if row.medium == "in_app"})
+    expiries = prompt_expiries(session, claimed, campaigns, now) if campaigns else {}  # type: ignore[arg-type]
+    return Loaded(contents, campaigns, expiries, _reply_to(runtime, session, claimed))
 
 
 def _outside_window(session: Session, claimed: list[Row[Any]], now: datetime) -> list[Row[Any]]:
@@ -271,18 +302,18 @@ def _send_medium(runtime: Runtime, medium: str, ids: list[int]) -> None:
     chunks = [ids[start:start + size] for start in range(0, len(ids), size)]
     if getattr(adapter, "max_in_flight", 1) < 2 or len(chunks) < 2:
         for chunk in chunks:
-            claimed = claim_chunk(runtime, chunk)
-            if claimed and _finish(runtime, medium, claimed, _request(adapter, _build(runtime, claimed))) is not None:
+            claimed, loaded = _claim_and_load(runtime, chunk)
+            if claimed and _finish(runtime, medium, claimed, _request(adapter, _build(runtime, claimed, loaded))) is not None:
                 break  # bad credentials: hand nothing more over
         return
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"pulse-{medium}") as requests:
         out: tuple[Future[list[SendResult]], list[Row[Any]]] | None = None
         try:
             for chunk in chunks:
-                claimed = claim_chunk(runtime, chunk)
+                claimed, loaded = _claim_and_load(runtime, chunk)
                 if not claimed:
                     continue
-                started = requests.submit(_send_chunk, adapter, _build(runtime, claimed))  # a thread is free: it starts now
+                started = requests.submit(_send_chunk, adapter, _build(runtime, claimed, loaded))  # a thread is free: it starts now
                 previous, out = out, (started, claimed)
                 if previous is not None and _finish(runtime, medium, previous[1], previous[0]) is not None:
                     break
@@ -298,10 +329,10 @@ def _send_chunk(adapter: Channel, outgoing: list[OutgoingMessage]) -> list[SendR
     return results
 
 
-def _build(runtime: Runtime, claimed: list[Row[Any]]) -> list[OutgoingMessage]:
+def _build(runtime: Runtime, claimed: list[Row[Any]], loaded: Loaded) -> list[OutgoingMessage]:
     """The chunk's messages; if that fails no request started, so the chunk goes back to ``queued``."""
     try:
-        return _outgoing_chunk(runtime, claimed)
+        return _outgoing_chunk(runtime.settings, claimed, loaded)
     except BaseException:
         with runtime.sessions() as session:
             session.execute(update(Message).where(one_of(session, Message.id, [row.id for row in claimed]), Message.state == "sending").values(
@@ -366,38 +397,50 @@ def _contents(runtime: Runtime, session: Session, ids: set[int]) -> dict[int, Me
     return {c.id: c for c in session.scalars(select(MessageContent).where(MessageContent.id.in_(ids)))} if ids else {}
 
 
-def _outgoing_chunk(runtime: Runtime, claimed: list[Row[Any]]) -> list[OutgoingMessage]:
-    with runtime.sessions() as session:
-        contents = _contents(runtime, session, {row.content_id for row in claimed if row.content_id is not None})
-        campaigns = _campaigns(session, {row.campaign_id for row in claimed if row.medium == "in_app"})
-        expiries = prompt_expiries(session, claimed, campaigns, runtime.clock.now()) if campaigns else {}  # type: ignore[arg-type]
-        replies = _reply_to(runtime, session, claimed)
-    return [
-        replace(_outgoing(runtime.settings, row, contents.get(row.content_id) if row.content_id else None,
-                          campaigns.get(row.campaign_id) if row.campaign_id else None, expiries.get(row.id)),
-                reply_to=replies.get(row.id))
-        for row in claimed
-    ]
+def _outgoing_chunk(settings: Settings, claimed: list[Row[Any]], loaded: Loaded) -> list[OutgoingMessage]:
+    build = _Builder(settings, loaded)
+    return [build(row) for row in claimed]
 
 
-def _outgoing(settings: Settings, message: Row[Any], content: MessageContent | None, campaign: Campaign | None, prompt_ends: datetime | None) -> OutgoingMessage:
-    substitutions = dict(message.substitutions or {})
-    if not substitutions and message.step in CONTACT_STEPS and message.public_id is not None:
-        substitutions = values_for(settings, public_id=message.public_id, name=message.contact_name, locale=message.locale,
-                                   planned_at=message.created_at, step_id=message.step_id)
-    headers: dict[str, str] = {}
-    unsubscribe = substitutions.get("-pulse_unsubscribe_url-")
-    if message.medium == "email" and unsubscribe and unsubscribe.startswith("https://"):
-        headers = list_unsubscribe_headers(unsubscribe)
-    campaign_id = message.campaign_id
-    categories = (f"campaign-{campaign_id}", f"step-{message.step}") if campaign_id is not None else (f"step-{message.step}",)
-    payload: dict[str, Any] = {}
-    if message.medium == "in_app" and campaign is not None:
-        payload = {"kind": campaign.kind, "answer_url": substitutions.get("-pulse_answer_url-")}
-    return OutgoingMessage(
-        message_id=str(message.id), channel=message.medium or "", to=message.recipient or "",
-        subject=content.subject if content else None, text=content.text if content else "",
-        html=content.html if content else None, substitutions=substitutions, headers=headers,
-        categories=categories, custom_args={"pulse_campaign_id": str(campaign_id)} if campaign_id is not None else {},
-        expires_at=prompt_ends if message.medium == "in_app" else None, payload=payload,
-    )
+class _Builder:
+    """Each claimed row as an ``OutgoingMessage``; what rows of a chunk share (links' keys and
+    expiries, categories, custom args) is worked out once."""
+
+    def __init__(self, settings: Settings, loaded: Loaded) -> None:
+        self.loaded = loaded
+        self.links = RecipientValues(settings)
+        self.labels: dict[tuple[int | None, str], tuple[tuple[str, ...], Mapping[str, str]]] = {}
+
+    def _labels(self, campaign_id: int | None, step: str) -> tuple[tuple[str, ...], Mapping[str, str]]:
+        found = self.labels.get((campaign_id, step))
+        if found is None:
+            categories = (f"campaign-{campaign_id}", f"step-{step}") if campaign_id is not None else (f"step-{step}",)
+            # Shared by the chunk's messages; adapters read custom args, never change them.
+            found = self.labels[(campaign_id, step)] = (categories, {"pulse_campaign_id": str(campaign_id)} if campaign_id is not None else {})
+        return found
+
+    def __call__(self, message: Row[Any]) -> OutgoingMessage:
+        loaded = self.loaded
+        content = loaded.contents.get(message.content_id) if message.content_id else None
+        substitutions = dict(message.substitutions) if message.substitutions else {}
+        if not substitutions and message.step in CONTACT_STEPS and message.public_id is not None:
+            substitutions = self.links.values(public_id=message.public_id, name=message.contact_name, locale=message.locale,
+                                              planned_at=message.created_at, step_id=message.step_id)
+        headers: dict[str, str] = {}
+        unsubscribe = substitutions.get("-pulse_unsubscribe_url-")
+        if message.medium == "email" and unsubscribe and unsubscribe.startswith("https://"):
+            headers = list_unsubscribe_headers(unsubscribe)
+        categories, custom_args = self._labels(message.campaign_id, message.step)
+        payload: dict[str, Any] = {}
+        in_app = message.medium == "in_app"
+        campaign = loaded.campaigns.get(message.campaign_id) if in_app and message.campaign_id else None
+        if campaign is not None:
+            payload = {"kind": campaign.kind, "answer_url": substitutions.get("-pulse_answer_url-")}
+        return OutgoingMessage(
+            message_id=str(message.id), channel=message.medium or "", to=message.recipient or "",
+            subject=content.subject if content else None, text=content.text if content else "",
+            html=content.html if content else None, substitutions=substitutions, headers=headers,
+            categories=categories, custom_args=custom_args,
+            expires_at=loaded.expiries.get(message.id) if in_app else None, payload=payload,
+            reply_to=loaded.replies.get(message.id) if loaded.replies else None,
+        )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +47,8 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
 
 
 RESULT_COLUMNS = ("state", "sent_at", "provider_message_id", "segments", "error_code", "error_text", "not_before", "attempts")
+RESULT_TYPES = {"id": "integer", "state": "text", "sent_at": "timestamptz", "provider_message_id": "text", "segments": "integer",
+                "error_code": "text", "error_text": "text", "not_before": "timestamptz", "attempts": "integer"}
 
 
 def record_results(runtime: Runtime, results: Sequence[SendResult], claimed: Sequence[Any] | None = None) -> ChannelError | None:
@@ -121,17 +123,20 @@ def _write_results(session: Session, values: list[dict[str, Any]], now: datetime
     if not values:
         return
     if session.get_bind().dialect.name == "postgresql":
+        # A column whose value every row shares (the state, sent_at, nearly always the error
+        # columns) is one bound value; only the others are arrays, read row by row with unnest.
+        columns = {column: [row[column] for row in values] for column in ("id", *RESULT_COLUMNS)}
+        shared = {column: found[0] for column, found in columns.items() if column != "id" and found.count(found[0]) == len(found)}
+        varying = [column for column in columns if column not in shared]
+        read = {column: f"CAST(:{column} AS {RESULT_TYPES[column]})" for column in shared}
+        read.update({column: f"v.{column}" for column in varying})
         session.execute(text(
-            "UPDATE messages AS m SET state = v.state, sent_at = v.sent_at, provider_message_id = v.provider_message_id, "
-            "segments = v.segments, error_code = v.error_code, error_text = v.error_text, not_before = v.not_before, "
-            "attempts = v.attempts, claimed_at = CASE WHEN v.state = 'queued' THEN NULL ELSE m.claimed_at END, "
+            "UPDATE messages AS m SET " + ", ".join(f"{column} = {read[column]}" for column in RESULT_COLUMNS)
+            + f", claimed_at = CASE WHEN {read['state']} = 'queued' THEN NULL ELSE m.claimed_at END, "
             "claimed_by = NULL, enqueued_at = NULL, updated_at = :now "
-            "FROM unnest(CAST(:id AS integer[]), CAST(:state AS text[]), CAST(:sent_at AS timestamptz[]), CAST(:provider_message_id AS text[]), "
-            "CAST(:segments AS integer[]), CAST(:error_code AS text[]), CAST(:error_text AS text[]), CAST(:not_before AS timestamptz[]), "
-            "CAST(:attempts AS integer[])) "
-            "AS v(id, state, sent_at, provider_message_id, segments, error_code, error_text, not_before, attempts) "
+            "FROM unnest(" + ", ".join(f"CAST(:{column} AS {RESULT_TYPES[column]}[])" for column in varying) + f") AS v({', '.join(varying)}) "
             "WHERE m.id = v.id AND m.state IN ('sending', 'unknown')"
-        ), {"now": now, **{column: [row[column] for row in values] for column in ("id", *RESULT_COLUMNS)}})
+        ), {"now": now, **shared, **{column: columns[column] for column in varying}})
         return
     table = Message.__table__
     session.execute(
@@ -169,16 +174,15 @@ def _advance_episodes(session: Session, sent: Sequence[Any], now: datetime) -> N
             values["thanked_at"] = func.coalesce(Episode.thanked_at, now)
         else:
             values["channel"] = medium
-        session.execute(update(Episode).where(one_of(session, Episode.id, episode_ids)).values(**values))
+        session.execute(update(Episode).where(one_of(session, Episode.id, episode_ids)).values(**values).execution_options(synchronize_session=False))
 
 
 def _count_asks(runtime: Runtime, session: Session, sent: Sequence[Any], now: datetime) -> None:
     """Each survey ask that went out is a trial for channel choice: without an answer it is the
     evidence against its medium that the next reminder is routed on. ``sent``: the rows recorded sent."""
-    asks: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: {"sent": 0})
-    for message in sent:
-        if message.step in ASKS and message.contact_id is not None and message.medium in ASK_MEDIA:
-            asks[(message.contact_id, message.medium)]["sent"] += 1
+    trials = Counter((message.contact_id, message.medium) for message in sent
+                     if message.step in ASKS and message.contact_id is not None and message.medium in ASK_MEDIA)
+    asks = {key: {"sent": count} for key, count in trials.items()}
     add_evidence(session, asks, now=now, half_life_days=runtime.settings.channel_half_life_days)
 
 
