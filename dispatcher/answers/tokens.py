@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 SIGNATURE_CHARS = 27  # 160 bits of the HMAC, base64url
 
@@ -46,7 +46,7 @@ def read_token(secret: str, token: str, *, purpose: str, now: datetime) -> str:
     if not hmac.compare_digest(signature, _signature(secret, purpose, payload)):
         raise BadToken("bad signature")
     try:
-        expires = datetime.fromtimestamp(int(expiry, 36), tz=timezone.utc)
+        expires = datetime.fromtimestamp(int(expiry, 36), tz=UTC)
     except ValueError:
         raise BadToken("malformed") from None
     if expires <= now:
