@@ -325,6 +325,7 @@ def test_send(runtime: Runtime, session: Session, key: TemplateKey, ref: KeyRef,
         categories=("pulse-test",), custom_args={"pulse_test": "1"},
     )
     sent = runtime.channels.for_medium(key.channel).send([outgoing])[0]
+    runtime.channels.flush()  # the development outbox writes in the background: the file is there when we answer
     if sent.error is not None:
         raise FieldError("to", f"the channel refused the test: {sent.error.describe()}")
     return {"sent_to": address, "channel": runtime.channels.names.get(key.channel), "provider_message_id": sent.provider_message_id}
