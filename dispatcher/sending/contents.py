@@ -7,9 +7,6 @@ only its substitutions: the same bytes that were stored are the bytes sent.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -23,7 +20,7 @@ from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode
 from campaigns.programs.plan import check_plan
 from campaigns.studio import service
-from dispatcher.answers.tokens import SIGNATURE_CHARS, make_token, token_expiry
+from dispatcher.answers.tokens import Signer, make_token, token_expiry
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.settings import Settings
 from dispatcher.studio.published import render_content
@@ -178,30 +175,27 @@ class RecipientValues:
     """
 
     def __init__(self, settings: Settings) -> None:
-        secret = settings.secret_key.get_secret_value().encode()
-        # make_token signs f"{purpose}:{payload}": the purpose's prefix is hashed once, copied per token.
-        self._answer = hmac.new(secret, b"answer:", hashlib.sha256)
-        self._unsubscribe = hmac.new(secret, b"unsubscribe:", hashlib.sha256)
+        secret = settings.secret_key.get_secret_value()
+        self._answer, self._unsubscribe = Signer(secret, "answer"), Signer(secret, "unsubscribe")
         base = settings.public_url.rstrip("/")
         self._answer_base, self._unsubscribe_base = f"{base}/r/", f"{base}/u/"
         self._answer_ttl = timedelta(days=settings.link_ttl_days)
+        self._unsubscribe_ttl = timedelta(days=settings.unsubscribe_ttl_days)
         self._expiries: dict[datetime, tuple[str, str]] = {}
 
     def _expiry(self, planned_at: datetime) -> tuple[str, str]:
         found = self._expiries.get(planned_at)
         if found is None:
             found = self._expiries[planned_at] = (
-                token_expiry(planned_at + self._answer_ttl), token_expiry(planned_at + timedelta(days=365)))
+                token_expiry(planned_at + self._answer_ttl), token_expiry(planned_at + self._unsubscribe_ttl))
         return found
 
     def values(self, *, public_id: str, name: str | None, locale: str | None, planned_at: datetime, step_id: int | None = None) -> dict[str, str]:
         name = name or ""
         first = name.split()[0] if name.strip() else ""
         answer_expiry, unsubscribe_expiry = self._expiry(planned_at)
-        answer = f"{_answer_subject(public_id, step_id)}.{answer_expiry}"
-        unsubscribe = f"{public_id}.{unsubscribe_expiry}"
-        answer_url = f"{self._answer_base}{answer}.{_signed(self._answer, answer)}"
-        unsubscribe_url = f"{self._unsubscribe_base}{unsubscribe}.{_signed(self._unsubscribe, unsubscribe)}"
+        answer_url = self._answer_base + self._answer.token(_answer_subject(public_id, step_id), answer_expiry)
+        unsubscribe_url = self._unsubscribe_base + self._unsubscribe.token(public_id, unsubscribe_expiry)
         hello = _greeting(first, locale or "en")
         return {
             "-pulse_first_name-": first, "-pulse_first_name_html-": _escaped(first),
@@ -213,12 +207,6 @@ class RecipientValues:
 
 
 _greeting = lru_cache(maxsize=4096)(greeting)  # first names and locales repeat across a step
-
-
-def _signed(keyed: hmac.HMAC, payload: str) -> str:
-    mac = keyed.copy()
-    mac.update(payload.encode())
-    return base64.urlsafe_b64encode(mac.digest()).decode()[:SIGNATURE_CHARS]
 
 
 def _escaped(value: str) -> str:

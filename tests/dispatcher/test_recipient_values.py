@@ -25,7 +25,7 @@ def templates_values(*, public_id: str, name: str | None, locale: str | None, st
     secret = SETTINGS.secret_key.get_secret_value()
     subject = public_id if step_id is None else f"{public_id}~{step_id}"
     answer = make_token(secret, purpose="answer", subject=subject, expires_at=PLANNED + timedelta(days=SETTINGS.link_ttl_days))
-    unsubscribe = make_token(secret, purpose="unsubscribe", subject=public_id, expires_at=PLANNED + timedelta(days=365))
+    unsubscribe = make_token(secret, purpose="unsubscribe", subject=public_id, expires_at=PLANNED + timedelta(days=SETTINGS.unsubscribe_ttl_days))
     name = name or ""
     return recipient_substitutions({
         "first_name": name.split()[0] if name.strip() else "", "name": name,
@@ -54,3 +54,17 @@ def test_each_link_opens_for_its_own_purpose_and_until_its_expiry() -> None:
     assert read_token(secret, unsubscribe, purpose="unsubscribe", now=PLANNED + timedelta(days=364)) == "pub1"
     with pytest.raises(ValueError):
         read_token(secret, answer, purpose="unsubscribe", now=PLANNED)
+
+
+def test_the_links_last_as_long_as_the_settings_say() -> None:
+    settings = SETTINGS.model_copy(update={"link_ttl_days": 10, "unsubscribe_ttl_days": 30})
+    values = RecipientValues(settings).values(public_id="pub1", name="Ana", locale="en", planned_at=PLANNED)
+    secret = settings.secret_key.get_secret_value()
+    answer = values["-pulse_answer_url-"].rpartition("/")[2]
+    unsubscribe = values["-pulse_unsubscribe_url-"].rpartition("/")[2]
+    assert read_token(secret, answer, purpose="answer", now=PLANNED + timedelta(days=9)) == "pub1"
+    assert read_token(secret, unsubscribe, purpose="unsubscribe", now=PLANNED + timedelta(days=29)) == "pub1"
+    with pytest.raises(ValueError):
+        read_token(secret, answer, purpose="answer", now=PLANNED + timedelta(days=11))
+    with pytest.raises(ValueError):
+        read_token(secret, unsubscribe, purpose="unsubscribe", now=PLANNED + timedelta(days=31))
