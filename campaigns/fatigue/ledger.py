@@ -264,7 +264,7 @@ def link_invitations(session: Session, links: Mapping[str, Sequence[int]], *, st
     ids = "= ANY(CAST(:entry_ids AS integer[]))" if postgres else "IN (SELECT value FROM json_each(:entry_ids))"
     session.execute(text(
         f"UPDATE fatigue_touches SET state = 'planned', message_key = m.idempotency_key, medium = m.medium FROM {source} "
-        "JOIN messages m ON m.idempotency_key = 'episode:' || r.episode_id || ':step:' || :step_id "
+        "JOIN messages m ON m.episode_id = r.episode_id AND m.step_id = :step_id "
         f"WHERE fatigue_touches.id = r.entry_id AND fatigue_touches.id {ids} "
         "AND fatigue_touches.state = 'reserved' AND fatigue_touches.message_key IS NULL"
     ), {**params, "step_id": step_id, "entry_ids": list(links["entry_id"]) if postgres else json.dumps(list(links["entry_id"]))})
