@@ -251,23 +251,23 @@ def held_invitations(session: Session, *, campaign_id: int, contact_ids: Collect
     return {contact_id: entry_id for contact_id, entry_id in rows}
 
 
-def link_invitations(session: Session, links: Mapping[str, Sequence[int]], *, step_id: int) -> None:
+def link_invitations(session: Session, links: Mapping[str, Sequence[Any]]) -> None:
     """Planned invite messages take over their reservations: one ``UPDATE … FROM`` over the lists
-    ``{"entry_id", "episode_id"}``, the message key and medium read from the messages of ``step_id``
-    just written (a reservation already taken is left alone)."""
+    ``{"entry_id", "message_key"}``, the medium read from the messages just written (found by their
+    unique key; a reservation already taken is left alone)."""
     if not links["entry_id"]:
         return
-    source, params = rows_source(session, (("entry_id", "integer"), ("episode_id", "integer")), links)
+    source, params = rows_source(session, (("entry_id", "integer"), ("message_key", "text")), links)
     # The ids again as a plain filter, so the planner probes the primary key instead of
     # hashing every open reservation of the ledger for each batch.
     postgres = session.get_bind().dialect.name == "postgresql"
     ids = "= ANY(CAST(:entry_ids AS integer[]))" if postgres else "IN (SELECT value FROM json_each(:entry_ids))"
     session.execute(text(
         f"UPDATE fatigue_touches SET state = 'planned', message_key = m.idempotency_key, medium = m.medium FROM {source} "
-        "JOIN messages m ON m.episode_id = r.episode_id AND m.step_id = :step_id "
+        "JOIN messages m ON m.idempotency_key = r.message_key "
         f"WHERE fatigue_touches.id = r.entry_id AND fatigue_touches.id {ids} "
         "AND fatigue_touches.state = 'reserved' AND fatigue_touches.message_key IS NULL"
-    ), {**params, "step_id": step_id, "entry_ids": list(links["entry_id"]) if postgres else json.dumps(list(links["entry_id"]))})
+    ), {**params, "entry_ids": list(links["entry_id"]) if postgres else json.dumps(list(links["entry_id"]))})
 
 
 def mark_sent(session: Session, keys: Sequence[str], now: datetime) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -72,9 +72,9 @@ class Budget(Protocol):
         again): the reservation's id, by contact id. Locks their scopes until the transaction ends."""
         ...
 
-    def link_invitations(self, session: Session, *, links: Mapping[str, Sequence[int]], step_id: int) -> None:
-        """The invite messages of ``step_id`` just written take over reservations from ``held_invitations``:
-        lists ``{"entry_id", "episode_id"}``, one position per message."""
+    def link_invitations(self, session: Session, *, links: Mapping[str, Sequence[Any]]) -> None:
+        """The invite messages just written take over reservations from ``held_invitations``:
+        lists ``{"entry_id", "message_key"}``, one position per message."""
         ...
 
     def settle(self, session: Session, *, message_keys: Sequence[str], sent: bool, now: datetime) -> None:
@@ -104,7 +104,7 @@ class AllowAll:
     def held_invitations(self, session: Session, *, campaign_id: int, contacts: Sequence[Subject]) -> dict[int, int]:
         return {}
 
-    def link_invitations(self, session: Session, *, links: Mapping[str, Sequence[int]], step_id: int) -> None:
+    def link_invitations(self, session: Session, *, links: Mapping[str, Sequence[Any]]) -> None:
         return None
 
     def settle(self, session: Session, *, message_keys: Sequence[str], sent: bool, now: datetime) -> None:

@@ -228,9 +228,9 @@ class FatigueBudget:
         ledger.lock_scopes(session, contact_ids=[c.id for c in contacts], account_ids=[c.account_id for c in contacts if c.account_id is not None])
         return ledger.held_invitations(session, campaign_id=campaign_id, contact_ids=[c.id for c in contacts])
 
-    def link_invitations(self, session: Session, *, links: Mapping[str, Sequence[int]], step_id: int) -> None:
+    def link_invitations(self, session: Session, *, links: Mapping[str, Sequence[Any]]) -> None:
         """The invites just written take over the reservations ``held_invitations`` found. One statement."""
-        ledger.link_invitations(session, links, step_id=step_id)
+        ledger.link_invitations(session, links)
 
     @staticmethod
     def _gave_way(session: Session, touches: Sequence[Touch], scopes: dict[int, Scope]) -> dict[tuple[int, int], str]:

@@ -162,7 +162,7 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, targets: Sequ
         entry = held.get(target.contact_id)
         if entry is not None:
             rows.held["entry_id"].append(entry)
-            rows.held["episode_id"].append(target.episode_id)
+            rows.held["message_key"].append(message_key(target.episode_id, step.id))
         else:
             touches.append((position, Touch(contact=ContactRef(target.contact_id, target.account_id), kind=campaign.kind, step=step.step, medium=medium,
                                             at=opens[zone], campaign_id=campaign.id, message_key=message_key(target.episode_id, step.id))))
@@ -210,7 +210,7 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
             contents = step_contents(runtime, session, step.id)
             rows = plan_batch(runtime, session, step, targets, now, cache=contents)
             insert_planned(session, rows, campaign_id=step.campaign_id, step_id=step.id, step=step.step, now=now)
-            runtime.budget.link_invitations(session, links=rows.held, step_id=step.id)
+            runtime.budget.link_invitations(session, links=rows.held)
             session.commit()
             keep_contents(runtime, step.id, contents)
         left = session.scalar(update(PlanStep).where(PlanStep.id == step.id, PlanStep.batches_left > 0)

@@ -44,8 +44,8 @@ class PlannedRows:
     chosen: list[int] = field(default_factory=list)  # per message: its decision's number
     decisions: list[tuple[Any, ...]] = field(default_factory=list)
     numbers: dict[tuple[Any, ...], int] = field(default_factory=dict)
-    # The invites that take over their campaign's reservation: the reservation and the episode.
-    held: dict[str, list[int]] = field(default_factory=lambda: {"entry_id": [], "episode_id": []})
+    # The invites that take over their campaign's reservation: the reservation and the message's key.
+    held: dict[str, list[Any]] = field(default_factory=lambda: {"entry_id": [], "message_key": []})
 
     def __len__(self) -> int:
         return len(self.episode_ids)

@@ -138,6 +138,7 @@ class RecordedRequest:
     received_at: float  # time.time()
     connection_id: int  # which TCP connection carried it, counting from 1
     message_id: str  # the X-Message-Id answered
+    stalled: float = 0.0  # seconds the fake held it before handling it (see ``stall``)
 
     @property
     def recipients(self) -> list[str]:
@@ -295,7 +296,7 @@ class SendGridFake:
         if errors:
             return self._reject(400, error_body(*errors), raw)
         message_id = secrets.token_urlsafe(16)
-        record = RecordedRequest(body, dict(headers), time.time(), connection_id, message_id)
+        record = RecordedRequest(body, dict(headers), time.time(), connection_id, message_id, stall)
         with self._lock:
             self._requests.append(record)
         return 202, {"X-Message-Id": message_id}, None
