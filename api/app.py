@@ -80,7 +80,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(BodySizeLimit)  # outside the guard: an oversized body is refused before it is read
     app.add_middleware(WebhookMetrics)
     app.add_middleware(RequestIdMiddleware)  # outermost of ours: every answer, 413 and 500 included, carries the id
-    for module in (fatigue, outbox, health, contacts, accounts, team, keys, campaigns, results, surveys, follow_ups, templates, webhook_subscriptions, answer_pages, in_app, webhooks, clock, status):
+    # Routes are matched in the order included, and matching walks every route before the
+    # one that fits: the public answer endpoints (links, provider webhooks, in-app), which take
+    # the load, come first. No two routers share a path, so the order changes nothing else.
+    for module in (answer_pages, webhooks, in_app, fatigue, outbox, health, contacts, accounts, team, keys, campaigns, results, surveys, follow_ups, templates, webhook_subscriptions, clock, status):
         app.include_router(module.router)
     install_console(app)
     document_errors(app)
@@ -97,5 +100,5 @@ def _load_published_templates(runtime: Runtime) -> None:
     makes requests wait, and a burst of them must not all queue behind it for a connection."""
     try:
         runtime.published_templates.snapshot()
-    except Exception:  # noqa: BLE001 - a database not reachable yet: the first request loads them
+    except Exception:  # a database not reachable yet: the first request loads them
         logging.getLogger("pulse.api").warning("published template edits not loaded at start; the first render loads them", exc_info=True)

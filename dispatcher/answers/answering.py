@@ -53,8 +53,9 @@ import logging
 import threading
 import time
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from campaigns.events.service import lock_episode
@@ -67,6 +68,8 @@ log = logging.getLogger(__name__)
 
 THANKED_BY_WIDGET = "in_app"  # the widget shows the category's thank-you as soon as the answer is kept
 FOLLOW_THROUGH = "follow_through_answers"  # the task (dispatcher.runtime.tasks)
+# On the table, built once: an ORM insert built per answer cost more CPU than writing the row.
+_OUTBOX_INSERT = insert(cast(Table, AnswerOutbox.__table__))
 
 
 def accept_answer(
@@ -88,10 +91,10 @@ def accept_answer(
     response, previous_id = record_answer(
         session, episode=episode, score=score, comment=comment, medium=medium, now=now, thanked=medium == THANKED_BY_WIDGET,
     )
-    session.execute(insert(AnswerOutbox).values(
-        kind="answer", episode_id=episode.id, response_id=response.id, previous_id=previous_id,
-        credit=credit, message_id=message_id, created_at=now,
-    ))
+    session.execute(_OUTBOX_INSERT, {
+        "kind": "answer", "episode_id": episode.id, "response_id": response.id, "previous_id": previous_id,
+        "credit": credit, "message_id": message_id, "comment": None, "created_at": now,
+    })
     # Ids only: the score's category, never the comment, the contact's address or the link's token.
     log.info("answer recorded", extra={
         "campaign_id": episode.campaign_id, "episode_id": episode.id, "response_id": response.id, "contact_id": episode.contact_id,
@@ -106,9 +109,10 @@ def accept_comment(runtime: Runtime, session: Session, *, response: Response, te
     Flushes, never commits; call ``kick`` after the commit."""
     response.comment = f"{response.comment}\n{text}" if response.comment else text
     session.flush()
-    session.execute(insert(AnswerOutbox).values(
-        kind="comment", episode_id=response.episode_id, response_id=response.id, previous_id=response.id, comment=text, created_at=now,
-    ))
+    session.execute(_OUTBOX_INSERT, {
+        "kind": "comment", "episode_id": response.episode_id, "response_id": response.id, "previous_id": response.id,
+        "credit": False, "message_id": None, "comment": text, "created_at": now,
+    })
     return response
 
 

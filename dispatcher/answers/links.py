@@ -24,9 +24,10 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, case, select
+from sqlalchemy import and_, bindparam, case, select
 from sqlalchemy.orm import Session, lazyload
 
 from campaigns.events.service import REACHED_STATES
@@ -104,25 +105,33 @@ def target_for_link(runtime: Runtime, session: Session, token: str, *, now: date
     needs (one statement). Raises ``BadToken`` like ``episode_for_link``."""
     subject, _, step = read_token(_secret(runtime), token, purpose="answer", now=now).partition(STEP_MARK)
     step_id = int(step) if step.isdigit() else None
-    credited = _credited_message(step_id)
-    found = session.execute(
-        select(Episode, Campaign, Contact, Response, credited.with_only_columns(Message.id).scalar_subquery(),
-               credited.with_only_columns(Message.medium).scalar_subquery())
-        .join(Contact, Contact.id == Episode.contact_id).join(Campaign, Campaign.id == Episode.campaign_id)
-        .outerjoin(Response, and_(Response.episode_id == Episode.id, Response.current.is_(True)))
-        .where(Episode.public_id == subject, Contact.erased_at.is_(None))
-        .options(lazyload(Contact.account))  # not needed to answer: no join to accounts and owners, no nested row loaders
-        .with_for_update(of=Episode)
-    ).first()
+    params: dict[str, Any] = {"subject": subject} if step_id is None else {"subject": subject, "step_id": step_id}
+    found = session.execute(_target_query(step_id is not None), params).first()
     if found is None:
         raise BadToken("unknown")
     return AnswerTarget(*found)
 
 
-def _credited_message(step_id: int | None) -> Any:
+@cache
+def _target_query(by_step: bool) -> Any:
+    """``target_for_link``'s statement, built once per process (building and keying it cost
+    more CPU than the rest of an answer's statements; the values are bound per request)."""
+    credited = _credited_message(bindparam("step_id") if by_step else None)
+    return (
+        select(Episode, Campaign, Contact, Response, credited.with_only_columns(Message.id).scalar_subquery(),
+               credited.with_only_columns(Message.medium).scalar_subquery())
+        .join(Contact, Contact.id == Episode.contact_id).join(Campaign, Campaign.id == Episode.campaign_id)
+        .outerjoin(Response, and_(Response.episode_id == Episode.id, Response.current.is_(True)))
+        .where(Episode.public_id == bindparam("subject"), Contact.erased_at.is_(None))
+        .options(lazyload(Contact.account))  # not needed to answer: no join to accounts and owners, no nested row loaders
+        .with_for_update(of=Episode)
+    )
+
+
+def _credited_message(step_id: Any) -> Any:
     """SQL, correlated to the episode: the message an answer by link is credited to — the one whose
-    link was used; for a link that names no step (or a step with no message that went out),
-    the episode's latest survey message that went out."""
+    link was used (``step_id``, a value or a bound parameter); for a link that names no step (or a
+    step with no message that went out), the episode's latest survey message that went out."""
     query = (
         select(Message.id).where(Message.episode_id == Episode.id, Message.state.in_(REACHED_STATES), Message.medium.is_not(None))
         .correlate(Episode).limit(1)
