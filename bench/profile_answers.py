@@ -1,6 +1,6 @@
 """Issue 12: where one answer request's CPU goes, in process, under cProfile.
 
-    .venv/bin/python bench/profile_answers.py [--requests 400] [--kind link|sms|bare] [--top 40] [--statements]
+    .venv/bin/python bench/profile_answers.py [--requests 400] [--kind link|sms|bare] [--top 40] [--statements] [--follow-through]
 
 The bench's own requests (``bench_answers.py``: a confirmed link answer, a signed
 Twilio reply; or the bare endpoint's one insert) go through the ASGI app as
@@ -9,7 +9,10 @@ dependencies, the route, the commit — but on one thread: the thread pool that
 runs sync routes is replaced by a direct call, so one cProfile sees everything.
 Kicks go to a broker that is never read (``PULSE_BENCH_BROKER_URL``), as with
 ``--worker celery``: the follow-through is not in the figures. Prints CPU per
-request (process time over the loop, profiler off), then the profile.
+request (process time over the loop, profiler off), then the profile; with
+``--follow-through``, then one worker pass over every answer stored (batches of
+``BATCH``; the thank-yous and alerts handed to the outbox channel in the same
+thread), its statements and CPU per answer, and its profile instead.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import cProfile
 import os
 import pstats
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -32,8 +37,12 @@ import starlette.background
 import starlette.concurrency
 from bench_answers import SECRET, TWILIO_TOKEN, bare_requests, link_requests, seed, sms_requests
 from common import fresh_schema
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
+from campaigns.programs.models import AnswerOutbox
+from dispatcher.answers.follow_through import follow_through_answers
+from dispatcher.runtime.core import Runtime, build_runtime
+from dispatcher.runtime.queues import attach_queue
 from dispatcher.runtime.settings import Settings
 
 PORT = 8000
@@ -99,6 +108,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--statements", action="store_true", help="print the statements of one request")
+    parser.add_argument("--follow-through", action="store_true",
+                        help="then follow the answers through (one worker pass, sends to the outbox included) under the profiler")
     args = parser.parse_args()
     run_inline()
     warm = 50
@@ -154,9 +165,30 @@ def main() -> None:
                 await loop(payloads[warm + half:warm + args.requests])
                 profile.disable()
                 print(f"{args.kind}: CPU {cpu * 1000:.2f} ms/request over {half} requests (in process, profiler off; no uvicorn)")
+                if not args.follow_through:
+                    pstats.Stats(profile).strip_dirs().sort_stats(args.sort).print_stats(args.top)
+                    return
+                worker = build_runtime(settings.model_copy(update={"worker": "inprocess", "outbox_dir": Path(tempfile.mkdtemp(prefix="pulse-profile-"))}))
+                attach_queue(worker)
+                statements: list[str] = []
+                event.listen(worker.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+                pending = pending_rows(worker)
+                started = time.process_time()
+                profile = cProfile.Profile(time.process_time)
+                profile.enable()
+                follow_through_answers(worker)
+                profile.disable()
+                cpu = (time.process_time() - started) / max(pending, 1)
+                print(f"follow-through of {pending} answers: {len(statements)} statements, CPU {cpu * 1000:.2f} ms/answer (profiler on)")
                 pstats.Stats(profile).strip_dirs().sort_stats(args.sort).print_stats(args.top)
+                worker.close()
 
         asyncio.run(session())
+
+
+def pending_rows(runtime: Runtime) -> int:
+    with runtime.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(AnswerOutbox).where(AnswerOutbox.done_at.is_(None))) or 0)
 
 
 class _nothing:

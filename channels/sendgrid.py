@@ -182,6 +182,9 @@ class SendGridChannel:
     # ``send`` may run in two threads at once (the dispatcher overlaps one request with the
     # next chunk's database work): building is pure and the connection pool holds two.
     max_in_flight = 2
+    # One Mail Send request per distinct content (personalizations share it): the dispatcher
+    # gives a call one content, so the messages it marks in flight are what one request carries.
+    request_per_content = True
 
     def __init__(self, config: SendGridConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config

@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from operator import itemgetter
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import Table, bindparam, delete, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, lazyload
 
-from campaigns.db import UtcDateTime, dialect_insert, rows_source
+from campaigns.db import UtcDateTime, rows_source
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS, forward_weight
 from campaigns.events.models import InboundSms, ProviderEvent, SmsConversation
 from campaigns.events.progress import NOT_YET_SENT
@@ -28,13 +31,30 @@ OPEN_EPISODE_STATES = ("selected", "pre_noticed", "invited", "reminded", "answer
 REACHED_STATES = ("sending", "unknown", "sent", "delivered", "opened", "clicked", "answered")
 
 
-def log_inbound(session: Session, *, message_sid: str, from_number: str, to_number: str | None, body: str, now: datetime) -> InboundSms | None:
-    """Keep an inbound SMS; None if this ``MessageSid`` was kept before (a redelivery)."""
-    return session.scalars(
-        dialect_insert(session, InboundSms).values(
-            message_sid=message_sid, from_number=from_number, to_number=to_number, body=body, received_at=now,
-        ).on_conflict_do_nothing(index_elements=["message_sid"]).returning(InboundSms)
-    ).first()
+def log_inbound(session: Session, *, message_sid: str, from_number: str, to_number: str | None, body: str, now: datetime) -> int | None:
+    """Keep an inbound SMS; its id, or None if this ``MessageSid`` was kept before (a redelivery)."""
+    return session.scalar(_log_inbound_statement(session.get_bind().dialect.name), {
+        "message_sid": message_sid, "from_number": from_number, "to_number": to_number, "body": body, "received_at": now,
+    })
+
+
+@cache
+def _log_inbound_statement(dialect: str) -> Any:
+    """Built once per dialect (on the table: the ORM's INSERT path costs more than the row)."""
+    table = cast(Table, InboundSms.__table__)
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return insert.on_conflict_do_nothing(index_elements=["message_sid"]).returning(table.c.id)
+
+
+def note_inbound_outcome(session: Session, inbound_id: int, *, episode_id: int | None, outcome: str, reply: str | None) -> None:
+    """What an inbound SMS was (``outcome``), the episode it answered, and what we replied."""
+    session.execute(_NOTE_INBOUND, {"inbound_id": inbound_id, "episode_id": episode_id, "outcome": outcome, "reply": reply})
+
+
+_INBOUND = cast(Table, InboundSms.__table__)
+_NOTE_INBOUND = update(_INBOUND).where(_INBOUND.c.id == bindparam("inbound_id")).values(
+    episode_id=bindparam("episode_id"), outcome=bindparam("outcome"), reply=bindparam("reply"),
+)
 
 
 def stored_reply(session: Session, message_sid: str) -> str | None:
@@ -51,30 +71,37 @@ class OpenEpisode:
 
 
 def find_open_sms_episode(session: Session, phone: str) -> OpenEpisode | None:
-    """The episode whose latest SMS went to ``phone``, if it still takes replies.
+    """The episode whose latest SMS went to ``phone``, if it still takes replies; its row
+    locked until commit (PostgreSQL; as ``lock_episode`` takes it, and read as it is once locked).
 
     Walks contacts.phone → episodes.contact_id → messages.episode_id, every step
     indexed, so a busy messages table is never scanned per reply.
     """
-    row = session.execute(
-        select(Message.id, Episode, Campaign, Contact)
-        .join(Episode, Episode.id == Message.episode_id)
-        .join(Contact, Contact.id == Episode.contact_id)
-        .join(Campaign, Campaign.id == Episode.campaign_id)
-        .where(
-            Contact.phone == phone, Message.medium == "sms", Message.recipient == phone,
-            Message.state.in_(REACHED_STATES), Episode.state.in_(OPEN_EPISODE_STATES),
-            Campaign.status.in_(("active", "paused", "closed")),
-        )
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-        # The account (and its owner) load only if a reply needs them: no joins to accounts and team members.
-        .options(lazyload(Contact.account))
-    ).first()
+    row = session.execute(_OPEN_SMS_EPISODE, {"phone": phone}).first()
     if row is None:
         return None
     message_id, episode, campaign, contact = row
     return OpenEpisode(episode, campaign, contact, message_id)
+
+
+# Built once per process: building and keying it cost more CPU than running it.
+_OPEN_SMS_EPISODE = (
+    select(Message.id, Episode, Campaign, Contact)
+    .join(Episode, Episode.id == Message.episode_id)
+    .join(Contact, Contact.id == Episode.contact_id)
+    .join(Campaign, Campaign.id == Episode.campaign_id)
+    .where(
+        Contact.phone == bindparam("phone"), Message.medium == "sms", Message.recipient == bindparam("phone"),
+        Message.state.in_(REACHED_STATES), Episode.state.in_(OPEN_EPISODE_STATES),
+        Campaign.status.in_(("active", "paused", "closed")),
+    )
+    .order_by(Message.created_at.desc(), Message.id.desc())
+    .limit(1)
+    # The account (and its owner) load only if a reply needs them: no joins to accounts and team members.
+    .options(lazyload(Contact.account))
+    .with_for_update(of=Episode)
+    .execution_options(populate_existing=True)
+)
 
 
 def contact_for_phone(session: Session, phone: str) -> Contact | None:
@@ -97,13 +124,18 @@ def lock_conversation(session: Session, *, episode_id: int, phone: str, now: dat
     handled one at a time in arrival order (the second waits here until the
     first has committed, then sees what it did).
     """
-    insert = dialect_insert(session, SmsConversation).values(
-        episode_id=episode_id, phone=phone, stage="awaiting_score", clarified=False, created_at=now, updated_at=now,
-    )
     return session.scalars(
-        insert.on_conflict_do_update(index_elements=["episode_id"], set_={"updated_at": now}).returning(SmsConversation),
+        _lock_conversation_statement(session.get_bind().dialect.name),
+        {"episode_id": episode_id, "phone": phone, "stage": "awaiting_score", "clarified": False, "created_at": now, "updated_at": now},
         execution_options={"populate_existing": True},
     ).one()
+
+
+@cache
+def _lock_conversation_statement(dialect: str) -> Any:
+    """Built once per dialect: building and keying the upsert cost more CPU than running it."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SmsConversation)
+    return insert.on_conflict_do_update(index_elements=["episode_id"], set_={"updated_at": insert.excluded.updated_at}).returning(SmsConversation)
 
 
 COUNTED = ("sent", "delivered", "opened", "clicked", "answered", "dismissed", "bounced")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, object_session
 
 from campaigns.events import service
@@ -68,21 +68,24 @@ def receive_sms(runtime: Runtime, session: Session, sms: InboundSmsMessage, *, n
     Idempotent per ``MessageSid`` (a redelivery gets the first reply and records
     nothing). Flushes, never commits: the caller commits before it answers Twilio.
     """
-    inbound = service.log_inbound(session, message_sid=sms.message_sid, from_number=sms.sender, to_number=sms.to, body=sms.body, now=now)
-    if inbound is None:
+    inbound_id = service.log_inbound(session, message_sid=sms.message_sid, from_number=sms.sender, to_number=sms.to, body=sms.body, now=now)
+    if inbound_id is None:
         return SmsOutcome(service.stored_reply(session, sms.message_sid))
     outcome, reply, response_id, episode_id = _respond(runtime, session, sms, now)
     if reply is not None and outcome not in ("opted_out", "opted_in") and _opted_out(session, sms.sender):
         # The answer is kept, but nothing but the opt-out confirmation may go to an
         # opted-out number (carriers refuse it: Twilio error 21610).
         reply = None
-    inbound.episode_id, inbound.outcome, inbound.reply = episode_id, outcome, reply  # one UPDATE, after the episode's lock
     session.flush()
+    service.note_inbound_outcome(session, inbound_id, episode_id=episode_id, outcome=outcome, reply=reply)  # after the episode's lock
     return SmsOutcome(reply, response_id)
 
 
 def _opted_out(session: Session, phone: str) -> bool:
-    return session.scalar(select(Suppression.id).where(Suppression.medium == "sms", Suppression.address == phone).limit(1)) is not None
+    return session.scalar(_SMS_SUPPRESSED, {"phone": phone}) is not None
+
+
+_SMS_SUPPRESSED = select(Suppression.id).where(Suppression.medium == "sms", Suppression.address == bindparam("phone")).limit(1)
 
 
 def _respond(runtime: Runtime, session: Session, sms: InboundSmsMessage, now: datetime) -> tuple[str, str | None, int | None, int | None]:
@@ -97,8 +100,8 @@ def _respond(runtime: Runtime, session: Session, sms: InboundSmsMessage, now: da
     # write naming the episode first (the inbound row's foreign key takes a share
     # lock on it) would let two replies from one number deadlock against
     # ``accept_answer``, which locks the episode row while holding the conversation;
-    # so the inbound row names its episode only at the end, with the outcome.
-    service.lock_episode(session, match.episode)
+    # so the inbound row names its episode only at the end, with the outcome. The
+    # episode's lock is taken by the query that found it.
     conversation = service.lock_conversation(session, episode_id=match.episode.id, phone=sms.sender, now=now)
     text = normalize(sms.body)
     if conversation.stage == "awaiting_score":

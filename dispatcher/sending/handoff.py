@@ -264,15 +264,20 @@ def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
     """Task: send these messages, one request's worth at a time. Safe to run twice: only one run claims a row."""
     now = runtime.clock.now()
     groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    by_content: dict[str, bool] = {}
     with runtime.sessions() as session:
         for message_id, medium, content_id in session.execute(
             select(Message.id, Message.medium, Message.content_id).where(one_of(session, Message.id, message_ids), Message.state.in_(WAITING), Message.not_before <= now)
             .order_by(Message.id)
         ):
-            groups[(medium, content_id)].append(message_id)
+            if medium not in by_content:
+                by_content[medium] = getattr(runtime.channels.for_medium(medium), "request_per_content", False)
+            groups[(medium, content_id if by_content[medium] else None)].append(message_id)
     try:
-        # One content a chunk: a chunk is one provider request (SendGrid), so what is marked
-        # in flight is what one request carries, and requests leave full.
+        # One content a chunk where a request carries one content (SendGrid): what is marked in
+        # flight is what one request carries, and requests leave full. Adapters that make a
+        # request (or file) per message take any mix of contents: a batch of answers' detractor
+        # alerts, each with its own content, then share one claim and one results write.
         for (medium, _), ids in groups.items():
             _send_medium(runtime, medium, ids)
     finally:
