@@ -16,7 +16,8 @@ from dispatcher.runtime.clock import utcnow
 from dispatcher.runtime.core import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: an attribute read needs no hop to the thread pool (a sync dependency takes one per request)
     runtime: Runtime = request.app.state.runtime
     return runtime
 
