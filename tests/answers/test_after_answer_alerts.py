@@ -7,6 +7,9 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from campaigns.followups.models import FollowUp
+from campaigns.programs.models import Episode
+from dispatcher.answers.answering import accept_answer
+from dispatcher.answers.follow_through import follow_through_answers
 from dispatcher.runtime.clock import DatabaseClock
 from dispatcher.runtime.core import Runtime
 from dispatcher.sending.scheduler import tick
@@ -124,3 +127,22 @@ def test_without_an_owner_the_alert_goes_to_whoever_the_task_went_to(runtime: Ru
     (text,) = _alert_emails(runtime)
     assert "Owner: CSM" in text  # round robin picked the only team member
     assert len(slack.received) == 1
+
+
+def test_a_batchs_detractor_alerts_each_with_its_own_text_are_handed_over_in_one_claim(runtime: Runtime, session: Session) -> None:
+    owner = team_member(runtime, email=OWNER)
+    episodes = [survey(runtime, owner_id=owner, email=f"p{n}@initech.example") for n in range(3)]
+    with runtime.sessions() as writing:  # stored as the endpoints store them; followed through together below
+        for n, episode_id in enumerate(episodes):
+            episode = writing.get(Episode, episode_id)
+            assert episode is not None
+            accept_answer(runtime, writing, episode=episode, score=n, comment=f"reason {n}", medium="email", now=runtime.clock.now())
+        writing.commit()
+
+    follow_through_answers(runtime)  # one batch, then what is due handed out (the outbox channel: a file per message)
+
+    alerts = messages(session, step="detractor_alert")
+    assert len(alerts) == 3 and {m.state for m in alerts} == {"sent"}
+    assert len({m.content_id for m in alerts}) == 3  # each alert quotes its own answer
+    assert len({m.claimed_at for m in alerts}) == 1  # one claim (and one results write), not one per content
+    assert sorted(e.text.count("reason") for e in outbox_emails(runtime) if e.to == OWNER) == [1, 1, 1]
