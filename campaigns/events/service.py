@@ -14,7 +14,7 @@ from functools import cache
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, text, update
+from sqlalchemy import Table, bindparam, delete, exists, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, lazyload
 
@@ -68,6 +68,7 @@ class OpenEpisode:
     campaign: Campaign
     contact: Contact
     message_id: int  # the latest SMS of the episode to this number: what the reply answers
+    opted_out: bool  # the number is suppressed for SMS (opted out): no reply may go to it
 
 
 def find_open_sms_episode(session: Session, phone: str) -> OpenEpisode | None:
@@ -80,13 +81,15 @@ def find_open_sms_episode(session: Session, phone: str) -> OpenEpisode | None:
     row = session.execute(_OPEN_SMS_EPISODE, {"phone": phone}).first()
     if row is None:
         return None
-    message_id, episode, campaign, contact = row
-    return OpenEpisode(episode, campaign, contact, message_id)
+    message_id, episode, campaign, contact, opted_out = row
+    return OpenEpisode(episode, campaign, contact, message_id, bool(opted_out))
 
 
 # Built once per process: building and keying it cost more CPU than running it.
 _OPEN_SMS_EPISODE = (
-    select(Message.id, Episode, Campaign, Contact)
+    select(Message.id, Episode, Campaign, Contact, exists(
+        select(Suppression.id).where(Suppression.medium == "sms", Suppression.address == bindparam("phone"))
+    ).label("opted_out"))
     .join(Episode, Episode.id == Message.episode_id)
     .join(Contact, Contact.id == Episode.contact_id)
     .join(Campaign, Campaign.id == Episode.campaign_id)

@@ -71,8 +71,8 @@ def receive_sms(runtime: Runtime, session: Session, sms: InboundSmsMessage, *, n
     inbound_id = service.log_inbound(session, message_sid=sms.message_sid, from_number=sms.sender, to_number=sms.to, body=sms.body, now=now)
     if inbound_id is None:
         return SmsOutcome(service.stored_reply(session, sms.message_sid))
-    outcome, reply, response_id, episode_id = _respond(runtime, session, sms, now)
-    if reply is not None and outcome not in ("opted_out", "opted_in") and _opted_out(session, sms.sender):
+    outcome, reply, response_id, episode_id, opted_out = _respond(runtime, session, sms, now)
+    if reply is not None and outcome not in ("opted_out", "opted_in") and (opted_out if opted_out is not None else _opted_out(session, sms.sender)):
         # The answer is kept, but nothing but the opt-out confirmation may go to an
         # opted-out number (carriers refuse it: Twilio error 21610).
         reply = None
@@ -88,14 +88,15 @@ def _opted_out(session: Session, phone: str) -> bool:
 _SMS_SUPPRESSED = select(Suppression.id).where(Suppression.medium == "sms", Suppression.address == bindparam("phone")).limit(1)
 
 
-def _respond(runtime: Runtime, session: Session, sms: InboundSmsMessage, now: datetime) -> tuple[str, str | None, int | None, int | None]:
-    """(outcome, reply, the answer to follow through if any, the episode replied to if any)."""
+def _respond(runtime: Runtime, session: Session, sms: InboundSmsMessage, now: datetime) -> tuple[str, str | None, int | None, int | None, bool | None]:
+    """(outcome, reply, the answer to follow through if any, the episode replied to if any,
+    whether the number is opted out if the match read it already)."""
     word = keyword(sms.body)
     if word is not None:
-        return (*_keyword(runtime, session, word, sms, now), None, None)
+        return (*_keyword(runtime, session, word, sms, now), None, None, None)
     match = service.find_open_sms_episode(session, sms.sender)
     if match is None:
-        return "unmatched", None, None, None
+        return "unmatched", None, None, None, None
     # One lock order for every reply: the episode row, then its conversation. Any
     # write naming the episode first (the inbound row's foreign key takes a share
     # lock on it) would let two replies from one number deadlock against
@@ -106,10 +107,10 @@ def _respond(runtime: Runtime, session: Session, sms: InboundSmsMessage, now: da
     text = normalize(sms.body)
     if conversation.stage == "awaiting_score":
         outcome, reply = _awaiting_score(runtime, session, match, conversation, text, now)
-        return outcome, reply, conversation.response_id if outcome == "score" else None, match.episode.id
+        return outcome, reply, conversation.response_id if outcome == "score" else None, match.episode.id, match.opted_out
     outcome, reply = _reply_after_score(runtime, session, match, conversation, text, now)
     # A comment updates the answer: its response.updated webhook goes out after the commit.
-    return outcome, reply, conversation.response_id if outcome == "comment" else None, match.episode.id
+    return outcome, reply, conversation.response_id if outcome == "comment" else None, match.episode.id, match.opted_out
 
 
 def _reply_after_score(runtime: Runtime, session: Session, match: OpenEpisode, conversation: SmsConversation, text: str, now: datetime) -> tuple[str, str | None]:
