@@ -33,6 +33,7 @@ from campaigns.people.rows import MAX_ATTRIBUTES, clean_account_row, clean_conta
 
 BATCH_SIZE = 5000  # rows cleaned, looked up and written together
 JSON_COLUMNS = frozenset({"attributes"})  # COPYed as jsonb
+KNOWN_REFERENCES = 100_000  # account ids kept from one batch to the next
 
 
 @dataclass(frozen=True)
@@ -82,20 +83,25 @@ class _Writer:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="pulse-import") if threaded else None
         self._pending: Future[None] | None = None
 
-    def write(self, model: type[Any], inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+    def write(self, model: type[Any], inserts: list[dict[str, Any]], updates: list[dict[str, Any]], *, now: datetime) -> None:
         """Updates by primary key; inserts as upserts, so a row that appeared meanwhile is updated.
+        Inserted rows get ``created_at`` and ``updated_at`` = ``now``, updated rows ``updated_at``.
 
-        Rows are grouped by their set of columns (CSV rows all share one). On
+        Rows are grouped by their columns (CSV rows all share one set, in one order). On
         PostgreSQL each group is COPYed into a staging table and written with one
-        ``INSERT … SELECT … ON CONFLICT DO UPDATE`` (or ``UPDATE … FROM``); on SQLite
-        inserts go out as upsert executemanys and updates as one executemany.
+        ``INSERT … SELECT … ON CONFLICT DO UPDATE`` (or ``UPDATE … FROM``), the times
+        passed once as a parameter; on SQLite inserts go out as upsert executemanys and
+        updates as one executemany.
         """
         self.wait()
+        if self._thread is None:
+            inserts = [{**row, "created_at": now, "updated_at": now} for row in inserts]
+            updates = [{**row, "updated_at": now} for row in updates]
         groups: list[tuple[tuple[str, ...], list[dict[str, Any]], bool]] = []
         for rows, is_insert in ((inserts, True), (updates, False)):
             by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in rows:
-                by_columns.setdefault(tuple(sorted(row)), []).append(row)
+                by_columns.setdefault(tuple(row), []).append(row)
             groups += [(columns, group, is_insert) for columns, group in by_columns.items()]
         if self._thread is None:
             for columns, group, is_insert in groups:
@@ -106,7 +112,7 @@ class _Writer:
         statements = [statement for n, (columns, group, is_insert) in enumerate(groups)
                       for statement in _stage(raw, model.__table__, f"pulse_staging_{n}", columns, group, insert=is_insert)]
         if statements:
-            self._pending = self._thread.submit(_run, raw, statements)
+            self._pending = self._thread.submit(_run, raw, statements, {"now": now})
 
     def wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -148,20 +154,21 @@ def _stage(raw: Any, table: Any, staging: str, columns: tuple[str, ...], rows: l
                     for i in documents:
                         line[i] = json.dumps(line[i]) if line[i] is not None else None  # jsonb reads JSON text
                 copy.write_row(line)
+    # The times are one parameter (%(now)s), not COPYed per row: dumping an aware datetime costs more than the rest of a row.
     if insert:
-        updatable = [f"{q} = EXCLUDED.{q}" for c, q in zip(columns, quoted) if c not in ("external_id", "created_at")]
-        move = (f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {staging} "
-                f"ON CONFLICT (external_id) DO UPDATE SET {', '.join(updatable)}")
+        updatable = [f"{q} = EXCLUDED.{q}" for c, q in zip(columns, quoted) if c != "external_id"]
+        move = (f"INSERT INTO {table.name} ({listed}, created_at, updated_at) SELECT {listed}, %(now)s, %(now)s FROM {staging} "
+                f"ON CONFLICT (external_id) DO UPDATE SET {', '.join(updatable)}, updated_at = EXCLUDED.updated_at")
     else:
         assignments = [f"{q} = s.{q}" for c, q in zip(columns, quoted) if c != "id"]
-        move = f"UPDATE {table.name} AS t SET {', '.join(assignments)} FROM {staging} AS s WHERE t.id = s.id"
+        move = f"UPDATE {table.name} AS t SET {', '.join(assignments)}, updated_at = %(now)s FROM {staging} AS s WHERE t.id = s.id"
     return [move, f"DROP TABLE {staging}"]
 
 
-def _run(raw: Any, statements: list[str]) -> None:
+def _run(raw: Any, statements: list[str], params: dict[str, Any]) -> None:
     with raw.cursor() as cursor:
         for statement in statements:
-            cursor.execute(statement)
+            cursor.execute(statement, params if "%(" in statement else None)
 
 
 def _merge(
@@ -219,7 +226,6 @@ def _merge(
                 result.unchanged += 1
                 continue
             values["id"] = stored.id
-            values["updated_at"] = now
             updates.append(values)
             result.updated += 1
         else:
@@ -227,9 +233,9 @@ def _merge(
             if missing:
                 result.errors.append(RowError(number, external_id, missing[0], f"is required for a new {model.__tablename__[:-1]}"))
                 continue
-            inserts.append({**defaults, **values, "created_at": now, "updated_at": now})
+            inserts.append({**defaults, **values})
             result.inserted += 1
-    writer.write(model, inserts, updates)
+    writer.write(model, inserts, updates, now=now)
 
 
 def _same(stored: Any, given: Any) -> bool:
@@ -242,10 +248,18 @@ def _same(stored: Any, given: Any) -> bool:
 def _reference(
     session: Session, result: UpsertResult, *, field: str, target: str, key: Any, value: Any, missing: str,
 ) -> Callable[[list[tuple[int, dict[str, Any]]]], list[tuple[int, dict[str, Any]]]]:
-    """Replace ``field`` (an external reference) by ``target`` (our id); rows naming nothing known are reported."""
+    """Replace ``field`` (an external reference) by ``target`` (our id); rows naming nothing known are reported.
+
+    References found are kept for the next batches (contacts of one account come in
+    many batches), up to ``KNOWN_REFERENCES``; what was not found is asked again.
+    """
+    known: dict[str, int] = {}
 
     def resolve(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
-        known = _lookup(session, key, value, {v[field] for _, v in items if v.get(field)})
+        wanted = {v[field] for _, v in items if v.get(field)}
+        if len(known) + len(wanted) > KNOWN_REFERENCES:
+            known.clear()  # memory stays flat however many accounts a file names
+        known.update(_lookup(session, key, value, wanted.difference(known)))
         kept = []
         for number, values in items:
             if field in values:
