@@ -109,15 +109,17 @@ def _validator(metadata: PhoneMetadata) -> Validator:
              metadata.pager, metadata.uan, metadata.voicemail, metadata.fixed_line]
     if not metadata.same_mobile_and_fixed_line_pattern:
         types.append(metadata.mobile)
-    by_length: dict[int, tuple[re.Pattern[str], re.Pattern[str]]] = {}
-    if general is not None and general.national_number_pattern:
-        for length in range(_MIN_NATIONAL, _MAX_NATIONAL + 1):
-            patterns = [d.national_number_pattern for d in types if d is not None and d.national_number_pattern and _allows(d, length)]
-            if patterns and _allows(general, length):
-                by_length[length] = (re.compile(general.national_number_pattern), re.compile("|".join(f"(?:{p})" for p in patterns)))
+    by_length: dict[int, tuple[re.Pattern[str], re.Pattern[str]] | None] = {}  # compiled when a length first comes
+
+    def checks(length: int) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+        if general is None or not general.national_number_pattern or not _allows(general, length):
+            return None
+        patterns = [d.national_number_pattern for d in types if d is not None and d.national_number_pattern and _allows(d, length)]
+        return (re.compile(general.national_number_pattern), re.compile("|".join(f"(?:{p})" for p in patterns))) if patterns else None
 
     def valid(national: str) -> bool:
-        checks = by_length.get(len(national))
-        return checks is not None and checks[0].fullmatch(national) is not None and checks[1].fullmatch(national) is not None
+        length = len(national)
+        found = by_length[length] if length in by_length else by_length.setdefault(length, checks(length))
+        return found is not None and found[0].fullmatch(national) is not None and found[1].fullmatch(national) is not None
 
     return valid

@@ -54,25 +54,27 @@ def _attributes(raw: Mapping[str, Any]) -> dict[str, Any] | None:
             raise FieldError("attributes", "must be an object of names to values")
         found.update(raw["attributes"])
         given = True
-    for key in _attribute_keys(tuple(raw)):
+    for key, name in _attribute_columns(tuple(raw)):
         given = True
         value = raw[key]
         if type(value) is str:
             value = value.strip()
             if value:
-                found[key[_PREFIX_LENGTH:]] = value
+                found[name] = value
         elif not _blank(value):
-            found[key[_PREFIX_LENGTH:]] = value
+            found[name] = value
     if len(found) > MAX_ATTRIBUTES:
         raise FieldError("attributes", f"has {len(found)} attributes; at most {MAX_ATTRIBUTES} per contact")
-    if long := next((name for name in found if len(name) > MAX_ATTRIBUTE_NAME), None):
+    if found and max(map(len, found)) > MAX_ATTRIBUTE_NAME:  # the common case without a generator per row
+        long = next(name for name in found if len(name) > MAX_ATTRIBUTE_NAME)
         raise FieldError("attributes", f"the name {long[:20]!r}... is longer than {MAX_ATTRIBUTE_NAME} characters")
     return found if given else None
 
 
 @lru_cache(maxsize=256)  # a CSV file has one set of columns; a million rows ask for it
-def _attribute_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(key for key in keys if key.startswith(ATTRIBUTE_PREFIX))
+def _attribute_columns(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The ``attr.<name>`` keys with their attribute names."""
+    return tuple((key, key[_PREFIX_LENGTH:]) for key in keys if key.startswith(ATTRIBUTE_PREFIX))
 
 
 def _as_date(value: Any, field: str) -> date:
