@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, BinaryIO, Literal
@@ -92,7 +92,7 @@ def import_csv(
     broken: list[RowError] = []
     rows_read = 0
 
-    def rows() -> Iterator[tuple[int, Mapping[str, Any]]]:
+    def rows() -> Iterator[tuple[int, list[str]]]:
         nonlocal rows_read
         while True:
             try:
@@ -115,11 +115,11 @@ def import_csv(
             if len(values) != len(header):
                 broken.append(RowError(reader.line_num, values[0] if values else None, "row", f"has {len(values)} fields, the header has {len(header)}"))
                 continue
-            yield reader.line_num, dict(zip(header, values))
+            yield reader.line_num, values
 
     upsert = upsert_contacts if kind == "contacts" else upsert_accounts
     with _old_objects_frozen():
-        result = upsert(session, rows(), now=now)
+        result = upsert(session, rows(), now=now, columns=tuple(header))
     result.errors.extend(broken)
     result.errors.sort(key=lambda e: e.row)
     if progress:

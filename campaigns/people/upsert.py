@@ -14,7 +14,7 @@ lookups wait for them, so batches still apply in order on one connection.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,13 +27,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert, one_of
-from campaigns.people.fields import FieldError
 from campaigns.people.models import Account, Contact, TeamMember
-from campaigns.people.rows import MAX_ATTRIBUTES, clean_account_row, clean_contact_row
+from campaigns.people.rows import MAX_ATTRIBUTES, RowCleaner, account_cleaner, contact_cleaner
 
 BATCH_SIZE = 5000  # rows cleaned, looked up and written together
 JSON_COLUMNS = frozenset({"attributes"})  # COPYed as jsonb
 KNOWN_REFERENCES = 100_000  # account ids kept from one batch to the next
+# (row number, raw values): a mapping of field to value, or values in the order of a CSV header
+Rows = Iterable[tuple[int, Mapping[str, Any]]] | Iterable[tuple[int, Sequence[Any]]]
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class UpsertResult:
         self.errors.extend(other.errors)
 
 
-def _batches(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> Iterator[list[tuple[int, Mapping[str, Any]]]]:
+def _batches(rows: Rows) -> Iterator[list[tuple[int, Any]]]:
     iterator = iter(rows)
     while batch := list(islice(iterator, BATCH_SIZE)):
         yield batch
@@ -291,30 +292,27 @@ def _reference(
     return resolve
 
 
-def upsert_contacts(
-    session: Session, rows: Iterable[tuple[int, Mapping[str, Any]]], *, now: datetime
-) -> UpsertResult:
-    """Insert or update contacts by external id. ``rows`` are (row number, raw values)."""
+def upsert_contacts(session: Session, rows: Rows, *, now: datetime, columns: tuple[str, ...] | None = None) -> UpsertResult:
+    """Insert or update contacts by external id. ``rows`` are (row number, raw values): a mapping
+    of field to value, or with ``columns`` (a CSV header) the values in that order."""
     result = UpsertResult()
     resolve = _reference(session, result, field="account_external_id", target="account_id", key=Account.external_id, value=Account.id,
                          missing="no account with external id {reference!r}; import accounts first")
     with _Writer(session) as writer:
         for batch in _batches(rows):
-            cleaned = _clean(batch, clean_contact_row, result)
+            cleaned = _clean(batch, contact_cleaner, columns, result)
             _merge(writer, Contact, cleaned, result, resolve, {"locale": "en", "timezone": "UTC", "attributes": {}}, (), now)
     return result
 
 
-def upsert_accounts(
-    session: Session, rows: Iterable[tuple[int, Mapping[str, Any]]], *, now: datetime
-) -> UpsertResult:
-    """Insert or update accounts by external id; ``owner_email`` names a team member."""
+def upsert_accounts(session: Session, rows: Rows, *, now: datetime, columns: tuple[str, ...] | None = None) -> UpsertResult:
+    """Insert or update accounts by external id; ``owner_email`` names a team member. ``rows`` as for contacts."""
     result = UpsertResult()
     resolve = _reference(session, result, field="owner_email", target="owner_id", key=TeamMember.email, value=TeamMember.id,
                          missing="no team member with email {reference!r}; add them with POST /v1/team first")
     with _Writer(session) as writer:
         for batch in _batches(rows):
-            cleaned = _clean(batch, clean_account_row, result)
+            cleaned = _clean(batch, account_cleaner, columns, result)
             _merge(writer, Account, cleaned, result, resolve, {"attributes": {}}, ("name",), now)
     return result
 
@@ -326,15 +324,18 @@ def _lookup(session: Session, key: Any, value: Any, wanted: set[str]) -> dict[st
 
 
 def _clean(
-    batch: list[tuple[int, Mapping[str, Any]]],
-    clean: Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[FieldError]]],
-    result: UpsertResult,
+    batch: list[tuple[int, Any]], cleaner: Callable[[tuple[str, ...]], RowCleaner], columns: tuple[str, ...] | None, result: UpsertResult,
 ) -> list[tuple[int, dict[str, Any]]]:
     cleaned = []
+    shared = cleaner(columns) if columns is not None else None
     for number, raw in batch:
-        values, errors = clean(raw)
+        if shared is None:  # a mapping: its own keys
+            clean, row = cleaner(tuple(raw)), tuple(raw.values())
+        else:
+            clean, row = shared, raw
+        values, errors = clean(row)
         if errors:
-            external_id = values.get("external_id") or (str(raw.get("external_id") or "") or None)
+            external_id = values.get("external_id") or clean.given_external_id(row)
             result.errors.extend(RowError(number, external_id, e.field, e.reason) for e in errors)
             continue
         cleaned.append((number, values))
