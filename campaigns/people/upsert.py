@@ -32,7 +32,6 @@ from campaigns.people.rows import MAX_ATTRIBUTES, RowCleaner, account_cleaner, c
 
 BATCH_SIZE = 5000  # rows cleaned, looked up and written together
 JSON_COLUMNS = frozenset({"attributes"})  # COPYed as jsonb
-KNOWN_REFERENCES = 100_000  # account ids kept from one batch to the next
 # (row number, raw values): a mapping of field to value, or values in the order of a CSV header
 Rows = Iterable[tuple[int, Mapping[str, Any]]] | Iterable[tuple[int, Sequence[Any]]]
 
@@ -220,7 +219,7 @@ def _merge(
     given = sorted({name for name in named if name in table.c} - {"external_id", "id", "attributes"})
     existing = {
         row.external_id: row
-        for row in session.execute(
+        for row in session.connection().execute(
             select(table.c.external_id, table.c.id, table.c.attributes, *(table.c[name] for name in given))
             .where(one_of(session, table.c.external_id, latest))
         )
@@ -266,18 +265,10 @@ def _same(stored: Any, given: Any) -> bool:
 def _reference(
     session: Session, result: UpsertResult, *, field: str, target: str, key: Any, value: Any, missing: str,
 ) -> Callable[[list[tuple[int, dict[str, Any]]]], list[tuple[int, dict[str, Any]]]]:
-    """Replace ``field`` (an external reference) by ``target`` (our id); rows naming nothing known are reported.
-
-    References found are kept for the next batches (contacts of one account come in
-    many batches), up to ``KNOWN_REFERENCES``; what was not found is asked again.
-    """
-    known: dict[str, int] = {}
+    """Replace ``field`` (an external reference) by ``target`` (our id); rows naming nothing known are reported."""
 
     def resolve(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
-        wanted = {v[field] for _, v in items if v.get(field)}
-        if len(known) + len(wanted) > KNOWN_REFERENCES:
-            known.clear()  # memory stays flat however many accounts a file names
-        known.update(_lookup(session, key, value, wanted.difference(known)))
+        known = _lookup(session, key, value, {v[field] for _, v in items if v.get(field)})
         kept = []
         for number, values in items:
             if field in values:
@@ -298,6 +289,7 @@ def upsert_contacts(session: Session, rows: Rows, *, now: datetime, columns: tup
     result = UpsertResult()
     resolve = _reference(session, result, field="account_external_id", target="account_id", key=Account.external_id, value=Account.id,
                          missing="no account with external id {reference!r}; import accounts first")
+    session.flush()  # lookups below go to the connection (Core rows, no ORM layer): nothing pending may hide
     with _Writer(session) as writer:
         for batch in _batches(rows):
             cleaned = _clean(batch, contact_cleaner, columns, result)
@@ -310,6 +302,7 @@ def upsert_accounts(session: Session, rows: Rows, *, now: datetime, columns: tup
     result = UpsertResult()
     resolve = _reference(session, result, field="owner_email", target="owner_id", key=TeamMember.email, value=TeamMember.id,
                          missing="no team member with email {reference!r}; add them with POST /v1/team first")
+    session.flush()  # lookups below go to the connection (Core rows, no ORM layer): nothing pending may hide
     with _Writer(session) as writer:
         for batch in _batches(rows):
             cleaned = _clean(batch, account_cleaner, columns, result)
@@ -320,7 +313,7 @@ def upsert_accounts(session: Session, rows: Rows, *, now: datetime, columns: tup
 def _lookup(session: Session, key: Any, value: Any, wanted: set[str]) -> dict[str, int]:
     if not wanted:
         return {}
-    return {row[0]: row[1] for row in session.execute(select(key, value).where(one_of(session, key, wanted)))}
+    return dict(session.connection().execute(select(key, value).where(one_of(session, key, wanted))).tuples().all())
 
 
 def _clean(
