@@ -17,8 +17,7 @@ import re
 from collections.abc import Callable
 from functools import cache
 
-from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
-from phonenumbers.phonenumberutil import REGION_CODE_FOR_NON_GEO_ENTITY
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, REGION_CODE_FOR_NON_GEO_ENTITY, PhoneMetadata
 
 # "+", a country code that cannot start with 0, then ASCII digits only: parse
 # would turn other digits (Arabic-Indic, full-width) into ASCII, so its E.164

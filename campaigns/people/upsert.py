@@ -313,7 +313,7 @@ def upsert_accounts(session: Session, rows: Rows, *, now: datetime, columns: tup
 def _lookup(session: Session, key: Any, value: Any, wanted: set[str]) -> dict[str, int]:
     if not wanted:
         return {}
-    return dict(session.connection().execute(select(key, value).where(one_of(session, key, wanted))).tuples().all())
+    return dict(session.connection().execute(select(key, value).where(one_of(session, key, wanted))).all())
 
 
 def _clean(
