@@ -156,12 +156,12 @@ def _stage(raw: Any, table: Any, staging: str, columns: tuple[str, ...], rows: l
                 copy.write_row(line)
     # The times are one parameter (%(now)s), not COPYed per row: dumping an aware datetime costs more than the rest of a row.
     if insert:
-        updatable = [f"{q} = EXCLUDED.{q}" for c, q in zip(columns, quoted) if c != "external_id"]
+        updatable = [f"{q} = EXCLUDED.{q}" for c, q in zip(columns, quoted) if c != "external_id"] + ["updated_at = EXCLUDED.updated_at"]
         move = (f"INSERT INTO {table.name} ({listed}, created_at, updated_at) SELECT {listed}, %(now)s, %(now)s FROM {staging} "
-                f"ON CONFLICT (external_id) DO UPDATE SET {', '.join(updatable)}, updated_at = EXCLUDED.updated_at")
+                f"ON CONFLICT (external_id) DO UPDATE SET {', '.join(updatable)}")
     else:
-        assignments = [f"{q} = s.{q}" for c, q in zip(columns, quoted) if c != "id"]
-        move = f"UPDATE {table.name} AS t SET {', '.join(assignments)}, updated_at = %(now)s FROM {staging} AS s WHERE t.id = s.id"
+        assignments = [f"{q} = s.{q}" for c, q in zip(columns, quoted) if c != "id"] + ["updated_at = %(now)s"]
+        move = f"UPDATE {table.name} AS t SET {', '.join(assignments)} FROM {staging} AS s WHERE t.id = s.id"
     return [move, f"DROP TABLE {staging}"]
 
 
