@@ -9,8 +9,10 @@ row is only reported and every good row is kept.
 from __future__ import annotations
 
 import csv
+import gc
 import io
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, BinaryIO, Literal
 
@@ -90,7 +92,7 @@ def import_csv(
     broken: list[RowError] = []
     rows_read = 0
 
-    def rows() -> Iterator[tuple[int, Mapping[str, Any]]]:
+    def rows() -> Iterator[tuple[int, list[str]]]:
         nonlocal rows_read
         while True:
             try:
@@ -113,12 +115,30 @@ def import_csv(
             if len(values) != len(header):
                 broken.append(RowError(reader.line_num, values[0] if values else None, "row", f"has {len(values)} fields, the header has {len(header)}"))
                 continue
-            yield reader.line_num, dict(zip(header, values))
+            yield reader.line_num, values
 
     upsert = upsert_contacts if kind == "contacts" else upsert_accounts
-    result = upsert(session, rows(), now=now)
+    with _old_objects_frozen():
+        result = upsert(session, rows(), now=now, columns=tuple(header))
     result.errors.extend(broken)
     result.errors.sort(key=lambda e: e.row)
     if progress:
         progress(counter.count, rows_read)
     return result
+
+
+@contextmanager
+def _old_objects_frozen() -> Iterator[None]:
+    """Keep the cyclic garbage collector to the objects made during the import.
+
+    A batch's rows outlive a few young collections, so every other batch or so
+    CPython runs a full collection, which walks every object of the process
+    (ORM, metadata, phone metadata: ~100,000): ~7 µs per imported row. Frozen
+    objects are skipped by collections; unfreezing hands them back, so nothing is
+    kept for good and a cycle made meanwhile is still collected.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

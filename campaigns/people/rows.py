@@ -6,7 +6,7 @@ what the row names and leaves every other column as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -45,36 +45,6 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _attributes(raw: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``attributes`` from JSON, or ``attr.<name>`` columns from CSV (blank cells skipped)."""
-    found: dict[str, Any] = {}
-    given = False
-    if "attributes" in raw and raw["attributes"] is not None:
-        if not isinstance(raw["attributes"], Mapping):
-            raise FieldError("attributes", "must be an object of names to values")
-        found.update(raw["attributes"])
-        given = True
-    for key in _attribute_keys(tuple(raw)):
-        given = True
-        value = raw[key]
-        if type(value) is str:
-            value = value.strip()
-            if value:
-                found[key[_PREFIX_LENGTH:]] = value
-        elif not _blank(value):
-            found[key[_PREFIX_LENGTH:]] = value
-    if len(found) > MAX_ATTRIBUTES:
-        raise FieldError("attributes", f"has {len(found)} attributes; at most {MAX_ATTRIBUTES} per contact")
-    if long := next((name for name in found if len(name) > MAX_ATTRIBUTE_NAME), None):
-        raise FieldError("attributes", f"the name {long[:20]!r}... is longer than {MAX_ATTRIBUTE_NAME} characters")
-    return found if given else None
-
-
-@lru_cache(maxsize=256)  # a CSV file has one set of columns; a million rows ask for it
-def _attribute_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(key for key in keys if key.startswith(ATTRIBUTE_PREFIX))
-
-
 def _as_date(value: Any, field: str) -> date:
     return value if isinstance(value, date) and not isinstance(value, datetime) else clean_date(str(value), field)
 
@@ -86,29 +56,47 @@ def _as_datetime(value: Any, field: str) -> datetime:
 Cleaner = Callable[[Any], Any]
 
 
-def _clean_row(raw: Mapping[str, Any], fields: Mapping[str, Cleaner], limits: Mapping[str, int]) -> tuple[dict[str, Any], list[FieldError]]:
-    """Clean values and every error found in the row (all of them, not just the first).
+class RowCleaner:
+    """Cleans rows that share one list of keys: the lines of a CSV file under its header,
+    or one JSON object (``clean_contact_row``). The keys are looked at once, here.
 
-    ``external_id`` is always required; other fields are cleaned only when the
-    row names them (a blank cell means "no value"); attributes come last.
-    A million CSV rows pass here: a text value is stripped once, and plain text
-    fields (``limits``: their longest length) are checked inline, the rule of ``clean_text``.
+    A row gives clean values and every error found in it (all of them, not just
+    the first). ``external_id`` is always required; other fields are cleaned only
+    when the keys name them (a blank value means "no value"), in the order of
+    ``fields``; attributes (``attributes`` from JSON, ``attr.<name>`` columns from
+    CSV, blank cells skipped) come last. A million CSV rows pass here: a text value
+    is stripped once, and plain text fields (``limits``: their longest length) are
+    checked inline, the rule of ``clean_text``.
     """
-    values: dict[str, Any] = {}
-    errors: list[FieldError] = []
-    try:
-        values["external_id"] = clean_external_id(str(raw.get("external_id") or ""))
-    except FieldError as exc:
-        errors.append(exc)
-    for field, clean in fields.items():
-        if field in raw:
-            value = raw[field]
+
+    def __init__(self, keys: tuple[str, ...], fields: Mapping[str, Cleaner], limits: Mapping[str, int],
+                 defaults: tuple[tuple[str, str], ...] = ()) -> None:
+        position = {key: index for index, key in enumerate(keys)}
+        self.external_id = position.get("external_id")
+        self.plan = [(position[field], field, limits.get(field), clean) for field, clean in fields.items() if field in position]
+        self.document = position.get("attributes")
+        self.attributes = [(index, key[_PREFIX_LENGTH:]) for index, key in enumerate(keys) if key.startswith(ATTRIBUTE_PREFIX)]
+        # A blank locale or timezone means "the default", not "nothing".
+        self.defaults = [(field, default) for field, default in defaults if field in position]
+
+    def given_external_id(self, row: Sequence[Any]) -> str | None:
+        """The row's external id as given, for an error report."""
+        return (str(row[self.external_id] or "") or None) if self.external_id is not None else None
+
+    def __call__(self, row: Sequence[Any]) -> tuple[dict[str, Any], list[FieldError]]:
+        values: dict[str, Any] = {}
+        errors: list[FieldError] = []
+        try:
+            values["external_id"] = clean_external_id(str((row[self.external_id] if self.external_id is not None else None) or ""))
+        except FieldError as exc:
+            errors.append(exc)
+        for index, field, limit, clean in self.plan:
+            value = row[index]
             if type(value) is str:
                 value = value.strip()
                 if not value:
                     values[field] = None
                     continue
-                limit = limits.get(field)
                 if limit is not None:
                     if len(value) > limit:
                         errors.append(FieldError(field, f"longer than {limit} characters"))
@@ -122,13 +110,40 @@ def _clean_row(raw: Mapping[str, Any], fields: Mapping[str, Cleaner], limits: Ma
                 values[field] = clean(value)
             except FieldError as exc:
                 errors.append(exc)
-    try:
-        attributes = _attributes(raw)
-        if attributes is not None:
-            values["attributes"] = attributes
-    except FieldError as exc:
-        errors.append(exc)
-    return values, errors
+        if self.document is not None or self.attributes:
+            try:
+                attributes = self._attributes(row)
+                if attributes is not None:
+                    values["attributes"] = attributes
+            except FieldError as exc:
+                errors.append(exc)
+        for field, default in self.defaults:
+            if values.get(field, default) is None:
+                values[field] = default
+        return values, errors
+
+    def _attributes(self, row: Sequence[Any]) -> dict[str, Any] | None:
+        found: dict[str, Any] = {}
+        given = bool(self.attributes)
+        if self.document is not None and row[self.document] is not None:
+            if not isinstance(row[self.document], Mapping):
+                raise FieldError("attributes", "must be an object of names to values")
+            found.update(row[self.document])
+            given = True
+        for index, name in self.attributes:
+            value = row[index]
+            if type(value) is str:
+                value = value.strip()
+                if value:
+                    found[name] = value
+            elif not _blank(value):
+                found[name] = value
+        if len(found) > MAX_ATTRIBUTES:
+            raise FieldError("attributes", f"has {len(found)} attributes; at most {MAX_ATTRIBUTES} per contact")
+        if found and max(map(len, found)) > MAX_ATTRIBUTE_NAME:  # the common case without a generator per row
+            long = next(name for name in found if len(name) > MAX_ATTRIBUTE_NAME)
+            raise FieldError("attributes", f"the name {long[:20]!r}... is longer than {MAX_ATTRIBUTE_NAME} characters")
+        return found if given else None
 
 
 class _Text:
@@ -168,17 +183,22 @@ ACCOUNT_CLEANERS: dict[str, Cleaner] = {
 CONTACT_LIMITS, ACCOUNT_LIMITS = _limits(CONTACT_CLEANERS), _limits(ACCOUNT_CLEANERS)
 
 
+@lru_cache(maxsize=256)  # a CSV file has one set of columns; JSON objects a few
+def contact_cleaner(keys: tuple[str, ...]) -> RowCleaner:
+    return RowCleaner(keys, CONTACT_CLEANERS, CONTACT_LIMITS, (("locale", "en"), ("timezone", "UTC")))
+
+
+@lru_cache(maxsize=256)
+def account_cleaner(keys: tuple[str, ...]) -> RowCleaner:
+    return RowCleaner(keys, ACCOUNT_CLEANERS, ACCOUNT_LIMITS)
+
+
 def clean_contact_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
-    values, errors = _clean_row(raw, CONTACT_CLEANERS, CONTACT_LIMITS)
-    # A blank locale or timezone means "the default", not "nothing".
-    for field, default in (("locale", "en"), ("timezone", "UTC")):
-        if field in values and values[field] is None:
-            values[field] = default
-    return values, errors
+    return contact_cleaner(tuple(raw))(tuple(raw.values()))
 
 
 def clean_account_row(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
-    return _clean_row(raw, ACCOUNT_CLEANERS, ACCOUNT_LIMITS)
+    return account_cleaner(tuple(raw))(tuple(raw.values()))
 
 
 def unknown_columns(columns: list[str], known: tuple[str, ...]) -> list[str]:

@@ -14,7 +14,7 @@ lookups wait for them, so batches still apply in order on one connection.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,12 +27,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert, one_of
-from campaigns.people.fields import FieldError
 from campaigns.people.models import Account, Contact, TeamMember
-from campaigns.people.rows import MAX_ATTRIBUTES, clean_account_row, clean_contact_row
+from campaigns.people.rows import MAX_ATTRIBUTES, RowCleaner, account_cleaner, contact_cleaner
 
 BATCH_SIZE = 5000  # rows cleaned, looked up and written together
 JSON_COLUMNS = frozenset({"attributes"})  # COPYed as jsonb
+# (row number, raw values): a mapping of field to value, or values in the order of a CSV header
+Rows = Iterable[tuple[int, Mapping[str, Any]]] | Iterable[tuple[int, Sequence[Any]]]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class UpsertResult:
         self.errors.extend(other.errors)
 
 
-def _batches(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> Iterator[list[tuple[int, Mapping[str, Any]]]]:
+def _batches(rows: Rows) -> Iterator[list[tuple[int, Any]]]:
     iterator = iter(rows)
     while batch := list(islice(iterator, BATCH_SIZE)):
         yield batch
@@ -82,20 +83,25 @@ class _Writer:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="pulse-import") if threaded else None
         self._pending: Future[None] | None = None
 
-    def write(self, model: type[Any], inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+    def write(self, model: type[Any], inserts: list[dict[str, Any]], updates: list[dict[str, Any]], *, now: datetime) -> None:
         """Updates by primary key; inserts as upserts, so a row that appeared meanwhile is updated.
+        Inserted rows get ``created_at`` and ``updated_at`` = ``now``, updated rows ``updated_at``.
 
-        Rows are grouped by their set of columns (CSV rows all share one). On
+        Rows are grouped by their columns (CSV rows all share one set, in one order). On
         PostgreSQL each group is COPYed into a staging table and written with one
-        ``INSERT … SELECT … ON CONFLICT DO UPDATE`` (or ``UPDATE … FROM``); on SQLite
-        inserts go out as upsert executemanys and updates as one executemany.
+        ``INSERT … SELECT … ON CONFLICT DO UPDATE`` (or ``UPDATE … FROM``), the times
+        passed once as a parameter; on SQLite inserts go out as upsert executemanys and
+        updates as one executemany.
         """
         self.wait()
+        if self._thread is None:
+            inserts = [{**row, "created_at": now, "updated_at": now} for row in inserts]
+            updates = [{**row, "updated_at": now} for row in updates]
         groups: list[tuple[tuple[str, ...], list[dict[str, Any]], bool]] = []
         for rows, is_insert in ((inserts, True), (updates, False)):
             by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in rows:
-                by_columns.setdefault(tuple(sorted(row)), []).append(row)
+                by_columns.setdefault(tuple(row), []).append(row)
             groups += [(columns, group, is_insert) for columns, group in by_columns.items()]
         if self._thread is None:
             for columns, group, is_insert in groups:
@@ -106,7 +112,7 @@ class _Writer:
         statements = [statement for n, (columns, group, is_insert) in enumerate(groups)
                       for statement in _stage(raw, model.__table__, f"pulse_staging_{n}", columns, group, insert=is_insert)]
         if statements:
-            self._pending = self._thread.submit(_run, raw, statements)
+            self._pending = self._thread.submit(_run, raw, statements, {"now": now})
 
     def wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -146,22 +152,40 @@ def _stage(raw: Any, table: Any, staging: str, columns: tuple[str, ...], rows: l
                 if documents:
                     line = list(line)
                     for i in documents:
-                        line[i] = json.dumps(line[i]) if line[i] is not None else None  # jsonb reads JSON text
+                        line[i] = _json_text(line[i]) if line[i] is not None else None  # jsonb reads JSON text
                 copy.write_row(line)
+    # The times are one parameter (%(now)s), not COPYed per row: dumping an aware datetime costs more than the rest of a row.
     if insert:
-        updatable = [f"{q} = EXCLUDED.{q}" for c, q in zip(columns, quoted) if c not in ("external_id", "created_at")]
-        move = (f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {staging} "
+        updatable = [f"{q} = EXCLUDED.{q}" for c, q in zip(columns, quoted) if c != "external_id"] + ["updated_at = EXCLUDED.updated_at"]
+        move = (f"INSERT INTO {table.name} ({listed}, created_at, updated_at) SELECT {listed}, %(now)s, %(now)s FROM {staging} "
                 f"ON CONFLICT (external_id) DO UPDATE SET {', '.join(updatable)}")
     else:
-        assignments = [f"{q} = s.{q}" for c, q in zip(columns, quoted) if c != "id"]
+        assignments = [f"{q} = s.{q}" for c, q in zip(columns, quoted) if c != "id"] + ["updated_at = %(now)s"]
         move = f"UPDATE {table.name} AS t SET {', '.join(assignments)} FROM {staging} AS s WHERE t.id = s.id"
     return [move, f"DROP TABLE {staging}"]
 
 
-def _run(raw: Any, statements: list[str]) -> None:
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps`` with its defaults, for one document after another.
+
+    json.dumps builds a new C encoder for every call, over half its cost on an
+    attributes object; one kept encoder writes the same text. (No check for
+    circular references: documents here come from CSV cells or parsed JSON.)
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.dumps
+    encode = make(None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    return lambda document: "".join(encode(document, 0))
+
+
+_json_text = _json_encoder()
+
+
+def _run(raw: Any, statements: list[str], params: dict[str, Any]) -> None:
     with raw.cursor() as cursor:
         for statement in statements:
-            cursor.execute(statement)
+            cursor.execute(statement, params if "%(" in statement else None)
 
 
 def _merge(
@@ -195,7 +219,7 @@ def _merge(
     given = sorted({name for name in named if name in table.c} - {"external_id", "id", "attributes"})
     existing = {
         row.external_id: row
-        for row in session.execute(
+        for row in session.connection().execute(
             select(table.c.external_id, table.c.id, table.c.attributes, *(table.c[name] for name in given))
             .where(one_of(session, table.c.external_id, latest))
         )
@@ -219,7 +243,6 @@ def _merge(
                 result.unchanged += 1
                 continue
             values["id"] = stored.id
-            values["updated_at"] = now
             updates.append(values)
             result.updated += 1
         else:
@@ -227,9 +250,9 @@ def _merge(
             if missing:
                 result.errors.append(RowError(number, external_id, missing[0], f"is required for a new {model.__tablename__[:-1]}"))
                 continue
-            inserts.append({**defaults, **values, "created_at": now, "updated_at": now})
+            inserts.append({**defaults, **values})
             result.inserted += 1
-    writer.write(model, inserts, updates)
+    writer.write(model, inserts, updates, now=now)
 
 
 def _same(stored: Any, given: Any) -> bool:
@@ -260,30 +283,29 @@ def _reference(
     return resolve
 
 
-def upsert_contacts(
-    session: Session, rows: Iterable[tuple[int, Mapping[str, Any]]], *, now: datetime
-) -> UpsertResult:
-    """Insert or update contacts by external id. ``rows`` are (row number, raw values)."""
+def upsert_contacts(session: Session, rows: Rows, *, now: datetime, columns: tuple[str, ...] | None = None) -> UpsertResult:
+    """Insert or update contacts by external id. ``rows`` are (row number, raw values): a mapping
+    of field to value, or with ``columns`` (a CSV header) the values in that order."""
     result = UpsertResult()
     resolve = _reference(session, result, field="account_external_id", target="account_id", key=Account.external_id, value=Account.id,
                          missing="no account with external id {reference!r}; import accounts first")
+    session.flush()  # lookups below go to the connection (Core rows, no ORM layer): nothing pending may hide
     with _Writer(session) as writer:
         for batch in _batches(rows):
-            cleaned = _clean(batch, clean_contact_row, result)
+            cleaned = _clean(batch, contact_cleaner, columns, result)
             _merge(writer, Contact, cleaned, result, resolve, {"locale": "en", "timezone": "UTC", "attributes": {}}, (), now)
     return result
 
 
-def upsert_accounts(
-    session: Session, rows: Iterable[tuple[int, Mapping[str, Any]]], *, now: datetime
-) -> UpsertResult:
-    """Insert or update accounts by external id; ``owner_email`` names a team member."""
+def upsert_accounts(session: Session, rows: Rows, *, now: datetime, columns: tuple[str, ...] | None = None) -> UpsertResult:
+    """Insert or update accounts by external id; ``owner_email`` names a team member. ``rows`` as for contacts."""
     result = UpsertResult()
     resolve = _reference(session, result, field="owner_email", target="owner_id", key=TeamMember.email, value=TeamMember.id,
                          missing="no team member with email {reference!r}; add them with POST /v1/team first")
+    session.flush()  # lookups below go to the connection (Core rows, no ORM layer): nothing pending may hide
     with _Writer(session) as writer:
         for batch in _batches(rows):
-            cleaned = _clean(batch, clean_account_row, result)
+            cleaned = _clean(batch, account_cleaner, columns, result)
             _merge(writer, Account, cleaned, result, resolve, {"attributes": {}}, ("name",), now)
     return result
 
@@ -291,19 +313,22 @@ def upsert_accounts(
 def _lookup(session: Session, key: Any, value: Any, wanted: set[str]) -> dict[str, int]:
     if not wanted:
         return {}
-    return {row[0]: row[1] for row in session.execute(select(key, value).where(one_of(session, key, wanted)))}
+    return dict(session.connection().execute(select(key, value).where(one_of(session, key, wanted))).all())
 
 
 def _clean(
-    batch: list[tuple[int, Mapping[str, Any]]],
-    clean: Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[FieldError]]],
-    result: UpsertResult,
+    batch: list[tuple[int, Any]], cleaner: Callable[[tuple[str, ...]], RowCleaner], columns: tuple[str, ...] | None, result: UpsertResult,
 ) -> list[tuple[int, dict[str, Any]]]:
     cleaned = []
+    shared = cleaner(columns) if columns is not None else None
     for number, raw in batch:
-        values, errors = clean(raw)
+        if shared is None:  # a mapping: its own keys
+            clean, row = cleaner(tuple(raw)), tuple(raw.values())
+        else:
+            clean, row = shared, raw
+        values, errors = clean(row)
         if errors:
-            external_id = values.get("external_id") or (str(raw.get("external_id") or "") or None)
+            external_id = values.get("external_id") or clean.given_external_id(row)
             result.errors.extend(RowError(number, external_id, e.field, e.reason) for e in errors)
             continue
         cleaned.append((number, values))

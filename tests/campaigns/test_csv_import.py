@@ -28,7 +28,7 @@ def count(session: Session) -> int:
 def test_each_bad_row_is_reported_with_row_field_and_reason(runtime: Runtime, session: Session) -> None:
     factories.account(session, external_id="acme")
     session.commit()
-    text = HEADER + "\n".join([
+    text = HEADER + "\n".join([  # noqa: FLY002 -- one line per row reads better
         "c1,acme,Ana,ana@example.com,+14155550100,admin,en,America/New_York,5",
         'c2,acme,"Broken, row",b@example.com',  # too few fields
         "c3,acme,Cy,not-an-email,,,en,UTC,",
@@ -115,3 +115,39 @@ def test_importing_the_same_file_again_reports_unchanged_rows_and_writes_nothing
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 4)
     assert len(again.errors) == 1  # the bad row is still reported
     assert dict(session.execute(select(Contact.external_id, Contact.updated_at)).all()) == stamped
+
+
+def test_inserted_rows_get_both_times_and_updated_rows_only_updated_at(runtime: Runtime, session: Session) -> None:
+    first, later = runtime.clock.now(), runtime.clock.now() + timedelta(hours=2)
+    import_csv(session, csv_bytes("external_id,email\nc1,a@example.com\nc2,b@example.com\n"), kind="contacts", now=first)
+    import_csv(session, csv_bytes("external_id,email\nc1,changed@example.com\nc2,b@example.com\n"), kind="contacts", now=later)
+    session.commit()
+    times = {c.external_id: (c.created_at, c.updated_at) for c in session.scalars(select(Contact))}
+    assert times == {"c1": (first, later), "c2": (first, first)}
+
+
+def test_attribute_values_and_text_are_stored_exactly_as_written(runtime: Runtime, session: Session) -> None:
+    odd = 'Zoë "the \\ back\tslash" 日本\nnext line'
+    text = "external_id,name,attr.note,attr.empty\n" + f'c1,"{odd.replace(chr(34), chr(34) * 2)}","{odd.replace(chr(34), chr(34) * 2)}",\n'
+    result = import_csv(session, csv_bytes(text), kind="contacts", now=runtime.clock.now())
+    session.commit()
+    assert (result.inserted, result.errors) == (1, [])
+    contact = session.scalar(select(Contact))
+    assert (contact.name, contact.attributes) == (odd, {"note": odd})
+
+
+def test_accounts_named_across_batches_are_found_each_time_and_unknown_ones_reported_each_time(runtime: Runtime, session: Session) -> None:
+    from campaigns.people.upsert import BATCH_SIZE
+
+    acme, beta = factories.account(session, external_id="acme"), factories.account(session, external_id="beta")
+    session.commit()
+    names = ["acme", "beta", "ghost"]
+    rows = 2 * BATCH_SIZE + 30  # three batches; every one names all three accounts
+    text = "external_id,account_external_id\n" + "".join(f"c{i},{names[i % 3]}\n" for i in range(rows))
+    result = import_csv(session, csv_bytes(text), kind="contacts", now=runtime.clock.now())
+    session.commit()
+    assert result.inserted == len(range(rows)) - len(range(2, rows, 3))
+    assert [e.row for e in result.errors] == [i + 2 for i in range(2, rows, 3)]  # the line numbers: the header is line 1
+    assert {e.reason for e in result.errors} == {"no account with external id 'ghost'; import accounts first"}
+    stored = dict(session.execute(select(Contact.external_id, Contact.account_id)).all())
+    assert all(stored[f"c{i}"] == (acme.id, beta.id)[i % 3] for i in range(rows) if i % 3 != 2)

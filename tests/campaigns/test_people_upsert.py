@@ -90,3 +90,26 @@ def test_account_upsert_links_owner_and_requires_a_name_when_new(runtime: Runtim
     account = session.scalar(select(Account))
     assert account.owner_id == owner.id
     assert str(account.renewal_on) == "2026-06-30"
+
+
+
+def test_a_csv_line_and_a_json_object_get_the_same_values_and_every_error_in_field_order() -> None:
+    from campaigns.people.rows import clean_contact_row, contact_cleaner
+
+    row = {"external_id": "", "email": "nope", "phone": "12ab", "locale": "zz", "timezone": "Moon/Base",
+           "attr.seats": "", "attr.x": "1", "role": "r" * 101}
+    expected = ({"attributes": {"x": "1"}}, [
+        "external_id: is required",
+        "email: not a valid email address (An email address must have an @-sign.)",
+        "phone: '12ab' is not a phone number in international form, such as +14155550100",
+        "role: longer than 100 characters",
+        "locale: unknown locale 'zz'; use a language code such as en or de-AT",
+        "timezone: unknown timezone 'Moon/Base'; use an IANA name such as Europe/Berlin",
+    ])
+    good = {"external_id": " c1 ", "email": "A@Example.COM", "phone": "+14155550100", "locale": "", "timezone": "",
+            "attr.seats": " 5 ", "attr.x": "", "role": ""}
+    cleaned = {"external_id": "c1", "email": "A@example.com", "phone": "+14155550100", "role": None, "locale": "en", "timezone": "UTC",
+               "attributes": {"seats": "5"}}
+    for raw, (values, errors) in ((row, expected), (good, (cleaned, []))):
+        for got in (clean_contact_row(raw), contact_cleaner(tuple(raw))(list(raw.values()))):
+            assert (got[0], [str(e) for e in got[1]]) == (values, errors)
