@@ -223,17 +223,16 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
                 sending = sender.submit(copy_context().run, send_messages, runtime, earlier)
             elif earlier:
                 send_messages(runtime, earlier)
-            left = _plan_and_write(runtime, session, step, first_episode_id, last_episode_id, now)
+            _plan_and_write(runtime, session, step, first_episode_id, last_episode_id, now)
+            due = _count_batch_done(runtime, session, step.id, now)
         if sending is not None:
             sending.result()  # done (the executor waited for it): re-raise what the send raised
-        # The last batch (or one that cannot tell) hands out everything that is due.
-        due = take_step_messages(runtime, session, step.id, now, whole_requests_only=False) if not left else []
     if due:
         send_messages(runtime, due)
 
 
-def _plan_and_write(runtime: Runtime, session: Session, step: PlanStep, first_episode_id: int, last_episode_id: int, now: datetime) -> int | None:
-    """Plan the range's messages and commit them, then count the batch done; how many batches are left."""
+def _plan_and_write(runtime: Runtime, session: Session, step: PlanStep, first_episode_id: int, last_episode_id: int, now: datetime) -> None:
+    """Plan the range's messages and commit them (nothing if they are written already)."""
     targets = _targets(session, step, first_episode_id, last_episode_id)
     if targets:
         contents = step_contents(runtime, session, step.id)
@@ -242,7 +241,14 @@ def _plan_and_write(runtime: Runtime, session: Session, step: PlanStep, first_ep
         runtime.budget.link_invitations(session, links=rows.held)
         session.commit()
         keep_contents(runtime, step.id, contents)
-    left = session.scalar(update(PlanStep).where(PlanStep.id == step.id, PlanStep.batches_left > 0)
+
+
+def _count_batch_done(runtime: Runtime, session: Session, step_id: int, now: datetime) -> list[int]:
+    """Count the batch done. Commits. The batch that leaves none (or cannot tell) takes every due
+    message of the step, in the same transaction: the tick hands out a step's messages once no batch
+    is left, and would otherwise split the last requests with it."""
+    left = session.scalar(update(PlanStep).where(PlanStep.id == step_id, PlanStep.batches_left > 0)
                           .values(batches_left=PlanStep.batches_left - 1).returning(PlanStep.batches_left))
+    due = take_step_messages(runtime, session, step_id, now, whole_requests_only=False) if not left else []
     session.commit()
-    return left
+    return due
