@@ -206,9 +206,10 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
     Whole requests planned by the step's earlier batches are taken first and posted from a
     second thread while this batch plans and writes its own rows, so the provider's latency
     and the recording of its answers overlap planning instead of following it (PostgreSQL;
-    on SQLite, one writer at a time, they are sent before planning). The batch that finds
-    the step fully planned (``batches_left`` down to 0) sends whatever is left once its
-    rows are committed. A second run of the batch plans nothing twice and claims no
+    on SQLite, one writer at a time, they are sent before planning). If that send is still
+    out when the batch's rows are committed, the whole requests they completed go from this
+    thread meanwhile; the batch that finds the step fully planned (``batches_left`` down to 0)
+    sends whatever is left. A second run of the batch plans nothing twice and claims no
     message twice (see ``handoff``).
     """
     with runtime.sessions() as session:
@@ -225,10 +226,14 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
                 send_messages(runtime, earlier)
             _plan_and_write(runtime, session, step, first_episode_id, last_episode_id, now)
             due = _count_batch_done(runtime, session, step.id, now)
+            if not due and sending is not None and not sending.done():
+                # The sender is still out with the earlier requests: rather than wait for it,
+                # this thread posts the whole requests that this batch's rows completed.
+                due = take_step_messages(runtime, session, step.id, now, whole_requests_only=True)
+            if due:
+                send_messages(runtime, due)
         if sending is not None:
             sending.result()  # done (the executor waited for it): re-raise what the send raised
-    if due:
-        send_messages(runtime, due)
 
 
 def _plan_and_write(runtime: Runtime, session: Session, step: PlanStep, first_episode_id: int, last_episode_id: int, now: datetime) -> None:
