@@ -207,6 +207,19 @@ def bound_time(session: Session, value: datetime) -> Any:
     return stamp(value)
 
 
+def refresh_statistics(session: Session, tables: Sequence[str]) -> None:
+    """PostgreSQL: statistics of ``tables`` taken now, in the caller's transaction, as autovacuum
+    would take them a minute or more later (skipped while autovacuum is at one already). SQLite: nothing.
+
+    For rows just bulk-written that statements are about to be planned on: without statistics (or
+    with those of the table before the write) the planner guesses a condition like ``message_key IS
+    NULL`` matches a handful of rows, and a per-batch statement becomes a scan of all of them.
+    Table names are the caller's constants, never user input.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"ANALYZE (SKIP_LOCKED) {', '.join(tables)}"))
+
+
 def lock_name(session: Session, name: str) -> None:
     """Hold a lock on ``name`` until the transaction ends, for get-or-create races.
 

@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jinja2 import Template
-from jinja2.utils import Namespace
 from jinja2.sandbox import SecurityError
+from jinja2.utils import Namespace
 
 RENDER_SECONDS = 2.0  # far above any real template (a few milliseconds)
 MAX_OUTPUT = 1_000_000  # characters one part may render to; a big email is ~100 KB
@@ -44,26 +44,31 @@ class RenderTooLarge(SecurityError):
 
 
 class _Watchdog:
-    """Deadlines of renders in progress, by thread; one daemon thread enforces them."""
+    """Deadlines of renders in progress, by thread; one daemon thread enforces them.
+
+    The thread sleeps until the nearest deadline (without one, until a render starts),
+    so a worker that renders now and then is not woken every few milliseconds.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self._deadlines: dict[int, float] = {}
         self._fired: set[int] = set()
         self._thread: threading.Thread | None = None
 
     def enter(self, seconds: float) -> int:
         thread_id = threading.get_ident()
-        with self._lock:
+        with self._changed:
             self._deadlines[thread_id] = time.monotonic() + seconds
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="pulse-render-watchdog", daemon=True)
                 self._thread.start()
+            self._changed.notify()  # it may be sleeping until a later deadline, or without one
         return thread_id
 
     def leave(self, thread_id: int) -> bool:
         """Stop watching; True when the watchdog fired for this render."""
-        with self._lock:
+        with self._changed:
             self._deadlines.pop(thread_id, None)
             fired = thread_id in self._fired
             if fired:
@@ -73,10 +78,9 @@ class _Watchdog:
         return fired
 
     def _run(self) -> None:
-        while True:
-            time.sleep(0.02)
-            now = time.monotonic()
-            with self._lock:
+        with self._changed:
+            while True:
+                now = time.monotonic()
                 for thread_id, deadline in list(self._deadlines.items()):
                     if deadline <= now:
                         # Once per render: the entry goes, so the exception is raised once.
@@ -85,6 +89,9 @@ class _Watchdog:
                         ctypes.pythonapi.PyThreadState_SetAsyncExc(
                             ctypes.c_ulong(thread_id), ctypes.py_object(RenderTimeout)
                         )
+                nearest = min(self._deadlines.values(), default=None)
+                # A render that ends early leaves its deadline behind: waking then finds nothing to do.
+                self._changed.wait(None if nearest is None else nearest - now)
 
 
 _watchdog = _Watchdog()
@@ -133,13 +140,11 @@ def check_binop(operator: str, left: Any, right: Any) -> None:
             length = _length(seq)
             if length is not None and isinstance(times, int) and length * times > MAX_VALUE:
                 raise _too_big("the repeated text")
-        if isinstance(left, int) and isinstance(right, int):
-            if left.bit_length() + right.bit_length() > MAX_INT_BITS:
-                raise _too_big("the number")
+        if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+            raise _too_big("the number")
     elif operator == "**":
-        if isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
-            if right * left.bit_length() > MAX_INT_BITS:
-                raise _too_big("the number")
+        if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right * left.bit_length() > MAX_INT_BITS:
+            raise _too_big("the number")
     elif operator == "+":
         a, b = _length(left), _length(right)
         if a is not None and b is not None and a + b > MAX_VALUE:

@@ -254,8 +254,9 @@ def take_step_messages(runtime: Runtime, session: Session, step_id: int, now: da
         chosen += ids[: len(ids) // size * size]
     if not chosen:
         return []
-    taken = list(session.scalars(update(Message).where(one_of(session, Message.id, chosen), Message.state == "queued", Message.enqueued_at.is_(None))
-                                 .values(enqueued_at=utcnow()).returning(Message.id)))
+    # Over the table, not the entity: the ids come back as plain rows, without the ORM's loading.
+    taken = list(session.execute(update(Message.__table__).where(one_of(session, _M.id, chosen), _M.state == "queued", _M.enqueued_at.is_(None))
+                                 .values(enqueued_at=utcnow()).returning(_M.id)).scalars())
     session.commit()
     return sorted(taken)
 

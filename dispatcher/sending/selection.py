@@ -15,7 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from campaigns.db import bound_time, insert_ignoring_conflicts, one_of, rows_source
+from campaigns.db import (
+    bound_time,
+    insert_ignoring_conflicts,
+    one_of,
+    refresh_statistics,
+    rows_source,
+)
 from campaigns.people.models import Account, Contact
 from campaigns.programs.audience import audience_query
 from campaigns.programs.exclusions import Exclusion, included_condition, program_exclusions
@@ -140,6 +146,9 @@ def select_audience(runtime: Runtime, campaign_id: int) -> None:
             page = audience_query(campaign.audience, now).with_only_columns(Contact.id).where(Contact.id > after).limit(CHUNK)
             ids = list(session.scalars(page))
             if not ids:
+                # The steps are planned on the episodes and reservations just written (an invite
+                # may be due at once): each batch's statements need their statistics, not a guess.
+                refresh_statistics(session, ("episodes", "fatigue_touches"))
                 session.execute(update(Campaign).where(Campaign.id == campaign_id).values(selection_state="done"))
                 session.commit()
                 return

@@ -12,6 +12,8 @@ twice plans nothing twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from datetime import datetime
 from typing import Any
 
@@ -199,25 +201,59 @@ def keep_contents(runtime: Runtime, step_id: int, cache: ContentCache) -> None:
 
 
 def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_episode_id: int) -> None:
-    """Task: plan one batch of a contact step and send what is due (see ``take_step_messages``). Idempotent."""
+    """Task: plan one batch of a contact step, and send the step's messages that are due. Idempotent.
+
+    Whole requests planned by the step's earlier batches are taken first and posted from a
+    second thread while this batch plans and writes its own rows, so the provider's latency
+    and the recording of its answers overlap planning instead of following it (PostgreSQL;
+    on SQLite, one writer at a time, they are sent before planning). If that send is still
+    out when the batch's rows are committed, the whole requests they completed go from this
+    thread meanwhile; the batch that finds the step fully planned (``batches_left`` down to 0)
+    sends whatever is left. A second run of the batch plans nothing twice and claims no
+    message twice (see ``handoff``).
+    """
     with runtime.sessions() as session:
         step = session.get(PlanStep, step_id)
         if step is None or not step_is_live(step.campaign, step):
             return
         now = runtime.clock.now()
-        targets = _targets(session, step, first_episode_id, last_episode_id)
-        if targets:
-            contents = step_contents(runtime, session, step.id)
-            rows = plan_batch(runtime, session, step, targets, now, cache=contents)
-            insert_planned(session, rows, campaign_id=step.campaign_id, step_id=step.id, step=step.step, now=now)
-            runtime.budget.link_invitations(session, links=rows.held)
-            session.commit()
-            keep_contents(runtime, step.id, contents)
-        left = session.scalar(update(PlanStep).where(PlanStep.id == step.id, PlanStep.batches_left > 0)
-                              .values(batches_left=PlanStep.batches_left - 1).returning(PlanStep.batches_left))
+        earlier = take_step_messages(runtime, session, step.id, now, whole_requests_only=True)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulse-step-send") as sender:
+            sending = None
+            if earlier and session.get_bind().dialect.name == "postgresql":
+                sending = sender.submit(copy_context().run, send_messages, runtime, earlier)
+            elif earlier:
+                send_messages(runtime, earlier)
+            _plan_and_write(runtime, session, step, first_episode_id, last_episode_id, now)
+            due = _count_batch_done(runtime, session, step.id, now)
+            if not due and sending is not None and not sending.done():
+                # The sender is still out with the earlier requests: rather than wait for it,
+                # this thread posts the whole requests that this batch's rows completed.
+                due = take_step_messages(runtime, session, step.id, now, whole_requests_only=True)
+            if due:
+                send_messages(runtime, due)
+        if sending is not None:
+            sending.result()  # done (the executor waited for it): re-raise what the send raised
+
+
+def _plan_and_write(runtime: Runtime, session: Session, step: PlanStep, first_episode_id: int, last_episode_id: int, now: datetime) -> None:
+    """Plan the range's messages and commit them (nothing if they are written already)."""
+    targets = _targets(session, step, first_episode_id, last_episode_id)
+    if targets:
+        contents = step_contents(runtime, session, step.id)
+        rows = plan_batch(runtime, session, step, targets, now, cache=contents)
+        insert_planned(session, rows, campaign_id=step.campaign_id, step_id=step.id, step=step.step, now=now)
+        runtime.budget.link_invitations(session, links=rows.held)
         session.commit()
-        # While other batches of the step are still to plan, hand out only full requests;
-        # the last batch (or one that cannot tell) hands out everything that is due.
-        due = take_step_messages(runtime, session, step.id, now, whole_requests_only=bool(left))
-    if due:
-        send_messages(runtime, due)
+        keep_contents(runtime, step.id, contents)
+
+
+def _count_batch_done(runtime: Runtime, session: Session, step_id: int, now: datetime) -> list[int]:
+    """Count the batch done. Commits. The batch that leaves none (or cannot tell) takes every due
+    message of the step, in the same transaction: the tick hands out a step's messages once no batch
+    is left, and would otherwise split the last requests with it."""
+    left = session.scalar(update(PlanStep).where(PlanStep.id == step_id, PlanStep.batches_left > 0)
+                          .values(batches_left=PlanStep.batches_left - 1).returning(PlanStep.batches_left))
+    due = take_step_messages(runtime, session, step_id, now, whole_requests_only=False) if not left else []
+    session.commit()
+    return due

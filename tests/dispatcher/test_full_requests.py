@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.people.models import Contact
@@ -74,3 +74,55 @@ def test_the_next_request_leaves_while_the_previous_one_is_out(small_requests: R
     assert len(held) == 1  # the request that reached the fake first, whichever chunk it carried
     assert requests[0] is not held[0]  # another was answered first: it left while the held one was out
     assert requests[0].connection_id != held[0].connection_id
+
+
+def test_a_batch_posts_the_earlier_batches_requests_while_it_writes_its_own(
+    backend: Backend, small_requests: Runtime, session: Session, sendgrid: SendGridFake
+) -> None:
+    """Two step batches of 100, requests of 25: the first batch's four requests leave from the
+    second batch, while it plans; the first of them is held until the second batch's rows are
+    written, which happens while it is out (not after the request is answered)."""
+    if not backend.is_postgres:
+        pytest.skip("SQLite takes one writer at a time: there the earlier requests leave before planning")
+    campaign_id = launch(small_requests, 200)
+
+    def second_batch_written() -> bool:
+        with small_requests.sessions() as probe:
+            return probe.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign_id, Message.step == "invite")) == 200
+
+    sendgrid.hold(second_batch_written, limit=5.0)  # under the client's 10 s timeout: a request held in vain is still answered
+
+    tick(small_requests)
+
+    assert sendgrid.holds == [True]
+    session.rollback()
+    assert Counter(session.scalars(select(Message.state).where(Message.campaign_id == campaign_id, Message.step == "invite"))) == {"sent": 200}
+    recipients = [address for r in sendgrid.requests for address in r.recipients]
+    assert len(recipients) == len(set(recipients)) == 200  # each message in exactly one request
+    assert [len(r.body["personalizations"]) for r in sendgrid.requests] == [25] * 8
+
+
+def test_a_batch_posts_its_own_requests_while_the_earlier_ones_are_still_out(
+    backend: Backend, small_requests: Runtime, session: Session, sendgrid: SendGridFake
+) -> None:
+    """Three step batches of 100, requests of 25: while the second batch's sender is held up with the
+    first batch's requests, the second batch posts the requests its own rows completed instead of
+    waiting for it — messages are recorded sent while the held request is still out."""
+    if not backend.is_postgres:
+        pytest.skip("SQLite takes one writer at a time: there a batch sends from one thread")
+    campaign_id = launch(small_requests, 300)
+
+    def some_sent() -> bool:
+        with small_requests.sessions() as probe:
+            return (probe.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign_id, Message.state == "sent")) or 0) >= 25
+
+    sendgrid.hold(some_sent, limit=5.0)
+
+    tick(small_requests)
+
+    assert sendgrid.holds == [True]
+    session.rollback()
+    assert Counter(session.scalars(select(Message.state).where(Message.campaign_id == campaign_id, Message.step == "invite"))) == {"sent": 300}
+    recipients = [address for r in sendgrid.requests for address in r.recipients]
+    assert len(recipients) == len(set(recipients)) == 300
+    assert [len(r.body["personalizations"]) for r in sendgrid.requests] == [25] * 12

@@ -23,7 +23,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -176,6 +176,8 @@ class SendGridFake:
         self._rejected: list[RejectedRequest] = []
         self._failures: list[tuple[int, dict[str, str], Any]] = []
         self._stalls: list[float] = []
+        self._holds: list[tuple[Callable[[], bool], float]] = []
+        self.holds: list[bool] = []  # per ``hold``: whether its condition came true while the request waited
         self._sockets: set[socket.socket] = set()
         self.connections_opened = 0
         self.received = 0  # every Mail Send request, answered 202 or not
@@ -246,6 +248,13 @@ class SendGridFake:
         with self._lock:
             self._stalls.append(seconds)
 
+    def hold(self, until: Callable[[], bool], limit: float = 20.0) -> None:
+        """Hold the next request until ``until()`` is true (asked every 10 ms), at most ``limit``
+        seconds (or until ``stop``), then handle it; ``holds`` says whether it came true. For
+        tests of what happens while a request is out."""
+        with self._lock:
+            self._holds.append((until, limit))
+
     # -- what happened ----------------------------------------------------------------
 
     @property
@@ -277,9 +286,17 @@ class SendGridFake:
         with self._lock:
             self.received += 1
             stall = self._stalls.pop(0) if self._stalls else 0.0
+            hold = self._holds.pop(0) if self._holds else None
             failure = self._failures.pop(0) if self._failures else None
         if stall:
             self._stopping.wait(stall)
+        if hold is not None:
+            until, limit = hold
+            deadline = time.monotonic() + limit
+            while not (met := until()) and time.monotonic() < deadline and not self._stopping.wait(0.01):
+                pass
+            with self._lock:
+                self.holds.append(met)
         if self.latency:
             self._stopping.wait(self.latency)
         if failure is not None:
