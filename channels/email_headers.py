@@ -22,7 +22,7 @@ from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from channels.base import OutgoingMessage
+from channels.base import OutgoingMessage, placeholder_filler, placeholder_pattern
 
 # Headers the adapter itself writes from the message's fields; a template or the
 # dispatcher setting them in ``headers`` would produce a second, conflicting copy.
@@ -112,19 +112,22 @@ def mime_bytes(
     smtplib sends bytes as they are, and strict servers refuse bare LF
     messages as one endless line ("500 Line too long").
     """
-    filled = message.materialize()
-    if not filled.subject:
+    # What ``materialize`` would fill, filled part by part: the bodies line by line as they are encoded.
+    parted = message.per_part()
+    subject = placeholder_filler(parted.substitutions)(parted.subject) if parted.substitutions else parted.subject
+    if not subject:
         raise ValueError("an email needs a subject")
-    check_headers(filled.headers)
+    filled_headers = message.filled_headers()
+    check_headers(filled_headers)
     raw = [
         ("From", _sender(from_email, from_name)),
-        ("To", _formatted(filled.to, filled.to_name)),
-        *([("Reply-To", _formatted(filled.reply_to, None))] if filled.reply_to else []),
-        ("Subject", filled.subject),
+        ("To", _formatted(message.to, message.to_name)),
+        *([("Reply-To", _formatted(message.reply_to, None))] if message.reply_to else []),
+        ("Subject", subject),
         ("Date", format_datetime(date or datetime.now(UTC))),
-        ("Message-ID", message_id_header(filled.message_id, sender_domain(from_email))),
-        ("X-Pulse-Message-Id", filled.message_id),
-        *filled.headers.items(),
+        ("Message-ID", message_id_header(message.message_id, sender_domain(from_email))),
+        ("X-Pulse-Message-Id", message.message_id),
+        *filled_headers.items(),
         ("MIME-Version", "1.0"),
     ]
     joined = "".join(f"{name}{value}" for name, value in raw)
@@ -133,30 +136,69 @@ def mime_bytes(
         raise ValueError(f"header {name!r} contains a line break")
     # Checked before encoding: a long value is folded onto continuation lines on purpose.
     headers = [(name, value if name in ("From", "To", "Reply-To") else _header_text(value)) for name, value in raw]
-    text = _part("plain", filled.text or "")
-    if filled.html:
+    text = _part("plain", _quoted_printable(parted.text or "", parted.substitutions))
+    html = _quoted_printable(parted.html, parted.substitutions) if parted.html else b""
+    if html:  # an HTML part that fills in to nothing is left out, as an empty one always was
         # "=_" never occurs in quoted-printable text, so the boundary cannot; the random part
         # (from a generator seeded once, not a getrandom call per message) keeps it one of a kind.
-        boundary = f"=_pulse_{_UNSAFE_ID.sub('_', filled.message_id)}_{_BOUNDARY_RANDOM.getrandbits(48):012x}"
+        boundary = f"=_pulse_{_UNSAFE_ID.sub('_', message.message_id)}_{_BOUNDARY_RANDOM.getrandbits(48):012x}"
         headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
         body = b"".join([
             f"--{boundary}\n".encode(), text, f"\n--{boundary}\n".encode(),
-            _part("html", filled.html), f"\n--{boundary}--\n".encode(),
+            _part("html", html), f"\n--{boundary}--\n".encode(),
         ])
     else:
         body = text
     head = "".join(f"{name}: {value}\n" for name, value in headers)
     # A lone text part brings its own Content-Type lines and the blank line that ends the headers.
     # Built with LF (no CR can be left in it: bodies are normalised, headers checked), sent with CRLF.
-    return (head.encode("ascii") + (b"\n" if filled.html else b"") + body).replace(b"\n", b"\r\n")
+    return (head.encode("ascii") + (b"\n" if html else b"") + body).replace(b"\n", b"\r\n")
 
 
-def _part(subtype: str, content: str) -> bytes:
-    encoded = binascii.b2a_qp(content.replace("\r\n", "\n").encode("utf-8"), istext=True)
-    return (
-        f'Content-Type: text/{subtype}; charset="utf-8"\nContent-Transfer-Encoding: quoted-printable\n\n'.encode()
-        + encoded
-    )
+def _part(subtype: str, encoded: bytes) -> bytes:
+    return f'Content-Type: text/{subtype}; charset="utf-8"\nContent-Transfer-Encoding: quoted-printable\n\n'.encode() + encoded
+
+
+def _quoted_printable(content: str, substitutions: Mapping[str, str]) -> bytes:
+    """``content`` with its placeholders filled, line endings made LF, as quoted-printable.
+
+    Quoted-printable starts afresh at every line break, so a line's encoding does not depend on
+    the others: the runs of lines a step's messages share (those naming no placeholder) are
+    encoded once per content (``_encoded_runs``), and only the other runs per message. The bytes
+    are those of encoding the whole filled text (a carriage return anywhere takes that path).
+    """
+    if not substitutions or "\r" in content:
+        return _whole_quoted_printable(placeholder_filler(substitutions)(content) if substitutions else content)
+    fill = placeholder_filler(substitutions)
+    encoded: list[bytes] = []
+    for run in _encoded_runs(content, tuple(substitutions)):
+        if isinstance(run, bytes):
+            encoded.append(run)
+            continue
+        filled = fill(run)
+        if "\r" in filled:  # a value with a carriage return: CRLF handling spans lines
+            return _whole_quoted_printable(fill(content))
+        encoded.append(binascii.b2a_qp(filled.encode("utf-8"), istext=True))
+    return b"".join(encoded)
+
+
+def _whole_quoted_printable(content: str) -> bytes:
+    return binascii.b2a_qp(content.replace("\r\n", "\n").encode("utf-8"), istext=True)
+
+
+@lru_cache(maxsize=64)  # a step's messages share a handful of contents
+def _encoded_runs(content: str, keys: tuple[str, ...]) -> tuple[bytes | str, ...]:
+    """``content`` as runs of whole lines: encoded where they name no placeholder, else as they are."""
+    tokens = placeholder_pattern(keys)
+    runs: list[tuple[bool, list[str]]] = []
+    lines = content.split("\n")  # only LF ends a line here (str.splitlines knows a dozen other breaks)
+    for line in [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else []):
+        named = tokens.search(line) is not None
+        if runs and runs[-1][0] == named:
+            runs[-1][1].append(line)
+        else:
+            runs.append((named, [line]))
+    return tuple("".join(lines) if named else binascii.b2a_qp("".join(lines).encode("utf-8"), istext=True) for named, lines in runs)
 
 
 MAX_PLAIN_HEADER = 900  # a longer value is folded, so no header line passes 998 characters
