@@ -162,23 +162,31 @@ def _part(subtype: str, encoded: bytes) -> bytes:
 def _quoted_printable(content: str, substitutions: Mapping[str, str]) -> bytes:
     """``content`` with its placeholders filled, line endings made LF, as quoted-printable.
 
-    Quoted-printable starts afresh at every line break, so a line's encoding does not depend on
-    the others: the runs of lines a step's messages share (those naming no placeholder) are
-    encoded once per content (``_encoded_runs``), and only the other runs per message. The bytes
-    are those of encoding the whole filled text (a carriage return anywhere takes that path).
+    The bytes are those of encoding the whole filled text, but most of them come from a
+    layout worked out once per content (``_layout``): quoted-printable starts afresh at every
+    line break, so lines are encoded apart, and a value of printable ASCII other than "=" is
+    copied as it is wherever it falls, so the lines naming only such values (the links) are
+    encoded once with stand-ins of the same length, and each message's values are copied into
+    their places. Lines naming other values (a name with a space) are filled and encoded per
+    message; a carriage return anywhere takes the whole-text path.
     """
     if not substitutions or "\r" in content:
         return _whole_quoted_printable(placeholder_filler(substitutions)(content) if substitutions else content)
+    copied = tuple(key for key, value in substitutions.items() if _COPIED.fullmatch(value) and value[-1] != ".")
+    layout = _layout(content, tuple(substitutions), copied, tuple(len(substitutions[key]) for key in copied))
     fill = placeholder_filler(substitutions)
     encoded: list[bytes] = []
-    for run in _encoded_runs(content, tuple(substitutions)):
-        if isinstance(run, bytes):
-            encoded.append(run)
-            continue
-        filled = fill(run)
-        if "\r" in filled:  # a value with a carriage return: CRLF handling spans lines
-            return _whole_quoted_printable(fill(content))
-        encoded.append(binascii.b2a_qp(filled.encode("utf-8"), istext=True))
+    for piece in layout:
+        if type(piece) is bytes:
+            encoded.append(piece)
+        elif type(piece) is str:
+            filled = fill(piece)
+            if "\r" in filled:  # a value with a carriage return: CRLF handling spans lines
+                return _whole_quoted_printable(fill(content))
+            encoded.append(binascii.b2a_qp(filled.encode("utf-8"), istext=True))
+        else:
+            key, start, end = piece
+            encoded.append(substitutions[key][start:end].encode("ascii"))
     return b"".join(encoded)
 
 
@@ -186,19 +194,60 @@ def _whole_quoted_printable(content: str) -> bytes:
     return binascii.b2a_qp(content.replace("\r\n", "\n").encode("utf-8"), istext=True)
 
 
-@lru_cache(maxsize=64)  # a step's messages share a handful of contents
-def _encoded_runs(content: str, keys: tuple[str, ...]) -> tuple[bytes | str, ...]:
-    """``content`` as runs of whole lines: encoded where they name no placeholder, else as they are."""
+# A value quoted-printable copies byte for byte wherever it falls: printable ASCII but "=", and
+# not ending in "." (a lone "." at the start of a line before its end is encoded). Only long ones
+# (links): a first name's length changes from one contact to the next, and each is another layout.
+_COPIED = re.compile(r"[!-<>-~]{16,}")
+_STAND_INS = "~^`|{}"  # one the content does not hold stands in for the copied values
+
+
+@lru_cache(maxsize=64)  # a step's messages share a handful of contents, and their links one length
+def _layout(content: str, keys: tuple[str, ...], copied: tuple[str, ...], lengths: tuple[int, ...]) -> tuple[bytes | str | tuple[str, int, int], ...]:
+    """``content`` as pieces: encoded bytes, a line to fill and encode per message, or a slice
+    (key, start, end) of a copied value; ``lengths`` are the copied values' lengths."""
     tokens = placeholder_pattern(keys)
-    runs: list[tuple[bool, list[str]]] = []
+    width = dict(zip(copied, lengths, strict=True))
+    mark = next((m for m in _STAND_INS if m not in content), None)
+    layout: list[bytes | str | tuple[str, int, int]] = []
+    block: list[str] = []  # lines encoded together: those naming no placeholder or copied values only
+    named_in_block: list[str] = []
+
+    def close() -> None:
+        encoded = binascii.b2a_qp("".join(block).encode("utf-8"), istext=True)
+        if not named_in_block:
+            layout.append(encoded)
+        else:  # each run of stand-ins is (a part of) the next values, in order; soft line breaks may split one
+            assert mark is not None
+            names = iter(named_in_block)
+            key, left = "", 0
+            for part in re.split(b"(" + re.escape(mark.encode()) + b"+)", encoded):
+                if part[:1] != mark.encode():
+                    layout.extend([part] if part else [])
+                    continue
+                at = 0
+                while at < len(part):
+                    if left == 0:
+                        key = next(names)
+                        left = width[key]
+                    take = min(left, len(part) - at)
+                    layout.append((key, width[key] - left, width[key] - left + take))
+                    left, at = left - take, at + take
+        block.clear()
+        named_in_block.clear()
+
     lines = content.split("\n")  # only LF ends a line here (str.splitlines knows a dozen other breaks)
     for line in [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else []):
-        named = tokens.search(line) is not None
-        if runs and runs[-1][0] == named:
-            runs[-1][1].append(line)
-        else:
-            runs.append((named, [line]))
-    return tuple("".join(lines) if named else binascii.b2a_qp("".join(lines).encode("utf-8"), istext=True) for named, lines in runs)
+        named = [found.group() for found in tokens.finditer(line)]
+        if named and (mark is None or any(key not in width for key in named)):
+            if block:
+                close()
+            layout.append(line)
+            continue
+        block.append(tokens.sub(lambda found: (mark or "") * width[found.group()], line) if named else line)
+        named_in_block.extend(named)
+    if block:
+        close()
+    return tuple(layout)
 
 
 MAX_PLAIN_HEADER = 900  # a longer value is folded, so no header line passes 998 characters

@@ -103,19 +103,24 @@ def test_message_id_is_stable_and_safe() -> None:
     assert message_id_header("a b<c>@d", "pulse.example") == "<pulse.a_b_c__d@pulse.example>"
 
 
+LINK = "https://p.example/r/" + "Ab-_~" * 18  # long enough to split across soft line breaks
+
+
 @pytest.mark.parametrize(
     "name",
-    ["Ann", "Ann\nLee", "Ann\r\nLee", "Ann\rLee", "Ann\u2028Lee", "Zoë " * 30, "trailing  ", ""],
+    ["Ann", "Ann\nLee", "Ann\r\nLee", "Ann\rLee", "Ann\u2028Lee", "Zoë " * 30, "trailing  ", "", LINK, LINK + ".", "a=b" * 10],
 )
-def test_each_body_is_the_quoted_printable_of_the_whole_filled_text(name: str) -> None:
-    # Lines without placeholders are encoded once per content and the others per message;
-    # the bytes must be those of encoding the whole text, wherever the placeholders fall.
+@pytest.mark.parametrize("link", [LINK, LINK[:40], "https://p.example/r/x.", "https://p.example/r/=3D" * 3])
+def test_each_body_is_the_quoted_printable_of_the_whole_filled_text(name: str, link: str) -> None:
+    # Lines are encoded apart, those naming only links once per content with the links
+    # copied in per message; the bytes must be those of encoding the whole text.
     long_line = "x = 1; " * 20
-    text = f"Hi -pulse_name-,\n{long_line}-pulse_name- {long_line}\n\nsame  \n{long_line}\u2028-pulse_name-"
-    html = f"<p>-pulse_name_html-</p>\n<p>{long_line}</p>\n<a href=\"x\">-pulse_name_html-</a>{long_line}"
+    text = f"Hi -pulse_name-,\n{long_line}-pulse_name- {long_line}\n-pulse_url-\n\nsame  \n{long_line}\u2028-pulse_name-"
+    html = (f"<p>-pulse_name_html-</p>\n<p>{long_line}</p>\n<a href=\"-pulse_url-?s=1\">{long_line}</a>-pulse_url--pulse_url-\n"
+            f"<a href=\"x\">-pulse_name_html-</a>{long_line}\n.-pulse_url-")
     message = OutgoingMessage(
         message_id="m1", channel="email", to="a@customer.example", subject="Hello", text=text, html=html,
-        substitutions={"-pulse_name-": name, "-pulse_name_html-": name.replace("<", "&lt;")},
+        substitutions={"-pulse_name-": name, "-pulse_name_html-": name.replace("<", "&lt;"), "-pulse_url-": link},
     )
     raw = mime_bytes(message, from_email="s@pulse.example")
     filled = message.materialize()
