@@ -96,7 +96,7 @@ class OutgoingMessage:
         prefix = _common_prefix(keys)  # "-pulse_": a plain substring test settles nearly every message
         if prefix and not any(prefix in value for value in self.headers.values()):
             return False
-        tokens = _token_pattern(keys)
+        tokens = placeholder_pattern(keys)
         return any(tokens.search(value) for value in self.headers.values())
 
     def materialize(self) -> OutgoingMessage:
@@ -104,7 +104,7 @@ class OutgoingMessage:
         if not self.substitutions:
             return self
         parted = self.per_part()
-        fill = _filler(parted.substitutions)
+        fill = placeholder_filler(parted.substitutions)
         return replace(
             parted, text=fill(parted.text) or "", subject=fill(parted.subject), html=fill(parted.html),
             substitutions={}, headers={k: fill(v) or "" for k, v in parted.headers.items()},
@@ -115,7 +115,7 @@ class OutgoingMessage:
         if not self.substitutions or not self._tokens_in_headers():
             return dict(self.headers)
         parted = self.per_part()
-        fill = _filler(parted.substitutions)
+        fill = placeholder_filler(parted.substitutions)
         return {k: fill(v) or "" for k, v in parted.headers.items()}
 
 
@@ -142,14 +142,14 @@ def _common_prefix(keys: tuple[str, ...]) -> str:
 
 
 @lru_cache(maxsize=256)
-def _token_pattern(keys: tuple[str, ...]) -> re.Pattern[str]:
+def placeholder_pattern(keys: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(key) for key in sorted(keys, key=len, reverse=True)))
 
 
-def _filler(substitutions: Mapping[str, str]) -> Any:
+def placeholder_filler(substitutions: Mapping[str, str]) -> Any:
     """Replace every placeholder in one pass: a value that happens to contain another
     placeholder's token stays as it is."""
-    tokens = _token_pattern(tuple(substitutions))
+    tokens = placeholder_pattern(tuple(substitutions))
 
     def fill(value: str | None) -> str | None:
         return None if value is None else tokens.sub(lambda found: substitutions[found.group()], value)

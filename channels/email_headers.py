@@ -22,7 +22,7 @@ from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from channels.base import OutgoingMessage
+from channels.base import OutgoingMessage, placeholder_filler, placeholder_pattern
 
 # Headers the adapter itself writes from the message's fields; a template or the
 # dispatcher setting them in ``headers`` would produce a second, conflicting copy.
@@ -112,19 +112,22 @@ def mime_bytes(
     smtplib sends bytes as they are, and strict servers refuse bare LF
     messages as one endless line ("500 Line too long").
     """
-    filled = message.materialize()
-    if not filled.subject:
+    # What ``materialize`` would fill, filled part by part: the bodies line by line as they are encoded.
+    parted = message.per_part()
+    subject = placeholder_filler(parted.substitutions)(parted.subject) if parted.substitutions else parted.subject
+    if not subject:
         raise ValueError("an email needs a subject")
-    check_headers(filled.headers)
+    filled_headers = message.filled_headers()
+    check_headers(filled_headers)
     raw = [
         ("From", _sender(from_email, from_name)),
-        ("To", _formatted(filled.to, filled.to_name)),
-        *([("Reply-To", _formatted(filled.reply_to, None))] if filled.reply_to else []),
-        ("Subject", filled.subject),
+        ("To", _formatted(message.to, message.to_name)),
+        *([("Reply-To", _formatted(message.reply_to, None))] if message.reply_to else []),
+        ("Subject", subject),
         ("Date", format_datetime(date or datetime.now(UTC))),
-        ("Message-ID", message_id_header(filled.message_id, sender_domain(from_email))),
-        ("X-Pulse-Message-Id", filled.message_id),
-        *filled.headers.items(),
+        ("Message-ID", message_id_header(message.message_id, sender_domain(from_email))),
+        ("X-Pulse-Message-Id", message.message_id),
+        *filled_headers.items(),
         ("MIME-Version", "1.0"),
     ]
     joined = "".join(f"{name}{value}" for name, value in raw)
@@ -133,30 +136,118 @@ def mime_bytes(
         raise ValueError(f"header {name!r} contains a line break")
     # Checked before encoding: a long value is folded onto continuation lines on purpose.
     headers = [(name, value if name in ("From", "To", "Reply-To") else _header_text(value)) for name, value in raw]
-    text = _part("plain", filled.text or "")
-    if filled.html:
+    text = _part("plain", _quoted_printable(parted.text or "", parted.substitutions))
+    html = _quoted_printable(parted.html, parted.substitutions) if parted.html else b""
+    if html:  # an HTML part that fills in to nothing is left out, as an empty one always was
         # "=_" never occurs in quoted-printable text, so the boundary cannot; the random part
         # (from a generator seeded once, not a getrandom call per message) keeps it one of a kind.
-        boundary = f"=_pulse_{_UNSAFE_ID.sub('_', filled.message_id)}_{_BOUNDARY_RANDOM.getrandbits(48):012x}"
+        boundary = f"=_pulse_{_UNSAFE_ID.sub('_', message.message_id)}_{_BOUNDARY_RANDOM.getrandbits(48):012x}"
         headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
         body = b"".join([
             f"--{boundary}\n".encode(), text, f"\n--{boundary}\n".encode(),
-            _part("html", filled.html), f"\n--{boundary}--\n".encode(),
+            _part("html", html), f"\n--{boundary}--\n".encode(),
         ])
     else:
         body = text
     head = "".join(f"{name}: {value}\n" for name, value in headers)
     # A lone text part brings its own Content-Type lines and the blank line that ends the headers.
     # Built with LF (no CR can be left in it: bodies are normalised, headers checked), sent with CRLF.
-    return (head.encode("ascii") + (b"\n" if filled.html else b"") + body).replace(b"\n", b"\r\n")
+    return (head.encode("ascii") + (b"\n" if html else b"") + body).replace(b"\n", b"\r\n")
 
 
-def _part(subtype: str, content: str) -> bytes:
-    encoded = binascii.b2a_qp(content.replace("\r\n", "\n").encode("utf-8"), istext=True)
-    return (
-        f'Content-Type: text/{subtype}; charset="utf-8"\nContent-Transfer-Encoding: quoted-printable\n\n'.encode()
-        + encoded
-    )
+def _part(subtype: str, encoded: bytes) -> bytes:
+    return f'Content-Type: text/{subtype}; charset="utf-8"\nContent-Transfer-Encoding: quoted-printable\n\n'.encode() + encoded
+
+
+def _quoted_printable(content: str, substitutions: Mapping[str, str]) -> bytes:
+    """``content`` with its placeholders filled, line endings made LF, as quoted-printable.
+
+    The bytes are those of encoding the whole filled text, but most of them come from a
+    layout worked out once per content (``_layout``): quoted-printable starts afresh at every
+    line break, so lines are encoded apart, and a value of printable ASCII other than "=" is
+    copied as it is wherever it falls, so the lines naming only such values (the links) are
+    encoded once with stand-ins of the same length, and each message's values are copied into
+    their places. Lines naming other values (a name with a space) are filled and encoded per
+    message; a carriage return anywhere takes the whole-text path.
+    """
+    if not substitutions or "\r" in content:
+        return _whole_quoted_printable(placeholder_filler(substitutions)(content) if substitutions else content)
+    copied = tuple(key for key, value in substitutions.items() if _COPIED.fullmatch(value) and value[-1] != ".")
+    layout = _layout(content, tuple(substitutions), copied, tuple(len(substitutions[key]) for key in copied))
+    fill = placeholder_filler(substitutions)
+    encoded: list[bytes] = []
+    for piece in layout:
+        if type(piece) is bytes:
+            encoded.append(piece)
+        elif type(piece) is str:
+            filled = fill(piece)
+            if "\r" in filled:  # a value with a carriage return: CRLF handling spans lines
+                return _whole_quoted_printable(fill(content))
+            encoded.append(binascii.b2a_qp(filled.encode("utf-8"), istext=True))
+        else:
+            key, start, end = piece
+            encoded.append(substitutions[key][start:end].encode("ascii"))
+    return b"".join(encoded)
+
+
+def _whole_quoted_printable(content: str) -> bytes:
+    return binascii.b2a_qp(content.replace("\r\n", "\n").encode("utf-8"), istext=True)
+
+
+# A value quoted-printable copies byte for byte wherever it falls: printable ASCII but "=", and
+# not ending in "." (a lone "." at the start of a line before its end is encoded). Only long ones
+# (links): a first name's length changes from one contact to the next, and each is another layout.
+_COPIED = re.compile(r"[!-<>-~]{16,}")
+_STAND_INS = "~^`|{}"  # one the content does not hold stands in for the copied values
+
+
+@lru_cache(maxsize=64)  # a step's messages share a handful of contents, and their links one length
+def _layout(content: str, keys: tuple[str, ...], copied: tuple[str, ...], lengths: tuple[int, ...]) -> tuple[bytes | str | tuple[str, int, int], ...]:
+    """``content`` as pieces: encoded bytes, a line to fill and encode per message, or a slice
+    (key, start, end) of a copied value; ``lengths`` are the copied values' lengths."""
+    tokens = placeholder_pattern(keys)
+    width = dict(zip(copied, lengths, strict=True))
+    mark = next((m for m in _STAND_INS if m not in content), None)
+    layout: list[bytes | str | tuple[str, int, int]] = []
+    block: list[str] = []  # lines encoded together: those naming no placeholder or copied values only
+    named_in_block: list[str] = []
+
+    def close() -> None:
+        encoded = binascii.b2a_qp("".join(block).encode("utf-8"), istext=True)
+        if not named_in_block:
+            layout.append(encoded)
+        else:  # each run of stand-ins is (a part of) the next values, in order; soft line breaks may split one
+            assert mark is not None
+            names = iter(named_in_block)
+            key, left = "", 0
+            for part in re.split(b"(" + re.escape(mark.encode()) + b"+)", encoded):
+                if part[:1] != mark.encode():
+                    layout.extend([part] if part else [])
+                    continue
+                at = 0
+                while at < len(part):
+                    if left == 0:
+                        key = next(names)
+                        left = width[key]
+                    take = min(left, len(part) - at)
+                    layout.append((key, width[key] - left, width[key] - left + take))
+                    left, at = left - take, at + take
+        block.clear()
+        named_in_block.clear()
+
+    lines = content.split("\n")  # only LF ends a line here (str.splitlines knows a dozen other breaks)
+    for line in [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else []):
+        named = [found.group() for found in tokens.finditer(line)]
+        if named and (mark is None or any(key not in width for key in named)):
+            if block:
+                close()
+            layout.append(line)
+            continue
+        block.append(tokens.sub(lambda found: (mark or "") * width[found.group()], line) if named else line)
+        named_in_block.extend(named)
+    if block:
+        close()
+    return tuple(layout)
 
 
 MAX_PLAIN_HEADER = 900  # a longer value is folded, so no header line passes 998 characters

@@ -198,13 +198,13 @@ def _claim_and_load(runtime: Runtime, ids: Sequence[int]) -> tuple[list[Row[Any]
     """``claim_chunk``, and in the same transaction what building the chunk's messages reads."""
     now, wall = runtime.clock.now(), utcnow()
     with runtime.sessions() as session:
-        claimed = list(session.execute(_claim_statement(session, ids, now, wall, checked=True)))
+        claimed = list(session.execute(_claim_statement(session, ids, now, wall, checked=True)).all())
         rest = set(ids) - {row.id for row in claimed}
         if rest:  # suppressed, erased, paused, cancelled, closed (or already sent): say why, one by one
             messages = list(session.scalars(select(Message).where(Message.id.in_(rest), Message.state.in_(WAITING), Message.not_before <= now)))
             ready = _apply(runtime, session, messages, _verdicts(session, messages, now), now) if messages else []
             if ready:
-                claimed += list(session.execute(_claim_statement(session, ready, now, wall, checked=False)))
+                claimed += session.execute(_claim_statement(session, ready, now, wall, checked=False)).all()
         claimed = _outside_window(session, claimed, now)
         loaded = _load(runtime, session, claimed, now) if claimed else NOTHING_LOADED
         session.commit()
@@ -223,9 +223,15 @@ def _outside_window(session: Session, claimed: list[Row[Any]], now: datetime) ->
     campaigns = _campaigns(session, {row.campaign_id for row in claimed if row.step in CONTACT_STEPS})
     windows = {c.id: SendingWindow.parse(c.sending_window) for c in campaigns.values()}
     keep: list[Row[Any]] = []
+    verdicts: dict[tuple[str, int, str | None], Verdict] = {}  # a chunk's rows share a few (step, campaign, zone)
     for row in claimed:
         campaign = campaigns.get(row.campaign_id)
-        verdict = _window_verdict(row.step, campaign, row.zone, windows, now) if campaign is not None else SEND
+        if campaign is None:
+            verdict = SEND
+        else:
+            verdict = verdicts.get((row.step, campaign.id, row.zone))
+            if verdict is None:
+                verdict = verdicts[(row.step, campaign.id, row.zone)] = _window_verdict(row.step, campaign, row.zone, windows, now)
         if verdict.action == "defer":
             session.execute(update(Message).where(Message.id == row.id, Message.state == "sending").values(
                 state="queued", not_before=verdict.opens, attempts=Message.attempts - 1, claimed_at=None, claimed_by=None, enqueued_at=None))
@@ -270,7 +276,7 @@ def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
         for message_id, medium, content_id in session.execute(
             select(Message.id, Message.medium, Message.content_id).where(one_of(session, Message.id, message_ids), Message.state.in_(WAITING), Message.not_before <= now)
             .order_by(Message.id)
-        ):
+        ).all():
             if medium not in by_content:
                 by_content[medium] = getattr(runtime.channels.for_medium(medium), "request_per_content", False)
             groups[(medium, content_id if by_content[medium] else None)].append(message_id)

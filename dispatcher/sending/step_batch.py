@@ -84,7 +84,7 @@ def _targets(session: Session, step: PlanStep, first_episode_id: int, last_episo
     # Every message of the range's episodes, filtered here: a condition on step_id would let the
     # planner intersect with that index, which holds every message of the step (a million).
     have = {episode_id for episode_id, step_id in connection.execute(select(Message.episode_id, Message.step_id).where(
-        Message.episode_id.between(first_episode_id, last_episode_id))) if step_id == step.id}
+        Message.episode_id.between(first_episode_id, last_episode_id))).all() if step_id == step.id}
     rows: list[Row[Any]] = list(connection.execute(
         select(Episode.id.label("episode_id"), Episode.state, Episode.answered_at, Episode.invited_at, Episode.thanked_at, Episode.channel,
                Contact.id.label("contact_id"), Contact.account_id, Contact.email, Contact.phone, Contact.external_id, Contact.last_seen_at,
@@ -93,7 +93,7 @@ def _targets(session: Session, step: PlanStep, first_episode_id: int, last_episo
             Episode.campaign_id == step.campaign_id, Episode.wave == step.wave,
             Episode.id.between(first_episode_id, last_episode_id), Episode.state != "excluded",
         ).order_by(Episode.id)
-    ))
+    ).all())
     return [target for target in rows if target.episode_id not in have]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email import policy
@@ -10,7 +11,12 @@ from email.parser import BytesParser
 import pytest
 
 from channels.base import OutgoingMessage
-from channels.email_headers import build_mime_message, list_unsubscribe_headers, message_id_header
+from channels.email_headers import (
+    build_mime_message,
+    list_unsubscribe_headers,
+    message_id_header,
+    mime_bytes,
+)
 
 Make = Callable[..., OutgoingMessage]
 
@@ -95,3 +101,30 @@ def test_message_id_is_stable_and_safe() -> None:
         "msg-1", "pulse.example"
     )
     assert message_id_header("a b<c>@d", "pulse.example") == "<pulse.a_b_c__d@pulse.example>"
+
+
+LINK = "https://p.example/r/" + "Ab-_~" * 18  # long enough to split across soft line breaks
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Ann", "Ann\nLee", "Ann\r\nLee", "Ann\rLee", "Ann\u2028Lee", "Zoë " * 30, "trailing  ", "", LINK, LINK + ".", "a=b" * 10],
+)
+@pytest.mark.parametrize("link", [LINK, LINK[:40], "https://p.example/r/x.", "https://p.example/r/=3D" * 3])
+def test_each_body_is_the_quoted_printable_of_the_whole_filled_text(name: str, link: str) -> None:
+    # Lines are encoded apart, those naming only links once per content with the links
+    # copied in per message; the bytes must be those of encoding the whole text.
+    long_line = "x = 1; " * 20
+    text = f"Hi -pulse_name-,\n{long_line}-pulse_name- {long_line}\n-pulse_url-\n\nsame  \n{long_line}\u2028-pulse_name-"
+    html = (f"<p>-pulse_name_html-</p>\n<p>{long_line}</p>\n<a href=\"-pulse_url-?s=1\">{long_line}</a>-pulse_url--pulse_url-\n"
+            f"<a href=\"x\">-pulse_name_html-</a>{long_line}\n.-pulse_url-")
+    message = OutgoingMessage(
+        message_id="m1", channel="email", to="a@customer.example", subject="Hello", text=text, html=html,
+        substitutions={"-pulse_name-": name, "-pulse_name_html-": name.replace("<", "&lt;"), "-pulse_url-": link},
+    )
+    raw = mime_bytes(message, from_email="s@pulse.example")
+    filled = message.materialize()
+    for part in (filled.text, filled.html):
+        assert part is not None
+        whole = binascii.b2a_qp(part.replace("\r\n", "\n").encode("utf-8"), istext=True)
+        assert whole.replace(b"\n", b"\r\n") in raw
