@@ -7,6 +7,7 @@ settings; passed down explicitly, never found through globals.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
@@ -62,6 +63,12 @@ class Runtime:
         which adds a campaign's own edits, records the versions and falls back further)."""
         return SafeRenderer(overrides=self.published_templates.lookup)
 
+    @cached_property
+    def step_senders(self) -> ThreadPoolExecutor:
+        """Threads that post a step's earlier requests while a batch plans its own (``run_step_batch``).
+        Kept for the process's life: each thread has its own channel adapters, built once."""
+        return ThreadPoolExecutor(max_workers=2, thread_name_prefix="pulse-step-send")
+
     @property
     def available_media(self) -> set[str]:
         return set(channel_names(self.settings))
@@ -85,6 +92,9 @@ class Runtime:
             return False
 
     def close(self) -> None:
+        if "step_senders" in self.__dict__:
+            self.step_senders.shutdown(wait=True)
+            del self.__dict__["step_senders"]
         if "channels" in self.__dict__:
             self.channels.close()
         self.engine.dispose()

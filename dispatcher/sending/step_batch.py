@@ -12,7 +12,7 @@ twice plans nothing twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, wait
 from contextvars import copy_context
 from datetime import datetime
 from typing import Any
@@ -218,10 +218,12 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
             return
         now = runtime.clock.now()
         earlier = take_step_messages(runtime, session, step.id, now, whole_requests_only=True)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulse-step-send") as sender:
-            sending = None
+        sending: Future[None] | None = None
+        try:
             if earlier and session.get_bind().dialect.name == "postgresql":
-                sending = sender.submit(copy_context().run, send_messages, runtime, earlier)
+                # The runtime's sender threads live as long as the process: each thread builds its
+                # own channel adapters (and their connections), so a thread per batch would pile them up.
+                sending = runtime.step_senders.submit(copy_context().run, send_messages, runtime, earlier)
             elif earlier:
                 send_messages(runtime, earlier)
             _plan_and_write(runtime, session, step, first_episode_id, last_episode_id, now)
@@ -232,8 +234,11 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
                 due = take_step_messages(runtime, session, step.id, now, whole_requests_only=True)
             if due:
                 send_messages(runtime, due)
+        finally:
+            if sending is not None:
+                wait([sending])  # the task ends when its sends have: never a send left behind it
         if sending is not None:
-            sending.result()  # done (the executor waited for it): re-raise what the send raised
+            sending.result()  # re-raise what the send raised
 
 
 def _plan_and_write(runtime: Runtime, session: Session, step: PlanStep, first_episode_id: int, last_episode_id: int, now: datetime) -> None:

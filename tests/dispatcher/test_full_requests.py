@@ -126,3 +126,22 @@ def test_a_batch_posts_its_own_requests_while_the_earlier_ones_are_still_out(
     recipients = [address for r in sendgrid.requests for address in r.recipients]
     assert len(recipients) == len(set(recipients)) == 300
     assert [len(r.body["personalizations"]) for r in sendgrid.requests] == [25] * 12
+
+
+def test_a_step_s_batches_share_their_sender_threads_and_connections(
+    backend: Backend, small_requests: Runtime, session: Session, sendgrid: SendGridFake
+) -> None:
+    """Twenty step batches post their earlier batches' requests from the runtime's sender threads,
+    which outlive the batch: their SendGrid clients (one per thread) keep their connections, so the
+    step opens a handful of connections, not one more per batch (nor an adapter left per batch)."""
+    if not backend.is_postgres:
+        pytest.skip("SQLite takes one writer at a time: there a batch sends from one thread")
+    campaign_id = launch(small_requests, 2000)
+
+    tick(small_requests)
+
+    session.rollback()
+    assert Counter(session.scalars(select(Message.state).where(Message.campaign_id == campaign_id, Message.step == "invite"))) == {"sent": 2000}
+    assert len(sendgrid.requests) == 80
+    # The batch's own thread and the runtime's two sender threads, each a client with a pool of two.
+    assert sendgrid.stats()["connections"] <= 6
