@@ -18,6 +18,7 @@ import time
 from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
@@ -25,7 +26,6 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sendgrid.helpers.eventwebhook import EventWebhook, EventWebhookHeader
 from twilio.request_validator import RequestValidator
-from twilio.twiml.messaging_response import MessagingResponse
 
 from api.deps import RuntimeDep, SessionDep
 from api.errors import ApiError, error_responses
@@ -143,11 +143,22 @@ def verify_sendgrid(request: Request, body: bytes, settings: Settings, *, now: f
     return payload
 
 
+_TWIML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
+
+
+def twiml_reply(text: str | None) -> str:
+    """The TwiML that answers ``text`` in the thread (none: an empty ``<Response />``).
+
+    Byte for byte what the SDK's ``MessagingResponse`` writes (a test pins it), at a
+    fraction of the CPU: an ElementTree per reply cost more than the string.
+    """
+    if not text:
+        return f"{_TWIML_HEAD}<Response />"
+    return f"{_TWIML_HEAD}<Response><Message>{escape(text)}</Message></Response>"
+
+
 def _twiml(text: str | None) -> Response:
-    response = MessagingResponse()
-    if text:
-        response.message(text)
-    return Response(str(response), media_type="application/xml")
+    return Response(twiml_reply(text), media_type="application/xml")
 
 
 @router.post("/twilio/sms", summary="Twilio incoming-message webhook: SMS replies (answers TwiML)")

@@ -155,7 +155,10 @@ def latest_change(session: Session) -> tuple[int, int]:
 
 
 def locale_profiles(session: Session) -> dict[str, LocaleProfile]:
-    return {p.locale: p for p in session.scalars(select(LocaleProfile))}
+    return {p.locale: p for p in session.scalars(_LOCALE_PROFILES)}
+
+
+_LOCALE_PROFILES = select(LocaleProfile)  # built once: every SMS reply reads it
 
 
 def save_locale_profile(

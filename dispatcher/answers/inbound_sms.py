@@ -31,12 +31,11 @@ from dispatcher.answers.answering import accept_answer, accept_comment
 from dispatcher.answers.provider_events import suppress_address
 from dispatcher.loop.follow_ups import someone_is_told
 from dispatcher.runtime.core import Runtime
-from dispatcher.sending.contents import locale_names, survey_context
+from dispatcher.sending.contents import follow_up_question, locale_names, survey_context
 from templates import (
     ConversationContext,
     TemplateKey,
     default_scale,
-    recipient_placeholders,
     recipient_values,
     resolve_language,
     thank_you_step,
@@ -137,8 +136,8 @@ def _awaiting_score(runtime: Runtime, session: Session, match: OpenEpisode, conv
         response = accept_answer(runtime, session, episode=match.episode, score=reply.score, comment=comment, medium="sms", now=now,
                                  credit=True, message_id=match.message_id, locked=True)
         conversation.stage, conversation.response_id, conversation.pending_comment = "awaiting_comment", response.id, None
-        follow_up = survey_context(match.campaign, runtime.settings, template_step="follow_up_question", locale=locale, recipient=recipient_placeholders()).follow_up_question
-        return "score", _say(runtime, session, "follow_up_question", kind.name, locale, follow_up=follow_up)
+        # Only the question is read: the whole survey context (deadline, plan, time zones) costs more than the reply.
+        return "score", _say(runtime, session, "follow_up_question", kind.name, locale, follow_up=follow_up_question(match.campaign, locale))
     if not text:
         return "ignored", None
     conversation.pending_comment = service.append_text(conversation.pending_comment, text)

@@ -80,6 +80,11 @@ def locale_names(session: Session | None, settings: Settings, locale: str) -> Lo
     return LocaleNames(company, sender, support)
 
 
+def follow_up_question(campaign: Campaign, locale: str) -> str:
+    """The campaign's follow-up question in ``locale``, else the default in its language."""
+    return localized(campaign.survey.get("follow_up_question") or {}, locale) or default_follow_up_question(resolve_language(locale))
+
+
 def survey_context(
     campaign: Campaign, settings: Settings, *, template_step: str, locale: str, recipient: Any,
     number: int = 0, final: bool = False, owner_name: str | None = None, names: LocaleNames | None = None,
@@ -88,7 +93,7 @@ def survey_context(
     lang = resolve_language(locale)
     names = names or locale_names(None, settings, locale)
     question = localized(campaign.survey.get("question") or {}, locale) or default_question(campaign.kind, lang, company_name=names.company_name)
-    follow_up = localized(campaign.survey.get("follow_up_question") or {}, locale) or default_follow_up_question(lang)
+    follow_up = follow_up_question(campaign, locale)
     send_at = campaign.send_at or campaign.created_at
     return SurveyContext(
         recipient=recipient, company_name=names.company_name, campaign_name=campaign.name,
