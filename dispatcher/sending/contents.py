@@ -20,12 +20,13 @@ from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode
 from campaigns.programs.plan import check_plan
 from campaigns.studio import service
-from dispatcher.answers.tokens import Signer, make_token, token_expiry
+from dispatcher.answers.tokens import Signer, token_expiry
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.settings import Settings
 from dispatcher.studio.published import render_content
 from dispatcher.studio.template_edits import EditSnapshot
 from templates import (
+    Placeholder,
     SurveyContext,
     TemplateKey,
     default_follow_up_question,
@@ -142,7 +143,7 @@ STEP_MARK = "~"  # in a link's subject: episode public id ~ plan step id (public
 
 def answer_url(settings: Settings, episode: Episode, now: datetime, *, step_id: int | None = None) -> str:
     """The survey link; with ``step_id`` it names the message it came in, so its answer is credited there."""
-    return _link(settings, "answer", "r", _answer_subject(episode.public_id, step_id), now + timedelta(days=settings.link_ttl_days))
+    return RecipientValues(settings).answer_url(episode.public_id, step_id, now)
 
 
 def _answer_subject(public_id: str, step_id: int | None) -> str:
@@ -150,12 +151,7 @@ def _answer_subject(public_id: str, step_id: int | None) -> str:
 
 
 def unsubscribe_url(settings: Settings, episode: Episode, now: datetime) -> str:
-    return _link(settings, "unsubscribe", "u", episode.public_id, now + timedelta(days=settings.unsubscribe_ttl_days))
-
-
-def _link(settings: Settings, purpose: str, path: str, public_id: str, expires_at: datetime) -> str:
-    token = make_token(settings.secret_key.get_secret_value(), purpose=purpose, subject=public_id, expires_at=expires_at)
-    return f"{settings.public_url.rstrip('/')}/{path}/{token}"
+    return RecipientValues(settings).unsubscribe_url(episode.public_id, now)
 
 
 def recipient_values(settings: Settings, episode: Episode, contact: Contact, now: datetime, *, step_id: int | None = None) -> dict[str, str]:
@@ -172,9 +168,10 @@ def values_for(settings: Settings, *, public_id: str, name: str | None, locale: 
 
 
 class RecipientValues:
-    """``values_for`` for many messages: the HMAC keys, the link base and each expiry worked out once.
+    """The survey and unsubscribe links, and ``values_for`` for many messages: the HMAC keys, the
+    link base and each expiry worked out once.
 
-    Gives exactly what ``_link`` and ``recipient_substitutions`` give (the same tokens, the
+    Gives exactly what ``make_token`` and ``recipient_substitutions`` give (the same tokens, the
     same keys in the same order, HTML variants escaped by markupsafe when there is anything
     to escape); the hand-off makes one per chunk.
     """
@@ -195,20 +192,26 @@ class RecipientValues:
                 token_expiry(planned_at + self._answer_ttl), token_expiry(planned_at + self._unsubscribe_ttl))
         return found
 
+    def answer_url(self, public_id: str, step_id: int | None, planned_at: datetime) -> str:
+        """The survey link; with ``step_id`` it names the message it came in."""
+        return self._answer_base + self._answer.token(_answer_subject(public_id, step_id), self._expiry(planned_at)[0])
+
+    def unsubscribe_url(self, public_id: str, planned_at: datetime) -> str:
+        return self._unsubscribe_base + self._unsubscribe.token(public_id, self._expiry(planned_at)[1])
+
     def values(self, *, public_id: str, name: str | None, locale: str | None, planned_at: datetime, step_id: int | None = None) -> dict[str, str]:
         name = name or ""
         first = name.split()[0] if name.strip() else ""
-        answer_expiry, unsubscribe_expiry = self._expiry(planned_at)
-        answer_url = self._answer_base + self._answer.token(_answer_subject(public_id, step_id), answer_expiry)
-        unsubscribe_url = self._unsubscribe_base + self._unsubscribe.token(public_id, unsubscribe_expiry)
-        hello = _greeting(first, locale or "en")
-        return {
-            "-pulse_first_name-": first, "-pulse_first_name_html-": _escaped(first),
-            "-pulse_name-": name, "-pulse_name_html-": _escaped(name),
-            "-pulse_answer_url-": answer_url, "-pulse_answer_url_html-": _escaped(answer_url),
-            "-pulse_unsubscribe_url-": unsubscribe_url, "-pulse_unsubscribe_url_html-": _escaped(unsubscribe_url),
-            "-pulse_greeting-": hello, "-pulse_greeting_html-": _escaped(hello),
-        }
+        values: dict[str, str] = {}
+        for (text_token, html_token), value in zip(_TOKENS, (
+            first, name, self.answer_url(public_id, step_id, planned_at), self.unsubscribe_url(public_id, planned_at), _greeting(first, locale or "en"),
+        ), strict=True):
+            values[text_token], values[html_token] = value, _escaped(value)
+        return values
+
+
+# The placeholders ``values`` fills, in ``recipient_substitutions``' order: (text token, HTML token).
+_TOKENS = tuple((Placeholder(name).text_token, Placeholder(name).html_token) for name in ("first_name", "name", "answer_url", "unsubscribe_url", "greeting"))
 
 
 _greeting = lru_cache(maxsize=4096)(greeting)  # first names and locales repeat across a step
