@@ -7,6 +7,7 @@ dropped at the end), migrated by Alembic; each test starts from empty tables.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from campaigns.db import make_engine
 from campaigns.migrate import upgrade
@@ -72,12 +74,22 @@ def server_backend() -> Iterator[Backend]:
 def empty_tables(engine: Engine) -> None:
     """Every table emptied and identities restarted, so each test starts alike."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    if engine.dialect.name == "postgresql":
+        # A test's background work (a follow-through kick, a writer thread) may still hold a row
+        # lock when the next test starts: PostgreSQL then picks the TRUNCATE as a deadlock's
+        # victim. The other transaction ends; the TRUNCATE taken again finds the tables free.
+        for attempt in range(3):
+            try:
+                with engine.begin() as connection:
+                    connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                return
+            except OperationalError as exc:
+                if attempt == 2 or "deadlock" not in str(exc):
+                    raise
+                time.sleep(0.2)
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(text(f"DELETE FROM {table}"))
-            has_sequence = connection.execute(text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first()
-            if has_sequence:
-                connection.execute(text("DELETE FROM sqlite_sequence"))
+        for table in tables:
+            connection.execute(text(f"DELETE FROM {table}"))
+        has_sequence = connection.execute(text("SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first()
+        if has_sequence:
+            connection.execute(text("DELETE FROM sqlite_sequence"))
