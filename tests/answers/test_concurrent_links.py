@@ -31,11 +31,18 @@ from dispatcher.runtime.core import Runtime
 from dispatcher.sending.contents import answer_url
 from tests import factories
 from tests.answers.fixtures_links import clear_rate_limits
-from tests.answers.live_server import free_port, live_server
+from tests.answers.live_server import free_port, live_server, wait_until_server_quiet
 from tests.backends import Backend
 from tests.conftest import make_settings
 
 PEOPLE = 1000
+
+
+@pytest.fixture(autouse=True)
+def server_quiet_after(runtime: Runtime) -> Iterator[None]:
+    """Each test ends when the server's work is done, not only its replies."""
+    yield
+    wait_until_server_quiet(runtime.engine)
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,6 @@ from campaigns.programs.models import Episode, Message, Response
 from campaigns.programs.service import new_public_id
 from dispatcher.runtime.core import Runtime
 from tests import factories
-from tests.answers.fixtures_loop import drain
 from tests.answers.fixtures_events import (
     TWILIO_TOKEN,
     message_sid,
@@ -34,13 +33,21 @@ from tests.answers.fixtures_events import (
     twilio_signature,
     twiml_text,
 )
-from tests.answers.live_server import free_port, live_server
+from tests.answers.fixtures_loop import drain
+from tests.answers.live_server import free_port, live_server, wait_until_server_quiet
 from tests.backends import Backend
 from tests.conftest import make_settings
 
 PEOPLE = 1000
 REDELIVERED = 100
 FOLLOW_UP = "Thank you! What is the main reason for your score? Just reply with a few words."
+
+
+@pytest.fixture(autouse=True)
+def server_quiet_after(runtime: Runtime) -> Iterator[None]:
+    """Each test ends when the server's work is done, not only its replies."""
+    yield
+    wait_until_server_quiet(runtime.engine)
 
 
 @pytest.fixture(scope="module")
