@@ -47,7 +47,7 @@ from dispatcher.runtime.settings import Settings
 from dispatcher.runtime.tasks import attach_inline_queue
 from dispatcher.sending import step_batch
 from dispatcher.sending.lifecycle import launch_campaign
-from dispatcher.sending.scheduler import dispatch_step
+from dispatcher.sending.scheduler import dispatch_step, episode_ranges
 from dispatcher.sending.selection import select_audience
 
 ZONES = ["America/Los_Angeles", "Europe/Berlin", "Asia/Tokyo", "UTC", "America/New_York"]
@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--channels", default="email", help="the campaign's media, in order, comma-separated")
     parser.add_argument("--channel-choice", default="learned", choices=["learned", "ordered"],
                         help="learned (the default for new campaigns) or ordered (the first reachable medium in the list)")
+    parser.add_argument("--plan-only", action="store_true",
+                        help="the step's batches only plan and write their rows; nothing is handed to a channel (planning without the hand-off's "
+                             "share of the box: at a million, the outbox's files take most of an hour on a loaded box)")
     parser.add_argument("--keep-seed", action="store_true",
                         help="keep the seeded contacts in a database of their own (<database>_invite_<contacts>_<phones %%>, made on first use) "
                              "and start each round from a copy of it: seconds instead of minutes at a million")
@@ -79,7 +82,7 @@ def main() -> None:
             with place as url:
                 if not args.keep_seed:
                     seed(url, args.contacts, NOW, args.phones)
-                figures.append(run(url, args.contacts, outbox, round_number, channels=args.channels.split(","), choice=args.channel_choice))
+                figures.append(run(url, args.contacts, outbox, round_number, channels=args.channels.split(","), choice=args.channel_choice, plan_only=args.plan_only))
         finally:
             shutil.rmtree(outbox, ignore_errors=True)
     rates = [f[0] for f in figures]
@@ -112,7 +115,7 @@ def seed(url: str, count: int, now: datetime, phones: float) -> None:
     engine.dispose()
 
 
-def run(url: str, count: int, outbox: Path, round_number: int, *, channels: list[str] | None = None, choice: str = "learned") -> tuple[float, float, float]:
+def run(url: str, count: int, outbox: Path, round_number: int, *, channels: list[str] | None = None, choice: str = "learned", plan_only: bool = False) -> tuple[float, float, float]:
     settings = Settings(environment="test", secret_key="bench-secret-key-0123456789-abcdefghij", database_url=url,
                         outbox_dir=outbox, public_url="https://pulse.example.com", batch_size=1000, clock="database")
     runtime = attach_inline_queue(build_runtime(settings))
@@ -130,6 +133,8 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, channels: list
     with Timer() as selection:
         select_audience(runtime, campaign.id)
     selection_cpu = time.process_time() - selection_cpu
+    print(f"round {round_number}: selection of {count:,} contacts (exclusions + budget reservations): {selection.seconds:.1f} s = {count / selection.seconds:,.0f}/s, "
+          f"CPU {1e6 * selection_cpu / count:,.0f} µs/contact", flush=True)
     with runtime.engine.begin() as connection:
         # The invite step runs days after selection, when autovacuum has long analyzed what it wrote.
         connection.execute(text("ANALYZE"))
@@ -138,7 +143,7 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, channels: list
     # The step runs in a fresh process, so its peak memory is its own, not the seeding's.
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    child = context.Process(target=_run_step, args=(settings.model_dump(), step_id, now, results))
+    child = context.Process(target=_run_step, args=(settings.model_dump(), step_id, now, results, plan_only))
     child.start()
     started = time.perf_counter()
     while True:
@@ -158,9 +163,8 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, channels: list
     rate, bare_rate = count / seconds, copied / bare_seconds
     handoff_seconds, handoff_cpu = seconds - plan_seconds, cpu - plan_cpu
     plan_rate = count / plan_seconds
-    print(f"round {round_number}: selection of {count:,} contacts (exclusions + budget reservations): {selection.seconds:.1f} s = {count / selection.seconds:,.0f}/s, "
-          f"CPU {1e6 * selection_cpu / count:,.0f} µs/contact")
-    print(f"round {round_number}: invite step for {count:,} contacts (plan, persist, render, hand to outbox; {sent:,} sent, {files:,} files; media {mix}): "
+    what = "planned only, nothing handed off" if plan_only else "plan, persist, render, hand to outbox"
+    print(f"round {round_number}: invite step for {count:,} contacts ({what}; {sent:,} sent, {files:,} files; media {mix}): "
           f"{seconds:.1f} s = {rate:,.0f} contacts/s; CPU {1e6 * cpu / count:,.0f} µs/contact; peak memory {peak:.0f} MiB")
     print(f"round {round_number}:   of which planning (rows written): {plan_seconds:.1f} s = {plan_rate:,.0f} contacts/s, CPU {1e6 * plan_cpu / count:,.0f} µs/contact; "
           f"hand-off (claim, render, outbox, results; the rest): {handoff_seconds:.1f} s more, CPU {1e6 * handoff_cpu / count:,.0f} µs/contact")
@@ -191,7 +195,7 @@ def copy_baseline(runtime) -> tuple[float, float, int]:  # type: ignore[no-untyp
         return time.perf_counter() - started, time.process_time() - cpu, count
 
 
-def _run_step(values: dict, step_id: int, now: datetime, results: object) -> None:
+def _run_step(values: dict, step_id: int, now: datetime, results: object, plan_only: bool) -> None:
     runtime = attach_inline_queue(build_runtime(Settings(**values)))
     planning = [0.0, 0.0]  # wall seconds inside planning, and its thread's CPU seconds
     plan = step_batch._plan_and_write
@@ -207,10 +211,23 @@ def _run_step(values: dict, step_id: int, now: datetime, results: object) -> Non
     step_batch._plan_and_write = timed_plan  # type: ignore[assignment]  # a stopwatch around the real planning
     cpu = time.process_time()
     with Timer() as step:
-        dispatch_step(runtime, step_id, "invite", now)
+        if plan_only:
+            _plan_step(runtime, step_id, now)
+        else:
+            dispatch_step(runtime, step_id, "invite", now)
     cpu = time.process_time() - cpu
     runtime.close()
     results.put((step.seconds, peak_rss_mb(), cpu, planning[0], planning[1]))  # type: ignore[attr-defined]
+
+
+def _plan_step(runtime, step_id: int, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    """The step's batches as ``run_step_batch`` plans them (same ranges, same ``_plan_and_write``), handing nothing to a channel."""
+    with runtime.sessions() as session:
+        step = session.get(PlanStep, step_id)
+        ranges = episode_ranges(session, step.campaign_id, step.wave, runtime.settings.batch_size)
+    for first, last in ranges:
+        with runtime.sessions() as session:
+            step_batch._plan_and_write(runtime, session, session.get(PlanStep, step_id), first, last, now)
 
 
 if __name__ == "__main__":
