@@ -7,14 +7,14 @@ import resource
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import make_url, text  # noqa: E402
 
 from campaigns.db import make_engine  # noqa: E402
 from campaigns.migrate import upgrade  # noqa: E402
@@ -41,6 +41,38 @@ def fresh_schema(url: str | None = None) -> Iterator[str]:
     finally:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def copy_of_database(name: str, prepare: Callable[[str], None], url: str | None = None) -> Iterator[str]:
+    """A new database copied from the kept database ``name`` for one run; dropped afterwards.
+
+    ``prepare(url)`` fills the kept one the first time (migrated, seeded, vacuumed), and it stays
+    between runs: ``CREATE DATABASE … TEMPLATE`` copies its files in seconds where seeding a
+    million contacts takes minutes. Delete it by hand (``dropdb``) when the seed changes.
+    """
+    base = make_url(url or base_url())
+    admin = make_engine(base.render_as_string(hide_password=False)).execution_options(isolation_level="AUTOCOMMIT")
+    copy = f"{name}_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as connection:
+            if connection.scalar(text("SELECT count(*) FROM pg_database WHERE datname = :name"), {"name": name}) == 0:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+                try:
+                    kept = base.set(database=name).render_as_string(hide_password=False)
+                    upgrade(kept)
+                    prepare(kept)
+                except BaseException:
+                    connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+                    raise
+            connection.execute(text(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"'))
+        try:
+            yield base.set(database=copy).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE "{copy}" WITH (FORCE)'))
+    finally:
         admin.dispose()
 
 

@@ -135,8 +135,10 @@ def select_audience(runtime: Runtime, campaign_id: int) -> None:
     """Task: select the whole audience of a one-off campaign, then mark selection done. Safe to rerun.
 
     Pages the audience by contact id on the server: the process holds one chunk's ids at a time.
+    The statistics of the episodes and the ledger are taken again each time the contacts this run
+    went through have doubled (see ``_outgrown``).
     """
-    after = 0
+    after, seen, analyzed = 0, 0, 0
     while True:
         with runtime.sessions() as session:
             campaign = session.get(Campaign, campaign_id)
@@ -154,7 +156,24 @@ def select_audience(runtime: Runtime, campaign_id: int) -> None:
                 return
             select_ids(runtime, session, campaign, ids, now=now)
             session.commit()
-            after = ids[-1]
+            after, seen = ids[-1], seen + len(ids)
+            if _outgrown(seen, analyzed):
+                refresh_statistics(session, ("episodes", "fatigue_touches"))
+                session.commit()
+                analyzed = seen
+
+
+def _outgrown(seen: int, analyzed: int) -> bool:
+    """Whether the statistics taken after ``analyzed`` contacts are too old now that ``seen`` went through.
+
+    Each chunk probes the episodes and the ledger by its ids. Planned on statistics of the tables
+    before this selection wrote to them (autovacuum analyzes a table being filled minutes later,
+    or never when it is off), those probes become scans of every row written so far — the
+    campaign's episodes, the ledger's window — so the selection's time grew with the square of
+    the audience (a million contacts: 2,300/s against 11,000/s at 100,000). Taken again at each
+    doubling, they cost eleven ``ANALYZE`` (each samples at most 30,000 rows) for a million.
+    """
+    return seen >= 2 * analyzed
 
 
 def audience_size(session: Session, campaign: Campaign, now: datetime) -> int:
