@@ -13,7 +13,7 @@ from api.docs import OPENAPI_TAGS, install_docs
 from api.edge import EdgeGuard
 from api.errors import document_errors, install_error_handlers
 from api.limits import BodySizeLimit
-from api.observability import WebhookMetrics
+from api.observability import CountInFlight, WebhookMetrics
 from api.request_id import RequestIdMiddleware, request_id_var
 from api.routers import (
     accounts,
@@ -79,7 +79,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(EdgeGuard)
     app.add_middleware(BodySizeLimit)  # outside the guard: an oversized body is refused before it is read
     app.add_middleware(WebhookMetrics)
-    app.add_middleware(RequestIdMiddleware)  # outermost of ours: every answer, 413 and 500 included, carries the id
+    app.add_middleware(RequestIdMiddleware)  # every answer, 413 and 500 included, carries the id
+    app.add_middleware(CountInFlight, counter=runtime.requests_in_flight)  # outermost: the embedded worker gives way to requests
     # Routes are matched in the order included, and matching walks every route before the
     # one that fits: the public answer endpoints (links, provider webhooks, in-app), which take
     # the load, come first. No two routers share a path, so the order changes nothing else.

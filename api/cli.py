@@ -76,7 +76,7 @@ def run(
     _migrate(settings)
 
     from api.app import create_app
-    from dispatcher.runtime.core import build_runtime
+    from dispatcher.runtime.core import build_runtime, freeze_start_up_objects
 
     configure_logging(json=settings.json_logs, level=settings.log_level)
     if demo:
@@ -103,7 +103,9 @@ def run(
         console.print(f"First admin API key (shown once, keep it): [bold]{first_key}[/]", soft_wrap=True)
         console.print(f"Try: curl -H 'Authorization: Bearer {first_key}' {url}/v1/contacts\n", soft_wrap=True)
     # log_config=None: uvicorn's access and error lines go through Pulse's logging (JSON in production, tokens redacted).
-    uvicorn.run(create_app(settings, runtime=runtime), host=settings.host, port=settings.port, log_config=None)
+    app = create_app(settings, runtime=runtime)
+    freeze_start_up_objects()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
 
 
 def _demo_place() -> dict[str, object]:

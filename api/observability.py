@@ -1,4 +1,4 @@
-"""ASGI middleware that counts provider webhook requests by outcome."""
+"""ASGI middleware that counts: provider webhook requests by outcome, the requests in flight."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dispatcher.runtime.in_flight import RequestsInFlight
 from dispatcher.runtime.metrics import WEBHOOK_EVENTS
 
 ENDPOINTS = frozenset({"twilio/sms", "twilio/status", "sendgrid/events"})
@@ -35,3 +36,33 @@ class WebhookMetrics:
             endpoint = "/".join(path.strip("/").split("/")[1:3])
             endpoint = endpoint if endpoint in ENDPOINTS else "other"  # a label per unknown path would grow without end
             WEBHOOK_EVENTS.labels(endpoint, "accepted" if 200 <= status["code"] < 300 else "rejected").inc()
+
+
+class CountInFlight:
+    """Keeps ``runtime.requests_in_flight``: each HTTP request from its start until its response
+    is sent (its background tasks, such as the kick that runs the embedded worker, not included)."""
+
+    def __init__(self, app: ASGIApp, counter: RequestsInFlight) -> None:
+        self.app = app
+        self.counter = counter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        counter = self.counter
+        counter.enter()
+        counting = True
+
+        async def sent(message: Message) -> None:
+            nonlocal counting
+            if counting and message["type"] == "http.response.body" and not message.get("more_body", False):
+                counting = False
+                counter.leave()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sent)
+        finally:
+            if counting:
+                counter.leave()

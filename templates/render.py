@@ -21,7 +21,7 @@ from templates.environment import compile_source, default_template
 from templates.limits import render_limited
 from templates.keys import CHANNEL_PARTS, LANGUAGES, TemplateKey, locale_chain, resolve_language
 from templates.sources import default_keys, default_name, logical_name, read_default
-from templates.validate import validate_source
+from templates.validate import names_read, validate_source
 
 # The database layer's lookup of a published edit: part name → source, or None
 # when the key has no edit. Parts it leaves out come from the default files.
@@ -95,6 +95,17 @@ class TemplateRenderer:
             edited, name = self._lookup(key, part, edits)
             sources[part] = edited if edited is not None else read_default(name)
         return sources
+
+    def names_used(self, key: TemplateKey) -> frozenset[str] | None:
+        """The context names ``render`` would read for ``key`` (None: not known), so a
+        caller can skip looking up values the text never shows."""
+        used: set[str] = set()
+        for source in self.source(key).values():
+            names = names_read(source)
+            if names is None:
+                return None
+            used |= names
+        return frozenset(used)
 
     def available_keys(self) -> list[TemplateKey]:
         """Every key with a shipped default (locales ``en`` and ``de``)."""

@@ -39,6 +39,7 @@ def logical_name(key: TemplateKey, part: str) -> str:
     return f"{key.channel}/{key.kind}/{key.step}.{key.locale}.{part}"
 
 
+@cache  # shipped files: read once per process
 def read_default(name: str) -> str:
     return (DEFAULTS_DIR / name).read_text(encoding="utf-8")
 

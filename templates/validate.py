@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 from jinja2 import TemplateError, TemplateSyntaxError, meta, nodes
 
@@ -70,3 +71,16 @@ def declared_names(tree: nodes.Template) -> set[str]:
     for imported in tree.find_all(nodes.FromImport):
         names |= {n if isinstance(n, str) else n[1] for n in imported.names}
     return names
+
+
+@lru_cache(maxsize=512)
+def names_read(source: str) -> frozenset[str] | None:
+    """The context names a template source reads; None when that cannot be told from the
+    source alone (it extends, includes or imports another template, or does not parse)."""
+    try:
+        tree = sandbox().parse(source)
+    except TemplateSyntaxError:
+        return None
+    if any(True for _ in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport))):
+        return None
+    return frozenset(meta.find_undeclared_variables(tree) - declared_names(tree))

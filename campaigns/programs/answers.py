@@ -36,7 +36,8 @@ def record_answer(session: Session, *, episode: Episode, score: int, comment: st
 
     ``thanked``: the reply that acknowledges the answer thanks the contact (the in-app
     widget), so the episode is marked thanked in the same write. Three statements at
-    most: the earlier answer no longer current, the answer, the episode."""
+    most: the earlier answer no longer current (only if the episode was answered before:
+    the caller holds its row lock, read as it is), the answer, the episode."""
     campaign = session.get(Campaign, episode.campaign_id)
     assert campaign is not None
     kind = kind_named(campaign.kind)
@@ -44,7 +45,9 @@ def record_answer(session: Session, *, episode: Episode, score: int, comment: st
         raise FieldError("score", f"{score} is outside the {kind.name.upper()} scale {kind.low}-{kind.high}")
     if episode.state not in ANSWERABLE_BEFORE:
         raise FieldError("episode", f"this survey is {episode.state} and takes no answers")
-    previous_id = session.scalar(_RETIRE_CURRENT, {"retired_episode_id": episode.id})
+    # An episode never answered has no current answer to retire: every answer sets ``answered_at``
+    # in its own write, and the caller holds the episode's row lock and reads the row as it is.
+    previous_id = session.scalar(_RETIRE_CURRENT, {"retired_episode_id": episode.id}) if episode.answered_at is not None else None
     if previous_id is not None and (previous := session.identity_map.get(session.identity_key(Response, previous_id))) is not None:
         set_committed_value(previous, "current", False)  # the row just written: no reload, no second UPDATE
     contact = session.get(Contact, episode.contact_id)

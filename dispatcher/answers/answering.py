@@ -53,7 +53,7 @@ import logging
 import threading
 import time
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
@@ -74,7 +74,7 @@ _OUTBOX_INSERT = insert(cast(Table, AnswerOutbox.__table__))
 
 def accept_answer(
     runtime: Runtime, session: Session, *, episode: Episode, score: int, comment: str | None, medium: str, now: datetime,
-    credit: bool = False, message_id: int | None = None, locked: bool = False,
+    credit: bool = False, message_id: int | None = None, locked: bool = False, outbox: list[dict[str, Any]] | None = None,
 ) -> Response:
     """Record the answer and its outbox row (see the module). Flushes, never commits;
     call ``kick`` after the commit.
@@ -82,8 +82,10 @@ def accept_answer(
     Locks the episode row (PostgreSQL) so two answers to one episode are taken one
     after the other, unless the caller already holds it (``locked``). ``credit``:
     the answer is credited to ``message_id`` (None: the episode's latest message
-    reached on ``medium``) for channel choice. Raises ``FieldError`` (score,
-    episode) like ``record_answer``.
+    reached on ``medium``) for channel choice. ``outbox``: the outbox row is appended
+    there instead of inserted, for a caller that writes it with its own rows in one
+    statement (the SMS reply, ``note_reply``). Raises ``FieldError`` (score, episode)
+    like ``record_answer``.
     """
     if not locked:
         session.flush()
@@ -91,7 +93,7 @@ def accept_answer(
     response, previous_id = record_answer(
         session, episode=episode, score=score, comment=comment, medium=medium, now=now, thanked=medium == THANKED_BY_WIDGET,
     )
-    session.execute(_OUTBOX_INSERT, {
+    _outbox_row(session, outbox, {
         "kind": "answer", "episode_id": episode.id, "response_id": response.id, "previous_id": previous_id,
         "credit": credit, "message_id": message_id, "comment": None, "created_at": now,
     })
@@ -103,17 +105,26 @@ def accept_answer(
     return response
 
 
-def accept_comment(runtime: Runtime, session: Session, *, response: Response, text: str, now: datetime) -> Response:
+def accept_comment(
+    runtime: Runtime, session: Session, *, response: Response, text: str, now: datetime, outbox: list[dict[str, Any]] | None = None,
+) -> Response:
     """A comment that follows the score in its own message (SMS): appended to the answer now;
     the worker notes it on the follow-up task and sends ``response.updated``.
-    Flushes, never commits; call ``kick`` after the commit."""
+    Flushes, never commits; call ``kick`` after the commit. ``outbox`` as for ``accept_answer``."""
     response.comment = f"{response.comment}\n{text}" if response.comment else text
     session.flush()
-    session.execute(_OUTBOX_INSERT, {
+    _outbox_row(session, outbox, {
         "kind": "comment", "episode_id": response.episode_id, "response_id": response.id, "previous_id": response.id,
         "credit": False, "message_id": None, "comment": text, "created_at": now,
     })
     return response
+
+
+def _outbox_row(session: Session, outbox: list[dict[str, Any]] | None, row: dict[str, Any]) -> None:
+    if outbox is None:
+        session.execute(_OUTBOX_INSERT, row)
+    else:
+        outbox.append(row)
 
 
 KICK_GAP = 0.25  # seconds: the kicks of one burst become one task every KICK_GAP (a batch), not one per answer

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -117,6 +116,7 @@ def follow_through_answers(runtime: Runtime) -> int:
     done = 0
     try:
         while True:
+            runtime.requests_in_flight.give_way()
             claimed = claim(runtime, BATCH)
             if claimed:
                 done += follow_through(runtime, claimed)
@@ -168,6 +168,7 @@ def follow_through(runtime: Runtime, claimed: Sequence[tuple[int, int]]) -> int:
                 log.warning("answer follow-through of episode %s left for another pass", episode_id, exc_info=True)
             except Exception:  # a bug must not hold up the other episodes; these rows are claimed again later
                 log.exception("answer follow-through of episode %s failed; claimed again after %s", episode_id, RECLAIM_AFTER)
+    runtime.requests_in_flight.give_way()
     _hand_out(runtime, done)
     return len(done)
 
@@ -187,6 +188,7 @@ def follow_through_episodes(runtime: Runtime, episode_ids: Sequence[int]) -> lis
     counted by the budget, rendered (once per distinct text) and written together, the alerts
     stored and queued together, the channel-choice signals applied together, and webhook events
     built only when someone listens."""
+    give_way = runtime.requests_in_flight.give_way
     with runtime.sessions() as session:
         episodes = {e.id: e for e in session.scalars(select(Episode).where(Episode.id.in_(episode_ids)).order_by(Episode.id).with_for_update())}
         rows = list(session.scalars(
@@ -197,9 +199,11 @@ def follow_through_episodes(runtime: Runtime, episode_ids: Sequence[int]) -> lis
             episode = episodes.get(row.episode_id)
             assert episode is not None  # the row's foreign key holds it
             _follow(runtime, session, batch, episode, row)
-            time.sleep(0)  # let a request thread of this process take the GIL (the embedded worker shares it with the API)
+            give_way()  # the embedded worker shares the API's GIL: requests first
         _thank_all(runtime, session, batch)
+        give_way()
         queue_detractor_alerts(runtime, session, batch.alerts)
+        give_way()
         _credit_all(runtime, session, batch)
         done = utcnow()
         for row in rows:

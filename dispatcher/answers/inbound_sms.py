@@ -16,17 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from campaigns.events import service
-from campaigns.events.models import SmsConversation
-from campaigns.events.service import OpenEpisode
+from campaigns.events.service import Conversation, OpenEpisode
 from campaigns.events.sms_replies import keyword, normalize, read_score
 from campaigns.followups.models import FollowUp
 from campaigns.programs.kinds import kind_named
-from campaigns.programs.models import Response, Suppression
+from campaigns.programs.models import Response
 from dispatcher.answers.answering import accept_answer, accept_comment
 from dispatcher.answers.provider_events import suppress_address
 from dispatcher.loop.follow_ups import someone_is_told
@@ -66,36 +66,27 @@ def receive_sms(runtime: Runtime, session: Session, sms: InboundSmsMessage, *, n
 
     Idempotent per ``MessageSid`` (a redelivery gets the first reply and records
     nothing). Flushes, never commits: the caller commits before it answers Twilio.
+    A score is five statements on PostgreSQL: the inbound row with the match (the
+    episode's lock), the conversation's lock, the answer and its episode, then the
+    outbox row, the conversation and the inbound row's outcome together (``note_reply``).
     """
-    inbound_id = service.log_inbound(session, message_sid=sms.message_sid, from_number=sms.sender, to_number=sms.to, body=sms.body, now=now)
-    if inbound_id is None:
-        return SmsOutcome(service.stored_reply(session, sms.message_sid))
-    outcome, reply, response_id, episode_id, opted_out = _respond(runtime, session, sms, now)
-    if reply is not None and outcome not in ("opted_out", "opted_in") and (opted_out if opted_out is not None else _opted_out(session, sms.sender)):
-        # The answer is kept, but nothing but the opt-out confirmation may go to an
-        # opted-out number (carriers refuse it: Twilio error 21610).
-        reply = None
-    session.flush()
-    service.note_inbound_outcome(session, inbound_id, episode_id=episode_id, outcome=outcome, reply=reply)  # after the episode's lock
-    return SmsOutcome(reply, response_id)
-
-
-def _opted_out(session: Session, phone: str) -> bool:
-    return session.scalar(_SMS_SUPPRESSED, {"phone": phone}) is not None
-
-
-_SMS_SUPPRESSED = select(Suppression.id).where(Suppression.medium == "sms", Suppression.address == bindparam("phone")).limit(1)
-
-
-def _respond(runtime: Runtime, session: Session, sms: InboundSmsMessage, now: datetime) -> tuple[str, str | None, int | None, int | None, bool | None]:
-    """(outcome, reply, the answer to follow through if any, the episode replied to if any,
-    whether the number is opted out if the match read it already)."""
     word = keyword(sms.body)
     if word is not None:
-        return (*_keyword(runtime, session, word, sms, now), None, None, None)
-    match = service.find_open_sms_episode(session, sms.sender)
+        inbound_id = service.log_inbound(session, message_sid=sms.message_sid, from_number=sms.sender, to_number=sms.to, body=sms.body, now=now)
+        if inbound_id is None:
+            return SmsOutcome(service.stored_reply(session, sms.message_sid))
+        outcome, reply = _keyword(runtime, session, word, sms, now)
+        if reply is not None and outcome == "help" and service.sms_opted_out(session, sms.sender):
+            reply = None  # nothing but the opt-out confirmations may go to an opted-out number (below)
+        service.note_reply(session, inbound_id, episode_id=None, outcome=outcome, reply=reply, now=now)
+        return SmsOutcome(reply)
+    logged = service.log_reply(session, message_sid=sms.message_sid, from_number=sms.sender, to_number=sms.to, body=sms.body, now=now)
+    if logged is None:
+        return SmsOutcome(service.stored_reply(session, sms.message_sid))
+    inbound_id, match = logged
     if match is None:
-        return "unmatched", None, None, None, None
+        service.note_reply(session, inbound_id, episode_id=None, outcome="unmatched", reply=None, now=now)
+        return SmsOutcome(None)
     # One lock order for every reply: the episode row, then its conversation. Any
     # write naming the episode first (the inbound row's foreign key takes a share
     # lock on it) would let two replies from one number deadlock against
@@ -103,22 +94,32 @@ def _respond(runtime: Runtime, session: Session, sms: InboundSmsMessage, now: da
     # so the inbound row names its episode only at the end, with the outcome. The
     # episode's lock is taken by the query that found it.
     conversation = service.lock_conversation(session, episode_id=match.episode.id, phone=sms.sender, now=now)
+    outbox: list[dict[str, Any]] = []  # the answer's outbox row, written with the outcome
     text = normalize(sms.body)
     if conversation.stage == "awaiting_score":
-        outcome, reply = _awaiting_score(runtime, session, match, conversation, text, now)
-        return outcome, reply, conversation.response_id if outcome == "score" else None, match.episode.id, match.opted_out
-    outcome, reply = _reply_after_score(runtime, session, match, conversation, text, now)
-    # A comment updates the answer: its response.updated webhook goes out after the commit.
-    return outcome, reply, conversation.response_id if outcome == "comment" else None, match.episode.id, match.opted_out
+        outcome, reply = _awaiting_score(runtime, session, match, conversation, text, now, outbox)
+    else:
+        outcome, reply = _reply_after_score(runtime, session, match, conversation, text, now, outbox)
+    if reply is not None and match.opted_out:
+        # The answer is kept, but nothing but the opt-out confirmation may go to an
+        # opted-out number (carriers refuse it: Twilio error 21610).
+        reply = None
+    session.flush()
+    service.note_reply(session, inbound_id, episode_id=match.episode.id, outcome=outcome, reply=reply, conversation=conversation,
+                       outbox=outbox[0] if outbox else None, now=now)  # after the episode's lock
+    # A score sets off the follow-through; a comment updates the answer (its response.updated webhook).
+    return SmsOutcome(reply, conversation.response_id if outbox else None)
 
 
-def _reply_after_score(runtime: Runtime, session: Session, match: OpenEpisode, conversation: SmsConversation, text: str, now: datetime) -> tuple[str, str | None]:
+def _reply_after_score(
+    runtime: Runtime, session: Session, match: OpenEpisode, conversation: Conversation, text: str, now: datetime, outbox: list[dict[str, Any]],
+) -> tuple[str, str | None]:
     """Words after the score: the comment (then the thank-you), later more of it."""
     if not text:
         return "ignored", None
     response = session.get(Response, conversation.response_id) if conversation.response_id else None
     if response is not None:
-        accept_comment(runtime, session, response=response, text=text, now=now)
+        accept_comment(runtime, session, response=response, text=text, now=now, outbox=outbox)
     else:
         conversation.pending_comment = service.append_text(conversation.pending_comment, text)
     if conversation.stage == "awaiting_comment" and response is not None:
@@ -127,14 +128,16 @@ def _reply_after_score(runtime: Runtime, session: Session, match: OpenEpisode, c
     return "comment", _say(runtime, session, "thanks_comment", match.campaign.kind, match.contact.locale)
 
 
-def _awaiting_score(runtime: Runtime, session: Session, match: OpenEpisode, conversation: SmsConversation, text: str, now: datetime) -> tuple[str, str | None]:
+def _awaiting_score(
+    runtime: Runtime, session: Session, match: OpenEpisode, conversation: Conversation, text: str, now: datetime, outbox: list[dict[str, Any]],
+) -> tuple[str, str | None]:
     kind = kind_named(match.campaign.kind)
     reply = read_score(text, kind.low, kind.high)
     locale = match.contact.locale
     if reply is not None:
         comment = "\n".join(part for part in (conversation.pending_comment, reply.comment) if part) or None
         response = accept_answer(runtime, session, episode=match.episode, score=reply.score, comment=comment, medium="sms", now=now,
-                                 credit=True, message_id=match.message_id, locked=True)
+                                 credit=True, message_id=match.message_id, locked=True, outbox=outbox)
         conversation.stage, conversation.response_id, conversation.pending_comment = "awaiting_comment", response.id, None
         # Only the question is read: the whole survey context (deadline, plan, time zones) costs more than the reply.
         return "score", _say(runtime, session, "follow_up_question", kind.name, locale, follow_up=follow_up_question(match.campaign, locale))
@@ -163,12 +166,19 @@ def _keyword(runtime: Runtime, session: Session, word: str, sms: InboundSmsMessa
 
 
 def _say(runtime: Runtime, session: Session, step: str, kind: str, locale: str, *, follow_up: str | None = None, with_scale: bool = False) -> str:
-    names = locale_names(session, runtime.settings, locale)  # on the reply's own connection: it may hold locks
+    key = TemplateKey("sms", kind, step, locale)
+    # The studio's names for the locale only if the text shows them (the follow-up question does not);
+    # read on the reply's own connection, as it may hold locks.
+    used = runtime.renderer.names_used(key)
+    names = locale_names(session if used is None or not used.isdisjoint(_LOCALE_NAMES) else None, runtime.settings, locale)
     context = ConversationContext(
         company_name=names.company_name, support_contact=names.support_contact,
         scale=default_scale(kind, resolve_language(locale)) if with_scale else None, follow_up_question=follow_up,
     )
-    return runtime.renderer.render(TemplateKey("sms", kind, step, locale), context).text
+    return runtime.renderer.render(key, context).text
+
+
+_LOCALE_NAMES = frozenset({"company_name", "support_contact"})
 
 
 def _thank(runtime: Runtime, match: OpenEpisode, response: Response, now: datetime) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from dispatcher.runtime.core import Runtime, build_runtime
+from dispatcher.runtime.core import Runtime, build_runtime, freeze_start_up_objects
 from dispatcher.runtime.logs import task_context
 from dispatcher.runtime.metrics import process_exited
 from dispatcher.runtime.settings import Settings
@@ -56,6 +56,7 @@ def make_celery(settings: Settings) -> Celery:
     @worker_process_init.connect(weak=False)
     def _fresh_runtime(**_: Any) -> None:
         _process.clear()  # built again on first use, in this process
+        freeze_start_up_objects()  # what the pool's parent imported and built
 
     @worker_process_shutdown.connect(weak=False)
     def _close(**_: Any) -> None:

@@ -6,6 +6,7 @@ settings; passed down explicitly, never found through globals.
 
 from __future__ import annotations
 
+import gc
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from campaigns.db import make_engine, make_session_factory
 from dispatcher.runtime.channel_setup import ChannelSet, channel_names
 from dispatcher.runtime.clock import Clock, DatabaseClock, SystemClock
+from dispatcher.runtime.in_flight import RequestsInFlight
 from dispatcher.runtime.settings import Settings
 from dispatcher.sending.budget import Budget
 from dispatcher.sending.fatigue import FatigueBudget
@@ -69,6 +71,11 @@ class Runtime:
         Kept for the process's life: each thread has its own channel adapters, built once."""
         return ThreadPoolExecutor(max_workers=2, thread_name_prefix="pulse-step-send")
 
+    @cached_property
+    def requests_in_flight(self) -> RequestsInFlight:
+        """The API requests this process is serving (none outside the API process)."""
+        return RequestsInFlight()
+
     @property
     def available_media(self) -> set[str]:
         return set(channel_names(self.settings))
@@ -105,3 +112,17 @@ def build_runtime(settings: Settings) -> Runtime:
     sessions = make_session_factory(engine)
     clock: Clock = DatabaseClock(sessions, make_session_factory(engine, read_only=True)) if settings.clock == "database" else SystemClock()
     return Runtime(settings=settings, engine=engine, sessions=sessions, clock=clock)
+
+
+def freeze_start_up_objects() -> None:
+    """Put what start-up made (modules, mappers, the app) out of the garbage collector's
+    reach, once a serving process is ready (`pulse run`, a `pulse worker` pool process).
+
+    A full collection walks every tracked object: over the start-up heap that was 30–180 ms
+    of CPU in a `pulse run` or `pulse worker` process, every few seconds under load, and each
+    one stalls the requests in flight (the answers' p99). Frozen objects are never walked again;
+    only for processes that live long and build their app once (not tests: garbage that was
+    frozen is never collected).
+    """
+    gc.collect()
+    gc.freeze()

@@ -4,6 +4,7 @@ with every task it hands out run inline. One process, no broker (`pulse run`).""
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 
@@ -11,6 +12,8 @@ from dispatcher.runtime.core import Runtime
 from dispatcher.sending.scheduler import tick
 
 log = logging.getLogger(__name__)
+
+SWITCH_INTERVAL = 0.001  # seconds
 
 
 class InProcessWorker:
@@ -22,6 +25,9 @@ class InProcessWorker:
 
     def start(self) -> None:
         self.runtime.extras["inprocess_worker"] = self
+        # A request thread whose database answer came back waits for the GIL while this thread
+        # computes: at most the switch interval (5 ms by default, at every round trip of the request).
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:

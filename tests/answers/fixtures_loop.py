@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.people.models import TeamMember
@@ -33,7 +33,7 @@ from dispatcher.answers.follow_through import follow_through_answers, follow_thr
 from dispatcher.runtime.core import Runtime
 from tests import factories
 
-__all__ = ["receiver", "slack"]
+__all__ = ["counted", "receiver", "slack"]
 
 REVIEW_LINK = "https://reviews.example/acme"
 RENEWAL = date(2026, 6, 30)
@@ -244,3 +244,23 @@ def saturday_evening(now: datetime) -> datetime:
     """The Saturday after ``now`` at 20:00 UTC: outside default sending hours."""
     days = (5 - now.weekday()) % 7
     return (now + timedelta(days=days)).replace(hour=20, minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture
+def counted(runtime: Runtime) -> Iterator[list[str]]:
+    """Every SQL statement the engine runs, and ``COMMIT`` for each commit (the database clock's
+    reads are left out: production reads the system clock)."""
+    seen: list[str] = []
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if "clock_state" not in sql:
+            seen.append(sql)
+
+    def commit(_conn: Any) -> None:
+        seen.append("COMMIT")
+
+    event.listen(runtime.engine, "before_cursor_execute", statement)
+    event.listen(runtime.engine, "commit", commit)
+    yield seen
+    event.remove(runtime.engine, "before_cursor_execute", statement)
+    event.remove(runtime.engine, "commit", commit)

@@ -7,14 +7,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.followups.models import FollowUp
@@ -190,26 +189,6 @@ def test_a_worker_killed_mid_batch_leaves_its_rows_to_be_claimed_again_and_each_
 
 
 # --- what one answer request costs -------------------------------------------------------
-
-
-@pytest.fixture
-def counted(runtime: Runtime) -> Iterator[list[str]]:
-    """Every SQL statement the engine runs, and ``COMMIT`` for each commit (the database clock's
-    reads are left out: production reads the system clock)."""
-    seen: list[str] = []
-
-    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        if "clock_state" not in sql:
-            seen.append(sql)
-
-    def commit(_conn: Any) -> None:
-        seen.append("COMMIT")
-
-    event.listen(runtime.engine, "before_cursor_execute", statement)
-    event.listen(runtime.engine, "commit", commit)
-    yield seen
-    event.remove(runtime.engine, "before_cursor_execute", statement)
-    event.remove(runtime.engine, "commit", commit)
 
 
 def test_a_link_answer_is_at_most_five_statements_and_one_commit(runtime: Runtime, backend: Backend, link_client: TestClient, counted: list[str], session: Session) -> None:

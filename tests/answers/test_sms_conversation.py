@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.events.models import EngagementCounter, InboundSms, SmsConversation
-from campaigns.programs.models import Episode, Message, Response
+from campaigns.programs.models import AnswerOutbox, Episode, Message, Response
 from dispatcher.runtime.clock import DatabaseClock
 from dispatcher.runtime.core import Runtime
 from tests.answers.fixtures_events import (
@@ -21,6 +21,7 @@ from tests.answers.fixtures_events import (
     sms_survey,
     webhook_settings,  # noqa: F401  (overrides `settings` in this module)
 )
+from tests.backends import Backend
 
 PHONE = "+14155550101"
 
@@ -42,6 +43,27 @@ def test_a_score_is_recorded_and_answered_with_the_follow_up_question(runtime: R
     assert response.episode_id == episode_for(runtime, campaign_id, PHONE).id
     [invite] = sms_messages(runtime, PHONE)
     assert invite.state == "answered"
+
+
+def test_a_score_is_five_statements_and_one_commit(runtime: Runtime, backend: Backend, client: TestClient, counted: list[str], session: Session) -> None:
+    """The inbound row with the match, the conversation, the answer and its episode, then the outbox
+    row, the conversation's stage and the reply together (one statement per row on SQLite)."""
+    sms_survey(runtime, [PHONE])
+    queue, runtime.queue = runtime.queue, None  # the kick is lost: only the request's own work is counted
+    counted.clear()
+    try:
+        answer = reply(client, PHONE, "9")
+    finally:
+        runtime.queue = queue
+
+    assert answer.startswith("Thank you! What is the main reason")
+    statements = [sql for sql in counted if sql != "COMMIT" and not sql.startswith("BEGIN")]
+    assert len(statements) <= (5 if backend.is_postgres else 8), "\n".join(statements)
+    assert counted.count("COMMIT") == 1
+    [response] = responses(session)
+    assert session.scalar(select(AnswerOutbox.response_id).where(AnswerOutbox.done_at.is_(None))) == response.id
+    assert session.scalar(select(SmsConversation.stage)) == "awaiting_comment"
+    assert session.scalars(select(InboundSms.outcome)).all() == ["score"]
 
 
 def test_the_next_reply_is_the_comment_and_the_category_thank_you_follows(runtime: Runtime, client: TestClient, session: Session) -> None:
