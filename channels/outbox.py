@@ -52,6 +52,15 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 IDLE_SECONDS = 0.5  # how long sends must have paused before the background expansion starts
 
 
+class _Sends:
+    """When this process last wrote a spool, whichever adapter (each sending thread has its own)."""
+
+    last = 0.0  # monotonic
+
+
+_sends = _Sends()
+
+
 @dataclass(frozen=True, kw_only=True)
 class OutboxConfig:
     directory: str | Path
@@ -101,7 +110,7 @@ class OutboxChannel:
     ``send`` writes one spool file for the call and returns; the provider id is
     the message's file name. By default the files are expanded before ``send``
     returns. With ``background=True`` (the dispatcher's) a thread expands them
-    once sends have paused for ``idle_seconds`` (a thread rendering MIME while a
+    once the process's sends have paused for ``idle_seconds`` (a thread rendering MIME while a
     step sends would take the GIL from it), stepping aside as soon as sends
     resume; ``flush`` writes this adapter's pending files now, and ``close``
     writes what is left before the thread stops. The spool is on disk before
@@ -122,7 +131,6 @@ class OutboxChannel:
         self._sender: dict[str, Any] = {"from_email": config.from_email, "from_name": config.from_name, "from_number": config.from_number}
         self._lock = threading.Lock()
         self._spools: set[Path] = set()  # written by this adapter, not yet known to be expanded (one per call)
-        self._last_send = 0.0  # monotonic time of the last spool written
         self._wake = threading.Event()
         self._stopping = False
         self._expander: threading.Thread | None = None
@@ -187,7 +195,7 @@ class OutboxChannel:
             return results
         with self._lock:
             self._spools.add(spool)
-            self._last_send = time.monotonic()
+            _sends.last = time.monotonic()
             if self._expander is None or not self._expander.is_alive():
                 self._stopping = False
                 self._expander = threading.Thread(target=self._expand_when_idle, name=f"{self.name}-expander", daemon=True)
@@ -199,18 +207,18 @@ class OutboxChannel:
         while True:
             self._wake.wait()
             self._wake.clear()
-            while not self._stopping and (quiet := time.monotonic() - self._last_send) < self._idle:
+            while not self._stopping and (quiet := time.monotonic() - _sends.last) < self._idle:
                 self._wake.clear()  # a send sets it again: then the quiet is measured afresh
                 self._wake.wait(self._idle - quiet)  # close() wakes it at once
             if self._stopping:
                 return
-            started = self._last_send
+            started = _sends.last
             try:  # every pending spool of the folder: a crashed process's too; others' locked ones are skipped
-                done = expand_all(self.directory, pause=lambda since=started: self._stopping or self._last_send != since, wait=False)
+                done = expand_all(self.directory, pause=lambda since=started: self._stopping or _sends.last != since, wait=False)
             except Exception:  # a full disk: the spools stay, the next send tries again
                 log.exception("outbox %s: could not expand the spool", self.name)
                 continue
-            if not done and not self._stopping and self._last_send != started:
+            if not done and not self._stopping and _sends.last != started:
                 self._wake.set()  # sends resumed: wait for the next pause (a spool another process holds is its to finish)
             self._forget_expanded()
 
