@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from typing import Any, Literal
 
 from channels.base import ChannelError, ErrorKind, OutgoingMessage, SendResult
 from channels.email_headers import new_boundary_nonce
+from channels.outbox_expander import SpoolExpander
 from channels.outbox_spool import (
     STAMP,
     STAMP_LENGTH,
@@ -49,16 +49,8 @@ Medium = Literal["email", "sms"]
 _EXTENSIONS: dict[str, Medium] = {".eml": "email", ".txt": "sms"}
 _NAME = re.compile(r"^(\d{8}T\d{6}\.\d{6}Z)-[A-Za-z0-9._-]+\.(eml|txt)$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-IDLE_SECONDS = 0.5  # how long sends must have paused before the background expansion starts
-
-
-class _Sends:
-    """When this process last wrote a spool, whichever adapter (each sending thread has its own)."""
-
-    last = 0.0  # monotonic
-
-
-_sends = _Sends()
+_expanders: dict[Path, SpoolExpander] = {}  # one expander process per folder, whichever adapter sends
+_expanders_lock = threading.Lock()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,31 +101,29 @@ class OutboxChannel:
 
     ``send`` writes one spool file for the call and returns; the provider id is
     the message's file name. By default the files are expanded before ``send``
-    returns. With ``background=True`` (the dispatcher's) a thread expands them
-    once the process's sends have paused for ``idle_seconds`` (a thread rendering MIME while a
-    step sends would take the GIL from it), stepping aside as soon as sends
-    resume; ``flush`` writes this adapter's pending files now, and ``close``
-    writes what is left before the thread stops. The spool is on disk before
-    ``send`` returns, so a crash loses nothing: the next expansion takes it up.
+    returns. With ``background=True`` (the dispatcher's) an expander process
+    writes them (``channels.outbox_expander``: a thread rendering MIME while a
+    step sends would take the GIL from it); with ``expander=False`` too, only
+    readers, ``flush`` and ``close`` do. ``flush`` writes this adapter's pending
+    files now; ``close`` waits until the expander has written what it was handed
+    and writes the rest. The spool is on disk before ``send`` returns, so a
+    crash loses nothing: the next expansion takes it up.
     """
 
     max_batch = 1000  # a step batch's worth: one claim, one results write
 
     def __init__(self, config: OutboxConfig, *, clock: Callable[[], datetime] | None = None, background: bool = False,
-                 idle_seconds: float = IDLE_SECONDS):
+                 expander: bool = True):
         self.config = config
         self.medium = config.medium
         self.name = f"outbox_{config.medium}"
         self.directory = Path(config.directory)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._background = background
-        self._idle = idle_seconds
+        self._expander = expander
         self._sender: dict[str, Any] = {"from_email": config.from_email, "from_name": config.from_name, "from_number": config.from_number}
         self._lock = threading.Lock()
         self._spools: set[Path] = set()  # written by this adapter, not yet known to be expanded (one per call)
-        self._wake = threading.Event()
-        self._stopping = False
-        self._expander: threading.Thread | None = None
         self._stamped: tuple[datetime, str] | None = None  # a second and its stamp, for file names
 
     def build_requests(self, messages: Sequence[OutgoingMessage]) -> list[OutboxFile]:
@@ -194,33 +184,12 @@ class OutboxChannel:
             expand_spool(spool)
             return results
         with self._lock:
+            if len(self._spools) >= 64:  # those an expander has done are forgotten now and then, not tracked
+                self._spools = {path for path in self._spools if path.exists()}
             self._spools.add(spool)
-            _sends.last = time.monotonic()
-            if self._expander is None or not self._expander.is_alive():
-                self._stopping = False
-                self._expander = threading.Thread(target=self._expand_when_idle, name=f"{self.name}-expander", daemon=True)
-                self._expander.start()
-        self._wake.set()
+        if self._expander:
+            _expander_of(self.directory).hand(spool)
         return results
-
-    def _expand_when_idle(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            while not self._stopping and (quiet := time.monotonic() - _sends.last) < self._idle:
-                self._wake.clear()  # a send sets it again: then the quiet is measured afresh
-                self._wake.wait(self._idle - quiet)  # close() wakes it at once
-            if self._stopping:
-                return
-            started = _sends.last
-            try:  # every pending spool of the folder: a crashed process's too; others' locked ones are skipped
-                done = expand_all(self.directory, pause=lambda since=started: self._stopping or _sends.last != since, wait=False)
-            except Exception:  # a full disk: the spools stay, the next send tries again
-                log.exception("outbox %s: could not expand the spool", self.name)
-                continue
-            if not done and not self._stopping and _sends.last != started:
-                self._wake.set()  # sends resumed: wait for the next pause (a spool another process holds is its to finish)
-            self._forget_expanded()
 
     def _forget_expanded(self) -> None:
         with self._lock:
@@ -235,16 +204,20 @@ class OutboxChannel:
         self._forget_expanded()
 
     def close(self) -> None:
-        """Stop the background expansion and write what is pending; the adapter may be used again afterwards."""
-        expander = self._expander
+        """Wait for the folder's expander, then write what is left of this adapter's; usable again afterwards."""
+        with _expanders_lock:
+            expander = _expanders.pop(self.directory, None)
         if expander is not None:
-            self._stopping = True
-            while expander.is_alive():  # woken again until it sees the stop (it may have just cleared the event)
-                self._wake.set()
-                expander.join(0.05)
-        self._expander = None
-        self._stopping = False
+            expander.close()
         self.flush()
+
+
+def _expander_of(directory: Path) -> SpoolExpander:
+    with _expanders_lock:
+        expander = _expanders.get(directory)
+        if expander is None:
+            expander = _expanders[directory] = SpoolExpander(directory)
+        return expander
 
 
 def _slug(value: str) -> str:

@@ -18,6 +18,7 @@ from channels.outbox import (
     list_outbox,
     read_outbox_entry,
 )
+from channels.outbox_expander import SpoolExpander
 from channels.outbox_spool import expand_spool, pending_spools, render_file
 
 Make = Callable[..., OutgoingMessage]
@@ -32,11 +33,11 @@ def clock_from(start: datetime) -> Callable[[], datetime]:
 
 
 def spooling(directory: Path, medium: str = "email", start: datetime = START) -> OutboxChannel:
-    """The dispatcher's kind of outbox: files are expanded later, not inside ``send`` (here not
-    before a reader, ``flush`` or ``close`` asks: sends never pause for an hour in a test)."""
+    """The dispatcher's kind of outbox: files are expanded later, not inside ``send`` (here, without
+    its expander process, only when a reader, ``flush`` or ``close`` asks)."""
     config = OutboxConfig(directory=directory, medium=medium, from_email=SENDER["from_email"],  # type: ignore[arg-type]
                           from_name=SENDER["from_name"], from_number=SENDER["from_number"])
-    return OutboxChannel(config, clock=clock_from(start), background=True, idle_seconds=3600)
+    return OutboxChannel(config, clock=clock_from(start), background=True, expander=False)
 
 
 def message_files(directory: Path) -> list[str]:
@@ -150,3 +151,14 @@ def test_flush_writes_this_adapters_files_and_leaves_other_processes_spools(tmp_
     assert message_files(tmp_path) == [result.provider_message_id] and len(pending_spools(tmp_path)) == 1
     theirs.close()
     mine.close()
+
+
+def test_the_expander_process_writes_the_files_of_the_spools_it_is_handed(tmp_path: Path, email_message: Make) -> None:
+    outbox = spooling(tmp_path)
+    results = outbox.send([email_message(n) for n in range(3)]) + outbox.send([email_message(3)])
+    expander = SpoolExpander(tmp_path)
+    for spool in pending_spools(tmp_path):
+        expander.hand(spool)
+    expander.close()  # the pipe closes; it ends once it has written what it was handed
+    assert message_files(tmp_path) == sorted(str(r.provider_message_id) for r in results)
+    assert pending_spools(tmp_path) == []
