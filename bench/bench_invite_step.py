@@ -152,8 +152,8 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, phones: float 
           f"{seconds:.1f} s = {rate:,.0f} contacts/s; CPU {1e6 * cpu / count:,.0f} µs/contact; peak memory {peak:.0f} MiB")
     print(f"round {round_number}:   of which planning (rows written): {plan_seconds:.1f} s = {plan_rate:,.0f} contacts/s, CPU {1e6 * plan_cpu / count:,.0f} µs/contact; "
           f"hand-off (claim, render, outbox, results; the rest): {handoff_seconds:.1f} s more, CPU {1e6 * handoff_cpu / count:,.0f} µs/contact")
-    print(f"round {round_number}:   outbox files: the last on disk {files_seconds:.1f} s after the step (written from the spool at close; "
-          f"CPU {1e6 * files_cpu / max(1, files):,.0f} µs/file)")
+    print(f"round {round_number}:   outbox files: the last on disk {files_seconds:.1f} s after the step (the step process's close waits for "
+          f"the expander process; the step process's own CPU in that wait {1e6 * files_cpu / max(1, files):,.1f} µs/file)")
     print(f"round {round_number}: COPY of the same {copied:,} message rows (same columns and indexes): {bare_seconds:.1f} s = {bare_rate:,.0f} rows/s; "
           f"CPU {1e6 * bare_cpu / copied:,.0f} µs/row")
     print(f"round {round_number}: ratio invite step / COPY: {rate / bare_rate:.3f}; planning alone / COPY: {plan_rate / bare_rate:.3f}", flush=True)
