@@ -21,7 +21,10 @@ ratio to ``COPY`` is visible on its own; the hand-off to the channel (claim,
 render, write to the outbox, record results) is the rest of the process's CPU.
 Since a step's batches send the earlier batches' requests from a second thread
 while they plan, the hand-off's wall time overlaps planning: the step's wall
-time minus planning's is what the hand-off added. While the step runs the bench prints
+time minus planning's is what the hand-off added. The outbox writes one spool file per
+request during the step; the files users open are expanded from it after the step (when
+sends pause, or at the latest when the process closes its channels): the bench prints how
+long after the step the last file was on disk. While the step runs the bench prints
 its progress (messages written so far) every 15 s.
 
 ``--keep-seed`` keeps the seeded (and vacuumed) contacts in a database of their
@@ -156,7 +159,7 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, channels: list
     started = time.perf_counter()
     while True:
         try:
-            seconds, peak, cpu, plan_seconds, plan_cpu = results.get(timeout=15)
+            seconds, peak, cpu, plan_seconds, plan_cpu, files_seconds, files_cpu = results.get(timeout=15)
             break
         except queue.Empty:
             with runtime.sessions() as session:
@@ -166,7 +169,7 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, channels: list
     with runtime.sessions() as session:
         sent = session.scalar(select(func.count()).select_from(Message).where(Message.state == "sent"))
         mix = dict(session.execute(select(Message.medium, func.count()).group_by(Message.medium)).all())
-    files = len(list(outbox.iterdir()))
+    files = sum(1 for name in outbox.iterdir() if not name.name.startswith("."))
     bare_seconds, bare_cpu, copied = copy_baseline(runtime)
     rate, bare_rate = count / seconds, copied / bare_seconds
     handoff_seconds, handoff_cpu = seconds - plan_seconds, cpu - plan_cpu
@@ -176,6 +179,8 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, channels: list
           f"{seconds:.1f} s = {rate:,.0f} contacts/s; CPU {1e6 * cpu / count:,.0f} µs/contact; peak memory {peak:.0f} MiB")
     print(f"round {round_number}:   of which planning (rows written): {plan_seconds:.1f} s = {plan_rate:,.0f} contacts/s, CPU {1e6 * plan_cpu / count:,.0f} µs/contact; "
           f"hand-off (claim, render, outbox, results; the rest): {handoff_seconds:.1f} s more, CPU {1e6 * handoff_cpu / count:,.0f} µs/contact")
+    print(f"round {round_number}:   outbox files: the last on disk {files_seconds:.1f} s after the step (the step process's close waits for "
+          f"the expander process; the step process's own CPU in that wait {1e6 * files_cpu / max(1, files):,.1f} µs/file)")
     print(f"round {round_number}: COPY of the same {copied:,} message rows (same columns and indexes): {bare_seconds:.1f} s = {bare_rate:,.0f} rows/s; "
           f"CPU {1e6 * bare_cpu / copied:,.0f} µs/row")
     print(f"round {round_number}: ratio invite step / COPY: {rate / bare_rate:.3f}; planning alone / COPY: {plan_rate / bare_rate:.3f}", flush=True)
@@ -224,8 +229,13 @@ def _run_step(values: dict, step_id: int, now: datetime, results: object, plan_o
         else:
             dispatch_step(runtime, step_id, "invite", now)
     cpu = time.process_time() - cpu
-    runtime.close()
-    results.put((step.seconds, peak_rss_mb(), cpu, planning[0], planning[1]))  # type: ignore[attr-defined]
+    # The outbox's files are expanded from its spool once sends pause; close writes what is left,
+    # so this is how long after the step the last file is on disk (and the CPU that took).
+    files_cpu = time.process_time()
+    with Timer() as files:
+        runtime.close()
+    files_cpu = time.process_time() - files_cpu
+    results.put((step.seconds, peak_rss_mb(), cpu, planning[0], planning[1], files.seconds, files_cpu))  # type: ignore[attr-defined]
 
 
 def _plan_step(runtime, step_id: int, now: datetime) -> None:  # type: ignore[no-untyped-def]

@@ -94,6 +94,7 @@ def mime_bytes(
     from_email: str,
     from_name: str | None = None,
     date: datetime | None = None,
+    boundary_nonce: int | None = None,
 ) -> bytes:
     """The message as RFC 5322 MIME bytes, placeholders filled in.
 
@@ -111,6 +112,10 @@ def mime_bytes(
     Every line ends in CRLF and none is longer than 998 characters (RFC 5322):
     smtplib sends bytes as they are, and strict servers refuse bare LF
     messages as one endless line ("500 Line too long").
+
+    ``boundary_nonce`` (48 bits) makes the multipart boundary reproducible: the
+    outbox draws it when it accepts a message and renders the file later, the
+    same bytes whoever renders it. Without it one is drawn here.
     """
     # What ``materialize`` would fill, filled part by part: the bodies line by line as they are encoded.
     parted = message.per_part()
@@ -141,7 +146,8 @@ def mime_bytes(
     if html:  # an HTML part that fills in to nothing is left out, as an empty one always was
         # "=_" never occurs in quoted-printable text, so the boundary cannot; the random part
         # (from a generator seeded once, not a getrandom call per message) keeps it one of a kind.
-        boundary = f"=_pulse_{_UNSAFE_ID.sub('_', message.message_id)}_{_BOUNDARY_RANDOM.getrandbits(48):012x}"
+        nonce = new_boundary_nonce() if boundary_nonce is None else boundary_nonce
+        boundary = f"=_pulse_{_UNSAFE_ID.sub('_', message.message_id)}_{nonce:012x}"
         headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
         body = b"".join([
             f"--{boundary}\n".encode(), text, f"\n--{boundary}\n".encode(),
@@ -153,6 +159,11 @@ def mime_bytes(
     # A lone text part brings its own Content-Type lines and the blank line that ends the headers.
     # Built with LF (no CR can be left in it: bodies are normalised, headers checked), sent with CRLF.
     return (head.encode("ascii") + (b"\n" if html else b"") + body).replace(b"\n", b"\r\n")
+
+
+def new_boundary_nonce() -> int:
+    """A fresh ``boundary_nonce`` for ``mime_bytes`` (from a generator seeded once, no syscall)."""
+    return _BOUNDARY_RANDOM.getrandbits(48)
 
 
 def _part(subtype: str, encoded: bytes) -> bytes:

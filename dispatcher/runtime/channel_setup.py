@@ -105,7 +105,7 @@ class ChannelSet:
         adapter = ADAPTERS[name]
         address, display = _from_parts(s)
         if name in ("outbox_email", "outbox_sms"):
-            # Files are written by a background thread while the results are recorded; send_messages flushes.
+            # One spool file per send; the message files are expanded from it once sends pause (channels/outbox.py).
             return OutboxChannel(OutboxConfig(directory=s.outbox_dir, medium=medium, from_email=address, from_name=display, from_number=s.twilio_from_number or "Pulse"), background=True)  # type: ignore[arg-type]
         if name == "sendgrid":
             assert s.sendgrid_api_key is not None
@@ -133,7 +133,7 @@ class ChannelSet:
         return SlackChannel(transport=GuardedTransport(self.settings.outbound_policy))
 
     def flush(self) -> None:
-        """Wait for what this thread's adapters write in the background (the outbox's files)."""
+        """Write what this thread's adapters still hold back (the outbox's files of the messages they accepted)."""
         for adapter in self._local.__dict__.get("adapters", {}).values():
             flush = getattr(adapter, "flush", None)
             if flush is not None:

@@ -280,15 +280,13 @@ def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
             if medium not in by_content:
                 by_content[medium] = getattr(runtime.channels.for_medium(medium), "request_per_content", False)
             groups[(medium, content_id if by_content[medium] else None)].append(message_id)
-    try:
-        # One content a chunk where a request carries one content (SendGrid): what is marked in
-        # flight is what one request carries, and requests leave full. Adapters that make a
-        # request (or file) per message take any mix of contents: a batch of answers' detractor
-        # alerts, each with its own content, then share one claim and one results write.
-        for (medium, _), ids in groups.items():
-            _send_medium(runtime, medium, ids)
-    finally:
-        runtime.channels.flush()  # files the outbox writes in the background are whole when the task ends
+    # One content a chunk where a request carries one content (SendGrid): what is marked in
+    # flight is what one request carries, and requests leave full. Adapters that make a
+    # request (or file) per message take any mix of contents: a batch of answers' detractor
+    # alerts, each with its own content, then share one claim and one results write.
+    # The development outbox's files are expanded from its spool after sends pause, not here.
+    for (medium, _), ids in groups.items():
+        _send_medium(runtime, medium, ids)
 
 
 def _flight_size(runtime: Runtime, adapter: Channel) -> int:

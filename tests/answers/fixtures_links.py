@@ -27,6 +27,7 @@ from campaigns.programs import service
 from campaigns.programs.models import Episode, InAppPrompt, Message, Response
 from campaigns.programs.reach import address
 from campaigns.programs.service import new_public_id
+from channels.outbox import expand_outbox
 from dispatcher.answers.in_app_answers import identity_signature
 from dispatcher.answers.links import form_ticket, human_proof
 from dispatcher.runtime.clock import utcnow
@@ -101,6 +102,7 @@ def send(runtime: Runtime, item: Survey) -> None:
 
 def sent_email(runtime: Runtime, item: Survey) -> EmailMessage:
     """The survey's email as the outbox wrote it."""
+    expand_outbox(runtime.settings.outbox_dir)  # the files of the spools the senders have not expanded yet
     files = sorted(Path(runtime.settings.outbox_dir).glob(f"*-{item.message_id}-*.eml"))
     assert files, f"no email in the outbox for message {item.message_id}"
     message = BytesParser(policy=policy.default).parsebytes(files[-1].read_bytes())

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from campaigns.people.models import TeamMember
 from campaigns.programs import service
 from campaigns.programs.models import AnswerOutbox, Campaign, Episode, Message
+from channels.outbox import expand_outbox
 from dispatcher.answers.answering import accept_answer, kick
 from dispatcher.answers.follow_through import follow_through_answers, follow_through_episode
 from dispatcher.runtime.core import Runtime
@@ -200,6 +201,7 @@ class Email:
 def outbox_emails(runtime: Runtime) -> list[Email]:
     """Every email the outbox channel wrote, oldest first."""
     directory = Path(runtime.settings.outbox_dir)
+    expand_outbox(directory)  # the files of the spools the senders have not expanded yet
     emails = []
     for path in sorted(directory.glob("*.eml")) if directory.exists() else []:
         message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.programs.models import Message, Suppression
+from channels.outbox import expand_outbox
 from dispatcher.runtime.core import Runtime
 from tests.answers.fixtures_links import send, sent_email, survey
 
@@ -75,6 +76,7 @@ def test_an_email_already_queued_is_not_sent_after_unsubscribing(runtime: Runtim
     message = session.get(Message, item.message_id)
     assert message is not None
     assert (message.state, message.skip_rule) == ("skipped", "suppressed")
+    expand_outbox(runtime.settings.outbox_dir)
     assert not list(Path(runtime.settings.outbox_dir).glob("*.eml"))
 
 

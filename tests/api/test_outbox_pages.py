@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.programs.models import Message
 from dispatcher.runtime.core import Runtime
 from dispatcher.sending.scheduler import tick
 from tests import factories
@@ -63,3 +65,17 @@ def test_the_outbox_shows_campaign_step_and_kind_and_filters_by_them(client: Tes
     csat = client.get("/outbox", params={"campaign": second}).text
     assert "Support CSAT" in csat and "Spring NPS</a></td>" not in csat
     assert "<option value='csat'" in csat and "selected" in csat
+
+
+def test_the_outbox_lists_every_message_of_a_step_that_just_ran(client: TestClient, runtime: Runtime, session: Session) -> None:
+    """The step hands its files to a spool and returns; the page expands what is pending before it lists."""
+    always = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
+    create_and_launch(runtime, contacts=30, sending_window=always, plan=[{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 5}])
+    for _ in range(3):
+        tick(runtime)
+    sent = session.scalars(select(Message.id).where(Message.state == "sent", Message.medium == "email")).all()
+    assert len(sent) >= 30
+
+    listing = client.get("/outbox").text
+    assert listing.count("<tr><td>") == len(sent)
+    assert all(f"-{message_id}-" in listing for message_id in sent)

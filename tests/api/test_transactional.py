@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.access.models import Role
 from campaigns.programs.models import Episode, Message, Suppression
+from channels.outbox import expand_outbox
 from dispatcher.runtime.clock import DatabaseClock
 from dispatcher.runtime.core import Runtime
 from dispatcher.sending.scheduler import tick
@@ -35,6 +36,7 @@ def test_send_goes_out_now_and_the_same_key_gives_the_same_answer(client: TestCl
     assert again.status_code == 202 and again.json() == first.json()
     assert session.scalar(select(func.count()).select_from(Message)) == 1
     assert session.scalar(select(Message.state)) == "sent"
+    expand_outbox(runtime.settings.outbox_dir)
     assert len(list(Path(runtime.settings.outbox_dir).iterdir())) == 1
     episode = session.get(Episode, first.json()["episode_id"])
     assert (episode.contact_id, episode.trigger, episode.reference) == (contact.id, "ticket_closed", "T-1001")

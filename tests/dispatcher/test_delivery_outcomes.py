@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.programs import service
 from campaigns.programs.models import Campaign, Message
+from channels.outbox import expand_outbox
 from dispatcher.runtime.clock import DatabaseClock
 from dispatcher.runtime.core import Runtime, build_runtime
 from dispatcher.runtime.tasks import attach_inline_queue
@@ -177,6 +178,7 @@ def test_worker_dying_mid_send_leaves_unknown_never_resent(runtime: Runtime, ses
     dead = session.scalars(select(Message).where(Message.id.in_(claimed))).all()
     assert {m.state for m in dead} == {"unknown"} and all("not resent" in m.error_text for m in dead)
     tick(runtime)
+    expand_outbox(runtime.settings.outbox_dir)
     assert not list(Path(runtime.settings.outbox_dir).glob("*")) or all(
         str(m.id) not in p.name for m in dead for p in Path(runtime.settings.outbox_dir).glob("*")
     )

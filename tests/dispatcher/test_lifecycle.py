@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.programs import service
 from campaigns.programs.models import Episode, Message, PlanStep
+from channels.outbox import expand_outbox
 from dispatcher.runtime.clock import DatabaseClock
 from dispatcher.runtime.core import Runtime, build_runtime
 from dispatcher.runtime.tasks import attach_inline_queue
@@ -115,10 +116,12 @@ def test_cancel_mid_plan_sends_nothing_again(runtime: Runtime, clock: DatabaseCl
     with runtime.sessions() as s:
         cancel_campaign(runtime, s, campaign.id)
         s.commit()
+    expand_outbox(runtime.settings.outbox_dir)
     sent_before = {p.name for p in Path(runtime.settings.outbox_dir).iterdir()}
     for _ in range(20):
         clock.advance(timedelta(days=1))
         tick(runtime)
+    expand_outbox(runtime.settings.outbox_dir)
     assert {p.name for p in Path(runtime.settings.outbox_dir).iterdir()} == sent_before
     steps = dict(session.execute(select(PlanStep.key, PlanStep.status).where(PlanStep.campaign_id == campaign.id)).all())
     assert steps["pre_notice"] == "dispatched" and steps["invite"] == "cancelled" and steps["summary"] == "cancelled"
@@ -153,6 +156,7 @@ def test_two_ticks_racing_on_a_due_step_run_it_once(runtime: Runtime, backend: B
 
     invites = session.scalars(select(Message).where(Message.campaign_id == campaign.id, Message.step == "invite")).all()
     assert len(invites) == 40 and {(m.state, m.attempts) for m in invites} == {("sent", 1)}
+    expand_outbox(runtime.settings.outbox_dir)
     outbox = [p.name for p in Path(runtime.settings.outbox_dir).iterdir()]
     assert len(outbox) == 40
     claims = session.scalars(select(PlanStep.claimed_by).where(PlanStep.campaign_id == campaign.id, PlanStep.step == "invite")).all()

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.programs.models import Message, PlanStep
+from channels.outbox import expand_outbox
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.work import InlineQueue
 from dispatcher.sending.scheduler import step_complete, tick
@@ -126,6 +127,7 @@ def test_a_lost_summary_is_sent_once(runtime: Runtime, session: Session) -> None
     summaries = session.scalars(select(Message).where(Message.campaign_id == campaign_id, Message.step == "summary")).all()
     assert [(m.recipient, m.state) for m in summaries] == [(INTERNAL, "sent")]
     assert _step(session, campaign_id, "summary").status == "done"
+    expand_outbox(runtime.settings.outbox_dir)
     files = [p for p in Path(runtime.settings.outbox_dir).iterdir() if INTERNAL in p.read_text(errors="replace")]  # the only internal mail here
     assert len(files) == 1
 

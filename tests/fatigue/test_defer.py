@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from campaigns.access.models import Role
 from campaigns.fatigue.models import FatigueTouch
 from campaigns.programs.models import Message
+from channels.outbox import expand_outbox
 from dispatcher.runtime.clock import DatabaseClock
 from dispatcher.runtime.core import Runtime
 from dispatcher.sending.scheduler import tick
@@ -48,6 +49,7 @@ def test_a_csat_refused_for_the_minimum_gap_is_sent_when_the_gap_ends_once(clien
         else:
             assert clock.now() < gap_ends + timedelta(hours=6), "not sent at the first tick after the gap ended"
     assert sent_at and sent_at[0] >= gap_ends and len(set(sent_at)) == 1  # sent once, after the gap
+    expand_outbox(runtime.settings.outbox_dir)
     outbox = [p for p in Path(runtime.settings.outbox_dir).iterdir()]
     assert len(outbox) == 2  # the CES, then the CSAT: nothing twice
     touch = session.scalar(select(FatigueTouch).where(FatigueTouch.kind == "csat"))
