@@ -6,9 +6,12 @@ into a staging table and one ``INSERT … SELECT … ON CONFLICT (external_id) D
 UPDATE`` per batch; on SQLite an executemany of the same upsert. The caller
 owns the transaction.
 
-On PostgreSQL a batch's writes run in a second thread while the next batch is
-read and cleaned (the server works while Python validates); the next batch's
-lookups wait for them, so batches still apply in order on one connection.
+On PostgreSQL everything of a batch that talks to the server — its lookups, the
+comparison with stored rows, the COPY and the statements that move it into
+place — runs in a second thread while the caller reads and cleans the next
+batch: the server works while Python validates (a thread waiting on psycopg
+releases the GIL). One batch at a time is in that thread, so batches apply in
+order on one connection and at most two are in memory.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from itertools import islice
 from operator import itemgetter
 from types import TracebackType
@@ -69,19 +73,27 @@ def _batches(rows: Rows) -> Iterator[list[tuple[int, Any]]]:
 
 
 class _Writer:
-    """Writes one batch at a time. On PostgreSQL the batch is COPYed into staging tables
-    here, and the set-based statements that move it into place run in a second thread
-    while the caller reads and cleans the next batch (the server works, Python validates).
+    """Moves batches into the database one at a time. On PostgreSQL each batch's work
+    (``submit``) runs in a second thread while the caller reads and cleans the next batch.
 
-    ``wait`` before anything else uses the connection; leaving the ``with`` block
+    The caller does not touch the session between ``submit`` and the next ``submit``
+    or the end of the ``with`` block (both wait for the batch before); leaving the block
     waits too, so a caller that rolls back never does so under a running statement.
     """
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        threaded = session.get_bind().dialect.name == "postgresql"
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="pulse-import") if threaded else None
+        self.postgresql = session.get_bind().dialect.name == "postgresql"
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="pulse-import") if self.postgresql else None
         self._pending: Future[None] | None = None
+
+    def submit(self, work: Callable[[], None]) -> None:
+        """Run ``work`` (one batch) after the batch before it: in the second thread on PostgreSQL, here otherwise."""
+        self.wait()
+        if self._thread is None:
+            work()
+        else:
+            self._pending = self._thread.submit(work)
 
     def write(self, model: type[Any], inserts: list[dict[str, Any]], updates: list[dict[str, Any]], *, now: datetime) -> None:
         """Updates by primary key; inserts as upserts, so a row that appeared meanwhile is updated.
@@ -93,8 +105,7 @@ class _Writer:
         passed once as a parameter; on SQLite inserts go out as upsert executemanys and
         updates as one executemany.
         """
-        self.wait()
-        if self._thread is None:
+        if not self.postgresql:
             inserts = [{**row, "created_at": now, "updated_at": now} for row in inserts]
             updates = [{**row, "updated_at": now} for row in updates]
         groups: list[tuple[tuple[str, ...], list[dict[str, Any]], bool]] = []
@@ -103,7 +114,7 @@ class _Writer:
             for row in rows:
                 by_columns.setdefault(tuple(row), []).append(row)
             groups += [(columns, group, is_insert) for columns, group in by_columns.items()]
-        if self._thread is None:
+        if not self.postgresql:
             for columns, group, is_insert in groups:
                 statement = _upsert_statement(self.session, model, columns) if is_insert else update(model)
                 self.session.execute(statement, group)
@@ -111,8 +122,7 @@ class _Writer:
         raw = self.session.connection().connection.driver_connection
         statements = [statement for n, (columns, group, is_insert) in enumerate(groups)
                       for statement in _stage(raw, model.__table__, f"pulse_staging_{n}", columns, group, insert=is_insert)]
-        if statements:
-            self._pending = self._thread.submit(_run, raw, statements, {"now": now})
+        _run(raw, statements, {"now": now})
 
     def wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -192,14 +202,16 @@ def _merge(
     writer: _Writer,
     model: type[Any],
     cleaned: list[tuple[int, dict[str, Any]]],
+    rejected: list[RowError],
     result: UpsertResult,
     resolve: Callable[[list[tuple[int, dict[str, Any]]]], list[tuple[int, dict[str, Any]]]],
     defaults: Mapping[str, Any],
     required_on_insert: tuple[str, ...],
     now: datetime,
 ) -> None:
+    """One batch, after the one before it is written: look up, compare with what is stored, write."""
     session = writer.session
-    writer.wait()  # the previous batch is written before this one looks anything up
+    result.errors.extend(rejected)  # the report keeps the order of the rows' checks: cleaning, references, stored rows
     cleaned = resolve(cleaned)
     # Later rows for the same external id win; one statement may not touch a row twice.
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -292,8 +304,8 @@ def upsert_contacts(session: Session, rows: Rows, *, now: datetime, columns: tup
     session.flush()  # lookups below go to the connection (Core rows, no ORM layer): nothing pending may hide
     with _Writer(session) as writer:
         for batch in _batches(rows):
-            cleaned = _clean(batch, contact_cleaner, columns, result)
-            _merge(writer, Contact, cleaned, result, resolve, {"locale": "en", "timezone": "UTC", "attributes": {}}, (), now)
+            cleaned, rejected = _clean(batch, contact_cleaner, columns)
+            writer.submit(partial(_merge, writer, Contact, cleaned, rejected, result, resolve, {"locale": "en", "timezone": "UTC", "attributes": {}}, (), now))
     return result
 
 
@@ -305,8 +317,8 @@ def upsert_accounts(session: Session, rows: Rows, *, now: datetime, columns: tup
     session.flush()  # lookups below go to the connection (Core rows, no ORM layer): nothing pending may hide
     with _Writer(session) as writer:
         for batch in _batches(rows):
-            cleaned = _clean(batch, account_cleaner, columns, result)
-            _merge(writer, Account, cleaned, result, resolve, {"attributes": {}}, ("name",), now)
+            cleaned, rejected = _clean(batch, account_cleaner, columns)
+            writer.submit(partial(_merge, writer, Account, cleaned, rejected, result, resolve, {"attributes": {}}, ("name",), now))
     return result
 
 
@@ -317,9 +329,11 @@ def _lookup(session: Session, key: Any, value: Any, wanted: set[str]) -> dict[st
 
 
 def _clean(
-    batch: list[tuple[int, Any]], cleaner: Callable[[tuple[str, ...]], RowCleaner], columns: tuple[str, ...] | None, result: UpsertResult,
-) -> list[tuple[int, dict[str, Any]]]:
+    batch: list[tuple[int, Any]], cleaner: Callable[[tuple[str, ...]], RowCleaner], columns: tuple[str, ...] | None,
+) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError]]:
+    """The batch's clean rows, and the errors of the others."""
     cleaned = []
+    rejected: list[RowError] = []
     shared = cleaner(columns) if columns is not None else None
     for number, raw in batch:
         if shared is None:  # a mapping: its own keys
@@ -329,7 +343,7 @@ def _clean(
         values, errors = clean(row)
         if errors:
             external_id = values.get("external_id") or clean.given_external_id(row)
-            result.errors.extend(RowError(number, external_id, e.field, e.reason) for e in errors)
+            rejected.extend(RowError(number, external_id, e.field, e.reason) for e in errors)
             continue
         cleaned.append((number, values))
-    return cleaned
+    return cleaned, rejected
