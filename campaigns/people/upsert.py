@@ -86,6 +86,7 @@ class _Writer:
         self.postgresql = session.get_bind().dialect.name == "postgresql"
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="pulse-import") if self.postgresql else None
         self._pending: Future[None] | None = None
+        self._staged: dict[tuple[str, tuple[str, ...]], str] = {}  # (table, columns): staging table
 
     def submit(self, work: Callable[[], None]) -> None:
         """Run ``work`` (one batch) after the batch before it: in the second thread on PostgreSQL, here otherwise."""
@@ -120,9 +121,24 @@ class _Writer:
                 self.session.execute(statement, group)
             return
         raw = self.session.connection().connection.driver_connection
-        statements = [statement for n, (columns, group, is_insert) in enumerate(groups)
-                      for statement in _stage(raw, model.__table__, f"pulse_staging_{n}", columns, group, insert=is_insert)]
-        _run(raw, statements, {"now": now})
+        for columns, group, is_insert in groups:
+            staging = self._staging(raw, model.__table__, columns)
+            _copy(raw, staging, columns, group)
+            with raw.cursor() as cursor:
+                cursor.execute(_move(model.__table__, staging, columns, insert=is_insert), {"now": now})
+
+    def _staging(self, raw: Any, table: Any, columns: tuple[str, ...]) -> str:
+        """An empty staging table for these columns (the target's types, none of its constraints).
+        Made once per import and emptied for each batch after: a table made in this transaction
+        is truncated in place, far cheaper than making and dropping one per batch."""
+        if (name := self._staged.get((table.name, columns))) is not None:
+            statement = f"TRUNCATE {name}"
+        else:
+            name = self._staged[table.name, columns] = f"pulse_staging_{len(self._staged)}"
+            statement = f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {_listed(columns)} FROM {table.name} WITH NO DATA"
+        with raw.cursor() as cursor:
+            cursor.execute(statement)
+        return name
 
     def wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -135,6 +151,10 @@ class _Writer:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
         try:
             self.wait()
+            # Dropped at the end (not only at commit), so the transaction can upsert again.
+            if self._staged:
+                with self.session.connection().connection.driver_connection.cursor() as cursor:
+                    cursor.execute(f"DROP TABLE {', '.join(self._staged.values())}")
         finally:
             if self._thread is not None:
                 self._thread.shutdown()
@@ -147,32 +167,35 @@ def _upsert_statement(session: Session, model: type[Any], columns: tuple[str, ..
     return stmt.on_conflict_do_update(index_elements=["external_id"], set_={c: stmt.excluded[c] for c in updatable})
 
 
-def _stage(raw: Any, table: Any, staging: str, columns: tuple[str, ...], rows: list[dict[str, Any]], *, insert: bool) -> list[str]:
-    """PostgreSQL: COPY the rows into a staging table (the target's column types, none of its
-    constraints); returns the set-based statements that move them into ``table`` and drop it."""
-    quoted = [f'"{c}"' for c in columns]  # our own column names
-    listed = ", ".join(quoted)
-    with raw.cursor() as cursor:
-        cursor.execute(f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {listed} FROM {table.name} WITH NO DATA")
-        documents = [i for i, c in enumerate(columns) if c in JSON_COLUMNS]
-        values = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-        with cursor.copy(f"COPY {staging} ({listed}) FROM STDIN") as copy:
-            for row in rows:
-                line = values(row)
-                if documents:
-                    line = list(line)
-                    for i in documents:
-                        line[i] = _json_text(line[i]) if line[i] is not None else None  # jsonb reads JSON text
-                copy.write_row(line)
-    # The times are one parameter (%(now)s), not COPYed per row: dumping an aware datetime costs more than the rest of a row.
+def _copy(raw: Any, staging: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY the rows into ``staging``."""
+    documents = [i for i, c in enumerate(columns) if c in JSON_COLUMNS]
+    values = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    with raw.cursor() as cursor, cursor.copy(f"COPY {staging} ({_listed(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            line = values(row)
+            if documents:
+                line = list(line)
+                for i in documents:
+                    line[i] = _json_text(line[i]) if line[i] is not None else None  # jsonb reads JSON text
+            copy.write_row(line)
+
+
+def _listed(columns: tuple[str, ...]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)  # our own column names
+
+
+def _move(table: Any, staging: str, columns: tuple[str, ...], *, insert: bool) -> str:
+    """The set-based statement that moves the rows of ``staging`` into ``table``.
+    The times are one parameter (%(now)s), not COPYed per row: dumping an aware datetime costs more than the rest of a row."""
+    quoted = [f'"{c}"' for c in columns]
+    listed = _listed(columns)
     if insert:
         updatable = [f"{q} = EXCLUDED.{q}" for c, q in zip(columns, quoted) if c != "external_id"] + ["updated_at = EXCLUDED.updated_at"]
-        move = (f"INSERT INTO {table.name} ({listed}, created_at, updated_at) SELECT {listed}, %(now)s, %(now)s FROM {staging} "
+        return (f"INSERT INTO {table.name} ({listed}, created_at, updated_at) SELECT {listed}, %(now)s, %(now)s FROM {staging} "
                 f"ON CONFLICT (external_id) DO UPDATE SET {', '.join(updatable)}")
-    else:
-        assignments = [f"{q} = s.{q}" for c, q in zip(columns, quoted) if c != "id"] + ["updated_at = %(now)s"]
-        move = f"UPDATE {table.name} AS t SET {', '.join(assignments)} FROM {staging} AS s WHERE t.id = s.id"
-    return [move, f"DROP TABLE {staging}"]
+    assignments = [f"{q} = s.{q}" for c, q in zip(columns, quoted) if c != "id"] + ["updated_at = %(now)s"]
+    return f"UPDATE {table.name} AS t SET {', '.join(assignments)} FROM {staging} AS s WHERE t.id = s.id"
 
 
 def _json_encoder() -> Callable[[Any], str]:
@@ -192,12 +215,6 @@ def _json_encoder() -> Callable[[Any], str]:
 _json_text = _json_encoder()
 
 
-def _run(raw: Any, statements: list[str], params: dict[str, Any]) -> None:
-    with raw.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement, params if "%(" in statement else None)
-
-
 def _merge(
     writer: _Writer,
     model: type[Any],
@@ -215,19 +232,20 @@ def _merge(
     cleaned = resolve(cleaned)
     # Later rows for the same external id win; one statement may not touch a row twice.
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
-    for number, values in cleaned:
-        previous = latest.get(values["external_id"])
-        merged = {**previous[1], **values} if previous else values
-        if previous and "attributes" in previous[1] and "attributes" in values:
-            merged["attributes"] = {**previous[1]["attributes"], **values["attributes"]}
-        latest[values["external_id"]] = (number, merged)
+    for item in cleaned:
+        values = item[1]
+        external_id = values["external_id"]
+        if (previous := latest.get(external_id)) is not None:
+            merged = {**previous[1], **values}
+            if "attributes" in previous[1] and "attributes" in values:
+                merged["attributes"] = {**previous[1]["attributes"], **values["attributes"]}
+            item = (item[0], merged)
+        latest[external_id] = item
     if not latest:
         return
     # The stored values of the columns this batch sets, to tell an update from a row that did not change.
     table = model.__table__
-    named: set[str] = set()
-    for _, values in latest.values():
-        named.update(values)
+    named: set[str] = set().union(*(values.keys() for _, values in latest.values()))
     given = sorted({name for name in named if name in table.c} - {"external_id", "id", "attributes"})
     existing = {
         row.external_id: row
@@ -258,11 +276,11 @@ def _merge(
             updates.append(values)
             result.updated += 1
         else:
-            missing = [f for f in required_on_insert if not values.get(f)]
-            if missing:
+            if required_on_insert and (missing := [f for f in required_on_insert if not values.get(f)]):
                 result.errors.append(RowError(number, external_id, missing[0], f"is required for a new {model.__tablename__[:-1]}"))
                 continue
-            inserts.append({**defaults, **values})
+            # A CSV row usually names every defaulted column already: no copy then.
+            inserts.append(values if defaults.keys() <= values.keys() else {**defaults, **values})
             result.inserted += 1
     writer.write(model, inserts, updates, now=now)
 
@@ -282,14 +300,15 @@ def _reference(
     def resolve(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
         known = _lookup(session, key, value, {v[field] for _, v in items if v.get(field)})
         kept = []
-        for number, values in items:
+        for item in items:
+            number, values = item
             if field in values:
                 reference = values.pop(field)
                 if reference is not None and reference not in known:
                     result.errors.append(RowError(number, values["external_id"], field, missing.format(reference=reference)))
                     continue
                 values[target] = known.get(reference) if reference else None
-            kept.append((number, values))
+            kept.append(item)
         return kept
 
     return resolve
