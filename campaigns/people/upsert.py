@@ -151,8 +151,9 @@ class _Writer:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
         try:
             self.wait()
-            # Dropped at the end (not only at commit), so the transaction can upsert again.
-            if self._staged:
+            # Dropped at the end (not only at commit), so the transaction can upsert again; after an
+            # error the caller rolls back (a failed transaction would refuse the DROP and hide the error).
+            if self._staged and kind is None:
                 with self.session.connection().connection.driver_connection.cursor() as cursor:
                     cursor.execute(f"DROP TABLE {', '.join(self._staged.values())}")
         finally:
