@@ -151,3 +151,20 @@ def test_accounts_named_across_batches_are_found_each_time_and_unknown_ones_repo
     assert {e.reason for e in result.errors} == {"no account with external id 'ghost'; import accounts first"}
     stored = dict(session.execute(select(Contact.external_id, Contact.account_id)).all())
     assert all(stored[f"c{i}"] == (acme.id, beta.id)[i % 3] for i in range(rows) if i % 3 != 2)
+
+
+def test_a_file_rejected_after_batches_were_written_leaves_nothing_and_the_session_imports_again(runtime: Runtime, session: Session) -> None:
+    from campaigns.people.upsert import BATCH_SIZE
+
+    text = "external_id,email\n" + "".join(f"c{i},c{i}@example.com\n" for i in range(2 * BATCH_SIZE + 10))
+    with pytest.raises(CsvRejected, match="more than"):
+        import_csv(session, csv_bytes(text), kind="contacts", now=runtime.clock.now(), max_rows=2 * BATCH_SIZE + 5)
+    session.rollback()
+    assert count(session) == 0
+    # Twice in one transaction: whatever the first import made for its batches is gone, so the second works.
+    for _ in range(2):
+        result = import_csv(session, csv_bytes(text), kind="contacts", now=runtime.clock.now())
+    session.commit()
+    assert (result.inserted, result.unchanged) == (0, 2 * BATCH_SIZE + 10)
+    assert count(session) == 2 * BATCH_SIZE + 10
+

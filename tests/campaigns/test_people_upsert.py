@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -113,3 +114,21 @@ def test_a_csv_line_and_a_json_object_get_the_same_values_and_every_error_in_fie
     for raw, (values, errors) in ((row, expected), (good, (cleaned, []))):
         for got in (clean_contact_row(raw), contact_cleaner(tuple(raw))(list(raw.values()))):
             assert (got[0], [str(e) for e in got[1]]) == (values, errors)
+
+
+def test_a_row_the_database_refuses_fails_the_upsert_with_the_databases_own_error(runtime: Runtime, session: Session) -> None:
+    from campaigns.people.upsert import BATCH_SIZE
+
+    # PostgreSQL's jsonb cannot hold U+0000; SQLite stores it. On PostgreSQL the error raised is the
+    # database's, from the batch that holds the row (the first of three here: batches after it are still
+    # read), not one from cleaning up after it.
+    items = [{"external_id": f"c{i}", "attributes": {"note": "a\x00b" if i == 3 else "x"}} for i in range(3 * BATCH_SIZE)]
+    if session.get_bind().dialect.name == "postgresql":
+        from psycopg.errors import DataError
+
+        with pytest.raises(DataError):
+            upsert_contacts(session, rows(*items), now=runtime.clock.now())
+        session.rollback()
+        assert session.scalar(select(func.count()).select_from(Contact)) == 0
+    else:
+        assert upsert_contacts(session, rows(*items), now=runtime.clock.now()).inserted == 3 * BATCH_SIZE
