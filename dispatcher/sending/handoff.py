@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -201,7 +201,8 @@ def _claim_and_load(runtime: Runtime, ids: Sequence[int]) -> tuple[list[Row[Any]
         claimed = list(session.execute(_claim_statement(session, ids, now, wall, checked=True)).all())
         rest = set(ids) - {row.id for row in claimed}
         if rest:  # suppressed, erased, paused, cancelled, closed (or already sent): say why, one by one
-            messages = list(session.scalars(select(Message).where(Message.id.in_(rest), Message.state.in_(WAITING), Message.not_before <= now)))
+            # An array parameter (one_of): rows another sender claimed first can be a whole chunk.
+            messages = list(session.scalars(select(Message).where(one_of(session, Message.id, sorted(rest)), Message.state.in_(WAITING), Message.not_before <= now)))
             ready = _apply(runtime, session, messages, _verdicts(session, messages, now), now) if messages else []
             if ready:
                 claimed += session.execute(_claim_statement(session, ready, now, wall, checked=False)).all()
@@ -240,7 +241,8 @@ def _outside_window(session: Session, claimed: list[Row[Any]], now: datetime) ->
     return keep
 
 
-def take_step_messages(runtime: Runtime, session: Session, step_id: int, now: datetime, *, whole_requests_only: bool) -> list[int]:
+def take_step_messages(runtime: Runtime, session: Session, step_id: int, now: datetime, *, whole_requests_only: bool,
+                       held: Collection[int] = ()) -> list[int]:
     """Due messages of a step that nobody has handed out yet.
 
     With ``whole_requests_only`` (the step still has batches to plan), only whole
@@ -254,7 +256,8 @@ def take_step_messages(runtime: Runtime, session: Session, step_id: int, now: da
 
     Without it (the step's last batch, in the transaction that counts it done) every due
     message is taken and stamped as handed out: the tick takes a step's unstamped
-    messages once no batch is left, and would split the last requests otherwise. Commits.
+    messages once no batch is left, and would split the last requests otherwise. ``held``:
+    ids that this process's sender already has (left out). Commits.
     """
     rows = session.execute(select(Message.id, Message.medium, Message.content_id).where(
         Message.step_id == step_id, Message.state == "queued", Message.enqueued_at.is_(None), Message.not_before <= now,
@@ -262,7 +265,8 @@ def take_step_messages(runtime: Runtime, session: Session, step_id: int, now: da
     if whole_requests_only:
         groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
         for message_id, medium, content_id in rows:
-            groups[(medium, content_id)].append(message_id)
+            if message_id not in held:
+                groups[(medium, content_id)].append(message_id)
         chosen: list[int] = []
         for (medium, _), ids in groups.items():
             size = max(1, runtime.channels.for_medium(medium).max_batch)
