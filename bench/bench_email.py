@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from common import Timer, fresh_schema
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from workers import BROKER, run_until, start_workers, stop_workers, tree_cpu, worker_env
 
 from campaigns.people.upsert import upsert_accounts, upsert_contacts
@@ -119,6 +119,7 @@ def run(args: argparse.Namespace, round_number: int) -> float:
             running_cpu = tree_cpu(worker.pid) - ready_cpu
             stop_workers(worker)
         workers_cpu = _children_cpu() - children_cpu
+        updates, hot = _message_updates(runtime)
         requests = len(fake.requests)
         bodies = [r.body for r in fake.requests]
         personalizations = sum(len(b["personalizations"]) for b in bodies)
@@ -130,11 +131,22 @@ def run(args: argparse.Namespace, round_number: int) -> float:
               f"CPU {1e6 * workers_cpu / args.contacts:,.0f} µs/message in the workers (selection included; "
               f"{1e6 * running_cpu / args.contacts:,.0f} from ready to done, start-up and shutdown left out) + {1e6 * beat_cpu / args.contacts:,.0f} µs in beat")
         print(f"round {round_number}: Mail Send requests: {requests} = {1000 * requests / args.contacts:.1f} per 1,000 messages, "
-              f"{personalizations / max(requests, 1):,.0f} personalizations each on average")
+              f"{personalizations / max(requests, 1):,.0f} personalizations each on average; "
+              f"message rows updated {updates / args.contacts:.2f} times each after their insert ({hot / args.contacts:.2f} in place, HOT)")
         print(f"round {round_number}: bare loop posting the same {requests} payloads: {bare:.1f} s = {bare_rate:,.0f} messages/s; "
               f"CPU {1e6 * bare_cpu / args.contacts:,.0f} µs/message; ratio {rate / bare_rate:.2f}", flush=True)
         runtime.close()
         return rate / bare_rate
+
+
+def _message_updates(runtime) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """Row updates of ``messages`` in this run's schema, and how many were HOT (PostgreSQL's
+    statistics, reported by each backend at the latest when it exits: the workers have)."""
+    with runtime.sessions() as session:
+        session.execute(text("SELECT pg_stat_clear_snapshot()"))
+        row = session.execute(text("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                                   "WHERE relname = 'messages' AND schemaname = current_schema()")).one()
+    return int(row[0]), int(row[1])
 
 
 def _children_cpu() -> float:
