@@ -7,7 +7,8 @@ recorded as sent), Mail Send requests per 1,000 messages, and the rate of a
 bare loop posting the very same payloads to the same fake, as a ratio. Rounds
 (default 2) alternate Pulse and the bare loop, each on a fresh schema; the
 fake runs with its schema validation off (tests keep it on). CPU per message
-is the workers' (from the kernel, after they exit) and beat's (this process).
+is the workers' (from the kernel, after they exit; and from ready to done, without their
+start-up) and beat's (this process).
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ import json
 import resource
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from common import Timer, fresh_schema
-from sqlalchemy import func, select
-from workers import BROKER, run_until, start_workers, stop_workers, worker_env
+from sqlalchemy import func, select, text
+from workers import BROKER, run_until, start_workers, stop_workers, tree_cpu, worker_env
 
 from campaigns.people.upsert import upsert_accounts, upsert_contacts
 from campaigns.programs import service
@@ -98,11 +99,12 @@ def run(args: argparse.Namespace, round_number: int) -> float:
                  "PULSE_BATCH_SIZE": str(args.batch_size), "PULSE_CLOCK": "database"}
         settings = Settings(**{k[6:].lower(): v for k, v in worker_env(url, outbox, **extra).items() if k.startswith("PULSE_")})  # type: ignore[arg-type]
         runtime = build_runtime(settings)
-        runtime.clock.set(datetime(2026, 3, 2, 10, tzinfo=timezone.utc))  # type: ignore[attr-defined]
+        runtime.clock.set(datetime(2026, 3, 2, 10, tzinfo=UTC))  # type: ignore[attr-defined]
         runtime.queue = CeleryQueue(make_celery(settings))
         campaign_id = seed(runtime, args.contacts)
         children_cpu = _children_cpu()
         worker = start_workers(worker_env(url, outbox, **extra), args.workers, outbox / "worker.log")
+        ready_cpu = tree_cpu(worker.pid)
 
         def sent() -> int:
             with runtime.sessions() as session:
@@ -114,8 +116,10 @@ def run(args: argparse.Namespace, round_number: int) -> float:
             seconds = run_until(lambda: sent() >= args.contacts, lambda: tick(runtime), every=0.2)
         finally:
             beat_cpu = time.process_time() - beat_cpu
+            running_cpu = tree_cpu(worker.pid) - ready_cpu
             stop_workers(worker)
         workers_cpu = _children_cpu() - children_cpu
+        updates, hot = _message_updates(runtime)
         requests = len(fake.requests)
         bodies = [r.body for r in fake.requests]
         personalizations = sum(len(b["personalizations"]) for b in bodies)
@@ -124,13 +128,25 @@ def run(args: argparse.Namespace, round_number: int) -> float:
         rate, bare_rate = args.contacts / seconds, args.contacts / bare
         print(f"round {round_number}: selection {selection:.1f} s; {args.contacts:,} invites through {args.workers} Celery worker processes on {BROKER} "
               f"to the SendGrid fake (80 ms, validation off): {seconds:.1f} s = {rate:,.0f} messages/s; "
-              f"CPU {1e6 * workers_cpu / args.contacts:,.0f} µs/message in the workers (selection included) + {1e6 * beat_cpu / args.contacts:,.0f} µs in beat")
+              f"CPU {1e6 * workers_cpu / args.contacts:,.0f} µs/message in the workers (selection included; "
+              f"{1e6 * running_cpu / args.contacts:,.0f} from ready to done, start-up and shutdown left out) + {1e6 * beat_cpu / args.contacts:,.0f} µs in beat")
         print(f"round {round_number}: Mail Send requests: {requests} = {1000 * requests / args.contacts:.1f} per 1,000 messages, "
-              f"{personalizations / max(requests, 1):,.0f} personalizations each on average")
+              f"{personalizations / max(requests, 1):,.0f} personalizations each on average; "
+              f"message rows updated {updates / args.contacts:.2f} times each after their insert ({hot / args.contacts:.2f} in place, HOT)")
         print(f"round {round_number}: bare loop posting the same {requests} payloads: {bare:.1f} s = {bare_rate:,.0f} messages/s; "
               f"CPU {1e6 * bare_cpu / args.contacts:,.0f} µs/message; ratio {rate / bare_rate:.2f}", flush=True)
         runtime.close()
         return rate / bare_rate
+
+
+def _message_updates(runtime) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """Row updates of ``messages`` in this run's schema, and how many were HOT (PostgreSQL's
+    statistics, reported by each backend at the latest when it exits: the workers have)."""
+    with runtime.sessions() as session:
+        session.execute(text("SELECT pg_stat_clear_snapshot()"))
+        row = session.execute(text("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                                   "WHERE relname = 'messages' AND schemaname = current_schema()")).one()
+    return int(row[0]), int(row[1])
 
 
 def _children_cpu() -> float:

@@ -270,21 +270,24 @@ def link_invitations(session: Session, links: Mapping[str, Sequence[Any]]) -> No
     ), {**params, "entry_ids": list(links["entry_id"]) if postgres else json.dumps(list(links["entry_id"]))})
 
 
-def mark_sent(session: Session, keys: Sequence[str], now: datetime) -> None:
-    """The touches of these messages went out (a released one too: what was sent counts)."""
-    if keys:
-        session.execute(
-            update(FatigueTouch).where(one_of(session, FatigueTouch.message_key, keys), FatigueTouch.state != "sent")
-            .values(state="sent", sent_at=now).execution_options(synchronize_session=False)
-        )
+def mark_sent(session: Session, keys: Sequence[str], now: datetime) -> set[str]:
+    """The touches of these messages went out (a released one too: what was sent counts); the keys it changed."""
+    if not keys:
+        return set()
+    return set(session.scalars(
+        update(_TOUCHES).where(one_of(session, _TOUCHES.c.message_key, keys), _TOUCHES.c.state != "sent")
+        .values(state="sent", sent_at=now).returning(_TOUCHES.c.message_key)
+    ))
 
 
-def release_keys(session: Session, keys: Sequence[str], now: datetime) -> None:
-    if keys:
-        session.execute(
-            update(FatigueTouch).where(one_of(session, FatigueTouch.message_key, keys), FatigueTouch.state.in_(UNSENT))
-            .values(state="released", released_at=now).execution_options(synchronize_session=False)
-        )
+def release_keys(session: Session, keys: Sequence[str], now: datetime) -> set[str]:
+    """The unsent touches of these messages are given back; the keys it changed."""
+    if not keys:
+        return set()
+    return set(session.scalars(
+        update(_TOUCHES).where(one_of(session, _TOUCHES.c.message_key, keys), _TOUCHES.c.state.in_(UNSENT))
+        .values(state="released", released_at=now).returning(_TOUCHES.c.message_key)
+    ))
 
 
 def unlinked_invites(session: Session, keys: Collection[str]) -> list[Any]:

@@ -12,7 +12,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-import yake
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -57,6 +56,9 @@ def themes_by_language(session: Session, *, campaign_id: int) -> dict[str, list[
 
 def extract(comments: list[tuple[str, str]], language: str) -> list[Theme]:
     """Themes of ``comments`` (text, category) in ``language``; phrases found in one comment only are dropped."""
+    # Imported here: yake (with networkx and segtok) is a fifth of a Celery worker's start-up, and only results read it.
+    import yake
+
     extractor = yake.KeywordExtractor(lan=language if language in KNOWN else "noLang", n=2, top=TOP * 3, dedupLim=0.7)
     text = "\n".join(c.rstrip(".!? ") + "." for c, _ in comments)
     lowered = [(c.lower(), category) for c, category in comments]

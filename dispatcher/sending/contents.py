@@ -202,12 +202,12 @@ class RecipientValues:
     def values(self, *, public_id: str, name: str | None, locale: str | None, planned_at: datetime, step_id: int | None = None) -> dict[str, str]:
         name = name or ""
         first = name.split()[0] if name.strip() else ""
-        values: dict[str, str] = {}
-        for (text_token, html_token), value in zip(_TOKENS, (
-            first, name, self.answer_url(public_id, step_id, planned_at), self.unsubscribe_url(public_id, planned_at), _greeting(first, locale or "en"),
-        ), strict=True):
-            values[text_token], values[html_token] = value, _escaped(value)
-        return values
+        answer, unsubscribe = self.answer_url(public_id, step_id, planned_at), self.unsubscribe_url(public_id, planned_at)
+        greeting = _greeting(first, locale or "en")
+        # Written out (the hand-off calls this per message): _TOKENS' order, each text token then its HTML one.
+        (first_t, first_h), (name_t, name_h), (answer_t, answer_h), (unsubscribe_t, unsubscribe_h), (greeting_t, greeting_h) = _TOKENS
+        return {first_t: first, first_h: _escaped(first), name_t: name, name_h: _escaped(name), answer_t: answer, answer_h: _escaped(answer),
+                unsubscribe_t: unsubscribe, unsubscribe_h: _escaped(unsubscribe), greeting_t: greeting, greeting_h: _escaped(greeting)}
 
 
 # The placeholders ``values`` fills, in ``recipient_substitutions``' order: (text token, HTML token).

@@ -256,11 +256,9 @@ class FatigueBudget:
         keys = list(dict.fromkeys(message_keys))
         if not keys:
             return
-        if sent:
-            ledger.mark_sent(session, keys, now)
-        else:
-            ledger.release_keys(session, keys, now)
-        found = ledger.known_keys(session, keys)
+        changed = ledger.mark_sent(session, keys, now) if sent else ledger.release_keys(session, keys, now)
+        # Keys it left unchanged were settled before, or have no touch yet (read only those).
+        found = changed | ledger.known_keys(session, [key for key in keys if key not in changed])
         # A transactional invite reserved its slot before its message existed:
         # the first settlement ties the two together.
         for key, contact_id, campaign_id, not_before, medium in ledger.unlinked_invites(session, set(keys) - found):

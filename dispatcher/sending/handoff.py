@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -201,7 +201,8 @@ def _claim_and_load(runtime: Runtime, ids: Sequence[int]) -> tuple[list[Row[Any]
         claimed = list(session.execute(_claim_statement(session, ids, now, wall, checked=True)).all())
         rest = set(ids) - {row.id for row in claimed}
         if rest:  # suppressed, erased, paused, cancelled, closed (or already sent): say why, one by one
-            messages = list(session.scalars(select(Message).where(Message.id.in_(rest), Message.state.in_(WAITING), Message.not_before <= now)))
+            # An array parameter (one_of): rows another sender claimed first can be a whole chunk.
+            messages = list(session.scalars(select(Message).where(one_of(session, Message.id, sorted(rest)), Message.state.in_(WAITING), Message.not_before <= now)))
             ready = _apply(runtime, session, messages, _verdicts(session, messages, now), now) if messages else []
             if ready:
                 claimed += session.execute(_claim_statement(session, ready, now, wall, checked=False)).all()
@@ -240,29 +241,44 @@ def _outside_window(session: Session, claimed: list[Row[Any]], now: datetime) ->
     return keep
 
 
-def take_step_messages(runtime: Runtime, session: Session, step_id: int, now: datetime, *, whole_requests_only: bool) -> list[int]:
-    """Due messages of a step that nobody has handed out yet, stamped as handed out (commits).
+def take_step_messages(runtime: Runtime, session: Session, step_id: int, now: datetime, *, whole_requests_only: bool,
+                       held: Collection[int] = ()) -> list[int]:
+    """Due messages of a step that nobody has handed out yet.
 
     With ``whole_requests_only`` (the step still has batches to plan), only whole
     requests' worth of each content (and medium) are taken; the rest wait for the
     step's later batches, so provider requests leave full (up to SendGrid's 1,000
-    personalizations) across batches.
+    personalizations) across batches. Those are not stamped: the claim that marks a
+    chunk in flight right before its request hands it out (one write per message, not
+    two). The tick keeps off a step that has batches left, and a batch that took the
+    same rows as another claims none of them (each claim takes a row once, whole
+    chunks in id order); a batch that dies before its claim leaves them to the next.
+
+    Without it (the step's last batch, in the transaction that counts it done) every due
+    message is taken and stamped as handed out: the tick takes a step's unstamped
+    messages once no batch is left, and would split the last requests otherwise. ``held``:
+    ids that this process's sender already has (left out). Commits.
     """
     rows = session.execute(select(Message.id, Message.medium, Message.content_id).where(
         Message.step_id == step_id, Message.state == "queued", Message.enqueued_at.is_(None), Message.not_before <= now,
     ).order_by(Message.id)).all()
-    groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
-    for message_id, medium, content_id in rows:
-        groups[(medium, content_id)].append(message_id)
-    chosen: list[int] = []
-    for (medium, _), ids in groups.items():
-        size = max(1, runtime.channels.for_medium(medium).max_batch) if whole_requests_only else 1
-        chosen += ids[: len(ids) // size * size]
-    if not chosen:
+    if whole_requests_only:
+        groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+        for message_id, medium, content_id in rows:
+            if message_id not in held:
+                groups[(medium, content_id)].append(message_id)
+        chosen: list[int] = []
+        for (medium, _), ids in groups.items():
+            size = max(1, runtime.channels.for_medium(medium).max_batch)
+            chosen += ids[: len(ids) // size * size]
+        session.commit()
+        return sorted(chosen)
+    if not rows:
+        session.commit()
         return []
     # Over the table, not the entity: the ids come back as plain rows, without the ORM's loading.
-    taken = list(session.execute(update(Message.__table__).where(one_of(session, _M.id, chosen), _M.state == "queued", _M.enqueued_at.is_(None))
-                                 .values(enqueued_at=utcnow()).returning(_M.id)).scalars())
+    taken = session.execute(update(Message.__table__).where(one_of(session, _M.id, [row.id for row in rows]), _M.state == "queued", _M.enqueued_at.is_(None))
+                            .values(enqueued_at=utcnow()).returning(_M.id)).scalars().all()
     session.commit()
     return sorted(taken)
 

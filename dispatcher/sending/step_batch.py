@@ -231,7 +231,7 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
             if not due and sending is not None and not sending.done():
                 # The sender is still out with the earlier requests: rather than wait for it,
                 # this thread posts the whole requests that this batch's rows completed.
-                due = take_step_messages(runtime, session, step.id, now, whole_requests_only=True)
+                due = take_step_messages(runtime, session, step.id, now, whole_requests_only=True, held=set(earlier))
             if due:
                 send_messages(runtime, due)
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,13 @@ from campaigns.people.models import Contact
 from campaigns.programs.models import Message
 from dispatcher.runtime.core import Runtime, build_runtime
 from dispatcher.runtime.tasks import attach_inline_queue
+from dispatcher.sending.handoff import send_messages, take_step_messages
 from dispatcher.sending.scheduler import tick
+from dispatcher.sending.step_batch import run_step_batch
 from tests.backends import Backend
 from tests.conftest import make_settings
 from tests.dispatcher.test_delivery_outcomes import launch
+from tests.dispatcher.test_recovery import LosingQueue
 from tests.fakes.sendgrid_fake import FAKE_API_KEY, SendGridFake
 
 
@@ -145,3 +149,35 @@ def test_a_step_s_batches_share_their_sender_threads_and_connections(
     assert len(sendgrid.requests) == 80
     # The batch's own thread and the runtime's two sender threads, each a client with a pool of two.
     assert sendgrid.stats()["connections"] <= 6
+
+
+def test_two_batches_that_took_the_same_whole_requests_send_each_message_once(
+    backend: Backend, small_requests: Runtime, session: Session, sendgrid: SendGridFake
+) -> None:
+    """A batch's whole requests are not stamped as handed out, so two batches can take the same
+    rows: their claims take each row once, whole chunks (four requests of 25, not split), and the
+    step's last batch sends the rest."""
+    losing = LosingQueue(small_requests.queue, "run_step_batch", count=2)  # type: ignore[arg-type]
+    small_requests.queue = losing
+    campaign_id = launch(small_requests, 200)
+    tick(small_requests)  # selection, then the invite's two batches of 100 (held back here)
+    first, last = losing.lost
+    run_step_batch(small_requests, *first)  # plans 100 rows; no batch before it left whole requests
+
+    step_id = first[0]
+    taken = [take_step_messages(small_requests, session, step_id, small_requests.clock.now(), whole_requests_only=True) for _ in range(2)]
+    assert taken[0] == taken[1] and len(taken[0]) == 100  # nothing marks them taken until a claim
+    if backend.is_postgres:  # both senders at once: the claims meet on the rows' locks
+        with ThreadPoolExecutor(max_workers=2) as senders:
+            list(senders.map(lambda ids: send_messages(small_requests, ids), taken))
+    else:  # one writer at a time
+        for ids in taken:
+            send_messages(small_requests, ids)
+    assert [len(r.body["personalizations"]) for r in sendgrid.requests] == [25] * 4
+
+    run_step_batch(small_requests, *last)
+    session.rollback()
+    assert Counter(session.scalars(select(Message.state).where(Message.campaign_id == campaign_id, Message.step == "invite"))) == {"sent": 200}
+    recipients = [address for r in sendgrid.requests for address in r.recipients]
+    assert len(recipients) == len(set(recipients)) == 200  # each message in exactly one request
+    assert [len(r.body["personalizations"]) for r in sendgrid.requests] == [25] * 8
