@@ -75,8 +75,8 @@ def main() -> None:
     parser.add_argument("--channel-choice", default="learned", choices=["learned", "ordered"],
                         help="learned (the default for new campaigns) or ordered (the first reachable medium in the list)")
     parser.add_argument("--plan-only", action="store_true",
-                        help="the step's batches only plan and write their rows; nothing is handed to a channel (planning without the hand-off's "
-                             "share of the box: at a million, the outbox's files take most of an hour on a loaded box)")
+                        help="the step's batches only plan and write their rows; nothing is handed to a channel (planning measured without the hand-off's "
+                             "share of the box)")
     parser.add_argument("--keep-seed", action="store_true",
                         help="keep the seeded contacts in a database of their own (<database>_invite_<contacts>_<phones %%>, made on first use) "
                              "and start each round from a copy of it: seconds instead of minutes at a million")

@@ -62,8 +62,9 @@ def test_the_request_is_the_sdks_with_our_bearer_key(
 def test_one_connection_carries_every_request_across_batches(
     channel: SendGridChannel, sendgrid_fake: SendGridFake, email_message: Make
 ) -> None:
-    channel.send([email_message(n) for n in range(2500)])  # three requests
-    channel.send([email_message(n) for n in range(3000, 3010)])
+    results = channel.send([email_message(n) for n in range(2500)])  # three requests
+    results += channel.send([email_message(n) for n in range(3000, 3010)])
+    assert {r.error for r in results} == {None}  # when a request fails, what failed shows here
     assert [len(r.body["personalizations"]) for r in sendgrid_fake.requests] == [
         1000,
         1000,
