@@ -9,8 +9,8 @@ half a message.
 
 ``send`` writes one spool file per call (``channels.outbox_spool``) and the
 files are expanded from it: at once (the default), or — the dispatcher's, with
-``background=True`` — once sends have paused for a moment, by a thread of the
-sending process, so a step never waits for a file per message. Reading the
+``background=True`` — by an expander process beside the sending one
+(``channels.outbox_expander``), so a step never waits for a file per message. Reading the
 outbox (``list_outbox``, ``read_outbox_entry``, ``expand_outbox``) expands
 what is pending first, so what a reader sees is complete.
 """

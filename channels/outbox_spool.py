@@ -98,9 +98,9 @@ def spool_span(path: Path) -> tuple[str, str]:
     return first, path.name[len(_PREFIX) + STAMP_LENGTH + 1:len(_PREFIX) + 2 * STAMP_LENGTH + 1]
 
 
-def expand_spool(path: Path, *, pause: Callable[[], bool] | None = None, wait: bool = True) -> list[str] | None:
-    """Write the files of one spool and delete it; the names it held, or ``None`` when it was
-    left (``pause`` said so, or another expander holds it and ``wait`` is false).
+def expand_spool(path: Path, *, pause: Callable[[], bool] | None = None) -> list[str] | None:
+    """Write the files of one spool and delete it; the names it held, or ``None`` when ``pause``
+    said to stop (the tests' way to cut an expansion short). Waits for another expander of it.
 
     Safe to run twice and in several processes at once: files already written are skipped.
     A message that cannot be rendered is logged and left out (as a provider would bounce it);
@@ -111,10 +111,7 @@ def expand_spool(path: Path, *, pause: Callable[[], bool] | None = None, wait: b
     except FileNotFoundError:
         return []  # expanded by someone else meanwhile
     with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            return None
+        fcntl.flock(handle, fcntl.LOCK_EX)
         if not path.exists():
             return []  # finished by the expander we waited for
         spool = json.loads(handle.read())
@@ -143,15 +140,10 @@ def expand_spool(path: Path, *, pause: Callable[[], bool] | None = None, wait: b
     return names
 
 
-def expand_all(directory: Path, *, pause: Callable[[], bool] | None = None, wait: bool = True) -> bool:
-    """Expand every pending spool of the folder, oldest first; whether none is left."""
-    done = True
+def expand_all(directory: Path) -> None:
+    """Expand every pending spool of the folder, oldest first."""
     for path in pending_spools(directory):
-        if expand_spool(path, pause=pause, wait=wait) is None:
-            if pause is not None and pause():
-                return False
-            done = False
-    return done
+        expand_spool(path)
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
