@@ -188,9 +188,9 @@ def _quoted_printable(content: str, substitutions: Mapping[str, str]) -> bytes:
     fill = placeholder_filler(substitutions)
     encoded: list[bytes] = []
     for piece in layout:
-        if type(piece) is bytes:
+        if isinstance(piece, bytes):
             encoded.append(piece)
-        elif type(piece) is str:
+        elif isinstance(piece, str):
             filled = fill(piece)
             if "\r" in filled:  # a value with a carriage return: CRLF handling spans lines
                 return _whole_quoted_printable(fill(content))
