@@ -63,6 +63,8 @@ def seed(runtime, count: int) -> int:  # type: ignore[no-untyped-def]
 def bare_loop(base_url: str, bodies: list[dict]) -> tuple[float, float]:
     """Post each payload once over one kept-alive connection; (seconds, CPU seconds)."""
     parts = urlsplit(base_url)
+    if parts.hostname is None:
+        raise ValueError(f"{base_url} names no host")
     connection = http.client.HTTPConnection(parts.hostname, parts.port)
     headers = {"Authorization": f"Bearer {FAKE_API_KEY}", "Content-Type": "application/json"}
     cpu = time.process_time()

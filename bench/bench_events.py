@@ -29,16 +29,17 @@ import base64
 import gc
 import json
 import random
-import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from common import fresh_schema
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import text
+from pydantic import SecretStr
+from sqlalchemy import Row, text
 
 from campaigns.events.decay import forward_weight
 from campaigns.people.upsert import upsert_contacts
@@ -68,7 +69,7 @@ def main() -> None:
 
 def run(url: str, args: argparse.Namespace) -> list[dict[str, float]]:
     der = KEY.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    settings = Settings(environment="test", secret_key="bench-secret-key-0123456789-abcdefghij", database_url=url,
+    settings = Settings(environment="test", secret_key=SecretStr("bench-secret-key-0123456789-abcdefghij"), database_url=url,
                         public_url="https://pulse.example.com", clock="database", sendgrid_webhook_public_key=base64.b64encode(der).decode())
     runtime = build_runtime(settings)
     runtime.clock.set(NOW)  # type: ignore[attr-defined]
@@ -90,6 +91,8 @@ def run(url: str, args: argparse.Namespace) -> list[dict[str, float]]:
     figures = []
     with TestClient(create_app(settings, runtime=runtime, start_worker=False)) as client:
         raw = runtime.engine.raw_connection().driver_connection
+        if raw is None:  # only an invalidated connection has none
+            raise RuntimeError("the pool gave a connection without its psycopg connection")
         for round_number in range(1, args.rounds + 1):
             pulse_set, http_set, bare_set = sets[3 * (round_number - 1):3 * round_number]
             figure: dict[str, float] = {}
@@ -146,7 +149,7 @@ def seed_messages(session: Any, total: int, contacts: int) -> None:
     session.execute(text("ANALYZE"))
 
 
-def make_batches(messages: list[Any], size: int, rng: random.Random) -> list[list[dict[str, Any]]]:
+def make_batches(messages: Sequence[Row[int, str, str]], size: int, rng: random.Random) -> list[list[dict[str, Any]]]:
     events: list[dict[str, Any]] = []
     for message_id, address, request_id in messages:
         def event(name: str, _id: int = message_id, _to: str = address, _request: str = request_id, **extra: Any) -> dict[str, Any]:
@@ -238,7 +241,8 @@ def via_bare(raw: Any, batch: list[dict[str, Any]]) -> None:
             " JOIN contacts c ON c.id = e.contact_id WHERE c.email = ANY(%(addresses)s))) AND medium = 'email' AND recipient = ANY(%(addresses)s)"
             " AND state IN ('queued', 'retrying')) ORDER BY id FOR UPDATE", {"ids": sorted(targets), "addresses": sorted(suppress)},
         ).fetchall()
-        moves, counts = [], defaultdict(lambda: [0, 0, 0, 0])
+        moves: list[dict[str, Any]] = []
+        counts: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # by contact id
         for message_id, state, contact_id in locked:
             found = targets.get(message_id)
             if not found or state not in RANK:
@@ -297,4 +301,4 @@ def check(runtime: Any) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

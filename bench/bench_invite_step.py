@@ -41,13 +41,13 @@ import argparse
 import multiprocessing
 import queue
 import shutil
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from common import Timer, base_url, copy_of_database, fresh_schema, peak_rss_mb
+from pydantic import SecretStr
 from sqlalchemy import func, make_url, select, text
 
 from campaigns.db import make_engine
@@ -127,7 +127,7 @@ def seed(url: str, count: int, now: datetime, phones: float) -> None:
 
 
 def run(url: str, count: int, outbox: Path, round_number: int, *, channels: list[str] | None = None, choice: str = "learned", plan_only: bool = False) -> tuple[float, float, float]:
-    settings = Settings(environment="test", secret_key="bench-secret-key-0123456789-abcdefghij", database_url=url,
+    settings = Settings(environment="test", secret_key=SecretStr("bench-secret-key-0123456789-abcdefghij"), database_url=url,
                         outbox_dir=outbox, public_url="https://pulse.example.com", batch_size=1000, clock="database")
     runtime = attach_inline_queue(build_runtime(settings))
     now = NOW
@@ -249,4 +249,4 @@ def _plan_step(runtime, step_id: int, now: datetime) -> None:  # type: ignore[no
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

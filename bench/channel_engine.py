@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from channel_population import MEDIA, Population
 from common import Timer  # noqa: F401  (puts the repository on sys.path, for tests.fakes)
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
@@ -94,12 +95,12 @@ class Engine:
         self.seen_requests = 0
         self.sent_emails: dict[int, tuple[str, dict[str, str], str]] = {}  # message id → (X-Message-Id, custom args, answer URL)
         self.settings = Settings(
-            environment="test", secret_key="simulator-secret-key-0123456789-abcdefgh", database_url=url, outbox_dir=folder / "outbox",
-            clock="database", public_url=PUBLIC_URL, twilio_auth_token=TWILIO_TOKEN, in_app_publishable_key=IN_APP_KEY,
-            in_app_secret=IN_APP_SECRET, answer_rate_per_ip=10**9, answer_rate_per_token=10**9,
-            channel_explore=explore, channel_seed=seed, email_channel="sendgrid", sendgrid_api_key=FAKE_API_KEY,
+            environment="test", secret_key=SecretStr("simulator-secret-key-0123456789-abcdefgh"), database_url=url, outbox_dir=folder / "outbox",
+            clock="database", public_url=PUBLIC_URL, twilio_auth_token=SecretStr(TWILIO_TOKEN), in_app_publishable_key=IN_APP_KEY,
+            in_app_secret=SecretStr(IN_APP_SECRET), answer_rate_per_ip=10**9, answer_rate_per_token=10**9,
+            channel_explore=explore, channel_seed=seed, email_channel="sendgrid", sendgrid_api_key=SecretStr(FAKE_API_KEY),
             sendgrid_base_url=self.sendgrid.base_url, sendgrid_webhook_public_key=sendgrid_public_key(),
-        )  # type: ignore[arg-type]
+        )
         self.runtime = attach_inline_queue(build_runtime(self.settings))
         self.runtime.clock.set(START)  # type: ignore[attr-defined]
         self.client = TestClient(create_app(self.settings, runtime=self.runtime, start_worker=False))

@@ -45,6 +45,7 @@ from bench_answers import (
     sms_requests,
 )
 from common import fresh_schema
+from pydantic import SecretStr
 from sqlalchemy import event, func, select
 
 from campaigns.programs.models import AnswerOutbox
@@ -71,8 +72,9 @@ def run_inline() -> None:
     for module in (fastapi.routing, fastapi.dependencies.utils, starlette.background, starlette.concurrency):
         if hasattr(module, "run_in_threadpool"):
             module.run_in_threadpool = _inline  # type: ignore[attr-defined]
+    # Patched with a looser signature: any sync call, run inline.
     anyio.to_thread.run_sync = _inline_sync  # type: ignore[assignment]
-    fastapi.telemetry._runtime.run_sync = _inline_sync  # type: ignore[attr-defined]
+    fastapi.telemetry._runtime.run_sync = _inline_sync  # type: ignore[assignment]
 
 
 def scope_and_body(raw: bytes) -> tuple[dict[str, Any], bytes]:
@@ -122,8 +124,8 @@ def main() -> None:
     run_inline()
     warm = 50
     with fresh_schema() as url:
-        settings = Settings(  # type: ignore[arg-type]
-            database_url=url, secret_key=SECRET, public_url=f"http://127.0.0.1:{PORT}", twilio_auth_token=TWILIO_TOKEN,
+        settings = Settings(
+            database_url=url, secret_key=SecretStr(SECRET), public_url=f"http://127.0.0.1:{PORT}", twilio_auth_token=SecretStr(TWILIO_TOKEN),
             answer_rate_per_ip=100_000_000, answer_rate_per_token=100_000_000, worker="celery", broker_url=BROKER,
         )
         targets = seed(url, args.requests + warm, "sms" if args.kind == "sms" else "email", settings, args.kind)
@@ -179,8 +181,8 @@ def main() -> None:
                     return
                 worker = build_runtime(settings.model_copy(update={"worker": "inprocess", "outbox_dir": Path(tempfile.mkdtemp(prefix="pulse-profile-"))}))
                 attach_queue(worker)
-                statements: list[str] = []
-                event.listen(worker.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+                followed: list[str] = []
+                event.listen(worker.engine, "before_cursor_execute", lambda *a: followed.append(a[2]))
                 pending = pending_rows(worker)
                 started = time.process_time()
                 profile = cProfile.Profile(time.process_time)
@@ -188,7 +190,7 @@ def main() -> None:
                 follow_through_answers(worker)
                 profile.disable()
                 cpu = (time.process_time() - started) / max(pending, 1)
-                print(f"follow-through of {pending} answers: {len(statements)} statements, CPU {cpu * 1000:.2f} ms/answer (profiler on)")
+                print(f"follow-through of {pending} answers: {len(followed)} statements, CPU {cpu * 1000:.2f} ms/answer (profiler on)")
                 pstats.Stats(profile).strip_dirs().sort_stats(args.sort).print_stats(args.top)
                 worker.close()
 

@@ -174,12 +174,16 @@ class Channel(Protocol):
     """What the dispatcher needs from an adapter."""
 
     name: str  # the registry key, e.g. "sendgrid"
-    medium: str  # "email", "sms" or "in_app": which contact address it uses
     max_batch: int  # how many messages one ``send`` call should be given at most
     # An adapter whose ``send`` may run in two threads at once sets ``max_in_flight = 2``
     # (read with getattr, default 1): the dispatcher then overlaps requests with database work.
     # An adapter whose request carries one content for many recipients sets ``request_per_content
     # = True`` (read with getattr, default False): the dispatcher then gives each call one content.
+
+    @property
+    def medium(self) -> str:
+        """Which contact address it uses: "email", "sms" or "in_app" (read only, so an adapter may narrow its type)."""
+        ...
 
     def build_requests(self, messages: Sequence[OutgoingMessage]) -> list[Any]:
         """The provider requests ``send`` would make, without making them."""

@@ -54,7 +54,9 @@ def _sample(value: Any) -> str:
 def step_variables(key: TemplateKey) -> list[dict[str, str]]:
     """[{name, description, sample}] for ``key``'s step, recipient fields as ``recipient.x``."""
     cls = context_type(key.step)
-    comments = _comments(cls)
+    # Passed as a plain type: mypy finds no __hash__ on a union of dataclass types (each is hashable).
+    documented: type = cls
+    comments = _comments(documented)
     sample = as_mapping(sample_context(key, placeholders=False))
     out: list[dict[str, str]] = []
     for f in fields(cls):

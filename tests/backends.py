@@ -52,7 +52,7 @@ def server_backend() -> Iterator[Backend]:
     if not base:
         missing("PULSE_TEST_DATABASE_URL is not set")
     redis_url = redis_url_or_skip()
-    base = base.replace("postgresql://", "postgresql+psycopg://", 1) if base.startswith("postgresql://") else base  # type: ignore[union-attr]
+    base = base.replace("postgresql://", "postgresql+psycopg://", 1) if base.startswith("postgresql://") else base
     schema = f"pulse_test_{uuid.uuid4().hex[:10]}"
     admin = make_engine(base)
     try:

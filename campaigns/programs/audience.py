@@ -92,7 +92,7 @@ def filter_condition(spec: dict[str, Any], now: datetime) -> Any:
     return and_(*conditions)
 
 
-def audience_query(audience: dict[str, Any], now: datetime) -> Select[tuple[Contact]]:
+def audience_query(audience: dict[str, Any], now: datetime) -> Select[Contact]:
     """Every living contact in the audience, with its account, in id order."""
     query = select(Contact).outerjoin(Account, Contact.account_id == Account.id).where(Contact.erased_at.is_(None))
     if "filter" in audience:

@@ -61,8 +61,8 @@ class Headline:
 def headline(kind: SurveyKind, scores: Iterable[int]) -> Headline:
     values = list(scores)
     counts = {name: 0 for name, _, _ in kind.categories}
-    for score in values:
-        counts[kind.category(score)] += 1
+    for value in values:
+        counts[kind.category(value)] += 1
     n = len(values)
     if not n:
         return Headline(kind.name, 0, None, None, counts)

@@ -35,7 +35,8 @@ class StepProgress:
 
 
 def step_progress(session: Session, campaign_id: int) -> list[StepProgress]:
-    steps = {s.id: StepProgress(s.id, s.key, s.step, s.wave, s.due_at, s.status) for s in session.scalars(
+    # Keyed for lookups with a message's step_id, a nullable column (the query below leaves NULL out).
+    steps: dict[int | None, StepProgress] = {s.id: StepProgress(s.id, s.key, s.step, s.wave, s.due_at, s.status) for s in session.scalars(
         select(PlanStep).where(PlanStep.campaign_id == campaign_id).order_by(PlanStep.wave, PlanStep.due_at, PlanStep.id))}
     rows = session.execute(
         select(Message.step_id, Message.state, Message.skip_rule, Message.medium, func.count())

@@ -8,12 +8,12 @@ failing at send time.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 from channels.base import Channel
 from channels.in_app import InAppChannel
 from channels.outbound import GuardedTransport
-from channels.outbox import OutboxChannel, OutboxConfig
+from channels.outbox import Medium, OutboxChannel, OutboxConfig
 from channels.ratelimit import InMemoryTokenBucket, RateLimit, RedisTokenBucket
 from channels.registry import ADAPTERS
 from channels.sendgrid import SendGridConfig
@@ -106,7 +106,8 @@ class ChannelSet:
         address, display = _from_parts(s)
         if name in ("outbox_email", "outbox_sms"):
             # One spool file per send; the message files are expanded from it once sends pause (channels/outbox.py).
-            return OutboxChannel(OutboxConfig(directory=s.outbox_dir, medium=medium, from_email=address, from_name=display, from_number=s.twilio_from_number or "Pulse"), background=True)  # type: ignore[arg-type]
+            # OutboxConfig refuses a medium other than email and sms.
+            return OutboxChannel(OutboxConfig(directory=s.outbox_dir, medium=cast(Medium, medium), from_email=address, from_name=display, from_number=s.twilio_from_number or "Pulse"), background=True)
         if name == "sendgrid":
             assert s.sendgrid_api_key is not None
             return adapter(SendGridConfig(api_key=s.sendgrid_api_key.get_secret_value(), from_email=address, from_name=display, base_url=s.sendgrid_base_url, timeout=s.provider_timeout_seconds, max_personalizations=s.sendgrid_max_personalizations))  # type: ignore[no-any-return]

@@ -166,7 +166,8 @@ class FatigueBudget:
         (preemption) or dismissal, keyed, and the only touch of its contact — and, under account rules,
         of its account — in the batch (two of them would each take room the other's judgement must see)."""
         per_contact = Counter(t.contact.id for t in touches)
-        per_account = Counter(t.contact.account_id for t in touches if t.contact.account_id is not None) if policy.has_account_rules else Counter()
+        # Asked about every touch's account_id, None included (never counted: 0).
+        per_account: Counter[int | None] = Counter(t.contact.account_id for t in touches if t.contact.account_id is not None) if policy.has_account_rules else Counter()
         return [
             i for i, t in enumerate(touches)
             if t.step not in ("invite", "pre_notice", "dismissal") and t.message_key is not None and per_contact[t.contact.id] == 1

@@ -27,9 +27,9 @@ from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, and_, exists, or_, select, update
+from sqlalchemy import Row, Table, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import one_of
@@ -134,8 +134,8 @@ def _apply(runtime: Runtime, session: Session, messages: Sequence[Message], verd
 
 # The claim is a Core statement over the tables (no ORM entity in it), so its RETURNING rows come
 # back as plain rows without the ORM's loading and session bookkeeping.
-_M, _C, _S, _CAMPAIGN, _E = (Message.__table__.c, Contact.__table__.c, Suppression.__table__.c,  # type: ignore[attr-defined]
-                             Campaign.__table__.c, Episode.__table__.c)  # type: ignore[attr-defined]
+_MESSAGES = cast(Table, Message.__table__)
+_M, _C, _S, _CAMPAIGN, _E = (_MESSAGES.c, Contact.__table__.c, Suppression.__table__.c, Campaign.__table__.c, Episode.__table__.c)
 
 
 def _still_sendable() -> Any:
@@ -166,7 +166,7 @@ def _claim_statement(session: Session, ids: Sequence[int], now: datetime, wall: 
     name = select(_C.name).where(_C.id == _M.contact_id).scalar_subquery()
     public_id = select(_E.public_id).where(_E.id == _M.episode_id).scalar_subquery()
     return (
-        update(Message.__table__).where(*conditions)
+        update(_MESSAGES).where(*conditions)
         .values(state="sending", claimed_at=wall, claimed_by=worker_name(), attempts=_M.attempts + 1, updated_at=now)
         .returning(*CLAIMED, zone.label("zone"), name.label("contact_name"), public_id.label("public_id"))
     )
@@ -225,6 +225,7 @@ def _outside_window(session: Session, claimed: list[Row[Any]], now: datetime) ->
     windows = {c.id: SendingWindow.parse(c.sending_window) for c in campaigns.values()}
     keep: list[Row[Any]] = []
     verdicts: dict[tuple[str, int, str | None], Verdict] = {}  # a chunk's rows share a few (step, campaign, zone)
+    verdict: Verdict | None
     for row in claimed:
         campaign = campaigns.get(row.campaign_id)
         if campaign is None:
@@ -259,9 +260,10 @@ def take_step_messages(runtime: Runtime, session: Session, step_id: int, now: da
     messages once no batch is left, and would split the last requests otherwise. ``held``:
     ids that this process's sender already has (left out). Commits.
     """
-    rows = session.execute(select(Message.id, Message.medium, Message.content_id).where(
+    # A message is queued with its medium (only skipped ones have none).
+    rows = cast("Sequence[Row[int, str, int | None]]", session.execute(select(Message.id, Message.medium, Message.content_id).where(
         Message.step_id == step_id, Message.state == "queued", Message.enqueued_at.is_(None), Message.not_before <= now,
-    ).order_by(Message.id)).all()
+    ).order_by(Message.id)).all())
     if whole_requests_only:
         groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
         for message_id, medium, content_id in rows:
@@ -277,7 +279,7 @@ def take_step_messages(runtime: Runtime, session: Session, step_id: int, now: da
         session.commit()
         return []
     # Over the table, not the entity: the ids come back as plain rows, without the ORM's loading.
-    taken = session.execute(update(Message.__table__).where(one_of(session, _M.id, [row.id for row in rows]), _M.state == "queued", _M.enqueued_at.is_(None))
+    taken = session.execute(update(_MESSAGES).where(one_of(session, _M.id, [row.id for row in rows]), _M.state == "queued", _M.enqueued_at.is_(None))
                             .values(enqueued_at=utcnow()).returning(_M.id)).scalars().all()
     session.commit()
     return sorted(taken)
@@ -289,10 +291,11 @@ def send_messages(runtime: Runtime, message_ids: Sequence[int]) -> None:
     groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
     by_content: dict[str, bool] = {}
     with runtime.sessions() as session:
-        for message_id, medium, content_id in session.execute(
+        # A waiting message has its medium (only skipped ones have none).
+        for message_id, medium, content_id in cast("Sequence[Row[int, str, int | None]]", session.execute(
             select(Message.id, Message.medium, Message.content_id).where(one_of(session, Message.id, message_ids), Message.state.in_(WAITING), Message.not_before <= now)
             .order_by(Message.id)
-        ).all():
+        ).all()):
             if medium not in by_content:
                 by_content[medium] = getattr(runtime.channels.for_medium(medium), "request_per_content", False)
             groups[(medium, content_id if by_content[medium] else None)].append(message_id)

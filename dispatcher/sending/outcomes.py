@@ -15,9 +15,9 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, func, or_, select, text, update
+from sqlalchemy import Table, bindparam, case, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from campaigns.db import dialect_insert, one_of
@@ -138,7 +138,7 @@ def _write_results(session: Session, values: list[dict[str, Any]], now: datetime
             "WHERE m.id = v.id AND m.state IN ('sending', 'unknown')"
         ), {"now": now, **shared, **{column: columns[column] for column in varying}})
         return
-    table = Message.__table__
+    table = cast(Table, Message.__table__)
     session.execute(
         table.update().where(table.c.id == bindparam("b_id"), or_(table.c.state == "sending", table.c.state == "unknown"))
         .values(updated_at=now, claimed_by=None, enqueued_at=None,

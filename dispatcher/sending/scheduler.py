@@ -12,9 +12,9 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, exists, func, or_, select, update
 
 from campaigns.programs.models import Campaign, Episode, Message, PlanStep
 from dispatcher.answers.follow_through import hand_out_pending
@@ -71,12 +71,12 @@ def start_selections(runtime: Runtime, now: datetime) -> None:
 def _claim_step(runtime: Runtime, step_id: int) -> bool:
     wall = utcnow()
     with runtime.sessions() as session:
-        claimed = session.execute(
+        claimed = cast("CursorResult[Any]", session.execute(  # an UPDATE's result: it has a rowcount
             update(PlanStep).where(
                 PlanStep.id == step_id,
                 or_(PlanStep.status == "pending", and_(PlanStep.status == "running", _dead_step_claim(runtime, wall))),
             ).values(status="running", claimed_by=worker_name(), claimed_at=wall)
-        ).rowcount
+        )).rowcount
         session.commit()
     return claimed == 1
 
@@ -85,7 +85,7 @@ AT_CLOSE_STEPS = ("thank_you", "summary", "you_said_we_did")
 SEQUENCE = ("pre_notice", "invite", "reminder")
 
 
-def _dead_step_claim(runtime: Runtime, wall: datetime) -> object:
+def _dead_step_claim(runtime: Runtime, wall: datetime) -> ColumnElement[bool]:
     """A running step whose claimer stopped beating (or, without heartbeats, went unseen too long)."""
     return dead_claim(runtime, PlanStep.claimed_by, PlanStep.claimed_at, grace=lost_after(runtime), wall=wall)
 
@@ -262,11 +262,11 @@ def mark_unknown(runtime: Runtime) -> int:
     than the sending timeout): their result never came back. Reported, never resent."""
     grace = timedelta(seconds=runtime.settings.sending_timeout_seconds)
     with runtime.sessions() as session:
-        count = session.execute(
+        count = cast("CursorResult[Any]", session.execute(  # an UPDATE's result: it has a rowcount
             update(Message).where(Message.state == "sending", dead_claim(runtime, Message.claimed_by, Message.claimed_at, grace=grace)).values(
                 state="unknown", error_text="the worker stopped between handing the message to the channel and recording the result; not resent",
             )
-        ).rowcount
+        )).rowcount
         session.commit()
     if count:
         log.warning("%d messages in an unknown state after a worker stopped mid-send", count)

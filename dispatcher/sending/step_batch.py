@@ -85,7 +85,7 @@ def _targets(session: Session, step: PlanStep, first_episode_id: int, last_episo
     # planner intersect with that index, which holds every message of the step (a million).
     have = {episode_id for episode_id, step_id in connection.execute(select(Message.episode_id, Message.step_id).where(
         Message.episode_id.between(first_episode_id, last_episode_id))).all() if step_id == step.id}
-    rows: list[Row[Any]] = list(connection.execute(
+    rows: list[Row[*tuple[Any, ...]]] = list(connection.execute(  # fifteen columns
         select(Episode.id.label("episode_id"), Episode.state, Episode.answered_at, Episode.invited_at, Episode.thanked_at, Episode.channel,
                Contact.id.label("contact_id"), Contact.account_id, Contact.email, Contact.phone, Contact.external_id, Contact.last_seen_at,
                Contact.role, Contact.locale, Contact.timezone)

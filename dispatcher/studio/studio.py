@@ -368,7 +368,7 @@ def as_sent(runtime: Runtime, session: Session, message_id: int) -> dict[str, An
     use = versions_used(session, message.campaign_id, message.content_id) if message.campaign_id else None
     if use is None:
         return {"message_id": message_id, "stored": stored, "versions": None, "rerendered": None, "identical": None}
-    campaign = session.get(Campaign, message.campaign_id)
+    campaign = session.get_one(Campaign, message.campaign_id)  # the message's campaign_id is a foreign key
     step = session.get(PlanStep, message.step_id) if message.step_id else None
     key = TemplateKey(use.channel, use.kind, use.step, use.locale)
     context = survey_context(

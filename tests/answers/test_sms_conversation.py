@@ -190,4 +190,5 @@ def test_an_sms_comment_updates_the_answer_for_the_task_and_the_webhooks(runtime
     assert [d.event_type for d in deliveries] == ["response.created", "response.updated"]
     assert "Support never called back" in str(deliveries[1].payload)
     task = session.scalar(select(FollowUp))
+    assert task is not None
     assert any(note["text"] == "comment: Support never called back" for note in task.notes)

@@ -101,7 +101,7 @@ def test_erase_removes_personal_data_and_keeps_the_row(client: TestClient, auth:
     assert client.get(f"/v1/contacts/{contact.id}", headers=headers).status_code == 404
     assert client.get("/v1/contacts", params={"email": "ana@example.com"}, headers=headers).json()["items"] == []
     session.expire_all()
-    row = session.get(Contact, contact.id)
+    row = session.get_one(Contact, contact.id)
     assert (row.name, row.email, row.phone, row.attributes) == (None, None, None, {})
     assert row.erased_at is not None and row.account_id == account_id  # still counted for its account
     assert row.external_id != external_id

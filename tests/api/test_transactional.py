@@ -38,7 +38,7 @@ def test_send_goes_out_now_and_the_same_key_gives_the_same_answer(client: TestCl
     assert session.scalar(select(Message.state)) == "sent"
     expand_outbox(runtime.settings.outbox_dir)
     assert len(list(Path(runtime.settings.outbox_dir).iterdir())) == 1
-    episode = session.get(Episode, first.json()["episode_id"])
+    episode = session.get_one(Episode, first.json()["episode_id"])
     assert (episode.contact_id, episode.trigger, episode.reference) == (contact.id, "ticket_closed", "T-1001")
 
 

@@ -48,9 +48,9 @@ def test_each_bad_row_is_reported_with_row_field_and_reason(runtime: Runtime, se
     ]
     assert "has 4 fields, the header has 9" in result.errors[0].reason
     assert sorted(session.scalars(select(Contact.external_id))) == ["c1", "c8"]
-    c1 = session.scalar(select(Contact).where(Contact.external_id == "c1"))
+    c1 = session.scalars(select(Contact).where(Contact.external_id == "c1")).one()
     assert (c1.timezone, c1.attributes) == ("America/New_York", {"seats": "5"})
-    c8 = session.scalar(select(Contact).where(Contact.external_id == "c8"))
+    c8 = session.scalars(select(Contact).where(Contact.external_id == "c8")).one()
     assert (c8.locale, c8.account_id) == ("de-AT", None)
 
 
@@ -132,7 +132,7 @@ def test_attribute_values_and_text_are_stored_exactly_as_written(runtime: Runtim
     result = import_csv(session, csv_bytes(text), kind="contacts", now=runtime.clock.now())
     session.commit()
     assert (result.inserted, result.errors) == (1, [])
-    contact = session.scalar(select(Contact))
+    contact = session.scalars(select(Contact)).one()
     assert (contact.name, contact.attributes) == (odd, {"note": odd})
 
 

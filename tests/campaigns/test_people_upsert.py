@@ -25,14 +25,14 @@ def test_insert_then_update_by_external_id_makes_no_duplicates(runtime: Runtime,
     assert (first.inserted, first.updated) == (1, 0)
     assert (again.inserted, again.updated) == (0, 1)
     assert session.scalar(select(func.count()).select_from(Contact)) == 1
-    contact = session.scalar(select(Contact))
+    contact = session.scalars(select(Contact)).one()
     assert contact.email == "ana@example.com"
     assert contact.name == "Ana"  # not named in the second row, so kept
 
 
 def test_new_contact_gets_default_locale_and_timezone(runtime: Runtime, session: Session) -> None:
     upsert_contacts(session, rows({"external_id": "c1"}), now=runtime.clock.now())
-    contact = session.scalar(select(Contact))
+    contact = session.scalars(select(Contact)).one()
     assert (contact.locale, contact.timezone) == ("en", "UTC")
 
 
@@ -70,7 +70,7 @@ def test_attributes_merge_and_later_duplicate_rows_win(runtime: Runtime, session
         rows({"external_id": "c1", "attr.region": "apac"}, {"external_id": "c1", "role": "billing"}),
         now=now,
     )
-    contact = session.scalar(select(Contact))
+    contact = session.scalars(select(Contact)).one()
     assert contact.attributes == {"plan_seats": 5, "region": "apac"}
     assert contact.role == "billing"
 
@@ -88,7 +88,7 @@ def test_account_upsert_links_owner_and_requires_a_name_when_new(runtime: Runtim
     )
     assert result.inserted == 1
     assert sorted((e.row, e.external_id, e.field) for e in result.errors) == [(2, "a2", "name"), (3, "a3", "owner_email")]
-    account = session.scalar(select(Account))
+    account = session.scalars(select(Account)).one()
     assert account.owner_id == owner.id
     assert str(account.renewal_on) == "2026-06-30"
 

@@ -39,7 +39,7 @@ def same(text: str) -> bool:
 
 def example_numbers() -> list[str]:
     """Every region's (and non-geographic code's) example number of every type, and the invalid example."""
-    found = set()
+    found: set[str] = set()
     for region in phonenumbers.SUPPORTED_REGIONS:
         numbers = [phonenumbers.example_number_for_type(region, kind) for kind in range(12)]
         numbers.append(phonenumbers.invalid_example_number(region))

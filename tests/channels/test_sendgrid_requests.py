@@ -210,10 +210,11 @@ def test_a_message_sendgrid_would_refuse_is_refused_without_a_request(
 
 
 def test_reply_to_travels_and_splits_requests(channel: SendGridChannel) -> None:
-    base = {"channel": "email", "subject": "Thanks", "text": "Reply to this email."}
     messages = [
-        OutgoingMessage(message_id="1", to="a@example.com", reply_to="owner1@acme.example", **base),
-        OutgoingMessage(message_id="2", to="b@example.com", reply_to="owner2@acme.example", **base),
+        OutgoingMessage(message_id="1", to="a@example.com", channel="email", subject="Thanks", text="Reply to this email.",
+                        reply_to="owner1@acme.example"),
+        OutgoingMessage(message_id="2", to="b@example.com", channel="email", subject="Thanks", text="Reply to this email.",
+                        reply_to="owner2@acme.example"),
     ]
     requests = channel.build_requests(messages)
     assert [r.body["reply_to"] for r in requests] == [{"email": "owner1@acme.example"}, {"email": "owner2@acme.example"}]

@@ -74,6 +74,7 @@ def check_plan_outcome(session: Session, campaign_id: int, answered: set[int]) -
         if message.state != "sent":
             continue
         per_step[message.step] += 1
+        assert message.contact_id is not None and message.sent_at is not None  # a sent survey message
         contact = contacts[message.contact_id]
         local = message.sent_at.astimezone(ZoneInfo(contact.timezone))
         assert local.weekday() < 5 and 9 <= local.hour < 18, f"{message.step} to {contact.timezone} at {local}"

@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import SecretStr
 
 from dispatcher.answers.tokens import make_token, read_token
 from dispatcher.runtime.settings import Settings
 from dispatcher.sending.contents import RecipientValues, values_for
 from templates import recipient_substitutions
 
-SETTINGS = Settings(environment="test", secret_key="recipient-values-secret-0123456789-abcdef", public_url="https://pulse.example.com/")
+SETTINGS = Settings(environment="test", secret_key=SecretStr("recipient-values-secret-0123456789-abcdef"), public_url="https://pulse.example.com/")
 PLANNED = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
 
 

@@ -21,7 +21,7 @@ def test_selection_analyzes_the_episodes_and_reservations_it_wrote(backend: Back
 
     select_audience(runtime, campaign_id)
 
-    estimated = dict(session.execute(text(
+    estimated: dict[str, float] = dict(session.execute(text(
         "SELECT relname, reltuples FROM pg_class WHERE oid IN ('episodes'::regclass, 'fatigue_touches'::regclass)")).all())
     assert estimated == {"episodes": 30, "fatigue_touches": 30}  # a table never analyzed says -1
 

@@ -93,7 +93,7 @@ def test_eight_processes_on_the_same_contacts_never_break_a_rule(runtime: Runtim
     assert refused and all(e.exclusion_rule and e.exclusion_reason for e in refused)
     assert all(e.exclusion_reason.startswith(f"{e.exclusion_rule}: ") for e in refused if e.exclusion_rule in FATIGUE_RULES)
     assert {e.exclusion_rule for e in refused} & FATIGUE_RULES, "the processes never competed for budget"
-    reserved = Counter(session.execute(
+    reserved = Counter((campaign_id, contact_id) for campaign_id, contact_id in session.execute(
         select(FatigueTouch.campaign_id, FatigueTouch.contact_id).where(FatigueTouch.step == "invite", FatigueTouch.state != "released")
     ))
     gave_way = set(session.execute(select(FatigueTouch.campaign_id, FatigueTouch.contact_id).where(FatigueTouch.note.is_not(None))))

@@ -45,6 +45,7 @@ def test_a_csat_refused_for_the_minimum_gap_is_sent_when_the_gap_ends_once(clien
         message = session.get(Message, csat["message_id"])
         assert message is not None
         if message.state == "sent":
+            assert message.sent_at is not None
             sent_at.append(message.sent_at)
         else:
             assert clock.now() < gap_ends + timedelta(hours=6), "not sent at the first tick after the gap ended"

@@ -88,7 +88,7 @@ def test_a_third_invitation_within_30_days_names_both_earlier_ones(runtime: Runt
     third = transactional(runtime, contact.id, "csat")
 
     assert (third.status, third.rule) == ("refused", "invitations_2_per_30d")
-    assert third.reason.startswith(
+    assert third.reason is not None and third.reason.startswith(
         "invitations_2_per_30d: invited 2026-03-02 by transactional trigger renewal; invited 2026-03-06 by transactional trigger onboarded"
     )
 

@@ -46,7 +46,7 @@ def test_a_csat_between_pre_notice_and_invite_cannot_take_the_reserved_slot(runt
     csat = transactional(runtime, contact.id)
 
     assert (csat.status, csat.rule) == ("refused", "one_survey_per_30d")
-    assert csat.reason.startswith(f"one_survey_per_30d: invitation reserved for 2026-03-05 by campaign {campaign}")
+    assert csat.reason is not None and csat.reason.startswith(f"one_survey_per_30d: invitation reserved for 2026-03-05 by campaign {campaign}")
     clock.advance(timedelta(days=2, minutes=1))
     tick(runtime)
     assert [m.state for m in messages(session, campaign, contact.id, "invite")] == ["sent"]
@@ -99,7 +99,7 @@ def test_reminders_count_against_message_rules_and_are_skipped_with_the_reason(r
     [reminder] = messages(session, campaign, contact.id, "reminder")
 
     assert (reminder.state, reminder.skip_rule) == ("skipped", "messages_4_per_7d")
-    assert reminder.skip_reason.startswith("messages_4_per_7d: pre-notice 2026-03-02 by campaign")
+    assert reminder.skip_reason is not None and reminder.skip_reason.startswith("messages_4_per_7d: pre-notice 2026-03-02 by campaign")
     assert "dismissed an in-app prompt 2026-03-02" in reminder.skip_reason
     assert [m.state for m in messages(session, campaign, contact.id, "invite")] == ["sent"]  # the invite used its reservation
     assert [t.step for t in touches(session, contact.id)] == ["pre_notice", "dismissal", "invite", "invite"]
@@ -129,7 +129,7 @@ def test_preview_counts_the_exclusions_of_each_rule_and_reserves_nothing(client:
     with runtime.sessions() as s:
         budget, now = runtime.budget, runtime.clock.now()
         invite_at = now + timedelta(days=3)  # the preview's planned invite (pre-notice at T - 3 days)
-        contacts = {c.id: s.get(Contact, c.id) for c in people}
+        contacts = {c.id: s.get_one(Contact, c.id) for c in people}
 
         def reserve(contact: Contact, kind: str, at_days: float) -> None:
             assert budget.reserve_invitations(s, kind=kind, campaign_id=earlier, contacts=[contact], at=invite_at + timedelta(days=at_days), now=now) == {}

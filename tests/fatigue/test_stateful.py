@@ -145,7 +145,7 @@ def unexplained(session: Session) -> list[Any]:
 
 def test_random_interleavings_never_break_a_rule_in_force(runtime: Runtime) -> None:
     run_state_machine_as_test(
-        lambda: FatigueMachine(runtime),
+        lambda: FatigueMachine(runtime),  # type: ignore[arg-type]  # any factory of machines works; hypothesis's annotation asks for the class
         settings=settings(max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=list(HealthCheck)),
     )
     with runtime.sessions() as session:  # the last example did real work

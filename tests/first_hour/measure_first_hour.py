@@ -43,7 +43,9 @@ script = script.replace("sleep 15\n", "")  # a person reads instead of sleeping;
 Path("/tmp/first-hour.sh").write_text("set -euo pipefail\n" + script + "\necho CAMPAIGN=$CAMPAIGN OPS=$OPS\n")
 out = subprocess.run(["bash", "/tmp/first-hour.sh"], cwd=CLONE, env=env, capture_output=True, text=True)
 assert out.returncode == 0, out.stderr
-campaign, ops = re.search(r"CAMPAIGN=(\d+) OPS=(\S+)", out.stdout).groups()
+said = re.search(r"CAMPAIGN=(\d+) OPS=(\S+)", out.stdout)
+assert said, out.stdout
+campaign, ops = said.groups()
 print(t(), f"README commands done; campaign {campaign} launched", flush=True)
 outbox = CLONE / "outbox"
 link = None

@@ -48,23 +48,23 @@ def test_a_failing_edit_falls_back_to_the_last_good_version_and_alerts_the_team(
     # Passes the studio's checks (the sample has an owner) but an invite has none at send time.
     publish(runtime, "Broken: {{ owner_name }}")
 
-    content = session.get(MessageContent, render_invite(runtime))
+    content = session.get_one(MessageContent, render_invite(runtime))
 
     assert content.subject == "Good: Acme"
     use = session.scalar(select(TemplateUse))
-    assert use.fallback and "None" in use.fallback
+    assert use is not None and use.fallback and "None" in use.fallback
     assert use.version_ids == [service.version(session, REF, 1).id]
     alerts = session.scalars(select(Message).where(Message.step == "alert")).all()
-    assert sorted(a.recipient for a in alerts) == ["admin@acme.example", "cs-team@example.com"]
+    assert sorted(a.recipient or "" for a in alerts) == ["admin@acme.example", "cs-team@example.com"]
     alert = alerts[0]
-    alert_subject = session.get(MessageContent, alert.content_id).subject
-    assert "email/nps/invite" in alert_subject
+    alert_subject = session.get_one(MessageContent, alert.content_id).subject
+    assert alert_subject is not None and "email/nps/invite" in alert_subject
 
 
 def test_with_no_good_version_left_the_default_goes_out(runtime: Runtime, session: Session) -> None:
     publish(runtime, "Broken: {{ owner_name }}")
 
-    content = session.get(MessageContent, render_invite(runtime))
+    content = session.get_one(MessageContent, render_invite(runtime))
 
     assert content.subject == "One quick question from Acme"
     assert session.scalar(select(TemplateUse.version_ids)) == []
@@ -73,11 +73,11 @@ def test_with_no_good_version_left_the_default_goes_out(runtime: Runtime, sessio
 def test_a_working_edit_is_recorded_without_a_fallback(runtime: Runtime, session: Session) -> None:
     publish(runtime, "Hello from {{ company_name }}")
 
-    content = session.get(MessageContent, render_invite(runtime))
+    content = session.get_one(MessageContent, render_invite(runtime))
 
     assert content.subject == "Hello from Acme"
     use = session.scalar(select(TemplateUse))
-    assert use.fallback is None and len(use.version_ids) == 1
+    assert use is not None and use.fallback is None and len(use.version_ids) == 1
     assert session.scalar(select(Message.id).where(Message.step == "alert")) is None
 
 

@@ -113,8 +113,8 @@ def test_a_marketer_edits_previews_fixes_publishes_and_test_sends_the_german_inv
     sent = httpx.post(f"{server}/v1/surveys/send", headers={"Authorization": f"Bearer {token}"},
                       json={"contact_id": contact_id, "kind": "nps", "trigger": "onboarding_done"})
     assert sent.status_code == 202, sent.text
-    message = session.get(Message, sent.json()["message_id"])
-    assert session.get(MessageContent, message.content_id).subject == "Ihre Meinung zählt, Acme"
+    message = session.get_one(Message, sent.json()["message_id"])
+    assert session.get_one(MessageContent, message.content_id).subject == "Ihre Meinung zählt, Acme"
     assert session.scalar(select(Message.recipient).where(Message.id == message.id)) != MARKETER
 
     page.goto(f"{server}/console/templates/email/nps/invite/de")

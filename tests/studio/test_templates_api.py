@@ -34,11 +34,11 @@ def send_csat(client: TestClient, auth: Auth, session: Session, locale: str = "d
     sent = client.post("/v1/surveys/send", json={"contact_id": contact.id, "kind": "csat", "trigger": "ticket_closed"}, headers=auth(Role.OPS))
     assert sent.status_code == 202, sent.text
     session.expire_all()
-    return session.get(Message, sent.json()["message_id"])
+    return session.get_one(Message, sent.json()["message_id"])
 
 
 def subject_of(session: Session, message: Message) -> str | None:
-    return session.get(MessageContent, message.content_id).subject
+    return session.get_one(MessageContent, message.content_id).subject
 
 
 def test_a_marketer_edits_and_publishes_and_the_next_send_uses_it(client: TestClient, auth: Auth, session: Session) -> None:
@@ -178,15 +178,15 @@ def test_a_sent_message_renders_again_exactly_as_sent_after_later_edits(client: 
 
 def test_german_emails_are_signed_in_german_and_names_are_per_locale(client: TestClient, auth: Auth, session: Session) -> None:
     message = send_csat(client, auth, session, locale="de")
-    assert "Ihr Customer-Success-Team von Acme" in session.get(MessageContent, message.content_id).text
+    assert "Ihr Customer-Success-Team von Acme" in session.get_one(MessageContent, message.content_id).text
 
     put = client.put("/v1/templates/locales/de", json={"company_name": "Acme GmbH", "sender_name": "Ihr Acme-Team", "support_contact": "hilfe@acme.example"}, headers=auth(Role.MARKETER))
     assert put.status_code == 200, put.text
     again = send_csat(client, auth, session, locale="de-AT")
-    content = session.get(MessageContent, again.content_id)
+    content = session.get_one(MessageContent, again.content_id)
     assert "Ihr Acme-Team" in content.text and content.subject == "Eine kurze Frage von Acme GmbH"
     english = send_csat(client, auth, session, locale="en")
-    assert "The Acme Customer Success team" in session.get(MessageContent, english.content_id).text
+    assert "The Acme Customer Success team" in session.get_one(MessageContent, english.content_id).text
 
 
 def test_a_language_without_templates_is_warned_about_and_creating_one_adds_it(client: TestClient, auth: Auth, session: Session) -> None:
