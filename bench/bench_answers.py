@@ -278,7 +278,7 @@ def drained(url: str, since_id: int, timeout: float = 120.0) -> tuple[float | No
                 break
             time.sleep(0.1)
         waits = [(done - created).total_seconds() for created, done in session.execute(
-            select(AnswerOutbox.created_at, AnswerOutbox.done_at).where(AnswerOutbox.id > since_id, AnswerOutbox.done_at.is_not(None)))]
+            select(AnswerOutbox.created_at, AnswerOutbox.done_at).where(AnswerOutbox.id > since_id, AnswerOutbox.done_at.is_not(None))) if done is not None]
     engine.dispose()
     return (percentile(waits, 0.5), percentile(waits, 0.99)) if waits else (None, None)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from common import fresh_schema
 from sqlalchemy import text
 
-from campaigns.db import make_engine
+from campaigns.db import driver_connection, make_engine
 
 PULSE = str(Path(sys.executable).with_name("pulse"))
 ZONES = ["America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Berlin", "Asia/Tokyo", "Australia/Sydney"]
@@ -125,7 +125,7 @@ def copy_and_upsert(url: str, contacts: Path) -> tuple[float, float]:
     with engine.connect() as connection:
         connection.execute(text("CREATE TABLE contacts_bare (LIKE contacts INCLUDING ALL)"))
         connection.commit()
-        raw = connection.connection.driver_connection
+        raw = driver_connection(connection)
         started, cpu = time.perf_counter(), time.process_time()
         with raw.cursor() as cursor:
             cursor.execute("CREATE TEMP TABLE staging (external_id text, account_external_id text, name text, email text, phone text, "

@@ -50,7 +50,7 @@ from common import Timer, base_url, copy_of_database, fresh_schema, peak_rss_mb
 from pydantic import SecretStr
 from sqlalchemy import func, make_url, select, text
 
-from campaigns.db import make_engine
+from campaigns.db import driver_connection, make_engine
 from campaigns.programs import service
 from campaigns.programs.models import Message, PlanStep
 from dispatcher.runtime.core import build_runtime
@@ -194,12 +194,12 @@ def copy_baseline(runtime) -> tuple[float, float, int]:  # type: ignore[no-untyp
     with runtime.engine.connect() as connection:
         connection.execute(text("CREATE TABLE messages_bare (LIKE messages INCLUDING ALL)"))
         connection.commit()
-        raw = connection.connection.driver_connection
+        raw = driver_connection(connection)
         listed = ", ".join(columns)
         with raw.cursor() as cursor:  # the rows as COPY's text format, read before the clock starts
             with cursor.copy(f"COPY messages ({listed}) TO STDOUT") as out:
                 data = [bytes(chunk) for chunk in out]
-            count = cursor.execute("SELECT count(*) FROM messages").fetchone()[0]
+            count = cursor.execute("SELECT count(*) FROM messages").fetchall()[0][0]
         started, cpu = time.perf_counter(), time.process_time()
         with raw.cursor() as cursor, cursor.copy(f"COPY messages_bare ({listed}) FROM STDIN") as copy:
             for chunk in data:

@@ -10,12 +10,26 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, any_, bindparam, create_engine, event, text
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    import psycopg
 
 # The largest value of a BIGINT column (and of SQLite's INTEGER): no integer
 # beyond it is accepted anywhere, even inside JSON attributes.
@@ -116,6 +130,14 @@ def make_session_factory(engine: Engine, *, read_only: bool = False) -> sessionm
     """Sessions on ``engine``; ``read_only`` ones never take SQLite's write lock up front."""
     bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
     return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+def driver_connection(connection: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under a SQLAlchemy one (PostgreSQL only): for COPY and binary arrays."""
+    raw = connection.connection.driver_connection
+    if raw is None:  # only once SQLAlchemy has invalidated the connection
+        raise RuntimeError("the database connection was closed")
+    return raw
 
 
 def dialect_insert(session: Session, model: Any) -> Any:

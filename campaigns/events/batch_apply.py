@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -91,7 +91,7 @@ def _by_request(session: Session, medium: str, events: list[EventRow]) -> list[E
     wanted = {e.request_id for e in events if e.message_id is None and e.request_id and e.address}
     if not wanted:
         return events
-    found: dict[tuple[str, str], int] = {}
+    found: dict[tuple[str | None, str], int] = {}  # (request id, address): the query reads only wanted request ids
     for message_id, request_id, recipient in session.execute(
         select(Message.id, Message.provider_message_id, Message.recipient)
         .where(one_of(session, Message.provider_message_id, sorted(wanted)), Message.medium == medium).order_by(Message.id)
@@ -302,7 +302,8 @@ def suppress_addresses(session: Session, *, medium: str, reasons: Mapping[str, t
     waiting = session.execute(select(Message.id, Message.recipient).where(condition).order_by(Message.id), params).all()
     if not waiting:
         return []
-    source, params = rows_source(session, _SKIP_COLUMNS, [(message_id, reasons[recipient][2][:2000]) for message_id, recipient in waiting], alias="v")
+    # waiting_to matched each recipient in ``reasons``: never None here.
+    source, params = rows_source(session, _SKIP_COLUMNS, [(message_id, reasons[cast(str, recipient)][2][:2000]) for message_id, recipient in waiting], alias="v")
     result = session.execute(
         text(
             "UPDATE messages AS m SET state = 'skipped', skip_rule = 'suppressed', skip_reason = v.skip_reason, updated_at = :now"

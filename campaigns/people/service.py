@@ -34,7 +34,7 @@ class ContactFilter:
     updated_since: datetime | None = None
 
 
-def _contact_query(filters: ContactFilter) -> Select[tuple[Contact]]:
+def _contact_query(filters: ContactFilter) -> Select[Contact]:
     query = select(Contact).where(Contact.erased_at.is_(None))
     account_filters = {
         "segment": filters.segment, "tier": filters.tier, "plan": filters.plan,

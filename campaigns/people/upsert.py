@@ -30,7 +30,7 @@ from typing import Any, Self
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from campaigns.db import dialect_insert, one_of
+from campaigns.db import dialect_insert, driver_connection, one_of
 from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.people.rows import MAX_ATTRIBUTES, RowCleaner, account_cleaner, contact_cleaner
 
@@ -120,7 +120,7 @@ class _Writer:
                 statement = _upsert_statement(self.session, model, columns) if is_insert else update(model)
                 self.session.execute(statement, group)
             return
-        raw = self.session.connection().connection.driver_connection
+        raw = driver_connection(self.session.connection())
         for columns, group, is_insert in groups:
             staging = self._staging(raw, model.__table__, columns)
             _copy(raw, staging, columns, group)
@@ -154,7 +154,7 @@ class _Writer:
             # Dropped at the end (not only at commit), so the transaction can upsert again; after an
             # error the caller rolls back (a failed transaction would refuse the DROP and hide the error).
             if self._staged and kind is None:
-                with self.session.connection().connection.driver_connection.cursor() as cursor:
+                with driver_connection(self.session.connection()).cursor() as cursor:
                     cursor.execute(f"DROP TABLE {', '.join(self._staged.values())}")
         finally:
             if self._thread is not None:
@@ -352,7 +352,7 @@ def _lookup(session: Session, key: Any, value: Any, wanted: set[str]) -> dict[st
     if not wanted:
         return {}
     if session.get_bind().dialect.name == "postgresql":
-        with session.connection().connection.driver_connection.cursor() as cursor:
+        with driver_connection(session.connection()).cursor() as cursor:
             cursor.execute(f"SELECT {key.name}, {value.name} FROM {key.table.name} WHERE {key.name} = ANY(%b)", [list(wanted)])
             return dict(cursor.fetchall())
     return dict(session.connection().execute(select(key, value).where(one_of(session, key, wanted))).all())

@@ -214,7 +214,7 @@ def _pulse_event(session: Session, *, message_id: int, medium: str, event: str, 
 
 def _pulse_events(session: Session, *, medium: str, rows: Sequence[EventRow], now: datetime, half_life_days: float) -> None:
     kept = batch_apply.keep_events(session, provider="pulse", medium=medium, events=rows, now=now)
-    signals = [Signal(row_id, row.message_id, row.outcome.target) for row_id, row in kept if row.message_id is not None]
+    signals = [Signal(row_id, row.message_id, row.outcome.target) for row_id, row in kept if row.message_id is not None and row.outcome.target is not None]
     batch_apply.set_pending(session, batch_apply.apply_signals(session, signals, now=now, half_life_days=half_life_days), pending=True)
 
 
@@ -231,7 +231,7 @@ def mark_answered(session: Session, *, episode_id: int, medium: str, now: dateti
 def mark_answered_many(session: Session, answers: Sequence[tuple[int, str, int | None, datetime]], *, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
     """``mark_answered`` for a batch of answers, each (episode id, medium, message id or None, when):
     a few statements per medium, whatever the batch's size (counted at the batch's latest answer)."""
-    by_medium: dict[str, list[EventRow]] = {}
+    by_medium: dict[str, list[tuple[EventRow, datetime]]] = {}  # with each row its time, which EventRow leaves optional
     for episode_id, medium, message_id, at in answers:
         if message_id is None:
             message_id = session.scalar(
@@ -241,11 +241,11 @@ def mark_answered_many(session: Session, answers: Sequence[tuple[int, str, int |
             if message_id is None:
                 continue
         by_medium.setdefault(medium, []).append(
-            EventRow(event_id=f"answered:{message_id}", event="answered", address=None, message_id=message_id, outcome=Outcome(target="answered"), occurred_at=at)
+            (EventRow(event_id=f"answered:{message_id}", event="answered", address=None, message_id=message_id, outcome=Outcome(target="answered"), occurred_at=at), at)
         )
     for medium in sorted(by_medium):
         rows = by_medium[medium]
-        _pulse_events(session, medium=medium, rows=rows, now=max(row.occurred_at for row in rows), half_life_days=half_life_days)
+        _pulse_events(session, medium=medium, rows=[row for row, _ in rows], now=max(at for _, at in rows), half_life_days=half_life_days)
 
 
 def apply_pending_events(runtime: Runtime, limit: int = 200) -> int:

@@ -94,6 +94,71 @@ def test_account_upsert_links_owner_and_requires_a_name_when_new(runtime: Runtim
 
 
 
+def test_rows_checked_against_stored_ones_are_reported_in_row_order_with_their_reasons(runtime: Runtime, session: Session) -> None:
+    now = runtime.clock.now()
+    upsert_accounts(session, rows({"external_id": "old", "name": "Old"}, {"external_id": "same", "name": "Same", "tier": "gold"}), now=now)
+    upsert_contacts(session, rows({"external_id": "full", "attributes": {f"a{i}": i for i in range(60)}},
+                                  {"external_id": "kept", "name": "Kim", "attributes": {"seats": 5}}), now=now)
+    accounts = upsert_accounts(
+        session,
+        rows(
+            {"external_id": "new"},  # no name: a new account needs one
+            {"external_id": "old", "name": " "},  # blanks the stored name
+            {"external_id": "same", "name": "Same"},  # as stored
+            {"external_id": "old2", "tier": "silver"},  # new, no name either
+            {"external_id": "same", "tier": "gold"},  # merged with row 3: still as stored
+        ),
+        now=now,
+    )
+    contacts = upsert_contacts(
+        session,
+        rows(
+            {"external_id": "kept", "attributes": {"seats": 5}},  # a subset of the stored attributes: unchanged
+            {"external_id": "full", "attributes": {f"b{i}": i for i in range(50)}},  # 60 stored + 50 given
+            {"external_id": "kept", "name": "Kim"},  # merged with row 1: still unchanged
+            {"external_id": "fresh", "attributes": {"seats": 1}},
+        ),
+        now=now,
+    )
+    session.commit()
+
+    assert [(e.row, e.external_id, e.field, e.reason) for e in accounts.errors] == [
+        (1, "new", "name", "is required for a new account"),
+        (2, "old", "name", "may not be blank: every account has one"),
+        (4, "old2", "name", "is required for a new account"),
+    ]
+    assert (accounts.inserted, accounts.updated, accounts.unchanged) == (0, 0, 1)
+    assert [(e.row, e.external_id, e.field, e.reason) for e in contacts.errors] == [
+        (2, "full", "attributes", "would hold 110 attributes; at most 100 per contact"),
+    ]
+    assert (contacts.inserted, contacts.updated, contacts.unchanged) == (1, 0, 1)
+    assert session.scalar(select(Account.name).where(Account.external_id == "old")) == "Old"
+    assert len(session.scalars(select(Contact.attributes).where(Contact.external_id == "full")).one()) == 60
+    assert session.scalar(select(Contact.attributes).where(Contact.external_id == "fresh")) == {"seats": 1}
+
+
+def test_a_row_naming_an_unknown_account_is_dropped_before_rows_for_the_same_contact_merge(runtime: Runtime, session: Session) -> None:
+    factories.account(session, external_id="acme")
+    header = ("external_id", "account_external_id", "name", "attr.plan")
+    result = upsert_contacts(
+        session,
+        [(1, ["c1", "acme", "Ana", "pro"]), (2, ["c1", "ghost", "Bea", "free"]), (3, ["c2", "ghost", "Cy", ""]),
+         (4, ["c3", "", "Di", ""]), (5, ["c1", "acme", "", "team"]), (6, ["c4", "nobody", "Ed", ""]),
+         (7, ["c5", "gone", "Fay", "old"]), (8, ["c5", "acme", "Fay", ""])],  # row 8 replaces row 7's unknown account
+        now=runtime.clock.now(), columns=header,
+    )
+    session.commit()
+
+    assert [(e.row, e.external_id, e.field, e.reason) for e in result.errors] == [
+        (2, "c1", "account_external_id", "no account with external id 'ghost'; import accounts first"),
+        (3, "c2", "account_external_id", "no account with external id 'ghost'; import accounts first"),
+        (6, "c4", "account_external_id", "no account with external id 'nobody'; import accounts first"),
+        (7, "c5", "account_external_id", "no account with external id 'gone'; import accounts first"),
+    ]
+    assert (result.inserted, result.updated, result.unchanged) == (3, 0, 0)
+    stored = {c.external_id: (c.account.external_id if c.account else None, c.name, c.attributes) for c in session.scalars(select(Contact))}
+    assert stored == {"c1": ("acme", None, {"plan": "team"}), "c3": (None, "Di", {}), "c5": ("acme", "Fay", {})}
+
 def test_a_csv_line_and_a_json_object_get_the_same_values_and_every_error_in_field_order() -> None:
     from campaigns.people.rows import clean_contact_row, contact_cleaner
 
