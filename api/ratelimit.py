@@ -91,7 +91,7 @@ def counter_for(runtime: Runtime) -> Counter:
             url = runtime.settings.redis_url
             counter = RedisCounter(url) if url else MemoryCounter()
             runtime.extras["answer_rate_counter"] = counter
-        return counter  # type: ignore[no-any-return]
+        return counter
 
 
 def wall_time() -> float:

@@ -22,7 +22,7 @@ def import_upload(
     if name.endswith((".xlsx", ".xls", ".numbers", ".ods", ".json", ".zip")):
         raise ApiError(415, "not_csv", f"{upload.filename} is not a CSV file; export it as CSV (UTF-8) and upload that")
     try:
-        result = import_csv(session, upload.file, kind=kind, now=runtime.clock.now())  # type: ignore[arg-type]
+        result = import_csv(session, upload.file, kind=kind, now=runtime.clock.now())
     except CsvRejected as exc:
         session.rollback()
         if exc.too_large:

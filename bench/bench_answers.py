@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from common import fresh_schema
-from sqlalchemy import func, insert, select, text
+from common import fresh_schema, settle
+from sqlalchemy import func, insert, select
 from twilio.request_validator import RequestValidator
 from workers import BROKER, start_workers, stop_workers
 
@@ -137,20 +137,6 @@ def seed(url: str, count: int, medium: str, settings: Settings, tag: str) -> lis
 
 
 SEEDED = ("team_members", "accounts", "campaigns", "contacts", "episodes", "messages")
-
-
-def settle(url: str) -> None:
-    """Vacuum and analyze the seeded tables, as autovacuum keeps a live database's.
-
-    Unanalyzed, the planner guesses one open episode per campaign, and matches an SMS
-    reply by reading every episode of the campaigns into a temporary file (70 ms of the
-    server's CPU per reply, where 0.4 ms with statistics): the SMS step fell behind until
-    autovacuum first analyzed them (a minute or more after the seeding; in one run, never).
-    """
-    engine = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f"VACUUM (ANALYZE) {', '.join(SEEDED)}"))
-    engine.dispose()
 
 
 # --- the requests -----------------------------------------------------------------
@@ -310,7 +296,7 @@ def main() -> None:
         settings = Settings(database_url=url, secret_key=SECRET, public_url=f"http://127.0.0.1:{pulse_port}")  # type: ignore[arg-type]
         print(f"seeding {per_variant:,} episodes per variant…", flush=True)
         targets = {variant: seed(url, per_variant, "sms" if variant == "sms" else "email", settings, variant) for variant in ("link", "sms", "bare")}
-        settle(url)
+        settle(url, SEEDED)
         payloads = {
             "link": link_requests(settings, pulse_port, targets["link"]), "sms": sms_requests(pulse_port, targets["sms"]),
             "bare": bare_requests(bare_port, targets["bare"]),

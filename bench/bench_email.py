@@ -41,7 +41,7 @@ from tests.fakes.sendgrid_fake import FAKE_API_KEY, SendGridFake
 ALWAYS = {"start": "00:00", "end": "23:59", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}
 
 
-def seed(runtime, count: int) -> int:  # type: ignore[no-untyped-def]
+def seed(runtime, count: int) -> int:
     now = runtime.clock.now()
     with runtime.sessions() as session:
         accounts = [{"external_id": f"a{i}", "name": f"A{i}", "segment": "smb", "created_on": "2024-01-01"} for i in range(count // 20)]
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace, round_number: int) -> float:
         return rate / bare_rate
 
 
-def _message_updates(runtime) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+def _message_updates(runtime) -> tuple[int, int]:
     """Row updates of ``messages`` in this run's schema, and how many were HOT (PostgreSQL's
     statistics, reported by each backend at the latest when it exits: the workers have)."""
     with runtime.sessions() as session:
@@ -156,7 +156,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _selected(runtime, campaign_id: int, count: int) -> bool:  # type: ignore[no-untyped-def]
+def _selected(runtime, campaign_id: int, count: int) -> bool:
     from campaigns.programs.models import Campaign
 
     with runtime.sessions() as session:

@@ -35,12 +35,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from common import fresh_schema
+from common import fresh_schema, settle
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 from sqlalchemy import Row, text
 
+from campaigns.db import driver_connection
 from campaigns.events.decay import forward_weight
 from campaigns.people.upsert import upsert_contacts
 from dispatcher.answers.provider_events import receive_sendgrid_events
@@ -81,6 +82,7 @@ def run(url: str, args: argparse.Namespace) -> list[dict[str, float]]:
         total = messages_per_way * 3 * args.rounds
         seed_messages(session, total, args.contacts)
         session.commit()
+        settle(url)
         rows = session.execute(text("SELECT id, recipient, provider_message_id FROM messages WHERE state = 'sent' ORDER BY id")).all()
     rng = random.Random(12)
     sets = [rows[i * messages_per_way:(i + 1) * messages_per_way] for i in range(3 * args.rounds)]
@@ -89,10 +91,8 @@ def run(url: str, args: argparse.Namespace) -> list[dict[str, float]]:
     from api.app import create_app
 
     figures = []
-    with TestClient(create_app(settings, runtime=runtime, start_worker=False)) as client:
-        raw = runtime.engine.raw_connection().driver_connection
-        if raw is None:  # only an invalidated connection has none
-            raise RuntimeError("the pool gave a connection without its psycopg connection")
+    with TestClient(create_app(settings, runtime=runtime, start_worker=False)) as client, runtime.engine.connect() as connection:
+        raw = driver_connection(connection)
         for round_number in range(1, args.rounds + 1):
             pulse_set, http_set, bare_set = sets[3 * (round_number - 1):3 * round_number]
             figure: dict[str, float] = {}
@@ -116,7 +116,6 @@ def run(url: str, args: argparse.Namespace) -> list[dict[str, float]]:
                       f"CPU {1e6 * cpu[way] / count:,.0f} µs/event", flush=True)
             print(f"round {round_number}: ratio Pulse / bare {figure['pulse'] / figure['bare']:.2f}; HTTP / bare {figure['http'] / figure['bare']:.2f}", flush=True)
             figures.append(figure)
-        raw.close()
     check(runtime)
     runtime.close()
     return figures
@@ -146,7 +145,6 @@ def seed_messages(session: Any, total: int, contacts: int) -> None:
         " SELECT 'bench-reminder:' || c.id, 1, e.id, c.id, 'reminder', 'email', 'sendgrid', c.email, '{}', 'queued', 0, :now, :now, :now"
         " FROM contacts c JOIN episodes e ON e.contact_id = c.id WHERE c.id % 10 = 0"
     ), {"now": NOW})
-    session.execute(text("ANALYZE"))
 
 
 def make_batches(messages: Sequence[Row[int, str, str]], size: int, rng: random.Random) -> list[list[dict[str, Any]]]:

@@ -46,7 +46,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import Timer, base_url, copy_of_database, fresh_schema, peak_rss_mb
+from common import Timer, base_url, copy_of_database, fresh_schema, peak_rss_mb, settle
 from pydantic import SecretStr
 from sqlalchemy import func, make_url, select, text
 
@@ -120,10 +120,8 @@ def seed(url: str, count: int, now: datetime, phones: float) -> None:
             "       CASE WHEN i % 4 = 0 THEN 'de' ELSE 'en' END, (CAST(:zones AS text[]))[i % 5 + 1], '{}', :now, :now "
             "FROM generate_series(0, :n - 1) AS i JOIN accounts a ON a.external_id = 'a' || (i % :accounts) ORDER BY i"
         ), {"n": count, "accounts": accounts, "phones": round(phones * 100), "zones": ZONES, "now": now})
-    with engine.connect() as connection:
-        # Contacts imported long before a campaign have been vacuumed and analyzed.
-        connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
     engine.dispose()
+    settle(url)  # contacts imported long before a campaign have been vacuumed and analyzed
 
 
 def run(url: str, count: int, outbox: Path, round_number: int, *, channels: list[str] | None = None, choice: str = "learned", plan_only: bool = False) -> tuple[float, float, float]:
@@ -146,9 +144,7 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, channels: list
     selection_cpu = time.process_time() - selection_cpu
     print(f"round {round_number}: selection of {count:,} contacts (exclusions + budget reservations): {selection.seconds:.1f} s = {count / selection.seconds:,.0f}/s, "
           f"CPU {1e6 * selection_cpu / count:,.0f} µs/contact", flush=True)
-    with runtime.engine.begin() as connection:
-        # The invite step runs days after selection, when autovacuum has long analyzed what it wrote.
-        connection.execute(text("ANALYZE"))
+    settle(url)  # the invite step runs days after selection, when autovacuum has long analyzed what it wrote
     with runtime.sessions() as session:
         step_id = session.scalar(select(PlanStep.id).where(PlanStep.campaign_id == campaign.id, PlanStep.step == "invite"))
     # The step runs in a fresh process, so its peak memory is its own, not the seeding's.
@@ -188,7 +184,7 @@ def run(url: str, count: int, outbox: Path, round_number: int, *, channels: list
     return rate, bare_rate, plan_rate
 
 
-def copy_baseline(runtime) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+def copy_baseline(runtime) -> tuple[float, float, int]:
     """COPY the step's message rows into a twin of the messages table: (seconds, CPU seconds, rows)."""
     columns = [c.key for c in Message.__table__.columns if c.key != "id"]
     with runtime.engine.connect() as connection:
@@ -238,7 +234,7 @@ def _run_step(values: dict, step_id: int, now: datetime, results: object, plan_o
     results.put((step.seconds, peak_rss_mb(), cpu, planning[0], planning[1], files.seconds, files_cpu))  # type: ignore[attr-defined]
 
 
-def _plan_step(runtime, step_id: int, now: datetime) -> None:  # type: ignore[no-untyped-def]
+def _plan_step(runtime, step_id: int, now: datetime) -> None:
     """The step's batches as ``run_step_batch`` plans them (same ranges, same ``_plan_and_write``), handing nothing to a channel."""
     with runtime.sessions() as session:
         step = session.get(PlanStep, step_id)

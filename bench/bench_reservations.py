@@ -19,9 +19,9 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from common import Timer, fresh_schema, peak_rss_mb
+from common import Timer, fresh_schema, peak_rss_mb, settle
 from pydantic import SecretStr
-from sqlalchemy import Table, delete, insert, select, text
+from sqlalchemy import Table, delete, insert, select
 
 from campaigns.fatigue.models import FatigueTouch
 from campaigns.people.models import Contact
@@ -54,11 +54,7 @@ def seed(runtime: Any, count: int, history: float) -> tuple[int, list[list[int]]
         for start in range(0, len(earlier), 10_000):
             session.execute(insert(FatigueTouch), earlier[start:start + 10_000])
         session.commit()
-    with runtime.engine.connect() as connection:
-        # Statistics, as autovacuum keeps them on a live database: without any,
-        # the planner guesses at the ledger read's selectivity.
-        connection.execute(text("ANALYZE"))
-        connection.commit()
+    settle(runtime.settings.database_url)
     ids = [cid for cid, _ in people]
     return campaign.id, [ids[i:i + BATCH] for i in range(0, len(ids), BATCH)]
 

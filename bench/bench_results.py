@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from common import fresh_schema, peak_rss_mb
+from common import fresh_schema, peak_rss_mb, settle
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import text
@@ -159,9 +159,8 @@ def main() -> None:
                       "earlier": datetime(2025, 9, 1, tzinfo=UTC), "launched": datetime(2026, 2, 20, tzinfo=UTC)}
             for statement in SEED:
                 connection.execute(text(statement), values)
+        settle(url)
         with runtime.engine.connect() as connection:
-            connection.execute(text("ANALYZE"))
-            connection.commit()
             campaign_id = connection.scalar(text("SELECT id FROM campaigns WHERE name = 'Spring NPS'"))
             answers = connection.scalar(text("SELECT count(*) FROM responses WHERE campaign_id = :c"), {"c": campaign_id})
         print(f"seeded {answers:,} answers (+ an earlier campaign) in {time.perf_counter() - seeded:.1f} s")

@@ -37,14 +37,14 @@ import starlette.background
 import starlette.concurrency
 from bench_answers import (
     SECRET,
+    SEEDED,
     TWILIO_TOKEN,
     bare_requests,
     link_requests,
     seed,
-    settle,
     sms_requests,
 )
-from common import fresh_schema
+from common import fresh_schema, settle
 from pydantic import SecretStr
 from sqlalchemy import event, func, select
 
@@ -129,7 +129,7 @@ def main() -> None:
             answer_rate_per_ip=100_000_000, answer_rate_per_token=100_000_000, worker="celery", broker_url=BROKER,
         )
         targets = seed(url, args.requests + warm, "sms" if args.kind == "sms" else "email", settings, args.kind)
-        settle(url)
+        settle(url, SEEDED)
         if args.kind == "bare":
             sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
             from bare_answer_app import make_app

@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
+from typing import cast
 from urllib.parse import urlsplit
 
 from channels.base import OutgoingMessage, placeholder_filler, placeholder_pattern
@@ -187,16 +188,16 @@ def _quoted_printable(content: str, substitutions: Mapping[str, str]) -> bytes:
     layout = _layout(content, tuple(substitutions), copied, tuple(len(substitutions[key]) for key in copied))
     fill = placeholder_filler(substitutions)
     encoded: list[bytes] = []
-    for piece in layout:
-        if isinstance(piece, bytes):
+    for piece in layout:  # ``type() is``, not ``isinstance``: this loop runs per line of every message
+        if type(piece) is bytes:
             encoded.append(piece)
-        elif isinstance(piece, str):
+        elif type(piece) is str:
             filled = fill(piece)
             if "\r" in filled:  # a value with a carriage return: CRLF handling spans lines
                 return _whole_quoted_printable(fill(content))
             encoded.append(binascii.b2a_qp(filled.encode("utf-8"), istext=True))
         else:
-            key, start, end = piece
+            key, start, end = cast("tuple[str, int, int]", piece)
             encoded.append(substitutions[key][start:end].encode("ascii"))
     return b"".join(encoded)
 

@@ -304,8 +304,8 @@ def read_outbox_entry(directory: str | Path, name: str) -> OutboxDocument:
     return OutboxDocument(
         entry,
         [(k, str(v)) for k, v in message.items()],
-        text_part.get_content() if text_part is not None else None,  # type: ignore[attr-defined]
-        html_part.get_content() if html_part is not None else None,  # type: ignore[attr-defined]
+        text_part.get_content() if text_part is not None else None,
+        html_part.get_content() if html_part is not None else None,
         raw.decode("utf-8", "replace"),
     )
 

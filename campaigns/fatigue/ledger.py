@@ -126,9 +126,9 @@ def scopes_for(session: Session, contacts: Iterable[Subject], policy: Policy, *,
         if entry.contact_id in by_id:
             mine[entry.contact_id].append(entry)
         if entry.account_id in accounts:
-            theirs[entry.account_id].append(entry)  # type: ignore[index]
+            theirs[entry.account_id].append(entry)
     return {
-        c.id: Scope(mine[c.id], theirs[c.account_id] if c.account_id in accounts else None)  # type: ignore[index]
+        c.id: Scope(mine[c.id], theirs[c.account_id] if c.account_id in accounts else None)
         for c in by_id.values()
     }
 
@@ -219,7 +219,7 @@ def known_keys(session: Session, keys: Iterable[str | None]) -> set[str]:
     wanted = [k for k in keys if k]
     if not wanted:
         return set()
-    return set(session.scalars(select(FatigueTouch.message_key).where(one_of(session, FatigueTouch.message_key, wanted))))  # type: ignore[arg-type]
+    return set(session.scalars(select(FatigueTouch.message_key).where(one_of(session, FatigueTouch.message_key, wanted))))
 
 
 def insert_touches(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -231,7 +231,8 @@ def mark_answered(session: Session, *, episode_id: int, medium: str, now: dateti
 def mark_answered_many(session: Session, answers: Sequence[tuple[int, str, int | None, datetime]], *, half_life_days: float = DEFAULT_HALF_LIFE_DAYS) -> None:
     """``mark_answered`` for a batch of answers, each (episode id, medium, message id or None, when):
     a few statements per medium, whatever the batch's size (counted at the batch's latest answer)."""
-    by_medium: dict[str, list[tuple[EventRow, datetime]]] = {}  # with each row its time, which EventRow leaves optional
+    by_medium: dict[str, list[EventRow]] = {}
+    latest: dict[str, datetime] = {}
     for episode_id, medium, message_id, at in answers:
         if message_id is None:
             message_id = session.scalar(
@@ -241,11 +242,11 @@ def mark_answered_many(session: Session, answers: Sequence[tuple[int, str, int |
             if message_id is None:
                 continue
         by_medium.setdefault(medium, []).append(
-            (EventRow(event_id=f"answered:{message_id}", event="answered", address=None, message_id=message_id, outcome=Outcome(target="answered"), occurred_at=at), at)
+            EventRow(event_id=f"answered:{message_id}", event="answered", address=None, message_id=message_id, outcome=Outcome(target="answered"), occurred_at=at)
         )
+        latest[medium] = max(at, latest.get(medium, at))
     for medium in sorted(by_medium):
-        rows = by_medium[medium]
-        _pulse_events(session, medium=medium, rows=[row for row, _ in rows], now=max(at for _, at in rows), half_life_days=half_life_days)
+        _pulse_events(session, medium=medium, rows=by_medium[medium], now=latest[medium], half_life_days=half_life_days)
 
 
 def apply_pending_events(runtime: Runtime, limit: int = 200) -> int:

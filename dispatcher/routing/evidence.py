@@ -132,7 +132,7 @@ def cached_priors(extras: dict[str, object], session: Session, *, now: datetime,
     if isinstance(cached, tuple):
         at, half_life, priors = cached
         if half_life == half_life_days and at <= now < at + PRIOR_TTL:
-            return priors  # type: ignore[no-any-return]
+            return priors
     priors = load_priors(session, now=now, half_life_days=half_life_days)
     extras["routing_priors"] = (now, half_life_days, priors)
     return priors

@@ -110,17 +110,17 @@ class ChannelSet:
             return OutboxChannel(OutboxConfig(directory=s.outbox_dir, medium=cast(Medium, medium), from_email=address, from_name=display, from_number=s.twilio_from_number or "Pulse"), background=True)
         if name == "sendgrid":
             assert s.sendgrid_api_key is not None
-            return adapter(SendGridConfig(api_key=s.sendgrid_api_key.get_secret_value(), from_email=address, from_name=display, base_url=s.sendgrid_base_url, timeout=s.provider_timeout_seconds, max_personalizations=s.sendgrid_max_personalizations))  # type: ignore[no-any-return]
+            return adapter(SendGridConfig(api_key=s.sendgrid_api_key.get_secret_value(), from_email=address, from_name=display, base_url=s.sendgrid_base_url, timeout=s.provider_timeout_seconds, max_personalizations=s.sendgrid_max_personalizations))
         if name == "smtp":
             assert s.smtp_host is not None
-            return adapter(SMTPConfig(  # type: ignore[no-any-return]
+            return adapter(SMTPConfig(
                 host=s.smtp_host, port=s.smtp_port, from_email=address, from_name=display, security=s.smtp_security,
                 username=s.smtp_username, password=s.smtp_password.get_secret_value() if s.smtp_password else None,
                 timeout=s.provider_timeout_seconds,
             ))
         if name == "twilio":
             assert s.twilio_account_sid and s.twilio_auth_token
-            return adapter(TwilioConfig(  # type: ignore[no-any-return]
+            return adapter(TwilioConfig(
                 account_sid=s.twilio_account_sid, auth_token=s.twilio_auth_token.get_secret_value(),
                 status_callback_url=f"{s.public_url.rstrip('/')}/webhooks/twilio/status",
                 from_number=s.twilio_from_number, messaging_service_sid=s.twilio_messaging_service_sid,

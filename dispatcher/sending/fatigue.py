@@ -241,7 +241,7 @@ class FatigueBudget:
             if t.step == "pre_notice" and t.campaign_id is not None
             and not any(e.campaign_id == t.campaign_id and e.invitation for e in scopes[t.contact.id].contact)
         }
-        return ledger.preemption_notes(session, unheld)  # type: ignore[arg-type]
+        return ledger.preemption_notes(session, unheld)
 
     @staticmethod
     def _reservation(scope: Scope, touch: Touch, taken: set[int]) -> Entry | None:

@@ -115,7 +115,7 @@ def plan_batch(runtime: Runtime, session: Session, step: PlanStep, targets: Sequ
     categories: dict[int, str] = {}
     if step.step == "thank_you":
         ids = [t.episode_id for t in targets if t.answered_at is not None]
-        categories = dict(session.execute(select(Response.episode_id, Response.category).where(Response.episode_id.in_(ids), Response.current.is_(True))).all()) if ids else {}  # type: ignore[arg-type]
+        categories = dict(session.execute(select(Response.episode_id, Response.category).where(Response.episode_id.in_(ids), Response.current.is_(True))).all()) if ids else {}
     rows = PlannedRows()
     routed: list[Row[Any]] = []
     candidates: list[Candidate] = []

@@ -164,7 +164,7 @@ class SafeRenderer(TemplateRenderer):
 
     def render(self, key: TemplateKey, context: object) -> RenderedMessage:
         try:
-            return super().render(key, context)  # type: ignore[arg-type]
+            return super().render(key, context)
         except Exception:  # noqa: BLE001 - a broken edit must not cost a customer their reply
             log.exception("published template %s/%s/%s (%s) failed; sent the default", key.channel, key.kind, key.step, key.locale)
-            return TemplateRenderer().render(key, context)  # type: ignore[arg-type]
+            return TemplateRenderer().render(key, context)

@@ -54,7 +54,7 @@ class RecordingBudget:
 
     def record_touches(self, session: Session, touches: Sequence[Touch], *, now: datetime) -> dict[int, Refusal]:
         self.touches.extend(touches)
-        return self._budget.record_touches(session, touches, now=now)  # type: ignore[no-any-return]
+        return self._budget.record_touches(session, touches, now=now)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._budget, name)
@@ -126,7 +126,7 @@ def test_a_score_off_the_scale_names_the_field(runtime: Runtime, session: Sessio
 def test_dismissing_closes_the_prompt_and_counts_one_touch(runtime: Runtime, session: Session, link_client: TestClient) -> None:
     item = prompted(runtime)
     budget = RecordingBudget(runtime.budget)
-    runtime.budget = budget  # type: ignore[assignment]
+    runtime.budget = budget
 
     first = link_client.post(f"/v1/in-app/prompts/{item.public_id}/dismiss", headers=identity(item.external_id))
     again = link_client.post(f"/v1/in-app/prompts/{item.public_id}/dismiss", headers=identity(item.external_id))

@@ -20,7 +20,7 @@ SHAPED_KEY = "SG." + "a1B2c3D4e5F6g7H8i9J0kL" + "." + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2R
 
 
 @pytest.fixture
-def channel(sendgrid_fake: SendGridFake):  # type: ignore[no-untyped-def]
+def channel(sendgrid_fake: SendGridFake):
     channel = SendGridChannel(SendGridConfig(api_key=FAKE_API_KEY, base_url=sendgrid_fake.base_url, from_email="surveys@pulse.example"))
     yield channel
     channel.close()

@@ -28,7 +28,7 @@ def make_channel(fake: SendGridFake, **changes: object) -> SendGridChannel:
 
 
 @pytest.fixture
-def channel(sendgrid_fake: SendGridFake):  # type: ignore[no-untyped-def]
+def channel(sendgrid_fake: SendGridFake):
     channel = make_channel(sendgrid_fake)
     yield channel
     channel.close()

@@ -112,7 +112,7 @@ class ReceivedMail:
 
     @property
     def message(self) -> EmailMessage:
-        return BytesParser(policy=policy.default).parsebytes(self.raw)  # type: ignore[return-value]
+        return BytesParser(policy=policy.default).parsebytes(self.raw)
 
 
 @dataclass

@@ -15,13 +15,13 @@ from tests.results.seed import TODAY, campaign, seed
 
 
 @pytest.fixture
-def results(runtime: Runtime, session: Session):  # type: ignore[no-untyped-def]
+def results(runtime: Runtime, session: Session):
     seeded = seed(session)
     session.commit()
     return campaign_results(session, campaign=seeded.campaign, today=TODAY)
 
 
-def test_headline_nps_with_its_margin_of_error(results) -> None:  # type: ignore[no-untyped-def]
+def test_headline_nps_with_its_margin_of_error(results) -> None:
     head = results.headline
     assert (head.answers, head.by_category) == (8, {"detractor": 3, "passive": 1, "promoter": 4})
     assert head.score == 12.5  # (4 − 3) / 8
@@ -30,7 +30,7 @@ def test_headline_nps_with_its_margin_of_error(results) -> None:  # type: ignore
     assert head.small  # 8 answers: flagged
 
 
-def test_insights(results) -> None:  # type: ignore[no-untyped-def]
+def test_insights(results) -> None:
     ins = results.insights
     assert (ins.invited, ins.answered, ins.response_rate) == (10, 8, 80.0)
     assert (ins.accounts_invited, ins.accounts_answered, ins.account_coverage) == (4, 4, 100.0)
@@ -41,7 +41,7 @@ def test_insights(results) -> None:  # type: ignore[no-untyped-def]
     assert (funnel["sms"].sent, funnel["sms"].delivered, funnel["sms"].answered, funnel["sms"].answer_rate) == (2, 2, 2, 100.0)
 
 
-def test_segments_tiers_roles_and_renewal_windows(results) -> None:  # type: ignore[no-untyped-def]
+def test_segments_tiers_roles_and_renewal_windows(results) -> None:
     def scores(dimension: str) -> dict[str, tuple[int, float | None]]:
         return {g.name: (g.score.answers, g.score.score) for g in results.segments[dimension]}
 
@@ -56,7 +56,7 @@ def test_segments_tiers_roles_and_renewal_windows(results) -> None:  # type: ign
     assert enterprise.score.margin == round(1.96 * math.sqrt((p + d - (p - d) ** 2) / 4) * 100, 1)
 
 
-def test_score_change_against_the_previous_campaign_and_the_trend(results) -> None:  # type: ignore[no-untyped-def]
+def test_score_change_against_the_previous_campaign_and_the_trend(results) -> None:
     assert results.score_change == {"improved": 1, "same": 1, "worse": 1}
     improved, worse = results.score_change_lists["improved"], results.score_change_lists["worse"]
     assert [(r.previous_score, r.score) for r in improved] == [(6, 10)]
@@ -64,7 +64,7 @@ def test_score_change_against_the_previous_campaign_and_the_trend(results) -> No
     assert [(p.name, p.score.score) for p in results.trend] == [("Autumn NPS", 33.3), ("Spring NPS", 12.5)]
 
 
-def test_lists_to_act_on(results) -> None:  # type: ignore[no-untyped-def]
+def test_lists_to_act_on(results) -> None:
     lists = results.lists
     assert sorted(r.score for r in lists["advocates"]) == [9, 10] and all(r.comment for r in lists["advocates"])
     assert [(r.score, r.renewal_on.isoformat()) for r in lists["at_risk"]] == [(3, "2026-04-01")]
@@ -73,7 +73,7 @@ def test_lists_to_act_on(results) -> None:  # type: ignore[no-untyped-def]
     assert lists["at_risk"][0].owner_email is not None  # A1 has an owner to call
 
 
-def test_recurring_themes_per_language(results) -> None:  # type: ignore[no-untyped-def]
+def test_recurring_themes_per_language(results) -> None:
     themes = {t.phrase.lower(): t for t in results.themes["en"]}
     assert themes["support"].comments == 3 and themes["support"].categories == {"promoter": 2, "detractor": 1}
     assert themes["billing"].comments == 2 and themes["billing"].categories == {"detractor": 2}
