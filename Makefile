@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	@echo "==> installing Pulse into $(VENV)"
+	@echo "==> installing Pulse into $(VENV) (about a minute the first time)"
 	$(BIN)/pip install --quiet --progress-bar on -e .
 	@touch $@
 

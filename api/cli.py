@@ -73,6 +73,7 @@ def run(
         settings = load_settings(**overrides)
     except SettingsError as exc:
         fail(str(exc))
+    _check_port_free(settings.host, settings.port)  # before the first admin key, which is shown only once
     _migrate(settings)
 
     from api.app import create_app
@@ -98,7 +99,7 @@ def run(
         }).start()
     # soft_wrap: lines a user copies (the key, the curl command) must not be broken.
     console.print(f"\n[bold green]Pulse is running[/] at {url}  (API docs: {url}/docs, outbox: {url}/outbox)", soft_wrap=True)
-    console.print(f"Console: {url}/console  (first sign-in link: pulse console-link you@example.com)", soft_wrap=True)
+    console.print(f"Console: {url}/console  (first sign-in link: .venv/bin/pulse console-link you@example.com)", soft_wrap=True)
     if first_key:
         console.print(f"First admin API key (shown once, keep it): [bold]{first_key}[/]", soft_wrap=True)
         console.print(f"Try: curl -H 'Authorization: Bearer {first_key}' {url}/v1/contacts\n", soft_wrap=True)
@@ -106,6 +107,24 @@ def run(
     app = create_app(settings, runtime=runtime)
     freeze_start_up_objects()
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with what to do when another process (an earlier ``make run``?) holds the port."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc}. Set PULSE_HOST to an address of this machine (e.g. 127.0.0.1).")
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a port in TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            fail(f"port {port} on {host} is in use ({exc.strerror}): stop what holds it (another `make run`?), "
+                 f"or run on another port: PULSE_PORT={port + 14} make run  (or: .venv/bin/pulse run --port {port + 14})")
 
 
 def _demo_place() -> dict[str, object]:

@@ -108,6 +108,18 @@ def watch(
         if once:
             console.print(frame)
             return
+        if not console.is_terminal:  # piped or logged: each new state of the progress, as text, until done
+            shown = ""
+            while True:
+                with console.capture() as captured:
+                    console.print(frame)
+                if captured.get() != shown:
+                    shown = captured.get()
+                    console.out(shown, end="", highlight=False)
+                if finished:
+                    return
+                time.sleep(interval)
+                frame, finished = _frame(runtime, campaign_id)
         with Live(frame, console=console, refresh_per_second=4) as live:
             while not finished:
                 time.sleep(interval)  # a person watching: poll the database at a human pace

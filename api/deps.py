@@ -56,7 +56,7 @@ def require(*roles: Role) -> object:
     def check(key: Annotated[ApiKey, Depends(_caller)]) -> ApiKey:
         if key.role not in allowed:
             names = ", ".join(sorted(allowed))
-            raise ApiError(403, "forbidden", f"a {key.role} key may not do this; it needs one of: {names}")
+            raise ApiError(403, "forbidden", f"the {key.role} role may not do this; it needs one of: {names}")
         return key
 
     return Depends(check)

@@ -127,6 +127,18 @@ def _location(loc: tuple[Any, ...]) -> str:
     return text or ".".join(map(str, loc))
 
 
+def _field_error(error: Any) -> dict[str, str]:
+    """One of pydantic's errors as {field, reason}, worded for someone fixing the request."""
+    loc = tuple(error["loc"])
+    if error["type"] == "json_invalid":  # loc is ("body", character offset)
+        detail = (error.get("ctx") or {}).get("error", "")
+        at = f" at character {loc[-1]}" if len(loc) > 1 and isinstance(loc[-1], int) else ""
+        return {"field": "body", "reason": f"not valid JSON{at}: {detail}" if detail else f"not valid JSON{at}"}
+    if loc == ("body",) and error["type"] in ("model_attributes_type", "dict_type"):
+        return {"field": "body", "reason": f"{error['msg']} (send a JSON object with Content-Type: application/json)"}
+    return {"field": _location(loc), "reason": error["msg"]}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -134,7 +146,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [{"field": _location(tuple(e["loc"])), "reason": e["msg"]} for e in exc.errors()]
+        fields = [_field_error(e) for e in exc.errors()]
         message = "; ".join(f"{f['field']}: {f['reason']}" for f in fields[:5])
         return JSONResponse(error_body("invalid_request", message, fields), status_code=422)
 

@@ -85,7 +85,11 @@ class DemoCustomers:
             if contact.external_id in self.done:
                 continue
             self.done.add(contact.external_id)
-            self._do(SCRIPT[contact.external_id], episode.id, contact)
+            try:
+                self._do(SCRIPT[contact.external_id], episode.id, contact)
+            except Exception:  # e.g. SQLite busy on a loaded machine: this customer tries again next round
+                self.done.discard(contact.external_id)
+                raise
 
     def _do(self, act: Act, episode_id: int, contact: Contact) -> None:
         runtime = self.runtime

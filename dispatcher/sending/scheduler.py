@@ -25,6 +25,7 @@ from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.metrics import tick_finished
 from dispatcher.sending.continuous import plan_waves
 from dispatcher.sending.heartbeat import dead_claim, worker_name
+from dispatcher.sending.step_batch import step_complete
 
 log = logging.getLogger(__name__)
 AT_CLOSE_ORDER = {"close": 0, "thank_you": 1, "summary": 2}
@@ -198,15 +199,6 @@ def sweep_dispatched_steps(runtime: Runtime, now: datetime) -> None:
     for step_id, step in incomplete:
         log.warning("step %s lost work (a worker died?): handing it out again", step_id, extra={"step_id": step_id})
         dispatch_step(runtime, step_id, step, now)
-
-
-def step_complete(session: Any, step_id: int, campaign_id: int, wave: int) -> bool:
-    """Whether every selected episode of the step's wave has its message for the step."""
-    unplanned = select(Episode.id).where(
-        Episode.campaign_id == campaign_id, Episode.wave == wave, Episode.state != "excluded",
-        ~exists(select(Message.id).where(Message.step_id == step_id, Message.episode_id == Episode.id)),
-    ).limit(1)
-    return session.scalar(unplanned) is None
 
 
 def close_campaign(runtime: Runtime, step_id: int, now: datetime) -> None:

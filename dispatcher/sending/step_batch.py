@@ -17,7 +17,7 @@ from contextvars import copy_context
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.people.models import Contact
@@ -25,6 +25,7 @@ from campaigns.programs.models import Campaign, Episode, Message, MessageContent
 from campaigns.programs.reach import Reach
 from campaigns.programs.window import SendingWindow
 from dispatcher.routing import Candidate, route
+from dispatcher.runtime.clock import utcnow
 from dispatcher.runtime.core import Runtime
 from dispatcher.sending.budget import ContactRef, Touch
 from dispatcher.sending.contents import ContentCache
@@ -227,7 +228,7 @@ def run_step_batch(runtime: Runtime, step_id: int, first_episode_id: int, last_e
             elif earlier:
                 send_messages(runtime, earlier)
             _plan_and_write(runtime, session, step, first_episode_id, last_episode_id, now)
-            due = _count_batch_done(runtime, session, step.id, now)
+            due = _count_batch_done(runtime, session, step, now)
             if not due and sending is not None and not sending.done():
                 # The sender is still out with the earlier requests: rather than wait for it,
                 # this thread posts the whole requests that this batch's rows completed.
@@ -253,12 +254,28 @@ def _plan_and_write(runtime: Runtime, session: Session, step: PlanStep, first_ep
         keep_contents(runtime, step.id, contents)
 
 
-def _count_batch_done(runtime: Runtime, session: Session, step_id: int, now: datetime) -> list[int]:
+def _count_batch_done(runtime: Runtime, session: Session, step: PlanStep, now: datetime) -> list[int]:
     """Count the batch done. Commits. The batch that leaves none (or cannot tell) takes every due
     message of the step, in the same transaction: the tick hands out a step's messages once no batch
-    is left, and would otherwise split the last requests with it."""
-    left = session.scalar(update(PlanStep).where(PlanStep.id == step_id, PlanStep.batches_left > 0)
+    is left, and would otherwise split the last requests with it. It also marks the step done if
+    every selected episode has its message (a batch delivered twice may have counted for one that
+    has not run yet: then the step stays dispatched, and the scheduler's sweep decides later)."""
+    left = session.scalar(update(PlanStep).where(PlanStep.id == step.id, PlanStep.batches_left > 0)
                           .values(batches_left=PlanStep.batches_left - 1).returning(PlanStep.batches_left))
-    due = take_step_messages(runtime, session, step_id, now, whole_requests_only=False) if not left else []
+    due = []
+    if not left:
+        due = take_step_messages(runtime, session, step.id, now, whole_requests_only=False)
+        if step_complete(session, step.id, step.campaign_id, step.wave):
+            session.execute(update(PlanStep).where(PlanStep.id == step.id, PlanStep.status.in_(("running", "dispatched")))
+                            .values(status="done", dispatched_at=func.coalesce(PlanStep.dispatched_at, utcnow())))
     session.commit()
     return due
+
+
+def step_complete(session: Any, step_id: int, campaign_id: int, wave: int) -> bool:
+    """Whether every selected episode of the step's wave has its message for the step."""
+    unplanned = select(Episode.id).where(
+        Episode.campaign_id == campaign_id, Episode.wave == wave, Episode.state != "excluded",
+        ~exists(select(Message.id).where(Message.step_id == step_id, Message.episode_id == Episode.id)),
+    ).limit(1)
+    return session.scalar(unplanned) is None

@@ -55,6 +55,19 @@ def test_nan_in_attributes_is_refused(client: TestClient, auth: Auth) -> None:
     assert _field(response) == "items[0].attributes.plan"
 
 
+def test_malformed_json_and_json_without_its_content_type_say_what_to_fix(client: TestClient, auth: Auth) -> None:
+    headers = auth(Role.OPS)
+    broken = client.post("/v1/campaigns", content='{"name": "x", "survey": {"kind": "nps"},}', headers={**headers, "Content-Type": "application/json"})
+    assert broken.status_code == 422, broken.text
+    assert broken.json()["error"]["fields"] == [{"field": "body", "reason": broken.json()["error"]["fields"][0]["reason"]}]
+    assert broken.json()["error"]["fields"][0]["reason"].startswith("not valid JSON at character 40: ")
+    untyped = client.post("/v1/campaigns", content='{"name": "x", "survey": {"kind": "nps"}}', headers={**headers, "Content-Type": "text/plain"})
+    assert untyped.status_code == 422, untyped.text
+    assert _field(untyped) == "body"
+    assert "Content-Type: application/json" in untyped.json()["error"]["message"]
+    assert client.get("/v1/campaigns", headers=headers).json()["items"] == []
+
+
 def test_ids_beyond_the_database_range_in_paths_and_queries_are_422(client: TestClient, auth: Auth) -> None:
     headers = auth(Role.ADMIN)
     for path in ("/v1/contacts/4647151873", "/v1/accounts/9223372036854775808", "/v1/contacts/-1/fatigue",

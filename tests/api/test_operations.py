@@ -95,6 +95,33 @@ def test_watch_shows_each_step_with_its_progress(runtime: Runtime, clock: Databa
     assert missing.exit_code == 2 and "no campaign 999999" in missing.output
 
 
+def test_watch_into_a_pipe_prints_each_new_state_until_the_campaign_ends(runtime: Runtime, clock: DatabaseClock) -> None:
+    import threading
+
+    from dispatcher.sending.lifecycle import cancel_campaign
+
+    _saturday_evening(clock)
+    campaign_id = create_and_launch(runtime, 4, plan=INVITE_ONLY, timezone="UTC")
+    tick(runtime)
+    tick(runtime)
+
+    def cancel_soon() -> None:
+        time.sleep(1.5)  # the watcher has printed the first state by then
+        with runtime.sessions() as session:
+            cancel_campaign(runtime, session, campaign_id)
+            session.commit()
+
+    canceller = threading.Thread(target=cancel_soon)
+    canceller.start()
+    result = CliRunner().invoke(cli, ["campaigns", "watch", str(campaign_id), "--interval", "0.2"],
+                                env={**settings_environment(runtime.settings), "COLUMNS": "200"})
+    canceller.join()
+    assert result.exit_code == 0, result.output
+    # Not a terminal: no live bars, but every state it saw, as text, each once, ending with the cancelled campaign.
+    headers = [line for line in result.output.splitlines() if f"(campaign {campaign_id}, " in line]
+    assert [h.split(f"(campaign {campaign_id}, ")[1].split(")")[0] for h in headers] == ["active", "cancelled"], result.output
+
+
 def test_admins_read_and_move_the_database_clock(client: TestClient, auth: object, clock: DatabaseClock) -> None:
     admin = auth(Role.ADMIN)  # type: ignore[operator]
     before = client.get("/v1/clock", headers=admin).json()

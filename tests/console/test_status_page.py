@@ -21,6 +21,7 @@ from tests.conftest import make_settings
 from tests.console.browser_steps import shoot
 from tests.console.helpers import member, sign_in
 from tests.dispatcher.scenario import create_and_launch
+from tests.servers import missing
 
 INVITE_ONLY = [{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 5}]
 
@@ -69,7 +70,7 @@ def test_status_page_in_a_browser(backend: Backend, runtime: Runtime, clock: Dat
 
     monkeypatch.setattr(served, "SERVE", SERVE_WITH_WORKER)
     if chromium_path() is None:
-        pytest.fail("chromium is not installed (.ci/browser installs it)")
+        missing("chromium is not installed: run .ci/browser")
     _waiting_campaign(runtime, clock)
     port = free_port()
     settings = make_settings(backend, tmp_path, public_url=f"http://127.0.0.1:{port}", tick_seconds=0.5)

@@ -13,6 +13,7 @@ from tests.answers.cdp import Browser, Page, chromium_path
 from tests.answers.live_server import free_port, live_server
 from tests.backends import Backend
 from tests.conftest import make_settings
+from tests.servers import missing
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 TAGS_IN_ORDER = ["contacts", "accounts", "team", "campaigns", "results", "surveys", "answers", "templates", "follow-ups", "fatigue", "webhooks", "keys", "operations", "health"]
@@ -21,7 +22,7 @@ TAGS_IN_ORDER = ["contacts", "accounts", "team", "campaigns", "results", "survey
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Browser]:
     if chromium_path() is None:
-        pytest.fail("chromium is not installed (.ci/browser installs it)")
+        missing("chromium is not installed: run .ci/browser")
     opened = Browser(tmp_path / "profile")
     yield opened
     opened.close()
