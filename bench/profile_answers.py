@@ -177,6 +177,8 @@ def main() -> None:
                 profile.disable()
                 print(f"{args.kind}: CPU {cpu * 1000:.2f} ms/request over {half} requests (in process, profiler off; no uvicorn)")
                 if not args.follow_through:
+                    if os.environ.get("PROFILE_DUMP"):
+                        profile.dump_stats(os.environ["PROFILE_DUMP"])
                     pstats.Stats(profile).strip_dirs().sort_stats(args.sort).print_stats(args.top)
                     return
                 worker = build_runtime(settings.model_copy(update={"worker": "inprocess", "outbox_dir": Path(tempfile.mkdtemp(prefix="pulse-profile-"))}))
