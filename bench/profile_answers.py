@@ -13,6 +13,7 @@ request (process time over the loop, profiler off), then the profile; with
 ``--follow-through``, then one worker pass over every answer stored (batches of
 ``BATCH``; the thank-yous and alerts handed to the outbox channel in the same
 thread), its statements and CPU per answer, and its profile instead.
+``PROFILE_DUMP=<file>`` also writes the requests' profile there (``pstats``: callers, callees).
 """
 
 from __future__ import annotations
