@@ -15,7 +15,11 @@ omission). Each rate is run for the bare endpoint, then link answers, then SMS
 replies (interleaved, ``--rounds`` times); after a Pulse step the bench waits for
 the worker to finish the follow-through and reports how long answers waited for
 it. A variant's *capacity* is the highest offered rate it kept up with
-(completed ≥ 95 % of the offered rate, p99 ≤ 200 ms). CPU is the servers'
+(completed ≥ 95 % of the offered rate, p99 ≤ 200 ms) in every round, every
+lower rate of the round included (the same rule for the bare endpoint and for
+Pulse); each round's own highest rate and the rate it completed at the first
+offered rate it fell behind at are printed beside it. A finer ``--rates`` grid
+(e.g. 50,60,70,80,90,100,115,130,150) gives a finer capacity. CPU is the servers'
 (user + system of their process groups, from /proc), per request — for Pulse it
 includes the worker's follow-through until the backlog is drained, and is also
 shown for the API process alone; PostgreSQL's own CPU is not counted.
@@ -188,9 +192,19 @@ async def open_loop(port: int, requests: list[bytes], rate: int, expect: int) ->
         nonlocal oks, last
         scheduled = start + index / rate
         await asyncio.sleep(max(0.0, scheduled - loop.time()))
-        reader, writer = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
-        writer.write(requests[index])
-        head = await reader.readuntil(b"\r\n\r\n")
+        while True:
+            kept = bool(idle)
+            reader, writer = idle.pop() if kept else await asyncio.open_connection("127.0.0.1", port)
+            writer.write(requests[index])
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+                break
+            except asyncio.IncompleteReadError as closed:
+                # uvicorn closes a kept-alive connection idle for 5 s (its keep-alive timeout) without
+                # reading what was sent on it: send again on another; a fresh one failing is an error
+                writer.close()
+                if not kept or closed.partial:
+                    raise
         length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
         await reader.readexactly(length)
         done = loop.time()
@@ -362,23 +376,31 @@ def measured(load: Coroutine[Any, Any, tuple[list[float], int, float]]) -> tuple
 
 
 def summarize(steps: list[Step], rates: list[int]) -> None:
-    def capacities(variant: str) -> list[int]:
-        """Per round: the highest rate kept up with, every lower rate of the round too."""
+    def rounds(variant: str) -> list[tuple[int, Step | None]]:
+        """Per round: the highest rate kept up with (every lower rate of the round too), and the
+        first step that fell behind (None if none did)."""
         found = []
         for number in sorted({s.round for s in steps}):
-            best = 0
+            best, behind = 0, None
             for rate in rates:
                 at = [s for s in steps if s.variant == variant and s.round == number and s.rate == rate]
-                if not at or not at[0].kept_up:
+                if not at:
+                    break
+                if not at[0].kept_up:
+                    behind = at[0]
                     break
                 best = rate
-            found.append(best)
+            found.append((best, behind))
         return found
 
     def capacity(variant: str) -> int:
-        return max(capacities(variant))
+        """The highest rate kept up with in every round (the same rule for every variant)."""
+        return min((best for best, _ in rounds(variant)), default=0)
 
-    bare = capacity("bare")
+    def best_round(variant: str) -> int:
+        return max((best for best, _ in rounds(variant)), default=0)
+
+    bare, bare_best = capacity("bare"), best_round("bare")
     print("\nsummary (server CPU per request over every step; latency from the scheduled start):")
     for variant in ("bare", "link", "sms"):
         runs = [s for s in steps if s.variant == variant]
@@ -386,9 +408,12 @@ def summarize(steps: list[Step], rates: list[int]) -> None:
         at100 = [s.p99 for s in runs if s.rate == 100]
         cpu = sum(s.cpu for s in runs) / max(sum(s.ok for s in runs), 1)
         api_cpu = sum(s.api_cpu for s in runs) / max(sum(s.ok for s in runs), 1)
-        ratio = f", {cap / bare:.2f}× the bare endpoint's capacity" if bare and variant != "bare" else ""
+        ratio = (f", {cap / bare:.2f}× the bare endpoint's capacity (best rounds: {best_round(variant) / bare_best:.2f}×)"
+                 if bare and bare_best and variant != "bare" else "")
+        per_round = "; ".join(f"{best}/s" + (f", then {behind.throughput:.1f} req/s done at {behind.rate}/s (p99 {behind.p99 * 1000:.0f} ms)" if behind else ", never behind")
+                              for best, behind in rounds(variant))
         follow = [s.follow_p99 for s in runs if s.follow_p99 is not None]
-        print(f"  {variant:4}: capacity {cap}/s (best round; rounds {', '.join(map(str, capacities(variant)))}; of {', '.join(map(str, rates))}){ratio}; p99 at 100/s "
+        print(f"  {variant:4}: capacity {cap}/s (kept up with in every round; of {', '.join(map(str, rates))}){ratio}; rounds: {per_round}; p99 at 100/s "
               f"{', '.join(f'{p * 1000:.1f}' for p in at100) or '-'} ms; CPU {cpu * 1000:.2f} ms/request (API process {api_cpu * 1000:.2f})"
               + (f"; follow-through p99 {max(follow):.2f} s" if follow else ""))
     print(f"  goal: link and SMS ≥ 0.7× the bare capacity, p99 ≤ 25 ms at 100/s; bare p50s {statistics.median([s.p50 for s in steps if s.variant == 'bare']) * 1000:.1f} ms")

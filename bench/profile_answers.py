@@ -13,6 +13,7 @@ request (process time over the loop, profiler off), then the profile; with
 ``--follow-through``, then one worker pass over every answer stored (batches of
 ``BATCH``; the thank-yous and alerts handed to the outbox channel in the same
 thread), its statements and CPU per answer, and its profile instead.
+``PROFILE_DUMP=<file>`` also writes the requests' profile there (``pstats``: callers, callees).
 """
 
 from __future__ import annotations
@@ -177,6 +178,8 @@ def main() -> None:
                 profile.disable()
                 print(f"{args.kind}: CPU {cpu * 1000:.2f} ms/request over {half} requests (in process, profiler off; no uvicorn)")
                 if not args.follow_through:
+                    if os.environ.get("PROFILE_DUMP"):
+                        profile.dump_stats(os.environ["PROFILE_DUMP"])
                     pstats.Stats(profile).strip_dirs().sort_stats(args.sort).print_stats(args.top)
                     return
                 worker = build_runtime(settings.model_copy(update={"worker": "inprocess", "outbox_dir": Path(tempfile.mkdtemp(prefix="pulse-profile-"))}))

@@ -38,8 +38,17 @@ ContextSource = Callable[[], dict[str, Any]]
 _context_sources: list[ContextSource] = []
 
 
+# What any of PATTERNS needs to match (each pattern's match contains one of these): a text
+# without any is left as it is after one search, not six substitutions (most log strings).
+_MAY_REDACT = re.compile(r"/[ru]/|token=|pulse_|bearer\s|@|\+[1-9]", re.IGNORECASE)
+# Written by the logging chain itself, never from a request or a row: nothing to redact.
+_OWN_KEYS = frozenset({"timestamp", "level", "logger"})
+
+
 def redact_text(text: str) -> str:
     """``text`` with tokens, keys, email addresses and phone numbers replaced by ``[redacted]``."""
+    if _MAY_REDACT.search(text) is None:
+        return text
     for pattern, replacement in PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -49,7 +58,7 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     """structlog processor: secret keys blanked, every string scrubbed of tokens and personal data."""
     event.pop("color_message", None)  # uvicorn's copy of the message with terminal colours
     for key, value in list(event.items()):
-        if key.startswith("_"):
+        if key.startswith("_") or key in _OWN_KEYS:
             continue
         if key.lower() in SECRET_KEYS and value is not None:
             event[key] = REDACTED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from campaigns.followups.models import FollowUp
 from campaigns.programs.models import AnswerOutbox, Episode, Message, Response
 from campaigns.webhooks.models import WebhookDelivery, WebhookSubscription
-from dispatcher.answers.answering import accept_answer
+from dispatcher.answers.answering import KICK_GAP, accept_answer, kick_from_loop
 from dispatcher.answers.follow_through import follow_through_answers
 from dispatcher.loop.follow_ups import alert_key
 from dispatcher.runtime.core import Runtime
@@ -212,3 +213,29 @@ def test_a_link_answer_is_at_most_five_statements_and_one_commit(runtime: Runtim
     assert fresh(session).scalar(select(AnswerOutbox.done_at)) is not None
     message = session.get(Message, item.message_id)
     assert message is not None and message.state == "answered"  # channel choice learns from it on the worker
+
+
+def test_a_kick_from_the_event_loop_coalesces_a_burst_as_a_kick_does(runtime: Runtime, session: Session) -> None:
+    """``kick_from_loop`` (the answer routes' background task): the first kick of a burst follows
+    through at once (on a worker thread); the kicks within ``KICK_GAP`` of it are covered by one
+    trailing pass that does every row committed before it."""
+    first, second, third = (survey(runtime, owner_id=team_member(runtime, email=f"owner{n}@example.com")) for n in range(3))
+    runtime.extras["inprocess_worker"] = object()  # as in `pulse run`: kicks coalesce, each pass runs where it is submitted
+
+    def pending() -> int:
+        return len(fresh(session).scalars(select(AnswerOutbox).where(AnswerOutbox.done_at.is_(None))).all())
+
+    async def burst() -> None:
+        _stored(runtime, first, 9)
+        await kick_from_loop(runtime)
+        assert pending() == 0
+        _stored(runtime, second, 3)
+        await kick_from_loop(runtime)
+        _stored(runtime, third, 8)
+        await kick_from_loop(runtime)
+        assert pending() == 2  # covered by the trailing pass, not yet due
+        await asyncio.sleep(KICK_GAP * 4)
+
+    asyncio.run(burst())
+
+    assert pending() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -194,3 +195,32 @@ def test_no_sequential_id_appears_in_a_link(runtime: Runtime) -> None:
         token = url.rsplit("/", 1)[1]
         assert token.split(".")[0] == item.public_id
         assert str(item.episode_id) not in url.split("/")
+
+
+def test_the_form_is_read_as_four_form_fields_would_be(runtime: Runtime, session: Session, link_client: TestClient) -> None:
+    """The answer's form is parsed by the route's own dependency (no per-field validation): a
+    multipart body is accepted as before, a repeated field gives its last value, an empty comment
+    is none, a file where text belongs is 422 and a body that does not parse is 400."""
+    item, again = survey(runtime), survey(runtime)
+    form = person_form(runtime, item, score=7, comment="")
+
+    posted = link_client.post(item.answer_path, files={name: (None, value) for name, value in form.items()}, follow_redirects=False)
+    assert posted.status_code == 303
+    [stored] = responses(session, item)
+    assert (stored.score, stored.comment) == (7, None)
+
+    repeated = person_form(runtime, again, score=2, comment="first")
+    body = urlencode([*repeated.items(), ("score", "9"), ("comment", "last")])
+    posted = link_client.post(again.answer_path, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}, follow_redirects=False)
+    assert posted.status_code == 303
+    [stored] = responses(session, again)
+    assert (stored.score, stored.comment) == (9, "last")
+
+    third = survey(runtime)
+    as_file = {**person_form(runtime, third, score=5)}
+    del as_file["comment"]
+    refused = link_client.post(third.answer_path, data=as_file, files={"comment": ("comment.txt", b"a file")})
+    assert refused.status_code == 422
+    broken = link_client.post(third.answer_path, content=b"--x\r\nnot a part", headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert broken.status_code == 400
+    assert responses(session, third) == []
