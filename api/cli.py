@@ -110,21 +110,26 @@ def run(
 
 
 def _check_port_free(host: str, port: int) -> None:
-    """Fail with what to do when another process (an earlier ``make run``?) holds the port."""
+    """Fail with what to do when another process (an earlier ``make run``?) holds the port.
+
+    Every address the host names is probed as asyncio binds it for uvicorn (passive, an IPv6
+    socket IPv6-only, SO_REUSEADDR), so a setup uvicorn accepts is never refused here."""
     import socket
 
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc}. Set PULSE_HOST to an address of this machine (e.g. 127.0.0.1).")
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a port in TIME_WAIT is free
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            fail(f"port {port} on {host} is in use ({exc.strerror}): stop what holds it (another `make run`?), "
-                 f"or run on another port: PULSE_PORT={port + 14} make run  (or: .venv/bin/pulse run --port {port + 14})")
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a port in TIME_WAIT is free
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                fail(f"port {port} on {host} is in use ({exc.strerror}): stop what holds it (another `make run`?), "
+                     f"or run on another port: PULSE_PORT={port + 14} make run  (or: .venv/bin/pulse run --port {port + 14})")
 
 
 def _demo_place() -> dict[str, object]:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Header, HTTPExcep
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import RuntimeDep, SessionDep
 from api.pages import new_nonce, page_headers, render_page
@@ -145,7 +146,7 @@ async def answer_form(request: Request) -> AnswerForm:
     about a tenth of a link answer's CPU."""
     try:
         form = await request.form()
-    except HTTPException:
+    except StarletteHTTPException:  # the parser's own 400s ("Missing boundary in multipart.", too many fields) as they are
         raise
     except Exception as error:
         raise HTTPException(status_code=400, detail="There was an error parsing the body") from error

@@ -86,7 +86,10 @@ def record_answer(session: Session, *, episode: Episode, score: int, comment: st
         for key, value in changes.items():
             set_committed_value(episode, key, value)
     response = Response(id=session.scalar(_INSERT_RESPONSE, values), **values)
-    make_transient_to_detached(response)  # the row as written: persistent once added, nothing to flush
+    # The row as written: persistent once added, nothing to flush. Unlike a flushed new object, a
+    # rollback of this transaction leaves it in the session expired (reading it then raises
+    # ObjectDeletedError): callers that roll back start again from a fresh session, as every one does.
+    make_transient_to_detached(response)
     session.add(response)
     session.flush()  # whatever else the caller left pending (nothing, on the answer routes)
     return Recorded(response, previous_id)

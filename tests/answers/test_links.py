@@ -223,4 +223,6 @@ def test_the_form_is_read_as_four_form_fields_would_be(runtime: Runtime, session
     assert refused.status_code == 422
     broken = link_client.post(third.answer_path, content=b"--x\r\nnot a part", headers={"Content-Type": "multipart/form-data; boundary=x"})
     assert broken.status_code == 400
+    unbounded = link_client.post(third.answer_path, content=b"score=5", headers={"Content-Type": "multipart/form-data"})
+    assert unbounded.status_code == 400 and "Missing boundary" in unbounded.json()["error"]["message"], unbounded.text  # the parser's own words
     assert responses(session, third) == []

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+import typer
 
 from tests.answers.live_server import free_port
 from tests.first_hour.readme import KEY_LINE, PULSE
@@ -68,3 +70,23 @@ def test_a_port_in_use_is_refused_with_what_to_do_and_the_first_key_is_kept_for_
     assert "Pulse is running" not in refused.stdout and not KEY_LINE.search(refused.stdout)
     # Nothing was half-done: the first run that can listen still shows the first admin key.
     assert KEY_LINE.search(_start_and_stop(tmp_path, free_port(), "after"))
+
+
+def test_the_port_check_refuses_only_what_uvicorn_would_refuse() -> None:
+    import socket
+
+    from api.cli import _check_port_free
+
+    with socket.socket(socket.AF_INET) as holder:  # another process on IPv4, every interface
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(typer.Exit):
+            _check_port_free("127.0.0.1", port)
+        if socket.has_ipv6:
+            try:
+                with socket.socket(socket.AF_INET6) as probe:
+                    probe.bind(("::1", 0))
+            except OSError:
+                return  # no IPv6 on this machine: nothing more to check
+            _check_port_free("::", port)  # IPv6-only, as asyncio binds it: free beside the IPv4 holder
