@@ -141,10 +141,6 @@ class _Kicks:
         self._last = float("-inf")  # monotonic time of the last kick sent
         self._trailing = False  # a kick is due at the end of the gap and covers every kick until it goes
 
-    def kick(self, runtime: Runtime) -> None:
-        if self.claim(runtime):
-            runtime.submit_committed(FOLLOW_THROUGH)
-
     def claim(self, runtime: Runtime) -> bool:
         """True if the caller is to submit the kick now; otherwise a kick is due at the end of
         the gap (this call may have started its timer). Never blocks on I/O: a route's event
@@ -181,11 +177,8 @@ def kick(runtime: Runtime) -> None:
     batch instead of one answer. Without either (tests, CLI commands) it runs at once
     in the calling thread, joining a pass already running in this process if there is one.
     """
-    if isinstance(runtime.queue, InlineQueue) and "inprocess_worker" not in runtime.extras:
+    if _goes_now(runtime):
         runtime.submit_committed(FOLLOW_THROUGH)
-        return
-    kicks: _Kicks = runtime.extras.setdefault("answer_kicks", _Kicks())
-    kicks.kick(runtime)
 
 
 async def kick_from_loop(runtime: Runtime) -> None:
@@ -194,9 +187,14 @@ async def kick_from_loop(runtime: Runtime) -> None:
     broker, or runs the embedded worker's pass, or the follow-through itself as ``kick``
     would). Most answers of a burst are covered by a kick already due and take no hop:
     a sync background task took one per answer (≈ 0.1 ms of CPU each)."""
+    if _goes_now(runtime):
+        await anyio.to_thread.run_sync(runtime.submit_committed, FOLLOW_THROUGH)
+
+
+def _goes_now(runtime: Runtime) -> bool:
+    """Whether this kick is to be submitted now: always without a broker or the embedded worker
+    (tests, CLI commands); otherwise as the process's ``_Kicks`` decides (else it is covered by one due)."""
     if isinstance(runtime.queue, InlineQueue) and "inprocess_worker" not in runtime.extras:
-        await anyio.to_thread.run_sync(runtime.submit_committed, FOLLOW_THROUGH)
-        return
+        return True
     kicks: _Kicks = runtime.extras.setdefault("answer_kicks", _Kicks())
-    if kicks.claim(runtime):
-        await anyio.to_thread.run_sync(runtime.submit_committed, FOLLOW_THROUGH)
+    return kicks.claim(runtime)
