@@ -6,26 +6,32 @@ into a staging table and one ``INSERT … SELECT … ON CONFLICT (external_id) D
 UPDATE`` per batch; on SQLite an executemany of the same upsert. The caller
 owns the transaction.
 
-On PostgreSQL everything of a batch that talks to the server — its lookups, the
-comparison with stored rows, the COPY and the statements that move it into
-place — runs in a second thread while the caller reads and cleans the next
-batch: the server works while Python validates (a thread waiting on psycopg
-releases the GIL). One batch at a time is in that thread, so batches apply in
-order on one connection and at most two are in memory.
+On PostgreSQL everything that talks to the server runs in a second thread, in
+the order it was asked for, while the caller reads and cleans rows: the server
+works while Python validates (a thread waiting on psycopg releases the GIL).
+For each batch the thread first looks up what the batch needs (the accounts or
+team members it names, the stored rows of its external ids), then, once the
+caller has compared the batch with them, writes it. The caller cleans the next
+batch while the thread writes one batch and looks up the one after it, so the
+server is idle only while a batch is compared. A batch is looked up after the
+one before it is written (a contact in both sees the first one's values) and at
+most three batches are in memory.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from itertools import islice
 from operator import itemgetter
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -35,7 +41,13 @@ from campaigns.people.models import Account, Contact, TeamMember
 from campaigns.people.rows import MAX_ATTRIBUTES, RowCleaner, account_cleaner, contact_cleaner
 
 BATCH_SIZE = 5000  # rows cleaned, looked up and written together
+KNOWN_REFERENCES = 100_000  # ids of referenced rows (accounts, team members) kept from batch to batch in one upsert
+# The GIL's switch interval while an upsert runs on PostgreSQL (seconds; Python's default is 0.005).
+# The caller's thread is busy cleaning rows while the second thread's statements run; each time one
+# returns, the second thread waits for the GIL up to this long, several times a batch.
+SWITCH_INTERVAL = 0.0002
 JSON_COLUMNS = frozenset({"attributes"})  # COPYed as jsonb
+_T = TypeVar("_T")
 # (row number, raw values): a mapping of field to value, or values in the order of a CSV header
 Rows = Iterable[tuple[int, Mapping[str, Any]]] | Iterable[tuple[int, Sequence[Any]]]
 
@@ -73,37 +85,53 @@ def _batches(rows: Rows) -> Iterator[list[tuple[int, Any]]]:
 
 
 class _Writer:
-    """Moves batches into the database one at a time. On PostgreSQL each batch's work
-    (``submit``) runs in a second thread while the caller reads and cleans the next batch.
+    """Does a batch's database work in order. On PostgreSQL the work (``submit``) runs in a
+    second thread while the caller goes on; on SQLite it runs at once.
 
-    The caller does not touch the session between ``submit`` and the next ``submit``
-    or the end of the ``with`` block (both wait for the batch before); leaving the block
-    waits too, so a caller that rolls back never does so under a running statement.
+    Work runs in the order it is submitted, on the session's one connection. Once a piece
+    fails, the pieces after it do not run: they raise the first one's error, so the caller
+    sees the database's own error rather than a later "transaction is aborted". Leaving
+    the ``with`` block waits for the last piece, so a caller that rolls back never does so
+    under a running statement.
     """
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.postgresql = session.get_bind().dialect.name == "postgresql"
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="pulse-import") if self.postgresql else None
-        self._pending: Future[None] | None = None
+        if self._thread is not None:
+            _switch_often(True)
+        self._last: Future[Any] | None = None
+        self._failed: BaseException | None = None
         self._staged: dict[tuple[str, tuple[str, ...]], str] = {}  # (table, columns): staging table
 
-    def submit(self, work: Callable[[], None]) -> None:
-        """Run ``work`` (one batch) after the batch before it: in the second thread on PostgreSQL, here otherwise."""
-        self.wait()
+    def submit(self, work: Callable[[], _T]) -> Future[_T]:
+        """Run ``work`` after everything submitted before it: in the second thread on PostgreSQL, here otherwise."""
         if self._thread is None:
-            work()
-        else:
-            self._pending = self._thread.submit(work)
+            done: Future[_T] = Future()
+            done.set_result(work())
+            return done
+        self._last = self._thread.submit(self._unless_failed, work)
+        return self._last
+
+    def _unless_failed(self, work: Callable[[], _T]) -> _T:
+        if self._failed is not None:
+            raise self._failed
+        try:
+            return work()
+        except BaseException as error:
+            self._failed = error
+            raise
 
     def write(self, model: type[Any], inserts: list[dict[str, Any]], updates: list[dict[str, Any]], *, now: datetime) -> None:
         """Updates by primary key; inserts as upserts, so a row that appeared meanwhile is updated.
         Inserted rows get ``created_at`` and ``updated_at`` = ``now``, updated rows ``updated_at``.
 
         Rows are grouped by their columns (CSV rows all share one set, in one order). On
-        PostgreSQL each group is COPYed into a staging table and written with one
+        PostgreSQL each group's values are laid out for COPY here, in the caller's thread;
+        in the second thread each group is COPYed into a staging table and written with one
         ``INSERT … SELECT … ON CONFLICT DO UPDATE`` (or ``UPDATE … FROM``), the times
-        passed once as a parameter; on SQLite inserts go out as upsert executemanys and
+        passed once as a parameter. On SQLite inserts go out as upsert executemanys and
         updates as one executemany.
         """
         if not self.postgresql:
@@ -120,12 +148,18 @@ class _Writer:
                 statement = _upsert_statement(self.session, model, columns) if is_insert else update(model)
                 self.session.execute(statement, group)
             return
+        laid_out = [(columns, _copy_lines(columns, group), is_insert) for columns, group, is_insert in groups]
+        self.submit(partial(self._store, model.__table__, laid_out, now))
+
+    def _store(self, table: Any, groups: list[tuple[tuple[str, ...], list[Sequence[Any]], bool]], now: datetime) -> None:
         raw = driver_connection(self.session.connection())
-        for columns, group, is_insert in groups:
-            staging = self._staging(raw, model.__table__, columns)
-            _copy(raw, staging, columns, group)
+        for columns, lines, is_insert in groups:
+            staging = self._staging(raw, table, columns)
             with raw.cursor() as cursor:
-                cursor.execute(_move(model.__table__, staging, columns, insert=is_insert), {"now": now})
+                with cursor.copy(f"COPY {staging} ({_listed(columns)}) FROM STDIN") as copy:
+                    for line in lines:
+                        copy.write_row(line)
+                cursor.execute(_move(table, staging, columns, insert=is_insert), {"now": now})
 
     def _staging(self, raw: Any, table: Any, columns: tuple[str, ...]) -> str:
         """An empty staging table for these columns (the target's types, none of its constraints).
@@ -140,17 +174,16 @@ class _Writer:
             cursor.execute(statement)
         return name
 
-    def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
         try:
-            self.wait()
+            last, self._last = self._last, None
+            if last is not None:
+                wait([last])
+                if kind is None and self._failed is not None:
+                    raise self._failed
             # Dropped at the end (not only at commit), so the transaction can upsert again; after an
             # error the caller rolls back (a failed transaction would refuse the DROP and hide the error).
             if self._staged and kind is None:
@@ -159,6 +192,28 @@ class _Writer:
         finally:
             if self._thread is not None:
                 self._thread.shutdown()
+                _switch_often(False)
+
+
+_switching = threading.Lock()
+_switching_upserts = 0  # upserts running with SWITCH_INTERVAL
+_switch_interval_before = 0.0
+
+
+def _switch_often(start: bool) -> None:
+    """Shorten the GIL's switch interval while any upsert runs on PostgreSQL; the first to start
+    keeps what was set, the last to end puts it back."""
+    global _switching_upserts, _switch_interval_before
+    with _switching:
+        if start:
+            if _switching_upserts == 0:
+                _switch_interval_before = sys.getswitchinterval()
+                sys.setswitchinterval(min(SWITCH_INTERVAL, _switch_interval_before))
+            _switching_upserts += 1
+        else:
+            _switching_upserts -= 1
+            if _switching_upserts == 0:
+                sys.setswitchinterval(_switch_interval_before)
 
 
 def _upsert_statement(session: Session, model: type[Any], columns: tuple[str, ...]) -> Any:
@@ -168,18 +223,19 @@ def _upsert_statement(session: Session, model: type[Any], columns: tuple[str, ..
     return stmt.on_conflict_do_update(index_elements=["external_id"], set_={c: stmt.excluded[c] for c in updatable})
 
 
-def _copy(raw: Any, staging: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: COPY the rows into ``staging``."""
+def _copy_lines(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> list[Sequence[Any]]:
+    """The rows' values in the order of ``columns``, as COPY takes them (jsonb reads JSON text)."""
     documents = [i for i, c in enumerate(columns) if c in JSON_COLUMNS]
     values = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-    with raw.cursor() as cursor, cursor.copy(f"COPY {staging} ({_listed(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            line = values(row)
-            if documents:
-                line = list(line)
-                for i in documents:
-                    line[i] = _json_text(line[i]) if line[i] is not None else None  # jsonb reads JSON text
-            copy.write_row(line)
+    if not documents:
+        return [values(row) for row in rows]
+    lines: list[Sequence[Any]] = []
+    for row in rows:
+        line = list(values(row))
+        for i in documents:
+            line[i] = _json_text(line[i]) if line[i] is not None else None
+        lines.append(line)
+    return lines
 
 
 def _listed(columns: tuple[str, ...]) -> str:
@@ -216,21 +272,127 @@ def _json_encoder() -> Callable[[Any], str]:
 _json_text = _json_encoder()
 
 
-def _merge(
-    writer: _Writer,
-    model: type[Any],
-    cleaned: list[tuple[int, dict[str, Any]]],
-    rejected: list[RowError],
-    result: UpsertResult,
-    resolve: Callable[[list[tuple[int, dict[str, Any]]]], list[tuple[int, dict[str, Any]]]],
-    defaults: Mapping[str, Any],
-    required_on_insert: tuple[str, ...],
-    now: datetime,
-) -> None:
-    """One batch, after the one before it is written: look up, compare with what is stored, write."""
-    session = writer.session
+@dataclass(frozen=True)
+class _Reference:
+    """A field naming another row by its key (``field``, e.g. an account's external id),
+    stored as that row's id (``target``); ``missing`` words the error for a name nothing has."""
+
+    field: str
+    target: str
+    key: Any
+    value: Any
+    missing: str
+
+    def look_up(self, session: Session, items: list[tuple[int, dict[str, Any]]], kept: dict[str, int]) -> dict[str, int]:
+        """The ids of the rows the items name. ``kept`` holds the ids found for earlier batches of
+        the same upsert (up to KNOWN_REFERENCES): only names not seen yet go to the database."""
+        named = {v[self.field] for _, v in items if v.get(self.field)}
+        if len(kept) + len(named) > KNOWN_REFERENCES:
+            kept.clear()
+        if missing := named - kept.keys():
+            kept.update(_lookup(session, self.key, self.value, missing))
+        return {name: kept[name] for name in named if name in kept}
+
+    def resolve(self, items: list[tuple[int, dict[str, Any]]], known: dict[str, int], result: UpsertResult) -> list[tuple[int, dict[str, Any]]]:
+        """The items with ``field`` replaced by ``target``; rows naming nothing known are reported and left out."""
+        kept = []
+        for item in items:
+            number, values = item
+            if self.field in values:
+                reference = values.pop(self.field)
+                if reference is not None and reference not in known:
+                    result.errors.append(RowError(number, values["external_id"], self.field, self.missing.format(reference=reference)))
+                    continue
+                values[self.target] = known.get(reference) if reference else None
+            kept.append(item)
+        return kept
+
+
+_ACCOUNT = _Reference("account_external_id", "account_id", Account.external_id, Account.id,
+                      "no account with external id {reference!r}; import accounts first")
+_OWNER = _Reference("owner_email", "owner_id", TeamMember.email, TeamMember.id,
+                    "no team member with email {reference!r}; add them with POST /v1/team first")
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How one kind of row is upserted."""
+
+    model: type[Any]
+    cleaner: Callable[[tuple[str, ...]], RowCleaner]
+    reference: _Reference
+    defaults: Mapping[str, Any]  # for columns a new row does not name
+    required_on_insert: tuple[str, ...]
+
+
+_CONTACTS = _Kind(Contact, contact_cleaner, _ACCOUNT, {"locale": "en", "timezone": "UTC", "attributes": {}}, ())
+_ACCOUNTS = _Kind(Account, account_cleaner, _OWNER, {"attributes": {}}, ("name",))
+
+
+def upsert_contacts(session: Session, rows: Rows, *, now: datetime, columns: tuple[str, ...] | None = None) -> UpsertResult:
+    """Insert or update contacts by external id. ``rows`` are (row number, raw values): a mapping
+    of field to value, or with ``columns`` (a CSV header) the values in that order."""
+    return _upsert(session, _CONTACTS, rows, now=now, columns=columns)
+
+
+def upsert_accounts(session: Session, rows: Rows, *, now: datetime, columns: tuple[str, ...] | None = None) -> UpsertResult:
+    """Insert or update accounts by external id; ``owner_email`` names a team member. ``rows`` as for contacts."""
+    return _upsert(session, _ACCOUNTS, rows, now=now, columns=columns)
+
+
+# A batch that is cleaned, with its lookups under way: (clean rows, errors of the others, lookups).
+_Batch = tuple[list[tuple[int, dict[str, Any]]], list[RowError], Future[tuple[dict[str, int], dict[str, Any]]]]
+
+
+def _upsert(session: Session, kind: _Kind, rows: Rows, *, now: datetime, columns: tuple[str, ...] | None) -> UpsertResult:
+    result = UpsertResult()
+    session.flush()  # lookups go to the connection (Core rows, no ORM layer): nothing pending may hide
+    with _Writer(session) as writer:
+        ahead: _Batch | None = None
+        kept: dict[str, int] = {}  # referenced rows' ids found so far, touched by the second thread only
+        for batch in _batches(rows):
+            # Meanwhile the second thread writes the batch before ``ahead`` and looks ``ahead`` up.
+            cleaned, rejected = _clean(batch, kind.cleaner, columns)
+            if ahead is not None:
+                _merge(writer, kind, ahead, result, now)
+            # Submitted after the batch before it is written: a row in both is looked up as that batch left it.
+            ahead = (cleaned, rejected, writer.submit(partial(_look_up, session, kind, cleaned, kept)))
+        if ahead is not None:
+            _merge(writer, kind, ahead, result, now)
+    return result
+
+
+def _look_up(
+    session: Session, kind: _Kind, cleaned: list[tuple[int, dict[str, Any]]], kept: dict[str, int],
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """What comparing a batch takes from the database: the ids of the rows its references name,
+    and the stored rows of its external ids (the columns it sets, to tell an update from a row
+    that did not change)."""
+    if not cleaned:
+        return {}, {}
+    known = kind.reference.look_up(session, cleaned, kept)
+    table = kind.model.__table__
+    named: set[str] = set().union(*(values.keys() for _, values in cleaned))
+    if kind.reference.field in named:
+        named.add(kind.reference.target)
+    given = sorted({name for name in named if name in table.c} - {"external_id", "id", "attributes"})
+    existing = {
+        row.external_id: row
+        for row in session.connection().execute(
+            select(table.c.external_id, table.c.id, table.c.attributes, *(table.c[name] for name in given))
+            .where(one_of(session, table.c.external_id, {values["external_id"] for _, values in cleaned}))
+        )
+    }
+    return known, existing
+
+
+def _merge(writer: _Writer, kind: _Kind, batch: _Batch, result: UpsertResult, now: datetime) -> None:
+    """One batch, once it is looked up: compare with what is stored, then have it written."""
+    cleaned, rejected, looked_up = batch
+    known, existing = looked_up.result()
+    model = kind.model
     result.errors.extend(rejected)  # the report keeps the order of the rows' checks: cleaning, references, stored rows
-    cleaned = resolve(cleaned)
+    cleaned = kind.reference.resolve(cleaned, known, result)
     # Later rows for the same external id win; one statement may not touch a row twice.
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
     for item in cleaned:
@@ -242,25 +404,12 @@ def _merge(
                 merged["attributes"] = {**previous[1]["attributes"], **values["attributes"]}
             item = (item[0], merged)
         latest[external_id] = item
-    if not latest:
-        return
-    # The stored values of the columns this batch sets, to tell an update from a row that did not change.
-    table = model.__table__
-    named: set[str] = set().union(*(values.keys() for _, values in latest.values()))
-    given = sorted({name for name in named if name in table.c} - {"external_id", "id", "attributes"})
-    existing = {
-        row.external_id: row
-        for row in session.connection().execute(
-            select(table.c.external_id, table.c.id, table.c.attributes, *(table.c[name] for name in given))
-            .where(one_of(session, table.c.external_id, latest))
-        )
-    }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for external_id, (number, values) in latest.items():
         if external_id in existing:
             # A required field may be left out of an update, never blanked by it.
-            if blanked := [f for f in required_on_insert if f in values and not values[f]]:
+            if blanked := [f for f in kind.required_on_insert if f in values and not values[f]]:
                 result.errors.append(RowError(number, external_id, blanked[0], f"may not be blank: every {model.__tablename__[:-1]} has one"))
                 continue
             stored = existing[external_id]
@@ -277,13 +426,14 @@ def _merge(
             updates.append(values)
             result.updated += 1
         else:
-            if required_on_insert and (missing := [f for f in required_on_insert if not values.get(f)]):
+            if kind.required_on_insert and (missing := [f for f in kind.required_on_insert if not values.get(f)]):
                 result.errors.append(RowError(number, external_id, missing[0], f"is required for a new {model.__tablename__[:-1]}"))
                 continue
             # A CSV row usually names every defaulted column already: no copy then.
-            inserts.append(values if defaults.keys() <= values.keys() else {**defaults, **values})
+            inserts.append(values if kind.defaults.keys() <= values.keys() else {**kind.defaults, **values})
             result.inserted += 1
-    writer.write(model, inserts, updates, now=now)
+    if inserts or updates:
+        writer.write(model, inserts, updates, now=now)
 
 
 def _same(stored: Any, given: Any) -> bool:
@@ -291,55 +441,6 @@ def _same(stored: Any, given: Any) -> bool:
     if isinstance(stored, datetime) and isinstance(given, datetime) and (stored.tzinfo is None) != (given.tzinfo is None):
         stored, given = (value.replace(tzinfo=None) if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None) for value in (stored, given))
     return bool(stored == given)
-
-
-def _reference(
-    session: Session, result: UpsertResult, *, field: str, target: str, key: Any, value: Any, missing: str,
-) -> Callable[[list[tuple[int, dict[str, Any]]]], list[tuple[int, dict[str, Any]]]]:
-    """Replace ``field`` (an external reference) by ``target`` (our id); rows naming nothing known are reported."""
-
-    def resolve(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
-        known = _lookup(session, key, value, {v[field] for _, v in items if v.get(field)})
-        kept = []
-        for item in items:
-            number, values = item
-            if field in values:
-                reference = values.pop(field)
-                if reference is not None and reference not in known:
-                    result.errors.append(RowError(number, values["external_id"], field, missing.format(reference=reference)))
-                    continue
-                values[target] = known.get(reference) if reference else None
-            kept.append(item)
-        return kept
-
-    return resolve
-
-
-def upsert_contacts(session: Session, rows: Rows, *, now: datetime, columns: tuple[str, ...] | None = None) -> UpsertResult:
-    """Insert or update contacts by external id. ``rows`` are (row number, raw values): a mapping
-    of field to value, or with ``columns`` (a CSV header) the values in that order."""
-    result = UpsertResult()
-    resolve = _reference(session, result, field="account_external_id", target="account_id", key=Account.external_id, value=Account.id,
-                         missing="no account with external id {reference!r}; import accounts first")
-    session.flush()  # lookups below go to the connection (Core rows, no ORM layer): nothing pending may hide
-    with _Writer(session) as writer:
-        for batch in _batches(rows):
-            cleaned, rejected = _clean(batch, contact_cleaner, columns)
-            writer.submit(partial(_merge, writer, Contact, cleaned, rejected, result, resolve, {"locale": "en", "timezone": "UTC", "attributes": {}}, (), now))
-    return result
-
-
-def upsert_accounts(session: Session, rows: Rows, *, now: datetime, columns: tuple[str, ...] | None = None) -> UpsertResult:
-    """Insert or update accounts by external id; ``owner_email`` names a team member. ``rows`` as for contacts."""
-    result = UpsertResult()
-    resolve = _reference(session, result, field="owner_email", target="owner_id", key=TeamMember.email, value=TeamMember.id,
-                         missing="no team member with email {reference!r}; add them with POST /v1/team first")
-    session.flush()  # lookups below go to the connection (Core rows, no ORM layer): nothing pending may hide
-    with _Writer(session) as writer:
-        for batch in _batches(rows):
-            cleaned, rejected = _clean(batch, account_cleaner, columns)
-            writer.submit(partial(_merge, writer, Account, cleaned, rejected, result, resolve, {"attributes": {}}, ("name",), now))
-    return result
 
 
 def _lookup(session: Session, key: Any, value: Any, wanted: set[str]) -> dict[str, int]:

@@ -197,3 +197,50 @@ def test_a_row_the_database_refuses_fails_the_upsert_with_the_databases_own_erro
         assert session.scalar(select(func.count()).select_from(Contact)) == 0
     else:
         assert upsert_contacts(session, rows(*items), now=runtime.clock.now()).inserted == 3 * BATCH_SIZE
+
+
+def test_a_contact_in_several_batches_is_compared_with_what_the_batch_before_wrote(runtime: Runtime, session: Session) -> None:
+    from campaigns.people.upsert import BATCH_SIZE
+
+    # Each batch is looked up while the next is cleaned; a contact in batches 1, 2 and 4 must be
+    # compared with what the batch before it wrote (attributes merged, an unchanged row counted).
+    fillers = iter(range(10 * BATCH_SIZE))
+
+    def batch(*contact: dict) -> list[dict]:
+        return [*contact, *({"external_id": f"f{next(fillers)}"} for _ in range(BATCH_SIZE - len(contact)))]
+
+    items = [*batch({"external_id": "c1", "name": "Ana", "attributes": {"plan": "pro"}}),
+             *batch({"external_id": "c1", "attributes": {"seats": 5}}),
+             *batch(),
+             *batch({"external_id": "c1", "name": "Ana", "attributes": {"plan": "pro"}}, {"external_id": "c1", "name": "Bea"})]
+    result = upsert_contacts(session, rows(*items), now=runtime.clock.now())
+    session.commit()
+
+    assert (result.inserted, result.updated, result.unchanged, result.errors) == (4 * BATCH_SIZE - 3, 2, 0, [])
+    assert session.execute(select(Contact.name, Contact.attributes).where(Contact.external_id == "c1")).one() == ("Bea", {"plan": "pro", "seats": 5})
+    again = upsert_contacts(session, rows(*batch(), {"external_id": "c1", "attributes": {"seats": 5}}), now=runtime.clock.now())
+    assert (again.inserted, again.updated, again.unchanged) == (BATCH_SIZE, 0, 1)
+
+
+@pytest.mark.parametrize("kept", [100_000, 4])
+def test_accounts_found_for_one_batch_are_used_by_later_ones(runtime: Runtime, session: Session, monkeypatch: pytest.MonkeyPatch, kept: int) -> None:
+    import sys
+
+    from campaigns.people import upsert
+
+    # Ids of accounts found for a batch are kept for the next ones (up to KNOWN_REFERENCES, then
+    # forgotten and looked up again); a name no account has is reported in every batch.
+    monkeypatch.setattr(upsert, "KNOWN_REFERENCES", kept)
+    ids = {f"a{i}": factories.account(session, external_id=f"a{i}").id for i in range(6)}
+    names = [*ids, "ghost"]
+    items = [{"external_id": f"c{i}", "account_external_id": names[(i // 7) % len(names)]} for i in range(3 * upsert.BATCH_SIZE)]
+    interval = sys.getswitchinterval()
+    result = upsert_contacts(session, rows(*items), now=runtime.clock.now())
+    session.commit()
+
+    ghosts = [number for number, item in rows(*items) if item["account_external_id"] == "ghost"]
+    assert [e.row for e in result.errors] == ghosts
+    assert {e.reason for e in result.errors} == {"no account with external id 'ghost'; import accounts first"}
+    stored = dict(session.execute(select(Contact.external_id, Contact.account_id)).all())
+    assert stored == {item["external_id"]: ids[item["account_external_id"]] for item in items if item["account_external_id"] != "ghost"}
+    assert sys.getswitchinterval() == interval  # shortened while the upsert ran on PostgreSQL, then put back
