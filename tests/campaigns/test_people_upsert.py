@@ -244,3 +244,23 @@ def test_accounts_found_for_one_batch_are_used_by_later_ones(runtime: Runtime, s
     stored = dict(session.execute(select(Contact.external_id, Contact.account_id)).all())
     assert stored == {item["external_id"]: ids[item["account_external_id"]] for item in items if item["account_external_id"] != "ghost"}
     assert sys.getswitchinterval() == interval  # shortened while the upsert ran on PostgreSQL, then put back
+
+
+def test_the_same_rows_again_are_unchanged_whatever_their_types(runtime: Runtime, session: Session) -> None:
+    # Stored values are read back to compare (on PostgreSQL straight from the driver): dates, an
+    # aware time given in another zone, JSON attributes and references must compare equal to the rows.
+    now = runtime.clock.now()
+    factories.team_member(session, email="owner@example.com")
+    accounts = [{"external_id": "a1", "name": "Acme", "created_on": "2024-05-01", "renewal_on": "2026-12-31",
+                 "owner_email": "owner@example.com", "attributes": {"seats": 5, "tags": ["x"]}}]
+    contacts = [{"external_id": "c1", "account_external_id": "a1", "name": "Ana", "email": "ana@example.com", "phone": "+14155550100",
+                 "last_seen_at": "2026-11-20T10:00:00+01:00", "attributes": {"plan": "pro", "nps": 9}}]
+    first = (upsert_accounts(session, rows(*accounts), now=now), upsert_contacts(session, rows(*contacts), now=now))
+    session.commit()
+    again = (upsert_accounts(session, rows(*accounts), now=now), upsert_contacts(session, rows(*contacts), now=now))
+    changed = upsert_contacts(session, rows({**contacts[0], "last_seen_at": "2026-11-20T10:00:01+01:00"}), now=now)
+    session.commit()
+
+    assert [(r.inserted, r.updated, r.unchanged, r.errors) for r in first] == [(1, 0, 0, [])] * 2
+    assert [(r.inserted, r.updated, r.unchanged, r.errors) for r in again] == [(0, 0, 1, [])] * 2
+    assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 0)
