@@ -12,10 +12,10 @@ works while Python validates (a thread waiting on psycopg releases the GIL).
 For each batch the thread first looks up what the batch needs (the accounts or
 team members it names, the stored rows of its external ids), then, once the
 caller has compared the batch with them, writes it. The caller cleans the next
-batch while the thread writes one batch and looks up the one after it, so the
-server is idle only while a batch is compared. A batch is looked up after the
-one before it is written (a contact in both sees the first one's values) and at
-most three batches are in memory.
+batch while the thread writes one batch and looks up the next, and compares a
+batch while the server writes the one before it (``_upsert`` says when a batch
+may be looked up before the one ahead of it is written). A few batches are in
+memory at a time, whatever the size of the file.
 """
 
 from __future__ import annotations
@@ -296,7 +296,7 @@ class _Reference:
 
     def resolve(self, items: list[tuple[int, dict[str, Any]]], known: dict[str, int], result: UpsertResult) -> list[tuple[int, dict[str, Any]]]:
         """The items with ``field`` replaced by ``target``; rows naming nothing known are reported and left out."""
-        kept = []
+        resolved = []
         for item in items:
             number, values = item
             if self.field in values:
@@ -305,8 +305,8 @@ class _Reference:
                     result.errors.append(RowError(number, values["external_id"], self.field, self.missing.format(reference=reference)))
                     continue
                 values[self.target] = known.get(reference) if reference else None
-            kept.append(item)
-        return kept
+            resolved.append(item)
+        return resolved
 
 
 _ACCOUNT = _Reference("account_external_id", "account_id", Account.external_id, Account.id,
