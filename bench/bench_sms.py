@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -48,7 +48,7 @@ def main() -> None:
         env = worker_env(url, outbox, **extra)
         settings = Settings(**{k[6:].lower(): v for k, v in env.items() if k.startswith("PULSE_")})  # type: ignore[arg-type]
         runtime = build_runtime(settings)
-        runtime.clock.set(datetime(2026, 3, 2, 10, tzinfo=timezone.utc))  # type: ignore[attr-defined]
+        runtime.clock.set(datetime(2026, 3, 2, 10, tzinfo=UTC))  # type: ignore[attr-defined]
         runtime.queue = CeleryQueue(make_celery(settings))
         now = runtime.clock.now()
         with runtime.sessions() as session:

@@ -14,10 +14,10 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import make_url, text  # noqa: E402
+from sqlalchemy import make_url, text
 
-from campaigns.db import make_engine  # noqa: E402
-from campaigns.migrate import upgrade  # noqa: E402
+from campaigns.db import make_engine
+from campaigns.migrate import upgrade
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

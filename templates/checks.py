@@ -177,7 +177,7 @@ def _sms_checks(key: TemplateKey, source: str, text: str, sms: SmsCounter | None
 
 
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
-VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
+VOID = frozenset(["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"])
 
 
 class _TagBalance(HTMLParser):

@@ -73,7 +73,7 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
         check_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
 
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         check_call(__obj, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 

@@ -18,8 +18,8 @@ from jinja2 import Template
 
 from templates.context import as_mapping
 from templates.environment import compile_source, default_template
-from templates.limits import render_limited
 from templates.keys import CHANNEL_PARTS, LANGUAGES, TemplateKey, locale_chain, resolve_language
+from templates.limits import render_limited
 from templates.sources import default_keys, default_name, logical_name, read_default
 from templates.validate import names_read, validate_source
 

@@ -10,8 +10,8 @@ from jinja2 import TemplateError, TemplateSyntaxError, meta, nodes
 from templates.context import as_mapping, context_names
 from templates.environment import compile_source, sandbox
 from templates.keys import CHANNEL_PARTS, PARTS, TemplateKey, resolve_language
-from templates.samples import sample_context
 from templates.limits import render_limited
+from templates.samples import sample_context
 from templates.sources import logical_name
 
 

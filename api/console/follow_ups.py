@@ -9,10 +9,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from api.params import ObjectId
 from api.console.render import page
 from api.console.security import WRITE_ROLES, OperatorForm, Viewer
 from api.deps import RuntimeDep, SessionDep
+from api.params import ObjectId
 from campaigns.followups import service
 from campaigns.followups.service import CATEGORIES, STATES, TRANSITIONS
 from campaigns.people.fields import FieldError

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from api.deps import Reader, RuntimeDep, SessionDep, Writer
 from api.errors import ApiError
-from campaigns.access.models import Role
 from api.schemas.people import TeamMemberIn, TeamMemberOut
+from campaigns.access.models import Role
 from campaigns.people import service
 
 router = APIRouter(prefix="/v1/team", tags=["team"])

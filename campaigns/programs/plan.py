@@ -8,13 +8,13 @@ except reminders.
 
 from __future__ import annotations
 
-from campaigns.people.fields import FieldError
-
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from campaigns.people.fields import FieldError
 
 MAX_OFFSET_DAYS = 366
 ORDER = ("kickoff", "pre_notice", "invite", "reminder", "close")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from campaigns.people.fields import FieldError
-
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from campaigns.people.fields import FieldError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_WINDOW: dict[str, Any] = {"start": "09:00", "end": "18:00", "days": list(DAYS[:5])}

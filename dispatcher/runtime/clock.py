@@ -7,7 +7,7 @@ tests move it forward without sleeping, and ``pulse run --demo`` runs it fast.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,7 +16,7 @@ from campaigns.timekeeping import ClockState
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Clock(Protocol):

@@ -51,7 +51,7 @@ def render_published(
     """
     try:
         return Rendering(TemplateRenderer(overrides=snapshot.overrides(campaign_id)).render(key, context), snapshot.used(key, campaign_id))
-    except Exception as exc:  # noqa: BLE001 - any failure of an edit falls back
+    except Exception as exc:  # any failure of an edit falls back
         if not snapshot.used(key, campaign_id):
             raise
         reason = f"{type(exc).__name__}: {exc}"

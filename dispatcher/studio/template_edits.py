@@ -137,7 +137,7 @@ class PublishedTemplates:
     def _refresh_and_release(self) -> None:
         try:
             self._refresh(None)
-        except Exception:  # noqa: BLE001 - the next render tries again; the copy it has stays valid
+        except Exception:  # the next render tries again; the copy it has stays valid
             log.warning("could not reload the published template edits", exc_info=True)
         finally:
             self._lock.release()
@@ -165,6 +165,6 @@ class SafeRenderer(TemplateRenderer):
     def render(self, key: TemplateKey, context: object) -> RenderedMessage:
         try:
             return super().render(key, context)
-        except Exception:  # noqa: BLE001 - a broken edit must not cost a customer their reply
+        except Exception:  # a broken edit must not cost a customer their reply
             log.exception("published template %s/%s/%s (%s) failed; sent the default", key.channel, key.kind, key.step, key.locale)
             return TemplateRenderer().render(key, context)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.answers.fixtures_loop import *
 from tests.answers.fixtures_events import *
 from tests.answers.fixtures_links import *
+from tests.answers.fixtures_loop import *

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -131,7 +131,7 @@ def test_admins_read_and_move_the_database_clock(client: TestClient, auth: objec
     assert datetime.fromisoformat(moved["now"]) - datetime.fromisoformat(before["now"]) >= timedelta(hours=48)
     assert abs((clock.now() - datetime.fromisoformat(moved["now"])).total_seconds()) < 5
 
-    target = datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc)
+    target = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)
     jumped = client.put("/v1/clock", json={"now": target.isoformat(), "speed": 0}, headers=admin).json()
     assert datetime.fromisoformat(jumped["now"]) == target and jumped["speed"] == 0
     assert clock.now() == target

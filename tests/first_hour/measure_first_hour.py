@@ -7,7 +7,12 @@ session and first campaign into bash, waits for the survey in the outbox, opens 
 headless Chromium, types a comment and presses Send as a person would, and stops when the campaign
 counts the answer. Prints the time of each stage. Machine time only: no reading or typing pauses.
 """
-import json, os, re, subprocess, sys, time
+import json
+import os
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 T0 = time.monotonic()
@@ -36,7 +41,7 @@ print(t(), "make run is up (venv created, installed, migrated)", flush=True)
 readme = (CLONE / "README.md").read_text()
 def blocks(h):
     s = readme.index(f"## {h}"); e = readme.find("\n## ", s + 3)
-    return re.findall(r"```sh\n(.*?)```", readme[s:e], flags=re.S)
+    return re.findall(r"```sh\n(.*?)```", readme[s:e], flags=re.DOTALL)
 script = "\n".join(blocks("A first session with curl") + blocks("A first campaign"))
 script = script.replace("export ADMIN=pulse_...", f"export ADMIN={key}").replace("127.0.0.1:8000", "127.0.0.1:8014")
 script = script.replace("sleep 15\n", "")  # a person reads instead of sleeping; we poll the outbox below
@@ -58,6 +63,7 @@ while link is None:
 print(t(), "survey email in the outbox", flush=True)
 sys.path.insert(0, str(CLONE))
 from tests.answers.cdp import Browser
+
 subprocess.run(["rm", "-rf", "/tmp/first-hour-profile"])
 b = Browser(Path("/tmp/first-hour-profile"))
 try:

@@ -28,7 +28,7 @@ def shell_blocks(*headings: str) -> list[str]:
         start = text.index(f"## {heading}")
         end = text.find("\n## ", start + 3)
         section = text[start:end if end != -1 else None]
-        blocks += re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+        blocks += re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
     return blocks
 
 

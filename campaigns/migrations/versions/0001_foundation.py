@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 from sqlalchemy.dialects import postgresql
 
 JSON_DOCUMENT = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
