@@ -43,7 +43,7 @@ from campaigns.people.rows import MAX_ATTRIBUTES, RowCleaner, account_cleaner, c
 
 BATCH_SIZE = 5000  # rows cleaned, looked up and written together
 KNOWN_REFERENCES = 100_000  # ids of referenced rows (accounts, team members) kept from batch to batch in one upsert
-# The GIL's switch interval while an upsert runs on PostgreSQL (seconds; Python's default is 0.005).
+# The GIL's switch interval while an upsert of more than one batch runs on PostgreSQL (seconds; Python's default is 0.005).
 # The caller's thread is busy cleaning rows while the second thread's statements run; each time one
 # returns, the second thread waits for the GIL up to this long, several times a batch.
 SWITCH_INTERVAL = 0.0002
@@ -100,8 +100,7 @@ class _Writer:
         self.session = session
         self.postgresql = session.get_bind().dialect.name == "postgresql"
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="pulse-import") if self.postgresql else None
-        if self._thread is not None:
-            _switch_often(True)
+        self._switching = False  # whether this upsert shortened the switch interval
         self._last: Future[Any] | None = None
         self._failed: BaseException | None = None
         self._staged: dict[tuple[str, tuple[str, ...]], str] = {}  # (table, columns): staging table
@@ -114,6 +113,13 @@ class _Writer:
             return done
         self._last = self._thread.submit(self._unless_failed, work)
         return self._last
+
+    def switch_often(self) -> None:
+        """Shorten the GIL's switch interval for the rest of this upsert (SWITCH_INTERVAL), once it
+        has more than one batch: only then does the caller clean while the second thread writes."""
+        if self._thread is not None and not self._switching:
+            self._switching = True
+            _switch_often(True)
 
     def _unless_failed(self, work: Callable[[], _T]) -> _T:
         if self._failed is not None:
@@ -180,6 +186,8 @@ class _Writer:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
         try:
+            if error is not None and self._failed is None:
+                self._failed = error  # what is still queued is not run: the caller is giving up
             last, self._last = self._last, None
             if last is not None:
                 wait([last])
@@ -193,6 +201,7 @@ class _Writer:
         finally:
             if self._thread is not None:
                 self._thread.shutdown()
+            if self._switching:
                 _switch_often(False)
 
 
@@ -374,6 +383,7 @@ def _upsert(session: Session, kind: _Kind, rows: Rows, *, now: datetime, columns
             external_ids = {values["external_id"] for _, values in cleaned}
             early = look_up(cleaned, external_ids) if ahead is None or ahead.external_ids.isdisjoint(external_ids) else None
             if ahead is not None:
+                writer.switch_often()
                 _merge(writer, kind, ahead, result, now)
             ahead = _Batch(cleaned, rejected, external_ids, early or look_up(cleaned, external_ids))
         if ahead is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -222,28 +224,61 @@ def test_a_contact_in_several_batches_is_compared_with_what_the_batch_before_wro
     assert (again.inserted, again.updated, again.unchanged) == (BATCH_SIZE, 0, 1)
 
 
-@pytest.mark.parametrize("kept", [100_000, 4])
-def test_accounts_found_for_one_batch_are_used_by_later_ones(runtime: Runtime, session: Session, monkeypatch: pytest.MonkeyPatch, kept: int) -> None:
-    import sys
-
+@pytest.mark.parametrize(("kept", "names_looked_up"), [(100_000, 7 + 1 + 1), (4, 3 * 7)])
+def test_accounts_found_for_one_batch_are_used_by_later_ones(
+    runtime: Runtime, session: Session, monkeypatch: pytest.MonkeyPatch, kept: int, names_looked_up: int,
+) -> None:
     from campaigns.people import upsert
 
     # Ids of accounts found for a batch are kept for the next ones (up to KNOWN_REFERENCES, then
-    # forgotten and looked up again); a name no account has is reported in every batch.
+    # forgotten and looked up again); a name no account has is looked up and reported in every batch.
     monkeypatch.setattr(upsert, "KNOWN_REFERENCES", kept)
+    sent: list[str] = []
+    look_up = upsert._lookup
+
+    def counted(session: Session, key: object, value: object, wanted: set[str]) -> dict[str, int]:
+        sent.extend(wanted)
+        return look_up(session, key, value, wanted)
+
+    monkeypatch.setattr(upsert, "_lookup", counted)
     ids = {f"a{i}": factories.account(session, external_id=f"a{i}").id for i in range(6)}
     names = [*ids, "ghost"]
     items = [{"external_id": f"c{i}", "account_external_id": names[(i // 7) % len(names)]} for i in range(3 * upsert.BATCH_SIZE)]
-    interval = sys.getswitchinterval()
     result = upsert_contacts(session, rows(*items), now=runtime.clock.now())
     session.commit()
 
+    assert len(sent) == names_looked_up  # 7 names in every batch: all, then only "ghost" (or all again, forgotten)
     ghosts = [number for number, item in rows(*items) if item["account_external_id"] == "ghost"]
     assert [e.row for e in result.errors] == ghosts
     assert {e.reason for e in result.errors} == {"no account with external id 'ghost'; import accounts first"}
     stored = dict(session.execute(select(Contact.external_id, Contact.account_id)).all())
     assert stored == {item["external_id"]: ids[item["account_external_id"]] for item in items if item["account_external_id"] != "ghost"}
-    assert sys.getswitchinterval() == interval  # shortened while the upsert ran on PostgreSQL, then put back
+
+
+def test_the_switch_interval_is_short_only_while_an_upsert_of_several_batches_runs_on_postgresql(
+    runtime: Runtime, session: Session, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from campaigns.people import upsert
+
+    seen: list[float] = []
+    clean = upsert._clean
+
+    def noted(*args: Any) -> Any:
+        seen.append(sys.getswitchinterval())
+        return clean(*args)
+
+    monkeypatch.setattr(upsert, "_clean", noted)
+    interval = sys.getswitchinterval()
+    upsert_contacts(session, rows(*({"external_id": f"c{i}"} for i in range(3))), now=runtime.clock.now())
+    one_batch, seen[:] = list(seen), []
+    upsert_contacts(session, rows(*({"external_id": f"d{i}"} for i in range(3 * upsert.BATCH_SIZE))), now=runtime.clock.now())
+
+    assert one_batch == pytest.approx([interval])
+    several = upsert.SWITCH_INTERVAL if session.get_bind().dialect.name == "postgresql" else interval
+    assert seen == pytest.approx([interval, interval, several])  # shortened once a second batch is cleaned, while the first is written
+    assert sys.getswitchinterval() == interval  # and put back
 
 
 def test_the_same_rows_again_are_unchanged_whatever_their_types(runtime: Runtime, session: Session) -> None:
