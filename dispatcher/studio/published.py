@@ -119,6 +119,7 @@ def render_contents(runtime: Runtime, session: Session, wanted: Sequence[Wanted]
 
 
 def _tell_fallback(runtime: Runtime, session: Session, wanted: Wanted, reason: str) -> None:
+    """A content went out from an earlier version or the default: the team and the admins learn why."""
     campaign, key = wanted.campaign, wanted.key
     where = f"{key.channel}/{key.kind}/{key.step} ({key.locale})"
     log.error("template %s failed to render for campaign %s; sent an earlier version: %s", where, campaign.id, reason)
