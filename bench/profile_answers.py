@@ -10,10 +10,12 @@ runs sync routes is replaced by a direct call, so one cProfile sees everything.
 Kicks go to a broker that is never read (``PULSE_BENCH_BROKER_URL``), as with
 ``--worker celery``: the follow-through is not in the figures. Prints CPU per
 request (process time over the loop, profiler off), then the profile; with
-``--follow-through``, then one worker pass over every answer stored (batches of
-``BATCH``; the thank-yous and alerts handed to the outbox channel in the same
-thread), its statements and CPU per answer, and its profile instead.
-``PROFILE_DUMP=<file>`` also writes the requests' profile there (``pstats``: callers, callees).
+``--follow-through``, then the worker's follow-through of every answer stored, as
+``follow_through_answers`` does it (batches of ``--batch``, default ``BATCH``; the
+thank-yous and alerts handed to the outbox channel in the same thread): the first
+half (whole batches) timed with the profiler off, the rest under it; statements and
+CPU per answer of each, and the follow-through's profile instead of the requests'.
+``PROFILE_DUMP=<file>`` also writes the printed profile there (``pstats``: callers, callees).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from pydantic import SecretStr
 from sqlalchemy import event, func, select
 
 from campaigns.programs.models import AnswerOutbox
-from dispatcher.answers.follow_through import follow_through_answers
+from dispatcher.answers.follow_through import BATCH, claim, follow_through
 from dispatcher.runtime.core import Runtime, build_runtime
 from dispatcher.runtime.queues import attach_queue
 from dispatcher.runtime.settings import Settings
@@ -120,7 +122,8 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--statements", action="store_true", help="print the statements of one request")
     parser.add_argument("--follow-through", action="store_true",
-                        help="then follow the answers through (one worker pass, sends to the outbox included) under the profiler")
+                        help="then follow the answers through (sends to the outbox included): half of them timed, the rest under the profiler")
+    parser.add_argument("--batch", type=int, default=BATCH, help="answers per follow-through batch (under load at 100/s a kick finds about 25)")
     args = parser.parse_args()
     run_inline()
     warm = 50
@@ -187,17 +190,40 @@ def main() -> None:
                 followed: list[str] = []
                 event.listen(worker.engine, "before_cursor_execute", lambda *a: followed.append(a[2]))
                 pending = pending_rows(worker)
+                timed = pending // 2 // args.batch * args.batch  # whole batches, profiler off
+                started = time.process_time()
+                done = follow_batches(worker, args.batch, timed)
+                cpu = (time.process_time() - started) / max(done, 1)
+                print(f"follow-through of {done} answers in batches of {args.batch}: {len(followed)} statements "
+                      f"({len(followed) / max(done, 1):.2f} per answer), CPU {cpu * 1000:.2f} ms/answer (profiler off)")
+                if args.statements:
+                    followed.clear()
+                    one = follow_batches(worker, args.batch, args.batch)
+                    print(f"statements of one batch of {one} answers: {len(followed)}")
+                    for text in followed:
+                        print("   ", " ".join(text.split())[:200])
+                followed.clear()
                 started = time.process_time()
                 profile = cProfile.Profile(time.process_time)
                 profile.enable()
-                follow_through_answers(worker)
+                rest = follow_batches(worker, args.batch, pending)
                 profile.disable()
-                cpu = (time.process_time() - started) / max(pending, 1)
-                print(f"follow-through of {pending} answers: {len(followed)} statements, CPU {cpu * 1000:.2f} ms/answer (profiler on)")
+                cpu = (time.process_time() - started) / max(rest, 1)
+                print(f"follow-through of the other {rest} answers: {len(followed)} statements, CPU {cpu * 1000:.2f} ms/answer (profiler on)")
+                if os.environ.get("PROFILE_DUMP"):
+                    profile.dump_stats(os.environ["PROFILE_DUMP"])
                 pstats.Stats(profile).strip_dirs().sort_stats(args.sort).print_stats(args.top)
                 worker.close()
 
         asyncio.run(session())
+
+
+def follow_batches(runtime: Runtime, size: int, limit: int) -> int:
+    """What ``follow_through_answers`` does, batches of ``size`` claimed rows, until ``limit`` rows are done; rows done."""
+    done = 0
+    while done < limit and (claimed := claim(runtime, min(size, limit - done))):
+        done += follow_through(runtime, claimed)
+    return done
 
 
 def pending_rows(runtime: Runtime) -> int:

@@ -61,9 +61,9 @@ from dispatcher.loop.webhooks_out import (
 from dispatcher.runtime.clock import utcnow
 from dispatcher.runtime.core import Runtime
 from dispatcher.sending.budget import Touch
-from dispatcher.sending.contents import locale_names, recipient_values, survey_context
+from dispatcher.sending.contents import LocaleNames, locale_names, recipient_values, survey_context
 from dispatcher.sending.heartbeat import dead_claim, worker_name
-from dispatcher.studio.published import render_content
+from dispatcher.studio.published import Wanted, render_contents
 from templates import TemplateKey, recipient_placeholders, thank_you_step
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,13 @@ class _Pass:
 
 
 def follow_through_answers(runtime: Runtime) -> int:
-    """Task: claim and do every pending row, batch after batch; how many rows were done.
+    """Task: claim and do the pending rows, batch after batch until a claim finds less than a
+    whole batch; how many rows were done.
 
+    It does not chase the rows committed while it works: each of them has its own kick, sent
+    after its commit (coalesced, within ``KICK_GAP``), whose task or pass claims them; chasing
+    them cut a steady stream into batches of a few rows, each paying a batch's statements
+    (a kick that comes during a pass in this process makes it look once more).
     Safe to run twice, concurrently, from the tick or from a kick."""
     gate: _Pass = runtime.extras.setdefault("answer_follow_through", _Pass())
     if not gate.enter():
@@ -120,7 +125,7 @@ def follow_through_answers(runtime: Runtime) -> int:
             claimed = claim(runtime, BATCH)
             if claimed:
                 done += follow_through(runtime, claimed)
-            elif gate.leave():
+            if len(claimed) < BATCH and gate.leave():
                 return done
     except BaseException:
         gate.abort()
@@ -321,30 +326,43 @@ def _thanks_by_email(campaign: Campaign, response: Response) -> bool:
     return response.medium == "email" and _plan_thanks(campaign)
 
 
-def _content(runtime: Runtime, session: Session, campaign: Campaign, contact: Contact, response: Response, follow_up: FollowUp, now: datetime,
-             rendered: dict[tuple[Any, ...], int] | None = None) -> int:
-    """The thank-you's stored content. Takes ``now`` from the caller: it runs under the budget's
-    locks, where reading the database clock would need a second connection. ``rendered``: the
-    contents of this batch by what decides their text (the owner's name, whether someone is told)."""
-    step = thank_you_step(response.category)
-    owner = session.get(TeamMember, follow_up.owner_id) if follow_up.owner_id else None
-    key = (campaign.id, step, contact.locale, owner.id if owner else None)
-    if rendered is not None and key in rendered:
-        return rendered[key]
-    context = survey_context(
-        campaign, runtime.settings, template_step=step, locale=contact.locale, recipient=recipient_placeholders(),
-        owner_name=owner.name if owner else None, names=locale_names(session, runtime.settings, contact.locale),
-        follow_up_promised=someone_is_told(runtime, session, campaign=campaign, follow_up=follow_up),
-    )
-    content_id = render_content(runtime, session, campaign, TemplateKey("email", campaign.kind, step, contact.locale), context, now=now)
-    if rendered is not None:
-        rendered[key] = content_id
-    return content_id
+class _Texts:
+    """The thank-yous' contents of a batch: each distinct text rendered once (what decides it: the
+    campaign, the category's step, the locale, the owner's name, whether someone is told), the
+    studio's names read once per locale, and all of them stored together (``render_contents``)."""
+
+    def __init__(self, runtime: Runtime, session: Session) -> None:
+        self.runtime, self.session = runtime, session
+        self.wanted: dict[tuple[Any, ...], Wanted] = {}
+        self.names: dict[str, LocaleNames] = {}
+
+    def want(self, campaign: Campaign, contact: Contact, response: Response, follow_up: FollowUp, now: datetime) -> tuple[Any, ...]:
+        """Note the thank-you's text; its key in ``store``'s answer. Takes ``now`` from the caller:
+        it runs under the budget's locks, where reading the database clock would need a second connection."""
+        runtime, session = self.runtime, self.session
+        step = thank_you_step(response.category)
+        owner = session.get(TeamMember, follow_up.owner_id) if follow_up.owner_id else None
+        key = (campaign.id, step, contact.locale, owner.id if owner else None)
+        if key not in self.wanted:
+            if contact.locale not in self.names:
+                self.names[contact.locale] = locale_names(session, runtime.settings, contact.locale)
+            context = survey_context(
+                campaign, runtime.settings, template_step=step, locale=contact.locale, recipient=recipient_placeholders(),
+                owner_name=owner.name if owner else None, names=self.names[contact.locale],
+                follow_up_promised=someone_is_told(runtime, session, campaign=campaign, follow_up=follow_up),
+            )
+            self.wanted[key] = Wanted(campaign, TemplateKey("email", campaign.kind, step, contact.locale), context, now)
+        return key
+
+    def store(self) -> dict[tuple[Any, ...], int]:
+        """Every text noted, rendered and stored: content ids by key."""
+        return dict(zip(self.wanted, render_contents(self.runtime, self.session, list(self.wanted.values()))))
 
 
 def _thank_all(runtime: Runtime, session: Session, batch: _Batch) -> None:
     """The batch's thank-yous together: reachability in one query, the fatigue budget counted for
-    all of them in one call, each distinct text rendered once, the messages written by one statement."""
+    all of them in one call, each distinct text rendered once and all stored together, the messages
+    written by one statement."""
     thanks = list(batch.thanks.values())
     if not thanks:
         return
@@ -372,18 +390,22 @@ def _thank_all(runtime: Runtime, session: Session, batch: _Batch) -> None:
         for t, contact, row in counted
     ]
     refusals = runtime.budget.record_touches(session, touches, now=latest)
-    rendered: dict[tuple[Any, ...], int] = {}
+    texts = _Texts(runtime, session)
+    queued: list[tuple[dict[str, Any], tuple[Any, ...]]] = []  # each queued row and its text's key
     for index, (t, contact, row) in enumerate(counted):
         refusal = refusals.get(index)
         if refusal is None:
             row.update(
                 state="queued", channel=runtime.channels.names["email"], channel_reason="answered by email", recipient=address(contact, "email"),
-                content_id=_content(runtime, session, t.campaign, contact, t.response, t.follow_up, t.now, rendered),
                 substitutions=recipient_values(runtime.settings, t.episode, contact, t.now),
             )
+            queued.append((row, texts.want(t.campaign, contact, t.response, t.follow_up, t.now)))
             t.episode.thanked_at = t.episode.thanked_at or t.now  # the close step would otherwise thank again before this one leaves
         else:
             row.update(state="skipped", skip_rule=refusal.rule, skip_reason=refusal.reason, not_before=None)
+    stored = texts.store()
+    for row, key in queued:
+        row["content_id"] = stored[key]
     insert_ignoring_conflicts(session, Message, rows, unique=["idempotency_key"])
 
 
@@ -392,5 +414,7 @@ def _rethank(runtime: Runtime, session: Session, campaign: Campaign, episode: Ep
     queued = session.scalar(select(Message).where(Message.idempotency_key == thank_you_key(episode.id), Message.state == "queued"))
     contact = session.get(Contact, episode.contact_id)
     if queued is not None and contact is not None:
-        queued.content_id = _content(runtime, session, campaign, contact, response, follow_up, response.created_at)
+        texts = _Texts(runtime, session)
+        key = texts.want(campaign, contact, response, follow_up, response.created_at)
+        queued.content_id = texts.store()[key]
         queued.updated_at = response.created_at

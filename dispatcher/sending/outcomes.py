@@ -74,11 +74,14 @@ def record_results(runtime: Runtime, results: Sequence[SendResult], claimed: Seq
                 continue
             outcome, changes = _outcome(runtime, row, result, now)
             values.append({"id": row.id, **changes})
+            counted = row.contact_id is not None  # the budget counts what contacts get: internal messages (alerts) have no touch
             if outcome == "sent":
-                sent_keys.append(row.idempotency_key)
+                if counted:
+                    sent_keys.append(row.idempotency_key)
                 sent.append(row)
             elif outcome == "failed":
-                released_keys.append(row.idempotency_key)
+                if counted:
+                    released_keys.append(row.idempotency_key)
                 if result.error is not None and result.error.kind is ErrorKind.OPTED_OUT and row.medium and row.recipient:
                     suppress(session, medium=row.medium, address=row.recipient, reason="opted_out", source=f"{row.channel} {result.error.code}", now=now)
             elif outcome == "halted":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,7 @@ from campaigns.studio import service
 from campaigns.studio.models import TemplateUse
 from dispatcher.loop.alerts import alert_team, internal_message
 from dispatcher.runtime.core import Runtime
-from dispatcher.sending.stored_contents import store_content
+from dispatcher.sending.stored_contents import store_content, store_contents
 from dispatcher.studio.template_edits import Edit, EditSnapshot, Scope, scope_of
 from templates import RenderedMessage, TemplateKey, TemplateRenderer, locale_chain
 
@@ -85,21 +86,48 @@ def render_content(runtime: Runtime, session: Session, campaign: Campaign, key: 
     A fallback queues an alert to the campaign's internal recipients (once per
     content) and emails every console admin; it is recorded with the reason. Does not commit.
     """
-    rendering = render_published(session, snapshot or runtime.published_templates.snapshot(session), key, context, campaign_id=campaign.id)
-    content_id = store_content(session, rendering.message)
+    return render_contents(runtime, session, [Wanted(campaign, key, context, now)], snapshot=snapshot)[0]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One content to render: ``key`` for ``campaign`` with ``context``; ``now`` dates its record."""
+
+    campaign: Campaign
+    key: TemplateKey
+    context: Any
+    now: datetime
+
+
+def render_contents(runtime: Runtime, session: Session, wanted: Sequence[Wanted], *, snapshot: EditSnapshot | None = None) -> list[int]:
+    """``render_content`` for several contents at once, their ids in order: each rendered from one
+    snapshot, then all stored (``store_contents``: one read, and one insert and one more read for
+    new ones) and their versions recorded by one insert, whatever their number. Does not commit."""
+    if not wanted:
+        return []
+    snapshot = snapshot or runtime.published_templates.snapshot(session)
+    renderings = [render_published(session, snapshot, w.key, w.context, campaign_id=w.campaign.id) for w in wanted]
+    content_ids = store_contents(session, [rendering.message for rendering in renderings])
     insert_ignoring_conflicts(session, TemplateUse, [{
-        "campaign_id": campaign.id, "content_id": content_id, "channel": key.channel, "kind": key.kind, "step": key.step,
-        "locale": key.locale, "version_ids": rendering.version_ids, "fallback": rendering.fallback, "created_at": now,
-    }], unique=["campaign_id", "content_id"])
-    if rendering.fallback:
-        where = f"{key.channel}/{key.kind}/{key.step} ({key.locale})"
-        log.error("template %s failed to render for campaign %s; sent an earlier version: %s", where, campaign.id, rendering.fallback)
-        subject = f"Pulse: the published template {where} failed to render"
-        text = (f"Campaign {campaign.name!r} sent the last version that renders instead (or the default).\n"
-                f"Error: {rendering.fallback}\nFix the template in the studio: {runtime.settings.public_url.rstrip('/')}/console/templates")
-        alert_team(runtime, session, campaign, subject=subject, text=text, avoid_channel="", now=now)
-        _alert_admins(runtime, session, campaign, subject=subject, text=text, now=now)
-    return content_id
+        "campaign_id": w.campaign.id, "content_id": content_id, "channel": w.key.channel, "kind": w.key.kind, "step": w.key.step,
+        "locale": w.key.locale, "version_ids": rendering.version_ids, "fallback": rendering.fallback, "created_at": w.now,
+    } for w, rendering, content_id in zip(wanted, renderings, content_ids)], unique=["campaign_id", "content_id"])
+    for w, rendering in zip(wanted, renderings):
+        if rendering.fallback:
+            _tell_fallback(runtime, session, w, rendering.fallback)
+    return content_ids
+
+
+def _tell_fallback(runtime: Runtime, session: Session, wanted: Wanted, reason: str) -> None:
+    """A content went out from an earlier version or the default: the team and the admins learn why."""
+    campaign, key = wanted.campaign, wanted.key
+    where = f"{key.channel}/{key.kind}/{key.step} ({key.locale})"
+    log.error("template %s failed to render for campaign %s; sent an earlier version: %s", where, campaign.id, reason)
+    subject = f"Pulse: the published template {where} failed to render"
+    text = (f"Campaign {campaign.name!r} sent the last version that renders instead (or the default).\n"
+            f"Error: {reason}\nFix the template in the studio: {runtime.settings.public_url.rstrip('/')}/console/templates")
+    alert_team(runtime, session, campaign, subject=subject, text=text, avoid_channel="", now=wanted.now)
+    _alert_admins(runtime, session, campaign, subject=subject, text=text, now=wanted.now)
 
 
 def _alert_admins(runtime: Runtime, session: Session, campaign: Campaign, *, subject: str, text: str, now: datetime) -> None:

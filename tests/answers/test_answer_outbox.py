@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from campaigns.followups.models import FollowUp
@@ -28,7 +28,15 @@ from dispatcher.runtime.settings import Settings
 from dispatcher.sending.scheduler import tick
 from tests.answers.fixtures_links import person_form, send
 from tests.answers.fixtures_links import survey as link_survey
-from tests.answers.fixtures_loop import Receiver, fresh, survey, team_member
+from tests.answers.fixtures_loop import (
+    REVIEW_LINK,
+    Receiver,
+    fresh,
+    messages,
+    outbox_emails,
+    survey,
+    team_member,
+)
 from tests.backends import Backend
 from tests.conftest import make_settings
 
@@ -239,3 +247,70 @@ def test_a_kick_from_the_event_loop_coalesces_a_burst_as_a_kick_does(runtime: Ru
     asyncio.run(burst())
 
     assert pending() == 0
+
+
+def test_a_pass_leaves_an_answer_committed_while_it_works_to_that_answer_s_own_kick(runtime: Runtime, session: Session) -> None:
+    """A pass does what its claim found and stops when that was less than a batch: an answer
+    committed meanwhile has its own kick (sent after its commit), whose pass does it; chasing
+    it cut a steady stream into batches of a few rows."""
+    first, second = (survey(runtime, owner_id=team_member(runtime, email=f"owner{n}@example.com")) for n in range(2))
+    _stored(runtime, first, 9)
+    claimed: list[bool] = []
+    meanwhile: list[int] = []
+
+    def note_claim(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        claimed.append(sql.startswith("UPDATE answer_outbox SET claimed_by"))
+
+    def answer_meanwhile(*_: Any) -> None:  # a connection back in the pool: the claim committed, no lock is held
+        if any(claimed) and not meanwhile:
+            meanwhile.append(0)  # once (storing it checks connections in too)
+            meanwhile[0] = _stored(runtime, second, 3)  # a request answering while the worker works
+
+    event.listen(runtime.engine, "after_cursor_execute", note_claim)
+    event.listen(runtime.engine.pool, "checkin", answer_meanwhile)
+    try:
+        assert follow_through_answers(runtime) == 1
+    finally:
+        event.remove(runtime.engine, "after_cursor_execute", note_claim)
+        event.remove(runtime.engine.pool, "checkin", answer_meanwhile)
+
+    assert meanwhile
+    assert fresh(session).scalar(select(AnswerOutbox.done_at).where(AnswerOutbox.response_id == meanwhile[0])) is None
+    assert follow_through_answers(runtime) == 1  # the kick of the answer committed meanwhile
+    assert fresh(session).scalars(select(AnswerOutbox).where(AnswerOutbox.done_at.is_(None))).all() == []
+
+
+def test_a_batchs_thank_yous_in_three_texts_each_say_their_own_and_are_rendered_and_stored_together(
+    runtime: Runtime, session: Session, counted: list[str],
+) -> None:
+    owner = team_member(runtime, name="Joanna Bolton", email=OWNER)
+    episodes = [survey(runtime, owner_id=owner, email=f"p{n}@initech.example") for n in range(3)]
+    for episode, score in zip(episodes, (10, 7, 2)):  # promoter, passive, detractor
+        _stored(runtime, episode, score)
+    counted.clear()
+
+    assert follow_through_answers(runtime) == 3
+
+    thanks = {e.to: e for e in outbox_emails(runtime) if e.to != OWNER}
+    assert thanks["p0@initech.example"].subject == "Thank you, that made our day" and REVIEW_LINK in thanks["p0@initech.example"].text
+    assert "We want to be a clear 10 for you" in thanks["p1@initech.example"].text
+    assert "We are sorry" in thanks["p2@initech.example"].text and "Joanna Bolton will contact you personally" in thanks["p2@initech.example"].text
+    assert len({m.content_id for m in messages(session, step="thank_you")}) == 3
+    # Three texts: the studio's names read once, their versions recorded by one insert.
+    assert len([sql for sql in counted if "FROM locale_profiles" in sql]) == 1
+    assert len([sql for sql in counted if sql.startswith("INSERT INTO template_uses")]) == 1
+
+
+def test_alerts_to_the_team_leave_the_contacts_fatigue_budget_alone(runtime: Runtime, session: Session, counted: list[str]) -> None:
+    """Internal messages count against no contact's budget: recording their results reads no touch."""
+    owner = team_member(runtime, email=OWNER)
+    plan = [{"step": "invite", "offset_days": 0}, {"step": "close", "offset_days": 14}]  # no thank-you: only the alerts go out
+    for n in range(2):
+        _stored(runtime, survey(runtime, owner_id=owner, plan=plan, email=f"p{n}@initech.example"), n)
+    counted.clear()
+
+    assert follow_through_answers(runtime) == 2
+
+    alerts = messages(session, step="detractor_alert")
+    assert len(alerts) == 2 and {m.state for m in alerts} == {"sent"}
+    assert [sql for sql in counted if "fatigue_touches" in sql] == []
