@@ -299,3 +299,29 @@ def test_the_same_rows_again_are_unchanged_whatever_their_types(runtime: Runtime
     assert [(r.inserted, r.updated, r.unchanged, r.errors) for r in first] == [(1, 0, 0, [])] * 2
     assert [(r.inserted, r.updated, r.unchanged, r.errors) for r in again] == [(0, 0, 1, [])] * 2
     assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 0)
+
+
+def test_work_still_queued_when_the_caller_gives_up_is_not_run(session: Session) -> None:
+    import time
+
+    from campaigns.people.upsert import _Writer
+
+    ran: list[str] = []
+    writer = _Writer(session)
+
+    def first() -> None:
+        # Still running when the caller fails: it ends only once the writer knows (on PostgreSQL, where
+        # work queues in a second thread; on SQLite work runs at once, so nothing is queued).
+        deadline = time.monotonic() + 10
+        while writer.postgresql and writer._failed is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        ran.append("first")
+
+    with pytest.raises(ValueError, match="the caller's"), writer:
+        writer.submit(first)
+        writer.submit(lambda: ran.append("second"))
+        if writer.postgresql:
+            assert ran == []  # both still queued behind the first
+        raise ValueError("the caller's own error")
+
+    assert ran == (["first"] if writer.postgresql else ["first", "second"])
