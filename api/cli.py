@@ -73,7 +73,7 @@ def run(
         settings = load_settings(**overrides)
     except SettingsError as exc:
         fail(str(exc))
-    _check_port_free(settings.host, settings.port)  # before the first admin key, which is shown only once
+    _check_port_free(settings.host, settings.port, demo=demo)  # before the first admin key, which is shown only once
     _migrate(settings)
 
     from api.app import create_app
@@ -99,7 +99,9 @@ def run(
         }).start()
     # soft_wrap: lines a user copies (the key, the curl command) must not be broken.
     console.print(f"\n[bold green]Pulse is running[/] at {url}  (API docs: {url}/docs, outbox: {url}/outbox)", soft_wrap=True)
-    console.print(f"Console: {url}/console  (first sign-in link: .venv/bin/pulse console-link you@example.com)", soft_wrap=True)
+    # `pulse console-link` in another terminal reads ./pulse.db, not the demo's database: the demo prints its own link.
+    sign_in = "a sign-in link comes when the demo ends" if demo else "first sign-in link: .venv/bin/pulse console-link you@example.com"
+    console.print(f"Console: {url}/console  ({sign_in})", soft_wrap=True)
     if first_key:
         console.print(f"First admin API key (shown once, keep it): [bold]{first_key}[/]", soft_wrap=True)
         console.print(f"Try: curl -H 'Authorization: Bearer {first_key}' {url}/v1/contacts\n", soft_wrap=True)
@@ -109,8 +111,9 @@ def run(
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
 
 
-def _check_port_free(host: str, port: int) -> None:
-    """Fail with what to do when another process (an earlier ``make run``?) holds the port.
+def _check_port_free(host: str, port: int, *, demo: bool = False) -> None:
+    """Fail with what to do when another process (an earlier ``make run``?) holds the port; the
+    command it suggests is the one that was run (``make demo`` for the demo).
 
     Every address the host names is probed as asyncio binds it for uvicorn (passive, an IPv6
     socket IPv6-only, SO_REUSEADDR), so a setup uvicorn accepts is never refused here."""
@@ -128,8 +131,9 @@ def _check_port_free(host: str, port: int) -> None:
             try:
                 probe.bind(address)
             except OSError as exc:
-                fail(f"port {port} on {host} is in use ({exc.strerror}): stop what holds it (another `make run`?), "
-                     f"or run on another port: PULSE_PORT={port + 14} make run  (or: .venv/bin/pulse run --port {port + 14})")
+                make, flag = ("make demo", "--demo ") if demo else ("make run", "")
+                fail(f"port {port} on {host} is in use ({exc.strerror}): stop what holds it (another `{make}`?), "
+                     f"or run on another port: PULSE_PORT={port + 14} {make}  (or: .venv/bin/pulse run {flag}--port {port + 14})")
 
 
 def _demo_place() -> dict[str, object]:

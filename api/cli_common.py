@@ -14,7 +14,7 @@ errors = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}")
+    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # the commands it suggests must copy whole
     raise typer.Exit(code)
 
 

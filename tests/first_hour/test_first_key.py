@@ -72,6 +72,21 @@ def test_a_port_in_use_is_refused_with_what_to_do_and_the_first_key_is_kept_for_
     assert KEY_LINE.search(_start_and_stop(tmp_path, free_port(), "after"))
 
 
+def test_a_port_in_use_by_the_demo_suggests_the_demo_on_another_port(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+        env.update({"PULSE_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}", "PULSE_OUTBOX_DIR": str(tmp_path / "outbox"),
+                    "PULSE_PORT": str(port), "COLUMNS": "200"})
+        refused = subprocess.run([PULSE, "run", "--demo"], check=False, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"PULSE_PORT={port + 14} make demo" in refused.stderr and f"pulse run --demo --port {port + 14}" in refused.stderr
+
+
 def test_the_port_check_refuses_only_what_uvicorn_would_refuse() -> None:
     import socket
 
