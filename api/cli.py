@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from api.cli_common import console, fail, settings_or_exit
+from api.cli_common import console, fail, runtime_or_exit, settings_or_exit
 from api.cli_ops import campaigns_app, status
 from campaigns.access.models import Role
 from dispatcher.runtime.logs import configure_logging
@@ -204,12 +204,10 @@ def _keep_our_logging() -> None:
 
 def _import(kind: str, file: Path) -> None:
     from campaigns.people.csv_import import CsvRejected, import_csv
-    from dispatcher.runtime.core import build_runtime
 
     if not file.exists():
         fail(f"{file} does not exist")
-    settings = settings_or_exit()
-    runtime = build_runtime(settings)
+    runtime = runtime_or_exit()
     size = file.stat().st_size
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]:,} rows"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress, runtime.sessions() as session, file.open("rb") as stream:
@@ -255,9 +253,8 @@ def keys_create(
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     from campaigns.access.service import create_key
-    from dispatcher.runtime.core import build_runtime
 
-    runtime = build_runtime(settings_or_exit())
+    runtime = runtime_or_exit()
     with runtime.sessions() as session, session.begin():
         new = create_key(session, role=role, name=name or f"{role.value} key", now=runtime.clock.now())
     console.print(f"{role.value} key (shown once, keep it): ", end="")
