@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from api.cli_common import console, fail, settings_or_exit
+from api.cli_common import console, fail, runtime_or_exit, settings_or_exit
 from api.cli_ops import campaigns_app, status
 from campaigns.access.models import Role
 from dispatcher.runtime.logs import configure_logging
@@ -73,7 +73,7 @@ def run(
         settings = load_settings(**overrides)
     except SettingsError as exc:
         fail(str(exc))
-    _check_port_free(settings.host, settings.port)  # before the first admin key, which is shown only once
+    _check_port_free(settings.host, settings.port, demo=demo)  # before the first admin key, which is shown only once
     _migrate(settings)
 
     from api.app import create_app
@@ -99,7 +99,9 @@ def run(
         }).start()
     # soft_wrap: lines a user copies (the key, the curl command) must not be broken.
     console.print(f"\n[bold green]Pulse is running[/] at {url}  (API docs: {url}/docs, outbox: {url}/outbox)", soft_wrap=True)
-    console.print(f"Console: {url}/console  (first sign-in link: .venv/bin/pulse console-link you@example.com)", soft_wrap=True)
+    # `pulse console-link` in another terminal reads ./pulse.db, not the demo's database: the demo prints its own link.
+    sign_in = "a sign-in link comes when the demo ends" if demo else "first sign-in link: .venv/bin/pulse console-link you@example.com"
+    console.print(f"Console: {url}/console  ({sign_in})", soft_wrap=True)
     if first_key:
         console.print(f"First admin API key (shown once, keep it): [bold]{first_key}[/]", soft_wrap=True)
         console.print(f"Try: curl -H 'Authorization: Bearer {first_key}' {url}/v1/contacts\n", soft_wrap=True)
@@ -109,8 +111,9 @@ def run(
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
 
 
-def _check_port_free(host: str, port: int) -> None:
-    """Fail with what to do when another process (an earlier ``make run``?) holds the port.
+def _check_port_free(host: str, port: int, *, demo: bool = False) -> None:
+    """Fail with what to do when another process (an earlier ``make run``?) holds the port; the
+    command it suggests is the one that was run (``make demo`` for the demo).
 
     Every address the host names is probed as asyncio binds it for uvicorn (passive, an IPv6
     socket IPv6-only, SO_REUSEADDR), so a setup uvicorn accepts is never refused here."""
@@ -128,8 +131,9 @@ def _check_port_free(host: str, port: int) -> None:
             try:
                 probe.bind(address)
             except OSError as exc:
-                fail(f"port {port} on {host} is in use ({exc.strerror}): stop what holds it (another `make run`?), "
-                     f"or run on another port: PULSE_PORT={port + 14} make run  (or: .venv/bin/pulse run --port {port + 14})")
+                make, flag = ("make demo", "--demo ") if demo else ("make run", "")
+                fail(f"port {port} on {host} is in use ({exc.strerror}): stop what holds it (another `{make}`?), "
+                     f"or run on another port: PULSE_PORT={port + 14} {make}  (or: .venv/bin/pulse run {flag}--port {port + 14})")
 
 
 def _demo_place() -> dict[str, object]:
@@ -200,12 +204,10 @@ def _keep_our_logging() -> None:
 
 def _import(kind: str, file: Path) -> None:
     from campaigns.people.csv_import import CsvRejected, import_csv
-    from dispatcher.runtime.core import build_runtime
 
     if not file.exists():
         fail(f"{file} does not exist")
-    settings = settings_or_exit()
-    runtime = build_runtime(settings)
+    runtime = runtime_or_exit()
     size = file.stat().st_size
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]:,} rows"), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress, runtime.sessions() as session, file.open("rb") as stream:
@@ -251,9 +253,8 @@ def keys_create(
 ) -> None:
     """Create an API key and print it once (only its hash is stored)."""
     from campaigns.access.service import create_key
-    from dispatcher.runtime.core import build_runtime
 
-    runtime = build_runtime(settings_or_exit())
+    runtime = runtime_or_exit()
     with runtime.sessions() as session, session.begin():
         new = create_key(session, role=role, name=name or f"{role.value} key", now=runtime.clock.now())
     console.print(f"{role.value} key (shown once, keep it): ", end="")

@@ -12,17 +12,16 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from api.cli_common import console, fail, settings_or_exit
+from api.cli_common import console, fail, runtime_or_exit
 
 campaigns_app = typer.Typer(help="Follow campaigns from the terminal.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def status(as_json: Annotated[bool, typer.Option("--json", help="print the same JSON as GET /v1/status")] = False) -> None:
     """Workers alive, queue depth, the oldest waiting message and why, steps due in 24 h, provider errors in the last hour."""
-    from dispatcher.runtime.core import build_runtime
     from dispatcher.runtime.status import operations_status
 
-    runtime = build_runtime(settings_or_exit())
+    runtime = runtime_or_exit()
     try:
         with runtime.sessions() as session:
             report = operations_status(runtime, session)
@@ -97,9 +96,8 @@ def watch(
 ) -> None:
     """The plan's progress as live progress bars, one per step, until the campaign is done (Ctrl-C stops watching)."""
     from campaigns.people.service import NotFound
-    from dispatcher.runtime.core import build_runtime
 
-    runtime = build_runtime(settings_or_exit())
+    runtime = runtime_or_exit()
     try:
         try:
             frame, finished = _frame(runtime, campaign_id)

@@ -59,12 +59,14 @@ class SmsCounter(Protocol):
 
 def check_edit(
     sources: Mapping[str, str], *, key: TemplateKey, sms: SmsCounter | None = None,
-    render: Callable[[str, str, Mapping[str, Any]], str] | None = None,
+    render: Callable[[str, str, Mapping[str, Any]], str] | None = None, values: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
     """Everything the studio says about ``sources`` (every part of ``key``: edits over defaults).
 
     Never raises for a bad template. ``render(part, source, context)`` renders
-    one part (defaults to the sandbox with its limits).
+    one part (defaults to the sandbox with its limits). ``values`` is the sample data the
+    trial render fills in (default: the key's sample context); the studio passes what its
+    preview shows, so the SMS length and subject length it reports are the preview's.
     """
     render = render or _render_part(key)
     findings: list[Finding] = []
@@ -83,7 +85,7 @@ def check_edit(
     if any(f.severity == "error" for f in findings):
         return findings
     placeholders = {**as_mapping(sample_context(key)), "lang": resolve_language(key.locale)}
-    values = {**as_mapping(sample_context(key, placeholders=False)), "lang": resolve_language(key.locale)}
+    values = {**as_mapping(sample_context(key, placeholders=False) if values is None else values), "lang": resolve_language(key.locale)}
     rendered: dict[str, str] = {}
     with_values: dict[str, str] = {}
     for part, source in sources.items():

@@ -50,6 +50,7 @@ def test_demo_runs_the_whole_plan_with_customers_in_its_own_database(tmp_path: P
 
     assert (tmp_path / "pulse.db").read_bytes() == b""
     assert "Demo database: ./demo/pulse-demo.db, outbox: demo/outbox/" in output
+    assert "console-link" not in output  # that command reads ./pulse.db: the demo's sign-in link is the printed one
     for said in ("answered 10 by email link", "answered 9 by SMS reply", "answered 9 in the app", "replied STOP", "a detractor"):
         assert said in output, f"{said!r} missing from the demo's output:\n{output[-4000:]}"
     assert "NPS +40 from 5 answers" in output and f"http://127.0.0.1:{port}/outbox" in output

@@ -46,6 +46,11 @@ def install_console(app: FastAPI) -> None:
     for module in CONSOLE_ROUTERS:
         app.include_router(module.router)
 
+    @app.get("/", include_in_schema=False)
+    def _home() -> RedirectResponse:
+        """`pulse run` prints the bare address: opened in a browser, it leads to the console, not a JSON 404."""
+        return RedirectResponse("/console", status_code=303)
+
     @app.exception_handler(SignInRequired)
     async def _sign_in(_: Request, exc: SignInRequired) -> Response:
         return RedirectResponse(sign_in_redirect(exc.next_url), status_code=303)

@@ -25,11 +25,12 @@ router = APIRouter(tags=["outbox"], include_in_schema=False)
 
 STYLE = """<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2933}table{border-collapse:collapse;width:100%}
 td,th{padding:.4rem .6rem;border-bottom:1px solid #e4e7eb;text-align:left}a{color:#2563eb}
+.scroll{overflow-x:auto}.headers td{overflow-wrap:anywhere}@media (max-width:40rem){body{margin:1rem}}
 iframe{width:100%;height:75vh;border:1px solid #e4e7eb}.filters{margin:1rem 0}.filters label{margin-right:.8rem}pre{white-space:pre-wrap;background:#f8f9fb;padding:1rem}</style>"""
 
 
 def _page(title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><html><head><meta charset=utf-8><title>{escape(title)}</title>{STYLE}</head><body>{body}</body></html>")
+    return HTMLResponse(f"<!doctype html><html><head><meta charset=utf-8><meta name=viewport content='width=device-width,initial-scale=1'><title>{escape(title)}</title>{STYLE}</head><body>{body}</body></html>")
 
 
 def _outbox_dir(request: Request, runtime: RuntimeDep, user: MaybeUser) -> str:
@@ -58,12 +59,14 @@ def outbox(
     facts = message_facts(session, entries)
     shown = [e for e in entries if _matches(facts.get(e.name), campaign=campaign, step=step, kind=kind)]
     rows = "".join(_row(e, facts.get(e.name)) for e in shown)
-    empty = "<p>Nothing sent yet. Launch a campaign, or run <code>pulse run --demo</code>.</p>" if not entries else ""
+    # The demo writes to an outbox of its own (./demo/outbox/, on its own port), never to this one.
+    empty = ("<p>Nothing sent yet. Launch a campaign (the README's <em>A first campaign</em>); "
+             "<code>make demo</code> shows a whole plan in an outbox of its own, at the address it prints.</p>") if not entries else ""
     filtered = campaign is not None or step or kind
     summary = f"{len(shown)} of the newest {len(entries)} messages" if filtered else f"The newest {len(entries)} messages"
     return _page("Pulse outbox", f"<h1>Outbox</h1><p>{summary} Pulse wrote instead of sending.</p>{empty}{_filters(facts, campaign, step, kind)}"
-                 "<table><tr><th>written</th><th>medium</th><th>to</th><th>campaign</th><th>step</th><th>kind</th><th>subject</th></tr>"
-                 f"{rows}</table>")
+                 "<div class=scroll><table><tr><th>subject</th><th>to</th><th>written</th><th>medium</th><th>campaign</th><th>step</th><th>kind</th></tr>"
+                 f"{rows}</table></div>")
 
 
 def _matches(fact: OutboxFact | None, *, campaign: int | None, step: str | None, kind: str | None) -> bool:
@@ -79,9 +82,9 @@ def _row(entry: OutboxEntry, fact: OutboxFact | None) -> str:
                 if fact and fact.campaign_id is not None else "")
     step = f"<a href='/outbox?step={escape(fact.step)}'>{escape(fact.step)}</a>" if fact else ""
     kind = f"<a href='/outbox?kind={escape(fact.kind)}'>{escape(fact.kind)}</a>" if fact and fact.kind else ""
-    return (f"<tr><td>{entry.created:%Y-%m-%d %H:%M:%S}</td><td>{entry.medium}</td><td>{escape(entry.to)}</td>"
-            f"<td>{campaign}</td><td>{step}</td><td>{kind}</td>"
-            f"<td><a href='/outbox/{escape(entry.name)}'>{escape(entry.subject or '(SMS)')}</a></td></tr>")
+    # The subject (the link to open) comes first: on a phone the columns after it scroll.
+    return (f"<tr><td><a href='/outbox/{escape(entry.name)}'>{escape(entry.subject or '(SMS)')}</a></td><td>{escape(entry.to)}</td>"
+            f"<td>{entry.created:%Y-%m-%d %H:%M:%S}</td><td>{entry.medium}</td><td>{campaign}</td><td>{step}</td><td>{kind}</td></tr>")
 
 
 def _filters(facts: dict[str, OutboxFact], campaign: int | None, step: str | None, kind: str | None) -> str:
@@ -109,4 +112,4 @@ def outbox_message(name: str, directory: OutboxDir) -> HTMLResponse:
         content = f"<iframe sandbox='allow-popups allow-popups-to-escape-sandbox' srcdoc='{escape(document.html, quote=True)}'></iframe>"
     else:
         content = f"<pre>{escape(document.text or '')}</pre>"
-    return _page(document.entry.subject or "SMS", f"<p><a href='/outbox'>&larr; outbox</a></p><table>{headers}</table>{content}")
+    return _page(document.entry.subject or "SMS", f"<p><a href='/outbox'>&larr; outbox</a></p><table class=headers>{headers}</table>{content}")

@@ -29,7 +29,7 @@ class PlanStepIn(_Strict):
 
 class SendingWindowIn(_Strict):
     start: str = Field(default="09:00", examples=["09:00"])
-    end: str = Field(default="18:00", examples=["18:00"])
+    end: str = Field(default="18:00", examples=["18:00"], description="HH:MM, after start; \"24:00\" keeps the window open to midnight")
     days: list[str] = Field(default=["mon", "tue", "wed", "thu", "fri"])
 
 

@@ -76,7 +76,8 @@ def import_csv(
         raise CsvRejected(f"the first line is not a CSV header ({exc}); export the file as CSV (UTF-8)") from None
     known = CONTACT_FIELDS if kind == "contacts" else ACCOUNT_FIELDS
     if "external_id" not in header:
-        raise CsvRejected(f"the header has no external_id column; columns are: {', '.join(known)}")
+        raise CsvRejected(f"the header has no external_id column; columns are: {', '.join(known)}, "
+                          "and custom attributes go in columns named attr.<name>")
     if len(header) > len(known) + MAX_ATTRIBUTES:
         raise CsvRejected(f"the header has {len(header)} columns; at most {len(known) + MAX_ATTRIBUTES} "
                           f"(the known columns and up to {MAX_ATTRIBUTES} attr.<name> columns)")

@@ -40,7 +40,7 @@ class WaitingGroup:
 def _window_text(window: SendingWindow) -> str:
     days = [DAYS[d] for d in sorted(window.days)]
     span = f"{days[0]}–{days[-1]}" if days == list(DAYS[DAYS.index(days[0]):DAYS.index(days[-1]) + 1]) and len(days) > 2 else ", ".join(days)
-    return f"{window.start:%H:%M}–{window.end:%H:%M} {span}"
+    return f"{window.hours} {span}"
 
 
 def waiting_messages(session: Session, *, campaign: Campaign, now: datetime) -> list[WaitingGroup]:

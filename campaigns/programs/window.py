@@ -11,6 +11,9 @@ from campaigns.people.fields import FieldError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_WINDOW: dict[str, Any] = {"start": "09:00", "end": "18:00", "days": list(DAYS[:5])}
+# An end of "24:00" keeps the window open to midnight; "23:59" would shut it for the day's last minute,
+# and a first campaign launched then would wait with "outside sending hours (00:00–23:59)".
+END_OF_DAY = time.max
 
 
 class WindowError(FieldError):
@@ -26,7 +29,7 @@ class SendingWindow:
     @classmethod
     def parse(cls, value: dict[str, Any], field: str = "sending_window") -> SendingWindow:
         start = _hour(value.get("start", "09:00"), f"{field}.start")
-        end = _hour(value.get("end", "18:00"), f"{field}.end")
+        end = _hour(value.get("end", "18:00"), f"{field}.end", may_be_midnight=True)
         if end <= start:
             raise WindowError(f"{field}.end", f"must be after start ({value.get('start')}); windows do not span midnight")
         days = value.get("days", DEFAULT_WINDOW["days"])
@@ -39,15 +42,24 @@ class SendingWindow:
             numbers.add(DAYS.index(day.lower()[:3]))
         return cls(start, end, frozenset(numbers))
 
+    @property
+    def hours(self) -> str:
+        """The sending hours as people write them: "09:00–18:00", "00:00–24:00"."""
+        end = "24:00" if self.end == END_OF_DAY else f"{self.end:%H:%M}"
+        return f"{self.start:%H:%M}–{end}"
+
     def contains(self, moment: datetime, timezone: str) -> bool:
         local = moment.astimezone(ZoneInfo(timezone))
-        return local.weekday() in self.days and self.start <= local.time() < self.end
+        return local.weekday() in self.days and self._open_at(local.time())
+
+    def _open_at(self, moment: time) -> bool:
+        return self.start <= moment and (moment < self.end or self.end == END_OF_DAY)
 
     def next_open(self, moment: datetime, timezone: str) -> datetime:
         """``moment`` if the window is open then, else the next opening, in UTC-aware form."""
         zone = ZoneInfo(timezone)
         local = moment.astimezone(zone)
-        if local.weekday() in self.days and self.start <= local.time() < self.end:
+        if local.weekday() in self.days and self._open_at(local.time()):
             return moment
         day = local.date()
         if local.time() >= self.start:
@@ -62,9 +74,11 @@ class SendingWindow:
         raise AssertionError("a window with at least one day always opens within a week")
 
 
-def _hour(value: Any, field: str) -> time:
+def _hour(value: Any, field: str, *, may_be_midnight: bool = False) -> time:
     if not isinstance(value, str):
         raise WindowError(field, "must be a time such as \"09:00\"")
+    if may_be_midnight and value.strip() == "24:00":
+        return END_OF_DAY
     try:
         hours, minutes = value.split(":")
         return time(int(hours), int(minutes))

@@ -126,7 +126,9 @@ def _inprocess_status(runtime: Runtime) -> Workers:
         answered = False
     if answered:
         return Workers(mode="inprocess", alive=[f"pulse run at {url}"], detail="its in-process worker runs the scheduler and every task")
-    return Workers(mode="inprocess", alive=[], detail=f"no pulse run answers at {url}: nothing is being sent")
+    # A `pulse run` on another port (PULSE_PORT set in its terminal only) is the usual reason: say so.
+    return Workers(mode="inprocess", alive=[], detail=f"no pulse run answers at {url}: nothing is being sent "
+                   "(if `pulse run` listens elsewhere, set its PULSE_PORT and PULSE_HOST here too)")
 
 
 def operations_status(runtime: Runtime, session: Session) -> Status:

@@ -114,7 +114,13 @@ def check(runtime: Runtime, session: Session, key: TemplateKey, ref: KeyRef, par
     unknown = [Finding(p, None, "unknown_part", f"{key.channel} templates have no {p} part (they have {', '.join(CHANNEL_PARTS[key.channel])})") for p in parts if p not in CHANNEL_PARTS[key.channel]]
     if unknown:
         return unknown
-    return check_edit(effective_sources(runtime, session, key, ref, parts), key=key, sms=SMS)
+    return _check(runtime, session, key, effective_sources(runtime, session, key, ref, parts))
+
+
+def _check(runtime: Runtime, session: Session, key: TemplateKey, sources: Mapping[str, str]) -> list[Finding]:
+    """The checks, with the sample data the preview shows (the configured company name, not the samples'):
+    an SMS counted here has the length the preview's counter gives."""
+    return check_edit(sources, key=key, sms=SMS, values=preview_context(runtime, session, key, None))
 
 
 def status_of(head: TemplateVersion | None, draft: TemplateVersion | None) -> dict[str, Any]:
@@ -164,7 +170,7 @@ def detail(runtime: Runtime, session: Session, key: TemplateKey, ref: KeyRef) ->
         "language_used": resolve_language(key.locale),
         "fallback": _fallback_note(session, key, ref),
         "variables": step_variables(key),
-        "findings": [f.as_json() for f in check_edit(current, key=key, sms=SMS)],
+        "findings": [f.as_json() for f in _check(runtime, session, key, current)],
     }
 
 
@@ -265,7 +271,7 @@ def preview(
     """``key`` rendered with ``parts`` (unsaved text) over today's sources, for sample data or a real
     contact's name in the key's locale. Nothing is stored or sent; links in it go nowhere."""
     sources = effective_sources(runtime, session, key, ref, parts)
-    findings = check_edit(sources, key=key, sms=SMS)
+    findings = _check(runtime, session, key, sources)
     context = preview_context(runtime, session, key, contact_id)
     message = RenderedMessage(None, "", None)
     if not any(f.severity == "error" for f in findings):

@@ -40,6 +40,7 @@ BAD_INPUT = [
     (with_(audience={"filter": {"segmnet": ["smb"]}}), "audience.filter.segmnet"),
     (with_(sending_window={"start": "25:00", "end": "18:00"}), "sending_window.start"),
     (with_(sending_window={"start": "18:00", "end": "09:00"}), "sending_window.end"),
+    (with_(sending_window={"start": "24:00", "end": "24:00"}), "sending_window.start"),  # only an end may be midnight
     (with_(sending_window={"days": ["someday"]}), "sending_window.days"),
     (with_(timezone="Mars/Olympus"), "timezone"),
     (with_(channels=["fax"]), "channels[0]"),

@@ -74,6 +74,7 @@ def test_pulse_status_prints_the_same_as_the_api(runtime: Runtime, clock: Databa
     report = json.loads(result.output)
     assert report["queue_by_step"] == {"invite": 3}
     assert report["workers"]["alive"] == [] and "no pulse run answers at http://127.0.0.1:" in report["workers"]["detail"]
+    assert "set its PULSE_PORT and PULSE_HOST here too" in report["workers"]["detail"]  # what to do when it runs elsewhere
     human = CliRunner().invoke(cli, ["status"], env={**env, "COLUMNS": "200"})
     assert "messages waiting: invite 3" in human.output and "outside sending hours" in human.output
 

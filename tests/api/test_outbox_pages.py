@@ -31,6 +31,14 @@ def test_the_outbox_lists_messages_and_shows_the_email_with_its_links(client: Te
     page = client.get(f"/outbox/{name}")
     assert page.status_code == 200 and "<iframe sandbox=" in page.text
     assert "Spring NPS" in page.text
+    for html in (listing.text, page.text):  # phones show the pages at their own width, not a shrunk desktop
+        assert "<meta name=viewport content='width=device-width,initial-scale=1'>" in html
+
+
+def test_an_empty_outbox_says_how_to_fill_it_and_where_the_demo_writes(client: TestClient) -> None:
+    empty = client.get("/outbox").text
+    assert "Nothing sent yet" in empty and "A first campaign" in empty
+    assert "make demo</code> shows a whole plan in an outbox of its own" in empty  # not this page's
 
 
 def test_unknown_or_escaping_names_are_404(client: TestClient) -> None:

@@ -61,6 +61,11 @@ def test_unknown_column_rejects_the_file_before_writing(runtime: Runtime, sessio
     assert count(session) == 0
 
 
+def test_a_file_without_external_id_is_rejected_naming_the_columns_and_attr_columns(runtime: Runtime, session: Session) -> None:
+    with pytest.raises(CsvRejected, match=r"no external_id column; columns are: external_id, .*attr\.<name>"):
+        import_csv(session, csv_bytes("# Pulse\n\nA README, not a CSV\n"), kind="contacts", now=runtime.clock.now())
+
+
 def test_binary_file_is_not_csv(runtime: Runtime, session: Session) -> None:
     xlsx_like = io.BytesIO(b"PK\x03\x04\x14\x00\x06\x00" + bytes(200))
     with pytest.raises(CsvRejected, match="not CSV"):

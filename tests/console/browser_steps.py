@@ -18,15 +18,27 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 SIZES = (("desktop", 1280, 800, False), ("phone", 390, 844, True))
 
 
+# The elements that reach past the page's right edge: outside the boxes that scroll on their own (.scroll),
+# or placed absolutely, which can escape such a box.
+SPILLING = """(() => { const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= width) return [];
+  return [...document.body.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > width + 1
+      && (!e.closest('.scroll') || getComputedStyle(e).position === 'absolute'))
+    .slice(0, 5).map(e => `${e.tagName.toLowerCase()}.${e.className} (right edge ${Math.round(e.getBoundingClientRect().right)} px)`); })()"""
+
+
 def shoot(page: Page, name: str, *, full: bool = False) -> dict[str, Path]:
     """Save the page at desktop and phone sizes (and, with ``full``, the whole page in parts), then go
-    back to desktop; the saved files by size label."""
+    back to desktop; the saved files by size label. Fails when the page is wider than the screen at
+    either size (a phone would show it shrunk or make the reader scroll sideways)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
     saved = {}
     for label, width, height, mobile in SIZES:
         page.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=mobile)
         page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        wider = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert wider[0] <= wider[1], f"{name} at {label} width is {wider[0]} px wide on a {wider[1]} px screen: {page.evaluate(SPILLING)}"
         data = page.send("Page.captureScreenshot", format="png")["data"]
         saved[label] = SCREENSHOTS / f"{name}-{label}.png"
         saved[label].write_bytes(base64.b64decode(data))

@@ -171,3 +171,14 @@ def test_a_viewer_cannot_launch_and_a_forged_link_is_refused(runtime: Runtime, s
     shoot(page, "campaign-viewer")
     page.click("[...document.querySelectorAll('header button')].find(b => b.textContent.trim() === 'Sign out')")
     wait_path(page, "/console/sign-in")
+
+
+def test_an_admin_sees_the_sessions_page_fit_a_phone(runtime: Runtime, session: Session, server: str, browser: Browser) -> None:
+    admin = member(session, "admin", name="Ada Admin")
+    session.commit()
+    page = browser.new_page()
+    sign_in_by_email(page, runtime, server, admin.email)
+    page.goto(f"{server}/console/sessions")
+    wait_path(page, "/console/sessions")
+    assert "this browser" in page.evaluate("document.body.innerText")
+    shoot(page, "sessions")  # the table scrolls inside its box; its hidden column label does not widen the page

@@ -53,6 +53,7 @@ def test_a_viewer_sees_no_working_launch_button_and_cannot_post_one(browser_clie
     token = sign_in(browser_client, runtime, member(session, "viewer").email)
     page = browser_client.get(f"/console/campaigns/{draft.id}")
     assert 'id="launch" disabled' in page.text and "can look but not change" in page.text
+    assert "no invite date: the plan starts at launch" in page.text and "invite —" not in page.text  # a draft without send_at
     refused = browser_client.post(f"/console/campaigns/{draft.id}/launch", data={"csrf_token": token})
     assert refused.status_code == 403
     session.expire_all()

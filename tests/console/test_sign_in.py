@@ -38,6 +38,11 @@ def test_a_member_signs_in_by_the_emailed_link_and_lands_where_they_were_going(b
     assert sessions.status_code == 200 and admin.email in sessions.text
 
 
+def test_the_bare_address_leads_a_visitor_to_the_console_sign_in(browser_client: TestClient) -> None:
+    home = browser_client.get("/")
+    assert home.status_code == 200 and home.url.path == "/console/sign-in"  # not a JSON 404 at the address `pulse run` prints
+
+
 def test_an_unknown_email_gets_the_same_answer_and_no_email(browser_client: TestClient, runtime: Runtime, session: Session) -> None:
     member(session, "admin", email="known@example.com")
     form = browser_client.get("/console/sign-in")

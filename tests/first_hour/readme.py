@@ -77,8 +77,10 @@ def pulse_run(directory: Path, port: int, **env: str) -> Iterator[Served]:
 
 
 def as_pasted(block: str, served: Served) -> str:
-    """What a newcomer runs: their own key where the README says ``pulse_...``, their port where it says 8000."""
-    block = block.replace("export ADMIN=pulse_...", f"export ADMIN={served.admin_key}")
+    """What a newcomer runs: their own key where the README says ``pulse_...``, their port where it says 8000,
+    and the `pulse` of the running interpreter where it says ``.venv/bin/pulse`` (the same file after
+    `make`; a checkout without its own .venv, such as a git worktree, has only this one)."""
+    block = block.replace("export ADMIN=pulse_...", f"export ADMIN={served.admin_key}").replace(".venv/bin/pulse", PULSE)
     return block.replace("http://127.0.0.1:8000", served.url)
 
 

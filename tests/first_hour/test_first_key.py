@@ -55,7 +55,8 @@ def test_the_first_key_is_printed_once_and_never_logged(tmp_path: Path) -> None:
     assert all(key not in json.dumps(line) for line in log_lines)
 
 
-def test_a_port_in_use_is_refused_with_what_to_do_and_the_first_key_is_kept_for_the_next_run(tmp_path: Path) -> None:
+def _run_on_a_taken_port(tmp_path: Path, *options: str) -> tuple[int, subprocess.CompletedProcess[str]]:
+    """`pulse run OPTIONS --port N` while another socket listens on N: the port and what the command did."""
     import socket
 
     with socket.socket() as holder:
@@ -64,12 +65,22 @@ def test_a_port_in_use_is_refused_with_what_to_do_and_the_first_key_is_kept_for_
         port = holder.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
         env.update({"PULSE_DATABASE_URL": f"sqlite:///{tmp_path / 'pulse.db'}", "PULSE_OUTBOX_DIR": str(tmp_path / "outbox"), "COLUMNS": "200"})
-        refused = subprocess.run([PULSE, "run", "--port", str(port)], env=env, capture_output=True, text=True, timeout=60)
+        refused = subprocess.run([PULSE, "run", *options, "--port", str(port)], check=False, env=env, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2, refused.stdout + refused.stderr
+    return port, refused
+
+
+def test_a_port_in_use_is_refused_with_what_to_do_and_the_first_key_is_kept_for_the_next_run(tmp_path: Path) -> None:
+    port, refused = _run_on_a_taken_port(tmp_path)
     assert f"port {port} on 127.0.0.1 is in use" in refused.stderr and f"PULSE_PORT={port + 14} make run" in refused.stderr
     assert "Pulse is running" not in refused.stdout and not KEY_LINE.search(refused.stdout)
     # Nothing was half-done: the first run that can listen still shows the first admin key.
     assert KEY_LINE.search(_start_and_stop(tmp_path, free_port(), "after"))
+
+
+def test_a_port_in_use_by_the_demo_suggests_the_demo_on_another_port(tmp_path: Path) -> None:
+    port, refused = _run_on_a_taken_port(tmp_path, "--demo")
+    assert f"PULSE_PORT={port + 14} make demo" in refused.stderr and f"pulse run --demo --port {port + 14}" in refused.stderr
 
 
 def test_the_port_check_refuses_only_what_uvicorn_would_refuse() -> None:

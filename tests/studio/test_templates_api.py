@@ -131,7 +131,7 @@ def test_validate_reports_every_rule(client: TestClient, auth: Auth) -> None:
     assert codes(INVITE_EN, {"html": "<p>{{ recipient.greeting }}</p>"}) == {"missing_scale", "missing_unsubscribe"}
     assert codes(INVITE_EN, {"txt": "{{ question }}"}) == {"missing_answer_link", "missing_unsubscribe"}
     assert "html_not_well_formed" in codes(INVITE_EN, {"html": '{% extends "email/_layout.html" %}{% block body %}<div><p>Hi</div>{% include "email/_scale.html" %}{% endblock %}'})
-    assert codes(INVITE_EN, {"subject": "{{ question }} — {{ question }}"}) == {"subject_too_long"}
+    assert codes(INVITE_EN, {"subject": "{{ question }} — {{ question }} — {{ question }}"}) == {"subject_too_long"}  # over 78 with the configured company name, as the preview shows it
     assert codes("/v1/templates/sms/nps/invite/en", {"txt": "{{ question }} Reply 0-10."}) == {"missing_opt_out", "sms_segments"}
     long_sms = codes("/v1/templates/sms/nps/reminder/en", {"txt": "Ünïcödé ✓ " + "{{ question }} " * 3})
     assert {"sms_segments", "sms_too_long", "ucs2_character"} <= long_sms
@@ -214,6 +214,17 @@ def test_preview_uses_unsaved_text_and_a_real_contacts_name_without_sending(clie
     assert response.json()["subject"] == "Hallo Jürgen"
     assert "Jürgen" in response.json()["html"]
     assert session.scalar(select(Message.id)) is None
+
+
+def test_the_sms_length_the_checks_give_is_the_one_the_preview_counts(client: TestClient, auth: Auth) -> None:
+    """The checks fill in the same sample data as the preview (the configured company name): one editor
+    must not say "2 segments, 177 units" beside a preview counting "1 segment, 157 units"."""
+    response = client.post("/v1/templates/sms/nps/invite/de/preview", json={"parts": {}}, headers=auth(Role.MARKETER))
+    assert response.status_code == 200, response.text
+    counted = response.json()["sms"]
+    note = next(f["message"] for f in response.json()["findings"] if f["code"] == "sms_segments")
+    segments = f"{counted['segments']} segment{'s' if counted['segments'] != 1 else ''}"
+    assert note.startswith(f"{segments} ({counted['encoding']}, {counted['units']} units"), (note, counted)
 
 
 def test_test_send_goes_to_me_through_the_outbox_never_to_a_contact(client: TestClient, auth: Auth, session: Session, runtime: Runtime) -> None:
