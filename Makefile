@@ -14,8 +14,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	@echo "==> installing Pulse into $(VENV) (about a minute the first time)"
-	$(BIN)/pip install --quiet --progress-bar on -e .
+	@echo "==> installing Pulse into $(VENV) (about a minute the first time; pip lists each package as it goes)"
+	$(BIN)/pip install --progress-bar on -e .
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
