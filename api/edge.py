@@ -2,10 +2,12 @@
 
 Whatever a route's schema says, a value the database cannot store makes no
 sense anywhere: NUL characters and lone surrogates (PostgreSQL text and UTF-8
-refuse them), ``NaN`` and infinities (JSON columns refuse them) and integers
-beyond the 64-bit range of a BIGINT column. They are refused here, in JSON
-bodies, query strings and paths, with a 422 naming the field, so no operation
-answers 500 for them and nothing is half-written.
+refuse them), ``NaN`` and infinities (JSON columns refuse them), integers
+beyond the 64-bit range of a BIGINT column and documents nested deeper than
+any Pulse body (a parser or validator recursing through a thousand levels
+runs out of stack). They are refused here, in JSON bodies, query strings and
+paths, with a 422 naming the field, so no operation answers 500 for them and
+nothing is half-written.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ DB_INT_MIN = -DB_INT_MAX - 1
 # refuse the batch, or the provider posts it again forever): not here.
 PROVIDER_WEBHOOKS = "/webhooks/"
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+# A Pulse body nests 6 levels at most (exclusions.custom[0].filter.attributes.x[0]);
+# Python's JSON parser and pydantic give up, out of stack, near 1,000.
+MAX_DEPTH = 32
 
 
 class EdgeRefusal(ValueError):
@@ -42,8 +47,10 @@ def check_text(value: str, field: str) -> None:
         raise EdgeRefusal(field, f"contains {what}")
 
 
-def check_json(value: Any, field: str = "body") -> None:
+def check_json(value: Any, field: str = "body", depth: int = 0) -> None:
     """Walk a parsed JSON document; raise ``EdgeRefusal`` naming the first value no column could hold."""
+    if depth > MAX_DEPTH:
+        raise EdgeRefusal(field, f"is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, str):
         check_text(value, field)
     elif isinstance(value, bool) or value is None:
@@ -56,11 +63,11 @@ def check_json(value: Any, field: str = "body") -> None:
             raise EdgeRefusal(field, "must be a finite number")
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            check_json(item, f"{field}[{index}]")
+            check_json(item, f"{field}[{index}]", depth + 1)
     elif isinstance(value, dict):
         for key, item in value.items():
             check_text(key, f"{field} (a key)")
-            check_json(item, f"{field}.{key}" if field != "body" else key)
+            check_json(item, f"{field}.{key}" if field != "body" else key, depth + 1)
 
 
 def _check_query_and_path(scope: Scope) -> None:
@@ -83,9 +90,11 @@ def _check_query_and_path(scope: Scope) -> None:
 
 
 def _is_json(scope: Scope) -> bool:
+    """Whether FastAPI will parse the body as JSON: ``application/json`` or any ``application/*+json``."""
     for name, value in scope.get("headers", []):
         if name == b"content-type":
-            return value.split(b";")[0].strip().lower() in (b"application/json", b"application/merge-patch+json")
+            main, _, sub = value.split(b";")[0].strip().lower().partition(b"/")
+            return main == b"application" and (sub == b"json" or sub.endswith(b"+json"))
     return False
 
 
@@ -118,16 +127,23 @@ class EdgeGuard:
                 break
         body = b"".join(chunks)
         try:
-            # Only a body that parses is checked; one that does not is the route's 400 to give.
-            document = json.loads(body)  # NaN and Infinity parse here and are refused below, by field
-        except ValueError:
-            document = None
-        try:
-            check_json(document)
+            check_json(_parsed(body))
         except EdgeRefusal as refusal:
             await _refuse(send, refusal)
             return
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def _parsed(body: bytes) -> Any:
+    """The JSON document, or None for a body that does not parse (the route's 400 to give).
+
+    NaN and Infinity parse here and are refused by ``check_json``, by field."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise EdgeRefusal("body", f"is nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError:
+        return None
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
