@@ -260,3 +260,20 @@ def test_a_hanging_template_is_a_finding_and_the_api_keeps_answering(client: Tes
     assert (finding["part"], finding["code"]) == ("subject", "render_error")
     assert "longer than" in finding["message"]
     assert client.get(INVITE_EN, headers=headers).status_code == 200
+
+
+def test_a_text_nested_too_deeply_is_a_syntax_finding_not_a_500(client: TestClient, auth: Auth) -> None:
+    headers = auth(Role.MARKETER)
+    deep = {"subject": "{{ " + "(" * 200 + "1" + ")" * 200 + " }}", "txt": "{{ 'x'" + "|upper" * 3000 + " }}"}
+
+    for path in ("/validate", "/preview"):
+        response = client.post(INVITE_EN + path, json={"parts": deep}, headers=headers)
+        assert response.status_code == 200, (path, response.text[:300])
+        findings = {f["part"]: f for f in response.json()["findings"]}
+        assert {findings[p]["code"] for p in deep} == {"syntax"}
+        assert "more than 40 levels deep" in findings["subject"]["message"]
+    saved = client.put(INVITE_EN + "/draft", json={"parts": deep}, headers=headers)
+    assert saved.status_code == 200, saved.text[:300]
+    refused = client.post(INVITE_EN + "/publish", json={}, headers=headers)
+    assert refused.status_code == 422, refused.text[:300]
+    assert client.get(INVITE_EN + "/history", headers=headers).json()["items"] == []
