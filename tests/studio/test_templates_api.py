@@ -277,3 +277,22 @@ def test_a_text_nested_too_deeply_is_a_syntax_finding_not_a_500(client: TestClie
     refused = client.post(INVITE_EN + "/publish", json={}, headers=headers)
     assert refused.status_code == 422, refused.text[:300]
     assert client.get(INVITE_EN + "/history", headers=headers).json()["items"] == []
+
+
+def test_ids_and_version_numbers_no_column_holds_are_422_naming_the_field(client: TestClient, auth: Auth) -> None:
+    """Each was a 500 on PostgreSQL (integer out of range), or on both backends ("²", 5,000 nines)."""
+    headers = auth(Role.MARKETER)
+    huge = 2**40
+    for method, path, body, field in (
+        ("get", f"{INVITE_EN}/history?campaign_id={huge}", None, "campaign_id"),
+        ("get", f"{INVITE_EN}/diff?from={huge}", None, "from"),
+        ("get", f"{INVITE_EN}/diff?from=%C2%B2", None, "from"),
+        ("get", f"{INVITE_EN}/diff?to={'9' * 5000}", None, "to"),
+        ("post", f"{INVITE_EN}/preview", {"contact_id": huge}, "contact_id"),
+        ("post", f"{INVITE_EN}/test-send", {"to": "me@example.com", "contact_id": huge}, "contact_id"),
+        ("post", f"{INVITE_EN}/rollback", {"version": huge}, "version"),
+    ):
+        response = client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 422, (path[:80], response.text[:300])
+        assert response.json()["error"]["fields"][0]["field"] == field
+    assert client.get(INVITE_EN + "/history", headers=headers).json()["items"] == []
