@@ -6,8 +6,8 @@ refuse them), ``NaN`` and infinities (JSON columns refuse them), integers
 beyond the 64-bit range of a BIGINT column and documents nested deeper than
 any Pulse body (a parser or validator recursing through a thousand levels
 runs out of stack). They are refused here, in JSON bodies, query strings and
-paths, with a 422 naming the field, so no operation answers 500 for them and
-nothing is half-written.
+paths, and NUL in urlencoded forms (the console's), with a 422 naming the
+field, so no operation answers 500 for them and nothing is half-written.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ DB_INT_MIN = -DB_INT_MAX - 1
 # Signed provider batches are judged event by event (one bad event must not
 # refuse the batch, or the provider posts it again forever): not here.
 PROVIDER_WEBHOOKS = "/webhooks/"
+# A person's answer form: the route drops a NUL itself (as from an SMS reply) rather than
+# answer a page with JSON; and the link answers are the load, not worth a second parse.
+ANSWER_LINKS = "/r/"
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 # A Pulse body nests 6 levels at most (exclusions.custom[0].filter.attributes.x[0]);
 # Python's JSON parser and pydantic give up, out of stack, near 1,000.
@@ -89,17 +92,33 @@ def _check_query_and_path(scope: Scope) -> None:
         check_text(value, name)
 
 
-def _is_json(scope: Scope) -> bool:
-    """Whether FastAPI will parse the body as JSON: ``application/json`` or any ``application/*+json``."""
+def check_form(body: bytes) -> None:
+    """A urlencoded form read as Starlette reads it (bytes as Latin-1, escapes as UTF-8 with
+    replacement, so no lone surrogate survives); raise ``EdgeRefusal`` naming a field with a NUL."""
+    for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True):
+        check_text(name, "form")
+        check_text(value, name)
+
+
+def _body_kind(scope: Scope) -> str | None:
+    """"json" where FastAPI will parse the body as JSON (``application/json`` or any
+    ``application/*+json``), "form" for a urlencoded form, else None (not checked here)."""
+    if scope["path"].startswith(PROVIDER_WEBHOOKS):
+        return None
     for name, value in scope.get("headers", []):
         if name == b"content-type":
-            main, _, sub = value.split(b";")[0].strip().lower().partition(b"/")
-            return main == b"application" and (sub == b"json" or sub.endswith(b"+json"))
-    return False
+            media_type = value.split(b";")[0].strip().lower()
+            main, _, sub = media_type.partition(b"/")
+            if main == b"application" and (sub == b"json" or sub.endswith(b"+json")):
+                return "json"
+            if media_type == b"application/x-www-form-urlencoded" and not scope["path"].startswith(ANSWER_LINKS):
+                return "form"
+            return None
+    return None
 
 
 class EdgeGuard:
-    """Pure ASGI: reads a JSON body once, checks it, and hands the same bytes on."""
+    """Pure ASGI: reads a JSON or form body once, checks it, and hands the same bytes on."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -113,7 +132,8 @@ class EdgeGuard:
         except EdgeRefusal as refusal:
             await _refuse(send, refusal)
             return
-        if not _is_json(scope) or scope["path"].startswith(PROVIDER_WEBHOOKS):
+        kind = _body_kind(scope)
+        if kind is None:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -127,7 +147,10 @@ class EdgeGuard:
                 break
         body = b"".join(chunks)
         try:
-            check_json(_parsed(body))
+            if kind == "json":
+                check_json(_parsed(body))
+            else:
+                check_form(body)
         except EdgeRefusal as refusal:
             await _refuse(send, refusal)
             return
