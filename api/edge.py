@@ -2,10 +2,12 @@
 
 Whatever a route's schema says, a value the database cannot store makes no
 sense anywhere: NUL characters and lone surrogates (PostgreSQL text and UTF-8
-refuse them), ``NaN`` and infinities (JSON columns refuse them) and integers
-beyond the 64-bit range of a BIGINT column. They are refused here, in JSON
-bodies, query strings and paths, with a 422 naming the field, so no operation
-answers 500 for them and nothing is half-written.
+refuse them), ``NaN`` and infinities (JSON columns refuse them), integers
+beyond the 64-bit range of a BIGINT column and documents nested deeper than
+any Pulse body (a parser or validator recursing through a thousand levels
+runs out of stack). They are refused here, in JSON bodies, query strings and
+paths, and NUL in urlencoded forms (the console's), with a 422 naming the
+field, so no operation answers 500 for them and nothing is half-written.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import math
 import re
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,7 +27,14 @@ DB_INT_MIN = -DB_INT_MAX - 1
 # Signed provider batches are judged event by event (one bad event must not
 # refuse the batch, or the provider posts it again forever): not here.
 PROVIDER_WEBHOOKS = "/webhooks/"
+# A person's answer form: the route drops a NUL itself (as from an SMS reply) rather than
+# answer a page with JSON; and the link answers are the load, not worth a second parse.
+ANSWER_LINKS = "/r/"
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+_FORM_NUL = re.compile(rb"\x00|%00")
+# A Pulse body nests 6 levels at most (exclusions.custom[0].filter.attributes.x[0]);
+# Python's JSON parser and pydantic give up, out of stack, near 1,000.
+MAX_DEPTH = 32
 
 
 class EdgeRefusal(ValueError):
@@ -42,8 +51,10 @@ def check_text(value: str, field: str) -> None:
         raise EdgeRefusal(field, f"contains {what}")
 
 
-def check_json(value: Any, field: str = "body") -> None:
+def check_json(value: Any, field: str = "body", depth: int = 0) -> None:
     """Walk a parsed JSON document; raise ``EdgeRefusal`` naming the first value no column could hold."""
+    if depth > MAX_DEPTH:
+        raise EdgeRefusal(field, f"is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, str):
         check_text(value, field)
     elif isinstance(value, bool) or value is None:
@@ -56,11 +67,11 @@ def check_json(value: Any, field: str = "body") -> None:
             raise EdgeRefusal(field, "must be a finite number")
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            check_json(item, f"{field}[{index}]")
+            check_json(item, f"{field}[{index}]", depth + 1)
     elif isinstance(value, dict):
         for key, item in value.items():
             check_text(key, f"{field} (a key)")
-            check_json(item, f"{field}.{key}" if field != "body" else key)
+            check_json(item, f"{field}.{key}" if field != "body" else key, depth + 1)
 
 
 def _check_query_and_path(scope: Scope) -> None:
@@ -82,15 +93,41 @@ def _check_query_and_path(scope: Scope) -> None:
         check_text(value, name)
 
 
-def _is_json(scope: Scope) -> bool:
+def check_form(body: bytes) -> None:
+    """Raise ``EdgeRefusal`` naming the first field of a urlencoded form with a NUL in it.
+
+    Starlette reads the bytes as Latin-1 and the escapes as UTF-8 with replacement, so
+    no lone surrogate survives and a NUL comes only from a raw 0 byte or ``%00``: one
+    search, and only around a hit a field is parsed (32 MiB of empty fields would be
+    millions of pairs).
+    """
+    if (found := _FORM_NUL.search(body)) is None:
+        return
+    start = body.rfind(b"&", 0, found.start()) + 1
+    end = body.find(b"&", found.end())
+    name = unquote_plus(body[start : end if end >= 0 else len(body)].partition(b"=")[0].decode("latin-1"))
+    raise EdgeRefusal(name if name and "\x00" not in name else "form", "contains a NUL character")
+
+
+def _body_kind(scope: Scope) -> str | None:
+    """"json" where FastAPI will parse the body as JSON (``application/json`` or any
+    ``application/*+json``), "form" for a urlencoded form, else None (not checked here)."""
+    if scope["path"].startswith(PROVIDER_WEBHOOKS):
+        return None
     for name, value in scope.get("headers", []):
         if name == b"content-type":
-            return value.split(b";")[0].strip().lower() in (b"application/json", b"application/merge-patch+json")
-    return False
+            media_type = value.split(b";")[0].strip().lower()
+            main, _, sub = media_type.partition(b"/")
+            if main == b"application" and (sub == b"json" or sub.endswith(b"+json")):
+                return "json"
+            if media_type == b"application/x-www-form-urlencoded" and not scope["path"].startswith(ANSWER_LINKS):
+                return "form"
+            return None
+    return None
 
 
 class EdgeGuard:
-    """Pure ASGI: reads a JSON body once, checks it, and hands the same bytes on."""
+    """Pure ASGI: reads a JSON or form body once, checks it, and hands the same bytes on."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -104,7 +141,8 @@ class EdgeGuard:
         except EdgeRefusal as refusal:
             await _refuse(send, refusal)
             return
-        if not _is_json(scope) or scope["path"].startswith(PROVIDER_WEBHOOKS):
+        kind = _body_kind(scope)
+        if kind is None:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -118,16 +156,26 @@ class EdgeGuard:
                 break
         body = b"".join(chunks)
         try:
-            # Only a body that parses is checked; one that does not is the route's 400 to give.
-            document = json.loads(body)  # NaN and Infinity parse here and are refused below, by field
-        except ValueError:
-            document = None
-        try:
-            check_json(document)
+            if kind == "json":
+                check_json(_parsed(body))
+            else:
+                check_form(body)
         except EdgeRefusal as refusal:
             await _refuse(send, refusal)
             return
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def _parsed(body: bytes) -> Any:
+    """The JSON document, or None for a body that does not parse (the route's 400 to give).
+
+    NaN and Infinity parse here and are refused by ``check_json``, by field."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise EdgeRefusal("body", f"is nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError:
+        return None
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:

@@ -10,3 +10,4 @@ from campaigns.db import ID_MAX
 
 ObjectId = Annotated[int, Path(ge=1, le=ID_MAX, description="the object's id")]
 IdFilter = Annotated[int | None, Query(ge=1, le=ID_MAX)]
+CampaignScope = Annotated[int | None, Query(ge=1, le=ID_MAX, description="a campaign's own text instead of everyone's")]

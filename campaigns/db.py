@@ -38,6 +38,15 @@ DB_INT_MAX = 2**63 - 1
 # cursor) beyond this names nothing and is refused at the edge.
 ID_MAX = 2**31 - 1
 
+
+def id_in(text: str) -> int | None:
+    """The id ``text`` spells in ASCII digits, or None (beyond ``ID_MAX`` too).
+
+    ``str.isdigit`` is no test before ``int``: it passes "²" (which ``int`` refuses)
+    and digit runs too long for ``int`` to convert or a column to hold.
+    """
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= ID_MAX else None
+
 # Stable constraint names, so Alembic migrations read the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -71,12 +71,16 @@ def literal_address(host: str) -> Address | None:
 
 
 def named_internal(url: str, policy: OutboundPolicy) -> str | None:
-    """Why ``url`` plainly names a non-public host (a literal address, ``localhost``), else None.
+    """Why ``url`` plainly names a non-public host (a literal address, ``localhost``), or is
+    no URL httpx can call (a bad IPv6 literal, a control character, an invalid IDNA name), else None.
 
     For refusing a URL when it is configured, with no DNS lookup; the check that
     counts is the one made when connecting (``GuardedTransport``).
     """
-    host = (httpx.URL(url).host or "").lower().rstrip(".")
+    try:
+        host = (httpx.URL(url).host or "").lower().rstrip(".")
+    except httpx.InvalidURL as exc:
+        return f"is not a URL Pulse can call ({exc})"
     address = literal_address(host)
     if address is None and (host == "localhost" or host.endswith(".localhost")):
         address = ipaddress.ip_address("127.0.0.1")

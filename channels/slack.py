@@ -59,7 +59,7 @@ class SlackChannel:
         text = response.text[:300]
         if response.status_code == 429:
             retry = response.headers.get("Retry-After")
-            return ChannelError(ErrorKind.TRANSIENT, "429", text, float(retry) if retry and retry.isdigit() else None)
+            return ChannelError(ErrorKind.TRANSIENT, "429", text, float(retry) if retry and retry.isascii() and retry.isdigit() else None)
         if response.status_code >= 500:
             return ChannelError(ErrorKind.TRANSIENT, str(response.status_code), text)
         # 403 invalid_token, 404 no_service, 410 channel_is_archived: the webhook is gone.

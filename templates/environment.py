@@ -13,9 +13,18 @@ from __future__ import annotations
 import re
 from functools import cache, lru_cache
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateRuntimeError, pass_context
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateRuntimeError,
+    TemplateSyntaxError,
+    nodes,
+    pass_context,
+)
 from jinja2.ext import Extension
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -24,6 +33,10 @@ from templates.filters import FILTERS, slack_escape
 from templates.limits import GuardedNamespace, check_binop, check_call, guard_filter
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
+# Levels of a parsed template (the shipped defaults use 9). Jinja's parser and code
+# generator recurse once or more per level and run out of stack near a hundred.
+MAX_NESTING = 40
+TOO_DEEP = f"the text nests blocks, brackets or filters more than {MAX_NESTING} levels deep"
 
 
 _TAG = re.compile(r"\{%.*?%\}")
@@ -76,6 +89,36 @@ class LimitedSandbox(ImmutableSandboxedEnvironment):
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         check_call(__obj, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        """Jinja's parse (for ``parse`` and ``compile``); a text nested too deeply is a syntax error
+        like any other, not a RecursionError from the parser or, later, the code generator."""
+        try:
+            tree = super()._parse(source, name, filename)
+        except RecursionError:
+            raise TemplateSyntaxError(TOO_DEEP, 1, name, filename) from None
+        if _depth(tree) > MAX_NESTING:
+            raise TemplateSyntaxError(TOO_DEEP, 1, name, filename)
+        return tree
+
+    def _compile(self, source: str, filename: str) -> CodeType:
+        """Python's compile of the generated code; its own limits (20 nested loops, 100
+        indented ifs) are a syntax error of the template too."""
+        try:
+            return super()._compile(source, filename)
+        except (SyntaxError, RecursionError) as exc:
+            detail = exc.msg if isinstance(exc, SyntaxError) else "too many levels"
+            raise TemplateSyntaxError(f"the text nests blocks too deeply to run ({detail})", 1) from None
+
+
+def _depth(tree: nodes.Node) -> int:
+    """The levels of a parsed template, counted without recursing."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in node.iter_child_nodes())
+    return deepest
 
 
 @cache

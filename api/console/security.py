@@ -21,6 +21,7 @@ from fastapi import Depends, Request, Response
 from api.deps import RuntimeDep, SessionDep
 from campaigns.access.console import SignedIn, signed_in
 from campaigns.access.models import Role
+from dispatcher.answers.tokens import signatures_match
 from dispatcher.runtime.core import Runtime
 
 SESSION_COOKIE = "pulse_console"
@@ -136,7 +137,7 @@ def form_user(*roles: Role) -> Any:
 
     # A default, not Annotated: this module's annotations are strings and cannot name a local.
     async def check(request: Request, user: ConsoleUser = role_check) -> ConsoleUser:
-        if not hmac.compare_digest(await _submitted_token(request), user.csrf_token):
+        if not signatures_match(await _submitted_token(request), user.csrf_token):
             raise CsrfRefused()
         return user
 
@@ -159,7 +160,7 @@ def pre_session_token(request: Request, response: Response, runtime: Runtime) ->
 
 async def check_pre_session_token(request: Request, runtime: Runtime) -> None:
     secret = request.cookies.get(PRE_SESSION_COOKIE) or ""
-    if not secret or not hmac.compare_digest(await _submitted_token(request), csrf_for(runtime, secret)):
+    if not secret or not signatures_match(await _submitted_token(request), csrf_for(runtime, secret)):
         raise CsrfRefused()
 
 

@@ -18,6 +18,7 @@ from api import studio_actions as actions
 from api.console.render import page
 from api.console.security import ConsoleUser, form_user, require_console
 from api.deps import RuntimeDep, SessionDep
+from api.params import CampaignScope
 from api.schemas.templates import ConsoleTestSendIn, DraftIn, PreviewIn, PublishIn, RollbackIn
 from campaigns.access.models import Role
 from campaigns.people.fields import FieldError
@@ -78,7 +79,7 @@ def save_locale(
 @router.get(KEY, response_class=HTMLResponse)
 def editor(
     channel: str, kind: str, step: str, locale: str, request: Request, runtime: RuntimeDep, session: SessionDep, user: Reader,
-    campaign_id: int | None = None,
+    campaign_id: CampaignScope = None,
 ) -> Response:
     key, ref = studio.key_ref(session, channel, kind, step, locale, campaign_id)
     detail = studio.detail(runtime, session, key, ref)
@@ -107,44 +108,44 @@ def _key(session: Any, channel: str, kind: str, step: str, locale: str, campaign
 
 
 @router.post("/api" + KEY + "/preview")
-def preview(channel: str, kind: str, step: str, locale: str, body: PreviewIn, runtime: RuntimeDep, session: SessionDep, _: ReaderPost, campaign_id: int | None = None) -> dict[str, Any]:
+def preview(channel: str, kind: str, step: str, locale: str, body: PreviewIn, runtime: RuntimeDep, session: SessionDep, _: ReaderPost, campaign_id: CampaignScope = None) -> dict[str, Any]:
     key, ref = _key(session, channel, kind, step, locale, campaign_id)
     return actions.preview(runtime, session, key, ref, body.parts, body.contact_id)
 
 
 @router.post("/api" + KEY + "/draft")
-def save_draft(channel: str, kind: str, step: str, locale: str, body: DraftIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> dict[str, Any]:
+def save_draft(channel: str, kind: str, step: str, locale: str, body: DraftIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: CampaignScope = None) -> dict[str, Any]:
     key, ref = _key(session, channel, kind, step, locale, campaign_id)
     return actions.save_draft(runtime, session, key, ref, body.parts, author=author(user))
 
 
 @router.post("/api" + KEY + "/discard")
-def discard(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: Editor, campaign_id: int | None = None) -> dict[str, Any]:
+def discard(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: Editor, campaign_id: CampaignScope = None) -> dict[str, Any]:
     _, ref = _key(session, channel, kind, step, locale, campaign_id)
     actions.discard(session, ref)
     return {"discarded": True}
 
 
 @router.post("/api" + KEY + "/publish")
-def publish(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> Any:
+def publish(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: CampaignScope = None) -> Any:
     key, ref = _key(session, channel, kind, step, locale, campaign_id)
     return actions.publish(runtime, session, key, ref, author=author(user), note=body.note)
 
 
 @router.post("/api" + KEY + "/revert")
-def revert(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> dict[str, Any]:
+def revert(channel: str, kind: str, step: str, locale: str, body: PublishIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: CampaignScope = None) -> dict[str, Any]:
     _, ref = _key(session, channel, kind, step, locale, campaign_id)
     return actions.revert(runtime, session, ref, author=author(user), note=body.note)
 
 
 @router.post("/api" + KEY + "/rollback")
-def rollback(channel: str, kind: str, step: str, locale: str, body: RollbackIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> Any:
+def rollback(channel: str, kind: str, step: str, locale: str, body: RollbackIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: CampaignScope = None) -> Any:
     key, ref = _key(session, channel, kind, step, locale, campaign_id)
     return actions.rollback(runtime, session, key, ref, body.version, author=author(user), note=body.note)
 
 
 @router.post("/api" + KEY + "/test-send")
-def test_send(channel: str, kind: str, step: str, locale: str, body: ConsoleTestSendIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: int | None = None) -> Any:
+def test_send(channel: str, kind: str, step: str, locale: str, body: ConsoleTestSendIn, runtime: RuntimeDep, session: SessionDep, user: Editor, campaign_id: CampaignScope = None) -> Any:
     key, ref = _key(session, channel, kind, step, locale, campaign_id)
     # Email goes to the signed-in member's own address; an SMS to the number they type.
     to = user.email if key.channel == "email" else (body.to or "")
@@ -152,12 +153,12 @@ def test_send(channel: str, kind: str, step: str, locale: str, body: ConsoleTest
 
 
 @router.get("/api" + KEY + "/history")
-def history(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: Reader, campaign_id: int | None = None) -> dict[str, Any]:
+def history(channel: str, kind: str, step: str, locale: str, session: SessionDep, _: Reader, campaign_id: CampaignScope = None) -> dict[str, Any]:
     _, ref = _key(session, channel, kind, step, locale, campaign_id)
     return actions.history(session, ref)
 
 
 @router.get("/api" + KEY + "/diff")
-def diff(channel: str, kind: str, step: str, locale: str, runtime: RuntimeDep, session: SessionDep, _: Reader, before: str = "default", after: str = "current", campaign_id: int | None = None) -> JSONResponse:
+def diff(channel: str, kind: str, step: str, locale: str, runtime: RuntimeDep, session: SessionDep, _: Reader, before: str = "default", after: str = "current", campaign_id: CampaignScope = None) -> JSONResponse:
     key, ref = _key(session, channel, kind, step, locale, campaign_id)
     return JSONResponse({"parts": studio.diff(runtime, session, key, ref, before=before, after=after)})

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 
 from api import studio_actions as actions
 from api.deps import RuntimeDep, SessionDep, StudioEditor, StudioReader
-from api.params import ObjectId
+from api.params import CampaignScope, ObjectId
 from api.schemas.templates import (
     DraftIn,
     LocaleProfileIn,
@@ -30,7 +30,6 @@ from templates.keys import normalize_locale
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
 KEY = "/{channel}/{kind}/{step}/{locale}"
-CampaignScope = Annotated[int | None, Query(description="a campaign's own text instead of everyone's")]
 
 
 def author(key: ApiKey) -> str:

@@ -131,7 +131,8 @@ def verify_sendgrid(request: Request, body: bytes, settings: Settings, *, now: f
     timestamp = request.headers.get(EventWebhookHeader.TIMESTAMP)
     if not signature or not timestamp:
         raise ApiError(403, "invalid_signature", f"missing {EventWebhookHeader.SIGNATURE} or {EventWebhookHeader.TIMESTAMP} header")
-    if not timestamp.isdigit() or abs((now if now is not None else time.time()) - int(timestamp)) > SENDGRID_TOLERANCE_SECONDS:
+    fresh = timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12  # not "²" nor 5,000 digits, which int() refuses
+    if not fresh or abs((now if now is not None else time.time()) - int(timestamp)) > SENDGRID_TOLERANCE_SECONDS:
         raise ApiError(403, "invalid_signature", f"{EventWebhookHeader.TIMESTAMP} is not within {SENDGRID_TOLERANCE_SECONDS} seconds of now")
     try:
         payload = body.decode("utf-8")
@@ -211,6 +212,8 @@ def _event_list(payload: str) -> list[dict[str, Any]]:
         events = json.loads(payload)
     except ValueError:
         raise FieldError("body", "is not JSON; SendGrid posts a JSON array of events") from None
+    except RecursionError:  # not SendGrid's: its events are flat objects
+        raise FieldError("body", "is nested too deeply to be a batch of SendGrid events") from None
     if not isinstance(events, list):
         raise FieldError("body", "must be a JSON array of events")
     # One malformed event is that event's problem (ignored and counted), never the

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from campaigns.db import ID_MAX
+
 MAX_SOURCE = 200_000  # characters per part; a rich email is ~20 KB
 
 
@@ -15,7 +17,7 @@ class DraftIn(BaseModel):
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     parts: dict[str, str] | None = Field(default=None, description="unsaved text to preview; the saved draft when left out")
-    contact_id: int | None = Field(default=None, description="a real contact's name in the preview instead of sample data (nothing is sent to them)")
+    contact_id: int | None = Field(default=None, ge=1, le=ID_MAX, description="a real contact's name in the preview instead of sample data (nothing is sent to them)")
 
 
 class PublishIn(BaseModel):
@@ -24,14 +26,14 @@ class PublishIn(BaseModel):
 
 
 class RollbackIn(PublishIn):
-    version: int = Field(ge=1, description="the version whose text becomes current again")
+    version: int = Field(ge=1, le=ID_MAX, description="the version whose text becomes current again")
 
 
 class TestSendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to: str = Field(min_length=3, max_length=320, description="your own email address or phone number (never a contact's)")
     parts: dict[str, str] | None = None
-    contact_id: int | None = None
+    contact_id: int | None = Field(default=None, ge=1, le=ID_MAX)
 
 
 class ConsoleTestSendIn(BaseModel):
@@ -40,7 +42,7 @@ class ConsoleTestSendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to: str | None = Field(default=None, max_length=320)
     parts: dict[str, str] | None = None
-    contact_id: int | None = None
+    contact_id: int | None = Field(default=None, ge=1, le=ID_MAX)
 
 
 class LocaleProfileIn(BaseModel):

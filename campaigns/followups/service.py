@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns.db import insert_ignoring_conflicts
+from campaigns.db import id_in, insert_ignoring_conflicts
 from campaigns.followups.models import FollowUp
 from campaigns.paging import Page, page_by_id
 from campaigns.people.fields import FieldError
@@ -208,11 +208,11 @@ def change_follow_up(
 
 def _owner_id(session: Session, owner: str) -> int:
     value = owner.strip()
-    if value.isdigit():
-        return int(value)
+    if (member_id := id_in(value)) is not None:
+        return member_id
     found = session.scalar(select(TeamMember.id).where(func.lower(TeamMember.email) == value.lower()))
     if found is None:
-        raise FieldError("owner", f"no team member with email {value}")
+        raise FieldError("owner", f"no team member with id or email {value[:320]}")
     return found
 
 

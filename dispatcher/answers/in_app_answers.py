@@ -20,11 +20,13 @@ from typing import Literal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from campaigns.db import id_in
 from campaigns.people.models import Contact
 from campaigns.programs.models import Campaign, Episode, InAppPrompt, Message, Response
 from dispatcher.answers.answering import accept_answer
 from dispatcher.answers.links import SurveyView, view_for
 from dispatcher.answers.provider_events import mark_dismissed, mark_shown
+from dispatcher.answers.tokens import signatures_match
 from dispatcher.runtime.core import Runtime
 from dispatcher.runtime.settings import Settings
 from dispatcher.sending.budget import Touch
@@ -61,7 +63,7 @@ def identity_valid(settings: Settings, *, external_id: str, signature: str) -> b
     if settings.in_app_secret is None:
         return False
     expected = identity_signature(settings.in_app_secret.get_secret_value(), external_id)
-    return hmac.compare_digest(expected, signature.strip().lower())
+    return signatures_match(signature.strip().lower(), expected)
 
 
 def pending_prompt(runtime: Runtime, session: Session, *, external_id: str) -> PromptView | None:
@@ -139,9 +141,9 @@ def _episode(session: Session, *, external_id: str, prompt_id: str, now: datetim
         .where(InAppPrompt.contact_external_id == external_id, InAppPrompt.expires_at > now)
     )
     if number:
-        if not number.isdigit():
+        if (row_id := id_in(number)) is None:
             raise PromptNotFound(prompt_id)
-        prompts = prompts.where(InAppPrompt.id == int(number))
+        prompts = prompts.where(InAppPrompt.id == row_id)
     query = (
         select(Episode)
         .join(Contact, Contact.id == Episode.contact_id)

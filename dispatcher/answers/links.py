@@ -36,7 +36,7 @@ from campaigns.programs.answers import ANSWERABLE_BEFORE
 from campaigns.programs.kinds import DEFAULT_FOLLOW_UP
 from campaigns.programs.models import Campaign, Episode, Message, Response, Suppression
 from dispatcher.answers.answering import accept_answer
-from dispatcher.answers.tokens import BadToken, read_token
+from dispatcher.answers.tokens import BadToken, read_token, signatures_match
 from dispatcher.runtime.clock import utcnow
 from dispatcher.runtime.core import Runtime
 from dispatcher.sending.contents import STEP_MARK, close_date, localized
@@ -239,9 +239,9 @@ def ticket_accepted(runtime: Runtime, public_id: str, *, ticket: str | None, hum
     if not ticket or not human or ticket.count(".") != 1:
         return False
     stamp, signature = ticket.split(".")
-    if not stamp.isdigit() or not hmac.compare_digest(signature, _mac(runtime, "form-ticket", public_id, stamp)):
+    if not stamp.isdigit() or not signatures_match(signature, _mac(runtime, "form-ticket", public_id, stamp)):
         return False
-    if not hmac.compare_digest(human, human_proof(runtime, ticket)):
+    if not signatures_match(human, human_proof(runtime, ticket)):
         return False
     age = (now or utcnow()) - datetime.fromtimestamp(int(stamp) / 1000, tz=UTC)
     return MIN_DWELL <= age <= TICKET_MAX_AGE

@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from campaigns.db import ID_MAX
+from campaigns.db import id_in
 from campaigns.events import batch_apply
 from campaigns.events.batch_apply import EventRow, Signal
 from campaigns.events.decay import DEFAULT_HALF_LIFE_DAYS
@@ -126,9 +126,9 @@ def _sendgrid_row(event: Mapping[str, Any]) -> EventRow:
     address = (storable(email) or None) if type(email) is str and len(email) <= MAX_ADDRESS else None
     named = get(MESSAGE_ID_ARG)
     value = named if type(named) is str else str(named or "")
-    message_id = int(value) if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= ID_MAX else None
+    message_id = id_in(value)
     # Without our custom arg: X-Message-Id (the prefix of sg_message_id), shared by one request's recipients.
-    request_id = None if message_id is not None else (str(get("sg_message_id") or "").partition(".")[0] or None)
+    request_id = None if message_id is not None else (storable(str(get("sg_message_id") or "").partition(".")[0]) or None)
     return EventRow(
         storable(_event_id(event)), storable(event["event"]) or "unknown", address, message_id, sendgrid_outcome(event),
         _occurred(get("timestamp")), request_id,
@@ -159,8 +159,8 @@ def receive_sendgrid_events(runtime: Runtime, session: Session, events: Sequence
 
 def _twilio_message(session: Session, message_id: str | None, message_sid: str) -> Message | None:
     """Our SMS behind a status callback: the id in its URL, else Twilio's MessageSid."""
-    if message_id and message_id.isdigit():
-        message = session.get(Message, int(message_id))
+    if message_id and (number := id_in(message_id)) is not None:
+        message = session.get(Message, number)
         if message is not None and message.medium == "sms" and message.provider_message_id in (None, message_sid):
             return message
         return None

@@ -39,6 +39,12 @@ class Signer:
         return f"{payload}.{self.signature(payload)}"
 
 
+def signatures_match(given: str, expected: str) -> bool:
+    """``hmac.compare_digest`` for text from a request: it raises TypeError for a ``str``
+    with a non-ASCII character (an "é" in a link or header), so both are compared as UTF-8."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
+
+
 def _signature(secret: str, purpose: str, payload: str) -> str:
     return Signer(secret, purpose).signature(payload)
 
@@ -59,7 +65,7 @@ def read_token(secret: str, token: str, *, purpose: str, now: datetime) -> str:
         raise BadToken("malformed")
     subject, expiry, signature = parts
     payload = f"{subject}.{expiry}"
-    if not hmac.compare_digest(signature, _signature(secret, purpose, payload)):
+    if not signatures_match(signature, _signature(secret, purpose, payload)):
         raise BadToken("bad signature")
     try:
         expires = datetime.fromtimestamp(int(expiry, 36), tz=UTC)

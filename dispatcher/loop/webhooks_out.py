@@ -161,7 +161,7 @@ def _attempt(runtime: Runtime, client: httpx.Client, delivery_id: int) -> None:
         answer = client.post(subscription.url, content=body, headers=headers)
         code, error = answer.status_code, (None if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}: {answer.text[:300]}")
         after = answer.headers.get("Retry-After", "")
-        retry_after = float(after) if after.isdigit() else None
+        retry_after = float(after) if after.isascii() and after.isdigit() else None  # "²" is a digit to isdigit()
     except httpx.TimeoutException as exc:
         error = f"timeout: {exc or 'no answer in time'}"
     except httpx.HTTPError as exc:

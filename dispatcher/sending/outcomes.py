@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
+RETRY_AFTER_CAP = timedelta(days=1)  # a provider's or receiver's wait past this is a wrong header, not a plan
 MISCONFIGURED_RETRY = timedelta(minutes=10)  # transactional sends wait this long for fixed credentials
 EPISODE_ORDER = ("selected", "pre_noticed", "invited", "reminded", "answered", "thanked")
 ASKS = ("invite", "reminder")  # messages that ask the question
@@ -38,11 +39,12 @@ EPISODE_AFTER = {"pre_notice": "pre_noticed", "invite": "invited", "reminder": "
 
 
 def backoff(attempts: int, retry_after: float | None) -> timedelta:
-    """30 s, 1 min, 2 min … capped at an hour, with jitter; never sooner than the provider asked."""
+    """30 s, 1 min, 2 min … capped at an hour, with jitter; never sooner than the provider asked,
+    up to a day (a Retry-After of a trillion seconds overflowed the date; NaN is no request)."""
     delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(attempts - 1, 0)))
     delay *= random.uniform(0.9, 1.1)
-    if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
+    if retry_after is not None and retry_after > 0:
+        delay = max(delay, timedelta(seconds=min(retry_after, RETRY_AFTER_CAP.total_seconds())))
     return delay
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from campaigns.db import id_in
 from campaigns.people.fields import FieldError
 from campaigns.people.models import Contact
 from campaigns.people.service import NotFound
@@ -253,9 +254,9 @@ def _state(runtime: Runtime, session: Session, key: TemplateKey, ref: KeyRef, na
         if draft is None:
             raise FieldError(field, "there is no draft")
         return effective_sources(runtime, session, key, ref, draft.parts)
-    if not name.isdigit():
+    if (number := id_in(name)) is None:
         raise FieldError(field, "use default, current, draft or a version number")
-    return {**defaults, **service.version(session, ref, int(name)).parts}
+    return {**defaults, **service.version(session, ref, number).parts}
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ def status_params(sid: str, status: str, *, to: str = "+14155550100", error_code
     return params
 
 
-def post_status(client: TestClient, message_id: int, sid: str, status: str, **kwargs: Any) -> Response:
+def post_status(client: TestClient, message_id: int | str, sid: str, status: str, **kwargs: Any) -> Response:
     path = f"/webhooks/twilio/status?pulse_message_id={message_id}"
     return post_twilio(client, path, status_params(sid, status, **kwargs))
 

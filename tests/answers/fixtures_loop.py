@@ -63,6 +63,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     statuses: deque[int] = field(default_factory=deque)
     default_status: int = 200
+    retry_after: str | None = None  # a Retry-After header on every answer
     _server: ThreadingHTTPServer | None = None
 
     def answer_with(self, *statuses: int) -> None:
@@ -81,6 +82,8 @@ class Receiver:
                 if signed is False:
                     status = 400
                 self.send_response(status)
+                if owner.retry_after is not None:
+                    self.send_header("Retry-After", owner.retry_after)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

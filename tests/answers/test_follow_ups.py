@@ -152,7 +152,10 @@ def test_filters_by_owner_id_or_email_category_and_state_with_cursor_paging(runt
     assert detail.status_code == 200 and detail.json()["answer"]["score"] == 10
 
 
-@pytest.mark.parametrize(("params", "field"), [({"owner": "nobody@example.com"}, "owner"), ({"category": "angry"}, "category"), ({"state": "done"}, "state"), ({"cursor": "nope"}, "cursor")])
+@pytest.mark.parametrize(("params", "field"), [
+    ({"owner": "nobody@example.com"}, "owner"), ({"category": "angry"}, "category"), ({"state": "done"}, "state"), ({"cursor": "nope"}, "cursor"),
+    ({"owner": "²"}, "owner"), ({"owner": "9" * 5000}, "owner"), ({"owner": str(2**40)}, "owner"),  # digits to str.isdigit(), no id: were 500s
+])
 def test_bad_filters_are_422_naming_the_field(client: TestClient, auth: Auth, params: dict[str, str], field: str) -> None:
     response = client.get("/v1/follow-ups", params=params, headers=auth(Role.VIEWER))
 

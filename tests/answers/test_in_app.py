@@ -87,6 +87,21 @@ def test_nobody_reads_another_persons_prompt(runtime: Runtime, link_client: Test
     assert refused.headers["access-control-allow-origin"] == "*"
 
 
+def test_a_signature_or_prompt_id_no_prompt_could_have_is_refused_not_a_500(runtime: Runtime, session: Session, link_client: TestClient) -> None:
+    item = prompted(runtime)
+    accented = {**identity(item.external_id), "X-Pulse-Signature": "é".encode("latin-1")}
+
+    assert link_client.get("/v1/in-app/prompt", headers=accented).status_code == 403
+    for number in ("²", "9" * 5000, str(2**40)):  # str.isdigit() passes each; none is a prompt's id
+        path = f"/v1/in-app/prompts/{item.public_id}~{number}"
+        answered = link_client.post(f"{path}/answer", json={"score": 9}, headers=identity(item.external_id))
+        dismissed = link_client.post(f"{path}/dismiss", headers=identity(item.external_id))
+        assert answered.status_code == dismissed.status_code == 404, (number[:10], answered.text, dismissed.text)
+        assert answered.json()["error"]["code"] == "prompt_not_found"
+    assert responses(session, item) == []
+    assert [p.status for p in prompts(session, item)] == ["pending"]
+
+
 def test_a_contact_without_a_prompt_gets_none(runtime: Runtime, link_client: TestClient) -> None:
     assert link_client.get("/v1/in-app/prompt", headers=identity("nobody")).json() == {"prompt": None}
 

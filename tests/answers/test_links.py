@@ -226,3 +226,32 @@ def test_the_form_is_read_as_four_form_fields_would_be(runtime: Runtime, session
     unbounded = link_client.post(third.answer_path, content=b"score=5", headers={"Content-Type": "multipart/form-data"})
     assert unbounded.status_code == 400 and "Missing boundary" in unbounded.json()["error"]["message"], unbounded.text  # the parser's own words
     assert responses(session, third) == []
+
+
+def test_a_score_ticket_or_token_no_page_could_send_gets_a_page_not_a_500(runtime: Runtime, session: Session, link_client: TestClient) -> None:
+    """"²" passes ``str.isdigit`` and ``int`` refuses it; ``hmac.compare_digest`` raises for
+    non-ASCII text: each of these answered 500."""
+    item = survey(runtime)
+
+    for score in ("²", "9" * 5000):
+        page = link_client.get(item.answer_path, params={"score": score})
+        assert page.status_code == 200 and '" checked' not in page.text
+        refused = link_client.post(item.answer_path, data=person_form(runtime, item, score=score), follow_redirects=False)
+        assert refused.status_code == 422 and "Please choose a score first." in refused.text, refused.text[:300]
+    for field, value in (("ticket", "1.é"), ("human", "é")):
+        refused = link_client.post(item.answer_path, data={**person_form(runtime, item, score=9), field: value}, follow_redirects=False)
+        assert refused.status_code == 400, (field, refused.text[:300])
+    for path in ("/r/é.é.é", "/u/é.é.é", "/r/é.é.é/thanks"):
+        assert link_client.get(path).status_code == 404, path
+    assert link_client.post("/u/é.é.é").status_code == 404
+    assert response_count(session) == 0
+
+
+def test_nul_characters_in_a_comment_are_dropped(runtime: Runtime, session: Session, link_client: TestClient) -> None:
+    item = survey(runtime)
+
+    posted = link_client.post(item.answer_path, data=person_form(runtime, item, score=9, comment="Great\x00 support"), follow_redirects=False)
+
+    assert posted.status_code == 303, posted.text[:300]
+    [stored] = responses(session, item)
+    assert (stored.score, stored.comment) == (9, "Great support")

@@ -110,3 +110,20 @@ def test_an_internal_address_is_refused_when_configured(runtime: Runtime, client
     }, headers=headers)
     assert campaign.status_code == 422, campaign.text
     assert campaign.json()["error"]["fields"][0]["field"] == "internal_recipients.slack_webhook_url"
+
+
+def test_a_url_httpx_cannot_parse_is_refused_when_configured(runtime: Runtime, client: TestClient, auth: Callable[[Role], dict[str, str]]) -> None:
+    """httpx.URL raised InvalidURL for each: a 500."""
+    headers = auth(Role.ADMIN)
+    for url in ("https://[::1", "https://[zz]/hook", "https://example.com/\t", "https://\u3002.com/hook"):
+        hook = client.post("/v1/webhooks", json={"url": url, "events": ["response.created"]}, headers=headers)
+        assert hook.status_code == 422, (url, hook.text)
+        assert hook.json()["error"]["fields"][0] == {"field": "url", "reason": hook.json()["error"]["fields"][0]["reason"]}
+        assert "is not a URL Pulse can call" in hook.json()["error"]["message"]
+        campaign = client.post("/v1/campaigns", json={
+            "name": "x", "survey": {"kind": "nps"}, "audience": {"contact_ids": [1]}, "internal_recipients": {"slack_webhook_url": url},
+        }, headers=headers)
+        assert campaign.status_code == 422, (url, campaign.text)
+        assert campaign.json()["error"]["fields"][0]["field"] == "internal_recipients.slack_webhook_url"
+    assert client.get("/v1/webhooks", headers=headers).json() == []
+    assert client.get("/v1/campaigns", headers=headers).json()["items"] == []

@@ -115,6 +115,17 @@ def test_a_stop_reported_by_twilio_suppresses_the_number(runtime: Runtime, clien
     assert suppressed(runtime) == {("sms", "+14155550111", "opted_out")}
 
 
+def test_a_callback_whose_message_id_is_no_id_is_matched_by_its_sid(runtime: Runtime, client: TestClient) -> None:
+    """Digits to ``str.isdigit`` that no id column holds ("²", 5,000 nines, 2^40): were a 500."""
+    [invite] = invites(runtime, sms_survey(runtime, ["+14155550113"]))
+    sids = [message_sid() for _ in range(3)]
+    messages = [copy_message(runtime, invite, provider_message_id=sid) for sid in sids]
+
+    for message, sid, number in zip(messages, sids, ("%C2%B2", "9" * 5000, str(2**40)), strict=True):
+        assert post_status(client, number, sid, "delivered", to=message.recipient or "").status_code == 204
+        assert state_of(runtime, message.id).state == "delivered"
+
+
 def test_a_callback_that_arrives_while_the_message_is_being_sent_waits_for_the_send(runtime: Runtime, client: TestClient) -> None:
     [invite] = invites(runtime, sms_survey(runtime, ["+14155550112"]))
     sid = message_sid()
@@ -250,6 +261,19 @@ def test_a_bounce_after_a_click_stays_visible_on_the_message(runtime: Runtime, c
     message = state_of(runtime, invite.id)
     assert message.state == "clicked"  # the engagement happened; it is not undone
     assert (message.error_code, message.error_text) == ("5.1.1", "mailbox gone")
+
+
+def test_an_x_message_id_no_column_holds_matches_no_message(runtime: Runtime, client: TestClient) -> None:
+    """Without our custom arg the event is matched by X-Message-Id; a NUL or a lone surrogate in it was a 500."""
+    [invite] = invites(runtime, email_survey(runtime, 1))
+    before = state_of(runtime, invite.id).state
+    events = [{**sendgrid_event(invite, "open", f"x{n}"), "pulse_message_id": None, "sg_message_id": f"{bad}.filter0001"} for n, bad in enumerate(("a\x00b", "\ud800"))]
+
+    response = post_events(client, events)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 2, "new": 2, "ignored": 0}
+    assert state_of(runtime, invite.id).state == before
 
 
 def test_one_bad_sendgrid_event_is_that_events_problem_not_the_batchs(runtime: Runtime, client: TestClient) -> None:

@@ -151,7 +151,7 @@ def _batch() -> bytes:
     return json.dumps([{"email": "a@example.com", "event": "delivered", "sg_event_id": "e-2", "timestamp": 1}]).encode()
 
 
-@pytest.mark.parametrize("tamper", ["reserialised", "changed", "stale", "future", "restamped", "other_key", "garbage", "no_headers"])
+@pytest.mark.parametrize("tamper", ["reserialised", "changed", "stale", "future", "restamped", "other_key", "garbage", "no_headers", "digits"])
 def test_a_batch_whose_signature_does_not_match_or_is_stale_is_refused(runtime: Runtime, client: TestClient, tamper: str) -> None:
     body = _batch()
     headers = sendgrid_headers(body)
@@ -170,11 +170,12 @@ def test_a_batch_whose_signature_does_not_match_or_is_stale_is_refused(runtime: 
         headers = sendgrid_headers(body, key=ec.generate_private_key(ec.SECP256R1()))
     elif tamper == "garbage":
         headers = {**headers, "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(b"not a signature").decode() + "%%"}
+    elif tamper == "digits":  # more digits than int() converts: was a 500
+        headers = {**headers, "X-Twilio-Email-Event-Webhook-Timestamp": "9" * 5000}
     else:
         headers = {"Content-Type": "application/json"}
 
     response = client.post(EVENTS, content=body, headers=headers)
-
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "invalid_signature"
 
@@ -183,6 +184,9 @@ def test_the_signature_is_checked_before_the_body_is_parsed(runtime: Runtime, cl
     body = b"{not json"
     assert client.post(EVENTS, content=body, headers={"Content-Type": "application/json"}).status_code == 403
     signed = client.post(EVENTS, content=body, headers=sendgrid_headers(body))
+    assert signed.status_code == 422 and signed.json()["error"]["fields"][0]["field"] == "body"
+    deep = b"[" * 100_000 + b"]" * 100_000  # Python's parser runs out of stack: was a 500
+    signed = client.post(EVENTS, content=deep, headers=sendgrid_headers(deep))
     assert signed.status_code == 422 and signed.json()["error"]["fields"][0]["field"] == "body"
 
 

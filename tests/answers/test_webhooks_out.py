@@ -116,6 +116,23 @@ def test_a_500_is_retried_with_growing_backoff_then_delivered(runtime: Runtime, 
     assert all(p.signed for p in receiver.received)
 
 
+@pytest.mark.parametrize(("retry_after", "wait_at_least"), [("7200", timedelta(hours=2)), ("99999999999999", timedelta(days=1)), ("²", timedelta(0))])
+def test_a_receivers_retry_after_is_honoured_up_to_a_day(
+    runtime: Runtime, client: TestClient, auth: Auth, receiver: Receiver, clock: DatabaseClock, session: Session, retry_after: str, wait_at_least: timedelta,
+) -> None:
+    """A trillion seconds overflowed the date and "²" (a digit to str.isdigit) float(): the delivery was never recorded."""
+    _subscribe(client, auth, receiver)
+    receiver.answer_with(503)
+    receiver.retry_after = retry_after
+
+    answer(runtime, survey(runtime), 8, send_now=True)
+
+    delivery = _delivery(session)
+    assert (delivery.status, delivery.last_status_code) == ("retrying", 503)
+    assert delivery.next_attempt_at is not None
+    assert wait_at_least <= delivery.next_attempt_at - clock.now() <= max(wait_at_least, timedelta(hours=1))
+
+
 def test_delivery_gives_up_after_the_last_attempt(runtime: Runtime, client: TestClient, auth: Auth, receiver: Receiver, clock: DatabaseClock, session: Session) -> None:
     _subscribe(client, auth, receiver)
     receiver.default_status = 502

@@ -48,6 +48,27 @@ def test_nul_and_lone_surrogates_are_refused_naming_the_field(client: TestClient
     assert client.get("/v1/contacts", headers=headers).json()["items"] == []
 
 
+def test_a_body_under_any_json_media_type_is_checked_as_json_is(client: TestClient, auth: Auth) -> None:
+    """FastAPI parses ``application/*+json`` as JSON too: such a body gets the same checks."""
+    body = r'{"items": [{"external_id": "c1", "name": "Ana\u0000"}]}'
+    for media_type in ("application/vnd.pulse+json", "application/merge-patch+json; charset=utf-8", "Application/JSON"):
+        response = client.post("/v1/contacts/bulk", content=body, headers={**auth(Role.OPS), "Content-Type": media_type})
+        assert response.status_code == 422, (media_type, response.text)
+        assert _field(response) == "items[0].name"
+    assert client.get("/v1/contacts", headers=auth(Role.OPS)).json()["items"] == []
+
+
+def test_json_nested_deeper_than_any_body_is_refused(client: TestClient, auth: Auth) -> None:
+    headers = {**auth(Role.OPS), "Content-Type": "application/json"}
+    for depth, field in ((40, "items[0].attributes.plan" + "[0]" * 29), (100_000, "body")):
+        body = '{"items": [{"external_id": "c1", "attributes": {"plan": ' + "[" * depth + "]" * depth + "}}]}"
+        response = client.post("/v1/contacts/bulk", content=body, headers=headers)
+        assert response.status_code == 422, (depth, response.text[:300])
+        assert _field(response) == field
+        assert "nested more than 32 levels" in response.json()["error"]["message"]
+    assert client.get("/v1/contacts", headers=headers).json()["items"] == []
+
+
 def test_nan_in_attributes_is_refused(client: TestClient, auth: Auth) -> None:
     body = '{"items": [{"external_id": "c1", "attributes": {"plan": NaN}}]}'
     response = client.post("/v1/contacts/bulk", content=body, headers={**auth(Role.OPS), "Content-Type": "application/json"})

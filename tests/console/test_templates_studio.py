@@ -66,6 +66,17 @@ def test_the_list_warns_about_a_language_without_templates_and_saves_per_locale_
     assert "Ihr Acme-Team" in browser_client.get("/console/templates").text
 
 
+def test_a_nul_in_a_form_field_is_refused_naming_the_field(browser_client: TestClient, runtime: Runtime, session: Session) -> None:
+    """Stored on SQLite, a 500 on PostgreSQL: form fields get the edge's checks as JSON bodies do."""
+    token = sign_in(browser_client, runtime, member(session, "marketer").email)
+
+    refused = browser_client.post("/console/templates/locales", data={"csrf_token": token, "locale": "de", "sender_name": "Zyxw\x00 Team"}, follow_redirects=False)
+
+    assert refused.status_code == 422, refused.text[:300]
+    assert refused.json()["error"]["fields"] == [{"field": "sender_name", "reason": "contains a NUL character"}]
+    assert "Zyxw" not in browser_client.get("/console/templates").text
+
+
 def test_a_campaigns_own_text_is_edited_in_the_same_editor(browser_client: TestClient, runtime: Runtime, session: Session) -> None:
     with runtime.sessions() as writer:
         campaign = programs.create_campaign(writer, spec={"name": "Q3 NPS", "survey": {"kind": "nps"}, "audience": {"filter": {"segment": ["smb"]}}}, now=runtime.clock.now())

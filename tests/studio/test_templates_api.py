@@ -271,3 +271,39 @@ def test_a_hanging_template_is_a_finding_and_the_api_keeps_answering(client: Tes
     assert (finding["part"], finding["code"]) == ("subject", "render_error")
     assert "longer than" in finding["message"]
     assert client.get(INVITE_EN, headers=headers).status_code == 200
+
+
+def test_a_text_nested_too_deeply_is_a_syntax_finding_not_a_500(client: TestClient, auth: Auth) -> None:
+    headers = auth(Role.MARKETER)
+    deep = {"subject": "{{ " + "(" * 200 + "1" + ")" * 200 + " }}", "txt": "{{ 'x'" + "|upper" * 3000 + " }}"}
+
+    for path in ("/validate", "/preview"):
+        response = client.post(INVITE_EN + path, json={"parts": deep}, headers=headers)
+        assert response.status_code == 200, (path, response.text[:300])
+        findings = {f["part"]: f for f in response.json()["findings"]}
+        assert {findings[p]["code"] for p in deep} == {"syntax"}
+        assert "more than 40 levels deep" in findings["subject"]["message"]
+    saved = client.put(INVITE_EN + "/draft", json={"parts": deep}, headers=headers)
+    assert saved.status_code == 200, saved.text[:300]
+    refused = client.post(INVITE_EN + "/publish", json={}, headers=headers)
+    assert refused.status_code == 422, refused.text[:300]
+    assert client.get(INVITE_EN + "/history", headers=headers).json()["items"] == []
+
+
+def test_ids_and_version_numbers_no_column_holds_are_422_naming_the_field(client: TestClient, auth: Auth) -> None:
+    """Each was a 500 on PostgreSQL (integer out of range), or on both backends ("²", 5,000 nines)."""
+    headers = auth(Role.MARKETER)
+    huge = 2**40
+    for method, path, body, field in (
+        ("get", f"{INVITE_EN}/history?campaign_id={huge}", None, "campaign_id"),
+        ("get", f"{INVITE_EN}/diff?from={huge}", None, "from"),
+        ("get", f"{INVITE_EN}/diff?from=%C2%B2", None, "from"),
+        ("get", f"{INVITE_EN}/diff?to={'9' * 5000}", None, "to"),
+        ("post", f"{INVITE_EN}/preview", {"contact_id": huge}, "contact_id"),
+        ("post", f"{INVITE_EN}/test-send", {"to": "me@example.com", "contact_id": huge}, "contact_id"),
+        ("post", f"{INVITE_EN}/rollback", {"version": huge}, "version"),
+    ):
+        response = client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 422, (path[:80], response.text[:300])
+        assert response.json()["error"]["fields"][0]["field"] == field
+    assert client.get(INVITE_EN + "/history", headers=headers).json()["items"] == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SecurityError
 
 from templates import TemplateKey, TemplateRenderer, sample_context
@@ -100,3 +101,21 @@ def test_a_timeout_in_one_thread_leaves_other_renders_alone() -> None:
 def test_ordinary_arithmetic_and_formatting_still_work() -> None:
     source = "{{ 'ab' * 3 }} {{ 2 ** 10 }} {{ '%05d' % 42 }} {{ '{:>6}'.format('x') }} {{ 'x'|center(5) }}|{{ 'a-b'|replace('-', '+') }}"
     assert render_limited(compile_source("x.txt", source), {}) == "ababab 1024 00042      x   x  |a+b"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{{ " + "(" * 100 + "1" + ")" * 100 + " }}",  # the parser recurses per bracket
+        "{{ " + "[" * 1000 + "]" * 1000 + " }}",
+        "{% if true %}" * 1000 + "x" + "{% endif %}" * 1000,
+        "{{ 'x'" + "|upper" * 5000 + " }}",  # parses; the code generator recurses per filter
+        "{{ recipient" + ".x" * 5000 + " }}",
+        "{% for i in [1] %}" * 25 + "x" + "{% endfor %}" * 25,  # Python compiles at most 20 nested loops
+    ],
+)
+def test_a_text_nested_too_deeply_is_a_syntax_error_not_a_recursion_error(payload: str) -> None:
+    with pytest.raises(TemplateSyntaxError, match="nests blocks"):
+        compile_source("email/nps/invite.en.txt", payload)
+    assert render_limited(compile_source("x.txt", "{% if a %}{% for i in b %}{{ (i|upper) ~ (c.d.e|string) }}{% endfor %}{% endif %}"),
+                          {"a": True, "b": ["x"], "c": {"d": {"e": 1}}}) == "X1"
