@@ -53,7 +53,7 @@ from sqlalchemy import func, make_url, select, text
 from campaigns.db import driver_connection, make_engine
 from campaigns.programs import service
 from campaigns.programs.models import Message, PlanStep
-from dispatcher.runtime.core import build_runtime
+from dispatcher.runtime.core import build_runtime, freeze_start_up_objects
 from dispatcher.runtime.settings import Settings
 from dispatcher.runtime.tasks import attach_inline_queue
 from dispatcher.sending import step_batch
@@ -205,6 +205,9 @@ def copy_baseline(runtime) -> tuple[float, float, int]:
 
 
 def _run_step(values: dict, step_id: int, now: datetime, results: object, plan_only: bool) -> None:
+    # The step process stands in for a `pulse worker` pool process, which freezes what start-up made
+    # (imports, mappers) before its first task: without it every full collection walks that heap.
+    freeze_start_up_objects()
     runtime = attach_inline_queue(build_runtime(Settings(**values)))
     planning = [0.0, 0.0]  # wall seconds inside planning, and its thread's CPU seconds
     plan = step_batch._plan_and_write

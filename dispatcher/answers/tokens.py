@@ -15,6 +15,8 @@ import hmac
 from datetime import UTC, datetime
 
 SIGNATURE_CHARS = 27  # 160 bits of the HMAC, base64url
+_BLOCK = 64  # SHA-256's block size, HMAC's key length
+_INNER_PAD, _OUTER_PAD = bytes(b ^ 0x36 for b in range(256)), bytes(b ^ 0x5C for b in range(256))
 
 
 class BadToken(ValueError):
@@ -22,16 +24,29 @@ class BadToken(ValueError):
 
 
 class Signer:
-    """Tokens of one secret and purpose: the HMAC of ``f"{purpose}:{payload}"``, with the key and
-    the purpose's prefix hashed once and copied per token (the hand-off signs thousands)."""
+    """Tokens of one secret and purpose: the HMAC-SHA256 of ``f"{purpose}:{payload}"``, with the key
+    and the purpose's prefix hashed once and copied per token (the hand-off signs two a message).
+
+    The HMAC is written out (RFC 2104: the outer hash of the key's outer pad and the inner hash
+    of its inner pad and the message) over two ``hashlib`` states, because ``hmac.HMAC.copy``
+    and its ``update``/``digest`` are Python wrappers around them: 1.0 µs a signature instead of
+    1.7. The same bytes as ``hmac.new`` (tested against it)."""
 
     def __init__(self, secret: str, purpose: str) -> None:
-        self._keyed = hmac.new(secret.encode(), f"{purpose}:".encode(), hashlib.sha256)
+        key = secret.encode()
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_INNER_PAD))
+        self._inner.update(f"{purpose}:".encode())
+        self._outer = hashlib.sha256(key.translate(_OUTER_PAD))
 
     def signature(self, payload: str) -> str:
-        mac = self._keyed.copy()
-        mac.update(payload.encode())
-        return base64.urlsafe_b64encode(mac.digest()).decode()[:SIGNATURE_CHARS]
+        inner = self._inner.copy()
+        inner.update(payload.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return base64.urlsafe_b64encode(outer.digest())[:SIGNATURE_CHARS].decode()
 
     def token(self, subject: str, expiry: str) -> str:
         """``expiry`` as ``token_expiry`` writes it."""

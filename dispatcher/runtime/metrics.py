@@ -88,14 +88,18 @@ def provider_request(channel: str) -> Iterator[dict[str, str]]:
 
 
 def count_results(channel: str, results: Sequence[SendResult]) -> str:
-    """Count each message's result; the call's outcome: ``ok``, or the first error's kind."""
-    outcome = "ok"
+    """Count each message's result; the call's outcome: ``ok``, or the first error's kind.
+
+    One ``inc`` per kind, not per message: a labelled counter's lookup and lock
+    cost more than a message's share of the rest of the count (a chunk is 1,000)."""
+    kinds: dict[str, int] = {}
     for result in results:
         kind = result.error.kind.value if result.error else "sent"
-        MESSAGES_HANDED_OVER.labels(channel, kind).inc()
-        if result.error and outcome == "ok":
-            outcome = kind
-    return outcome
+        kinds[kind] = kinds.get(kind, 0) + 1
+    for kind, count in kinds.items():
+        MESSAGES_HANDED_OVER.labels(channel, kind).inc(count)
+    first = next((result.error for result in results if result.error), None)
+    return first.kind.value if first else "ok"
 
 
 def count_refusals(refusals: dict[int, Refusal]) -> dict[int, Refusal]:

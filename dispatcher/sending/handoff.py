@@ -27,9 +27,20 @@ from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Row, Table, and_, exists, or_, select, update
+from sqlalchemy import (
+    Row,
+    Table,
+    and_,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from campaigns.db import one_of
@@ -151,24 +162,59 @@ def _still_sendable() -> Any:
     )
 
 
-CLAIMED = tuple(_M[name] for name in (
-    "id", "idempotency_key", "campaign_id", "episode_id", "step", "medium", "channel", "recipient", "content_id", "substitutions",
-    "attempts", "not_before", "locale", "created_at", "step_id", "contact_id",
-))
+class Claimed(NamedTuple):
+    """A claimed message as the claim returns it: its row's columns, and the contact's and
+    episode's ones a contact step's values are derived from (not stored).
+
+    A plain named tuple rather than SQLAlchemy's ``Row``: the hand-off reads some thirty fields
+    of each message (build, window, results), and a ``Row`` attribute costs ~0.4 µs against a
+    tuple's ~0.03 (about 8 µs a message in the builder alone)."""
+
+    id: int
+    idempotency_key: str
+    campaign_id: int | None
+    episode_id: int | None
+    step: str
+    medium: str | None
+    channel: str | None
+    recipient: str | None
+    content_id: int | None
+    substitutions: dict[str, Any] | None
+    attempts: int
+    not_before: datetime
+    locale: str | None
+    created_at: datetime
+    step_id: int | None
+    contact_id: int | None
+    zone: str | None
+    contact_name: str | None
+    public_id: str | None
+
+
+def _claimed_columns() -> tuple[Any, ...]:
+    """What the claim returns, in ``Claimed``'s order."""
+    derived = {
+        # A contact step stores no values (``{}``: derived when sent): NULL then, so the driver
+        # parses no JSON document per row for nothing.
+        "substitutions": type_coerce(func.nullif(_M.substitutions, literal_column("'{}'")), _M.substitutions.type),
+        "zone": select(_C.timezone).where(_C.id == _M.contact_id).scalar_subquery(),
+        "contact_name": select(_C.name).where(_C.id == _M.contact_id).scalar_subquery(),
+        "public_id": select(_E.public_id).where(_E.id == _M.episode_id).scalar_subquery(),
+    }
+    return tuple(derived[name].label(name) if name in derived else _M[name] for name in Claimed._fields)
+
+
+CLAIMED = _claimed_columns()
 
 
 def _claim_statement(session: Session, ids: Sequence[int], now: datetime, wall: datetime, *, checked: bool) -> Any:
     conditions = [one_of(session, _M.id, ids), _M.state.in_(WAITING), _M.not_before <= now]
     if checked:
         conditions.append(_still_sendable())
-    # The contact's and episode's columns a contact step's values are derived from (not stored).
-    zone = select(_C.timezone).where(_C.id == _M.contact_id).scalar_subquery()
-    name = select(_C.name).where(_C.id == _M.contact_id).scalar_subquery()
-    public_id = select(_E.public_id).where(_E.id == _M.episode_id).scalar_subquery()
     return (
         update(_MESSAGES).where(*conditions)
         .values(state="sending", claimed_at=wall, claimed_by=worker_name(), attempts=_M.attempts + 1, updated_at=now)
-        .returning(*CLAIMED, zone.label("zone"), name.label("contact_name"), public_id.label("public_id"))
+        .returning(*CLAIMED)
     )
 
 
@@ -185,7 +231,7 @@ class Loaded:
 NOTHING_LOADED = Loaded({}, {}, {}, {})
 
 
-def claim_chunk(runtime: Runtime, ids: Sequence[int]) -> list[Row[Any]]:
+def claim_chunk(runtime: Runtime, ids: Sequence[int]) -> list[Claimed]:
     """Mark these messages in flight (those that should go now) and load what sending needs. Commits.
 
     Call it right before the request that carries them starts: a row it returns
@@ -194,40 +240,40 @@ def claim_chunk(runtime: Runtime, ids: Sequence[int]) -> list[Row[Any]]:
     return _claim_and_load(runtime, ids)[0]
 
 
-def _claim_and_load(runtime: Runtime, ids: Sequence[int]) -> tuple[list[Row[Any]], Loaded]:
+def _claim_and_load(runtime: Runtime, ids: Sequence[int]) -> tuple[list[Claimed], Loaded]:
     """``claim_chunk``, and in the same transaction what building the chunk's messages reads."""
     now, wall = runtime.clock.now(), utcnow()
     with runtime.sessions() as session:
-        claimed = list(session.execute(_claim_statement(session, ids, now, wall, checked=True)).all())
+        claimed = list(map(Claimed._make, session.execute(_claim_statement(session, ids, now, wall, checked=True))))
         rest = set(ids) - {row.id for row in claimed}
         if rest:  # suppressed, erased, paused, cancelled, closed (or already sent): say why, one by one
             # An array parameter (one_of): rows another sender claimed first can be a whole chunk.
             messages = list(session.scalars(select(Message).where(one_of(session, Message.id, sorted(rest)), Message.state.in_(WAITING), Message.not_before <= now)))
             ready = _apply(runtime, session, messages, _verdicts(session, messages, now), now) if messages else []
             if ready:
-                claimed += session.execute(_claim_statement(session, ready, now, wall, checked=False)).all()
+                claimed += map(Claimed._make, session.execute(_claim_statement(session, ready, now, wall, checked=False)))
         claimed = _outside_window(session, claimed, now)
         loaded = _load(runtime, session, claimed, now) if claimed else NOTHING_LOADED
         session.commit()
     return sorted(claimed, key=lambda row: row.id), loaded
 
 
-def _load(runtime: Runtime, session: Session, claimed: list[Row[Any]], now: datetime) -> Loaded:
+def _load(runtime: Runtime, session: Session, claimed: list[Claimed], now: datetime) -> Loaded:
     contents = _contents(runtime, session, {row.content_id for row in claimed if row.content_id is not None})
     campaigns = _campaigns(session, {row.campaign_id for row in claimed if row.medium == "in_app"})
     expiries = prompt_expiries(session, claimed, campaigns, now) if campaigns else {}  # type: ignore[arg-type]
     return Loaded(contents, campaigns, expiries, _reply_to(runtime, session, claimed))
 
 
-def _outside_window(session: Session, claimed: list[Row[Any]], now: datetime) -> list[Row[Any]]:
+def _outside_window(session: Session, claimed: list[Claimed], now: datetime) -> list[Claimed]:
     """The sending window may have shut since planning: those rows go back to wait for it."""
     campaigns = _campaigns(session, {row.campaign_id for row in claimed if row.step in CONTACT_STEPS})
     windows = {c.id: SendingWindow.parse(c.sending_window) for c in campaigns.values()}
-    keep: list[Row[Any]] = []
+    keep: list[Claimed] = []
     verdicts: dict[tuple[str, int, str | None], Verdict] = {}  # a chunk's rows share a few (step, campaign, zone)
     verdict: Verdict | None
     for row in claimed:
-        campaign = campaigns.get(row.campaign_id)
+        campaign = campaigns.get(row.campaign_id) if row.campaign_id is not None else None
         if campaign is None:
             verdict = SEND
         else:
@@ -336,7 +382,7 @@ def _send_medium(runtime: Runtime, medium: str, ids: list[int]) -> None:
                 break  # bad credentials: hand nothing more over
         return
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"pulse-{medium}") as requests:
-        out: tuple[Future[list[SendResult]], list[Row[Any]]] | None = None
+        out: tuple[Future[list[SendResult]], list[Claimed]] | None = None
         try:
             for chunk in chunks:
                 claimed, loaded = _claim_and_load(runtime, chunk)
@@ -358,7 +404,7 @@ def _send_chunk(adapter: Channel, outgoing: list[OutgoingMessage]) -> list[SendR
     return results
 
 
-def _build(runtime: Runtime, claimed: list[Row[Any]], loaded: Loaded) -> list[OutgoingMessage]:
+def _build(runtime: Runtime, claimed: list[Claimed], loaded: Loaded) -> list[OutgoingMessage]:
     """The chunk's messages; if that fails no request started, so the chunk goes back to ``queued``."""
     try:
         return _outgoing_chunk(runtime.settings, claimed, loaded)
@@ -380,7 +426,7 @@ def _request(adapter: Channel, outgoing: list[OutgoingMessage]) -> Future[list[S
     return done
 
 
-def _finish(runtime: Runtime, medium: str, claimed: list[Row[Any]], request: Future[list[SendResult]]) -> ChannelError | None:
+def _finish(runtime: Runtime, medium: str, claimed: list[Claimed], request: Future[list[SendResult]]) -> ChannelError | None:
     """Record a request's results (``unknown`` for all it carried if the adapter raised, and
     re-raise); returns the error if the channel turned out misconfigured."""
     try:
@@ -400,7 +446,7 @@ def _mark_unknown(runtime: Runtime, ids: list[int]) -> None:
         session.commit()
 
 
-def _reply_to(runtime: Runtime, session: Session, claimed: Sequence[Row[Any]]) -> dict[int, str]:
+def _reply_to(runtime: Runtime, session: Session, claimed: Sequence[Claimed]) -> dict[int, str]:
     """Reply-To for email thank-yous, which invite a reply: the follow-up's owner, else the configured address."""
     thanks = {row.episode_id: row.id for row in claimed if row.step == "thank_you" and row.medium == "email" and row.episode_id is not None}
     if not thanks:
@@ -426,7 +472,7 @@ def _contents(runtime: Runtime, session: Session, ids: set[int]) -> dict[int, Me
     return {c.id: c for c in session.scalars(select(MessageContent).where(MessageContent.id.in_(ids)))} if ids else {}
 
 
-def _outgoing_chunk(settings: Settings, claimed: list[Row[Any]], loaded: Loaded) -> list[OutgoingMessage]:
+def _outgoing_chunk(settings: Settings, claimed: list[Claimed], loaded: Loaded) -> list[OutgoingMessage]:
     build = _Builder(settings, loaded)
     return [build(row) for row in claimed]
 
@@ -448,7 +494,7 @@ class _Builder:
             found = self.labels[(campaign_id, step)] = (categories, {"pulse_campaign_id": str(campaign_id)} if campaign_id is not None else {})
         return found
 
-    def __call__(self, message: Row[Any]) -> OutgoingMessage:
+    def __call__(self, message: Claimed) -> OutgoingMessage:
         loaded = self.loaded
         content = loaded.contents.get(message.content_id) if message.content_id else None
         substitutions = dict(message.substitutions) if message.substitutions else {}

@@ -75,7 +75,7 @@ def record_results(runtime: Runtime, results: Sequence[SendResult], claimed: Seq
             if row is None:
                 continue
             outcome, changes = _outcome(runtime, row, result, now)
-            values.append({"id": row.id, **changes})
+            values.append(changes)
             counted = row.contact_id is not None  # the budget counts what contacts get: internal messages (alerts) have no touch
             if outcome == "sent":
                 if counted:
@@ -103,13 +103,13 @@ def record_results(runtime: Runtime, results: Sequence[SendResult], claimed: Seq
 
 
 def _outcome(runtime: Runtime, row: Any, result: SendResult, now: datetime) -> tuple[str, dict[str, Any]]:
-    """What the message becomes: the outcome's name and every column ``_write_results`` sets."""
+    """What the message becomes: the outcome's name, and its id and every column ``_write_results`` sets."""
     error = result.error
-    keep = {"state": "sent", "sent_at": None, "provider_message_id": None, "segments": None, "error_code": None, "error_text": None,
-            "not_before": row.not_before, "attempts": row.attempts}
-    if error is None:
-        return "sent", {**keep, "sent_at": now, "provider_message_id": result.provider_message_id, "segments": result.segments}
-    keep.update(error_code=error.code, error_text=error.text)
+    if error is None:  # nearly every message: its values written out, one dict
+        return "sent", {"id": row.id, "state": "sent", "sent_at": now, "provider_message_id": result.provider_message_id, "segments": result.segments,
+                        "error_code": None, "error_text": None, "not_before": row.not_before, "attempts": row.attempts}
+    keep = {"id": row.id, "state": "sent", "sent_at": None, "provider_message_id": None, "segments": None, "error_code": error.code,
+            "error_text": error.text, "not_before": row.not_before, "attempts": row.attempts}
     if error.kind is ErrorKind.MISCONFIGURED:
         return "halted", {**keep, "state": "queued", "attempts": row.attempts - 1}
     if error.kind is ErrorKind.TRANSIENT and error.maybe_sent:

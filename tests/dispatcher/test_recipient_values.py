@@ -8,12 +8,15 @@ keys and expiries worked out once per chunk; what it derives must be what
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import SecretStr
 
-from dispatcher.answers.tokens import make_token, read_token
+from dispatcher.answers.tokens import SIGNATURE_CHARS, Signer, make_token, read_token
 from dispatcher.runtime.settings import Settings
 from dispatcher.sending.contents import RecipientValues, values_for
 from templates import recipient_substitutions
@@ -69,3 +72,13 @@ def test_the_links_last_as_long_as_the_settings_say() -> None:
         read_token(secret, answer, purpose="answer", now=PLANNED + timedelta(days=11))
     with pytest.raises(ValueError):
         read_token(secret, unsubscribe, purpose="unsubscribe", now=PLANNED + timedelta(days=31))
+
+
+@pytest.mark.parametrize("secret", ["k", "recipient-values-secret-0123456789-abcdef", "x" * 64, "y" * 65, "ключ-" * 30])
+def test_a_signature_is_hmac_sha256_of_purpose_and_payload(secret: str) -> None:
+    """``Signer`` writes HMAC out over two hash states: the same bytes as ``hmac.new`` for keys
+    shorter than SHA-256's block, exactly one block, and longer (hashed first)."""
+    payload = "AbC123xyz~7.t1x2y3"
+    expected = base64.urlsafe_b64encode(hmac.new(secret.encode(), f"answer:{payload}".encode(), hashlib.sha256).digest()).decode()[:SIGNATURE_CHARS]
+    assert Signer(secret, "answer").signature(payload) == expected
+    assert Signer(secret, "unsubscribe").signature(payload) != expected
