@@ -32,11 +32,13 @@ app.add_typer(import_app, name="import")
 app.add_typer(keys_app, name="keys")
 
 def _migrate(settings: Settings) -> str | None:
-    from campaigns.migrate import current_revision, upgrade
+    from campaigns.migrate import UnsupportedDatabase, current_revision, upgrade
 
     try:
         upgrade(settings.database_url)
         return current_revision(settings.database_url)
+    except UnsupportedDatabase as exc:
+        fail(f"{exc}; point PULSE_DATABASE_URL at a newer server.")
     except Exception as exc:  # a wrong URL or an unreachable server: say which and what to do
         fail(f"could not migrate the database at PULSE_DATABASE_URL ({exc.__class__.__name__}: {str(exc).splitlines()[0]}).\n"
              "Check that the server is running and the URL is right.")

@@ -17,9 +17,35 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+POSTGRESQL_AT_LEAST = 15  # MERGE (the send results' one statement per chunk)
+
+
+class UnsupportedDatabase(RuntimeError):
+    """The server is older than Pulse's statements need."""
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the schema at ``url`` up to ``revision``; safe to run again."""
+    """Bring the schema at ``url`` up to ``revision``; safe to run again. Refuses a PostgreSQL
+    older than 15 before touching it (``UnsupportedDatabase``)."""
+    _check_server(url)
     command.upgrade(alembic_config(url), revision)
+
+
+def _check_server(url: str) -> None:
+    from sqlalchemy import make_url
+
+    from campaigns.db import make_engine
+
+    if make_url(url).get_backend_name() != "postgresql":
+        return
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            major = int(connection.exec_driver_sql("SHOW server_version_num").scalar_one()) // 10_000
+    finally:
+        engine.dispose()
+    if major < POSTGRESQL_AT_LEAST:
+        raise UnsupportedDatabase(f"PostgreSQL {major} is too old: Pulse needs PostgreSQL {POSTGRESQL_AT_LEAST} or newer")
 
 
 def current_revision(url: str) -> str | None:
