@@ -169,12 +169,15 @@ class EdgeGuard:
 def _parsed(body: bytes) -> Any:
     """The JSON document, or None for a body that does not parse (the route's 400 to give).
 
-    NaN and Infinity parse here and are refused by ``check_json``, by field."""
+    NaN and Infinity parse here and are refused by ``check_json``, by field; an integer too long
+    for Python to read (over 4,300 digits) is refused here, as no field could hold it either."""
     try:
         return json.loads(body)
     except RecursionError:
         raise EdgeRefusal("body", f"is nested more than {MAX_DEPTH} levels deep") from None
-    except ValueError:
+    except ValueError as error:
+        if "integer string conversion" in str(error):
+            raise EdgeRefusal("body", "holds a number beyond the 64-bit integer range") from None
         return None
 
 

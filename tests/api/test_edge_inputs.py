@@ -69,6 +69,15 @@ def test_json_nested_deeper_than_any_body_is_refused(client: TestClient, auth: A
     assert client.get("/v1/contacts", headers=headers).json()["items"] == []
 
 
+def test_an_integer_too_long_to_read_is_refused_naming_the_rule(client: TestClient, auth: Auth) -> None:
+    body = '{"items": [{"external_id": "c1", "attributes": {"plan": ' + "9" * 5000 + "}}]}"
+    response = client.post("/v1/contacts/bulk", content=body, headers={**auth(Role.OPS), "Content-Type": "application/json"})
+    assert response.status_code == 422, response.text[:300]
+    assert _field(response) == "body"
+    assert "beyond the 64-bit integer range" in response.text
+    assert client.get("/v1/contacts", headers=auth(Role.OPS)).json()["items"] == []
+
+
 def test_nan_in_attributes_is_refused(client: TestClient, auth: Auth) -> None:
     body = '{"items": [{"external_id": "c1", "attributes": {"plan": NaN}}]}'
     response = client.post("/v1/contacts/bulk", content=body, headers={**auth(Role.OPS), "Content-Type": "application/json"})
