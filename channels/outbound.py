@@ -78,9 +78,14 @@ def named_internal(url: str, policy: OutboundPolicy) -> str | None:
     counts is the one made when connecting (``GuardedTransport``).
     """
     try:
-        host = (httpx.URL(url).host or "").lower().rstrip(".")
+        parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         return f"is not a URL Pulse can call ({exc})"
+    host = (parsed.host or "").lower().rstrip(".")
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:  # httpx reads any number; no connection could use it
+        return f"is not a URL Pulse can call (port {parsed.port}; a port is 1 to 65535)"
+    if "%" in host:  # a space or other character no host name has, which httpx quotes
+        return f"is not a URL Pulse can call (the host {host!r} is no host name)"
     address = literal_address(host)
     if address is None and (host == "localhost" or host.endswith(".localhost")):
         address = ipaddress.ip_address("127.0.0.1")
