@@ -146,6 +146,21 @@ def test_ops_signs_in_pauses_reads_results_moves_a_follow_up_and_signs_out(runti
     page.wait_for("document.body.textContent.includes('unknown, expired or already used')")
 
 
+# [opacity, WCAG contrast ratio of the text on its background] of the element %s.
+_CONTRAST = """(() => {
+  const style = getComputedStyle(%s);
+  const luminance = color => {
+    const [r, g, b] = color.match(/[\\d.]+/g).slice(0, 3).map(v => {
+      v = Number(v) / 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [light, dark] = [luminance(style.color), luminance(style.backgroundColor)].sort((x, y) => y - x);
+  return [style.opacity, (light + 0.05) / (dark + 0.05)];
+})()"""
+
+
 def test_a_viewer_cannot_launch_and_a_forged_link_is_refused(runtime: Runtime, session: Session, server: str, browser: Browser) -> None:
     factories.contact(session)
     viewer = member(session, "viewer", name="Vera Viewer")
@@ -163,6 +178,8 @@ def test_a_viewer_cannot_launch_and_a_forged_link_is_refused(runtime: Runtime, s
     sign_in_by_email(page, runtime, server, viewer.email)
     page.goto(f"{server}/console/campaigns/{draft.id}")
     assert page.evaluate("document.getElementById('launch').disabled") is True
+    opacity, contrast = page.evaluate(_CONTRAST % "document.getElementById('launch')")
+    assert opacity == "1" and contrast >= 4.5, (opacity, contrast)  # a disabled button is still readable (WCAG AA), not faded
     page.click("document.getElementById('launch')")  # a disabled button does nothing
     session.commit()  # end the read transaction: see what the server committed
     session.expire_all()
